@@ -1,0 +1,337 @@
+//! The live connection behind a session, and the one place SQL meets the driver: binding
+//! [`Value`]s and decoding rows, per dialect.
+
+use std::sync::Arc;
+
+use futures_core::stream::BoxStream;
+use futures_util::StreamExt;
+use sqlx::{AssertSqlSafe, Column, Row as _, TypeInfo, ValueRef};
+
+use crate::database::Dialect;
+use crate::error::Error;
+use crate::row::{ResultSet, Row};
+use crate::value::Value;
+
+#[cfg(feature = "postgres")]
+use sqlx::postgres::{PgConnection, PgRow};
+#[cfg(feature = "sqlite")]
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+
+/// An owned driver connection.
+#[derive(Debug)]
+pub(crate) enum Conn {
+    #[cfg(feature = "sqlite")]
+    Sqlite(SqliteConnection),
+    #[cfg(feature = "postgres")]
+    Postgres(PgConnection),
+}
+
+impl Conn {
+    pub(crate) fn as_mut(&mut self) -> RawConnection<'_> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => RawConnection::Sqlite(c),
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => RawConnection::Postgres(c),
+        }
+    }
+}
+
+/// The sqlx connection behind a session, for typed queries (`sqlx::query_as`, `FromRow`)
+/// that [`Value`] does not cover. Get it from
+/// [`Session::connection`](crate::Session::connection).
+///
+/// Errors from queries run on it bypass the session's bookkeeping: if the connection
+/// failed, call [`Session::mark_broken`](crate::Session::mark_broken).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RawConnection<'a> {
+    /// A SQLite connection.
+    #[cfg(feature = "sqlite")]
+    Sqlite(&'a mut SqliteConnection),
+    /// A PostgreSQL connection.
+    #[cfg(feature = "postgres")]
+    Postgres(&'a mut PgConnection),
+}
+
+/// A failure while running a statement: the driver's, or ours (decoding).
+#[derive(Debug)]
+pub(crate) enum ExecError {
+    Sql(sqlx::Error),
+    Crate(Error),
+}
+
+impl From<sqlx::Error> for ExecError {
+    fn from(e: sqlx::Error) -> Self {
+        ExecError::Sql(e)
+    }
+}
+
+impl From<Error> for ExecError {
+    fn from(e: Error) -> Self {
+        ExecError::Crate(e)
+    }
+}
+
+pub(crate) type ExecResult<T> = std::result::Result<T, ExecError>;
+
+impl<'a> RawConnection<'a> {
+    pub(crate) fn reborrow(&mut self) -> RawConnection<'_> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RawConnection::Sqlite(c) => RawConnection::Sqlite(c),
+            #[cfg(feature = "postgres")]
+            RawConnection::Postgres(c) => RawConnection::Postgres(c),
+        }
+    }
+
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RawConnection::Sqlite(_) => Dialect::Sqlite,
+            #[cfg(feature = "postgres")]
+            RawConnection::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Runs a statement and returns how many rows it changed.
+    pub(crate) async fn execute(self, sql: &str, params: &[Value]) -> ExecResult<u64> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RawConnection::Sqlite(c) => {
+                Ok(sqlite::query(sql, params).execute(c).await?.rows_affected())
+            }
+            #[cfg(feature = "postgres")]
+            RawConnection::Postgres(c) => {
+                Ok(pg::query(sql, params).execute(c).await?.rows_affected())
+            }
+        }
+    }
+
+    /// Runs a query and collects its rows.
+    pub(crate) async fn fetch_all(self, sql: &str, params: &[Value]) -> ExecResult<ResultSet> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RawConnection::Sqlite(c) => {
+                let rows = sqlite::query(sql, params).fetch_all(c).await?;
+                collect(rows, sqlite::columns, sqlite::decode)
+            }
+            #[cfg(feature = "postgres")]
+            RawConnection::Postgres(c) => {
+                let rows = pg::query(sql, params).fetch_all(c).await?;
+                collect(rows, pg::columns, pg::decode)
+            }
+        }
+    }
+
+    /// Runs a query and streams its rows as the server sends them.
+    pub(crate) fn fetch(self, sql: &str, params: &[Value]) -> BoxStream<'a, ExecResult<Row>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RawConnection::Sqlite(c) => {
+                let stream = sqlite::query(sql, params).fetch(c);
+                decode_stream(stream, sqlite::columns, sqlite::decode)
+            }
+            #[cfg(feature = "postgres")]
+            RawConnection::Postgres(c) => {
+                let stream = pg::query(sql, params).fetch(c);
+                decode_stream(stream, pg::columns, pg::decode)
+            }
+        }
+    }
+}
+
+fn collect<R>(
+    rows: Vec<R>,
+    columns: fn(&R) -> Arc<[String]>,
+    decode: fn(&R) -> ExecResult<Vec<Value>>,
+) -> ExecResult<ResultSet> {
+    let Some(first) = rows.first() else {
+        return Ok(ResultSet::default());
+    };
+    let names = columns(first);
+    let out = rows
+        .iter()
+        .map(|r| decode(r).map(|values| Row::new(names.clone(), values)))
+        .collect::<ExecResult<Vec<_>>>()?;
+    Ok(ResultSet {
+        columns: names.to_vec(),
+        rows: out,
+    })
+}
+
+fn decode_stream<'a, R: Send + 'a>(
+    stream: BoxStream<'a, Result<R, sqlx::Error>>,
+    columns: fn(&R) -> Arc<[String]>,
+    decode: fn(&R) -> ExecResult<Vec<Value>>,
+) -> BoxStream<'a, ExecResult<Row>> {
+    let mut names: Option<Arc<[String]>> = None;
+    stream
+        .map(move |r| {
+            let r = r?;
+            let names = names.get_or_insert_with(|| columns(&r)).clone();
+            Ok(Row::new(names, decode(&r)?))
+        })
+        .boxed()
+}
+
+fn column_names<C: Column>(cols: &[C]) -> Arc<[String]> {
+    cols.iter().map(|c| c.name().to_owned()).collect()
+}
+
+fn unsupported(column: &str, ty: &str) -> ExecError {
+    ExecError::Crate(Error::Unsupported(format!(
+        "column `{column}` has type {ty}, which `Value` does not represent; cast it in SQL \
+         (for example `{column}::text`) or decode it with sqlx through `Session::connection()`"
+    )))
+}
+
+#[cfg(feature = "postgres")]
+mod pg {
+    use super::*;
+    use sqlx::Postgres;
+    use sqlx::encode::IsNull;
+    use sqlx::error::BoxDynError;
+    use sqlx::postgres::types::Oid;
+    use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgTypeInfo};
+
+    /// A NULL with no declared type (OID 0), so the server infers it from context, as for a
+    /// literal `NULL`; a typed NULL would fail against columns of any other type.
+    struct UntypedNull;
+
+    impl sqlx::Type<Postgres> for UntypedNull {
+        fn type_info() -> PgTypeInfo {
+            PgTypeInfo::with_oid(Oid(0))
+        }
+    }
+
+    impl sqlx::Encode<'_, Postgres> for UntypedNull {
+        fn encode_by_ref(&self, _: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+            Ok(IsNull::Yes)
+        }
+    }
+
+    pub(super) type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
+
+    pub(super) fn query(sql: &str, params: &[Value]) -> Query {
+        params
+            .iter()
+            .fold(sqlx::query(AssertSqlSafe(sql)), |q, v| match v {
+                Value::Null => q.bind(UntypedNull),
+                Value::Bool(b) => q.bind(*b),
+                Value::Int(i) => q.bind(*i),
+                Value::Float(f) => q.bind(*f),
+                Value::Text(s) => q.bind(s.as_str()),
+                Value::Bytes(b) => q.bind(b.as_slice()),
+                Value::Json(j) => q.bind(sqlx::types::Json(j)),
+                Value::Timestamp(t) => q.bind(*t),
+            })
+    }
+
+    pub(super) fn columns(row: &PgRow) -> Arc<[String]> {
+        column_names(row.columns())
+    }
+
+    pub(super) fn decode(row: &PgRow) -> ExecResult<Vec<Value>> {
+        let mut out = Vec::with_capacity(row.len());
+        for (i, col) in row.columns().iter().enumerate() {
+            let ty = col.type_info().name();
+            let v = match ty {
+                "BOOL" => row.try_get::<Option<bool>, _>(i)?.into(),
+                "INT2" => row.try_get::<Option<i16>, _>(i)?.into(),
+                "INT4" => row.try_get::<Option<i32>, _>(i)?.into(),
+                "INT8" => row.try_get::<Option<i64>, _>(i)?.into(),
+                "OID" => row.try_get::<Option<Oid>, _>(i)?.map(|o| o.0).into(),
+                "FLOAT4" => row.try_get::<Option<f32>, _>(i)?.into(),
+                "FLOAT8" => row.try_get::<Option<f64>, _>(i)?.into(),
+                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "\"CHAR\"" | "UNKNOWN" => {
+                    row.try_get::<Option<String>, _>(i)?.into()
+                }
+                "BYTEA" => row.try_get::<Option<Vec<u8>>, _>(i)?.into(),
+                "JSON" | "JSONB" => row.try_get::<Option<serde_json::Value>, _>(i)?.into(),
+                "TIMESTAMPTZ" => row
+                    .try_get::<Option<chrono::DateTime<chrono::Utc>>, _>(i)?
+                    .into(),
+                "TIMESTAMP" => row
+                    .try_get::<Option<chrono::NaiveDateTime>, _>(i)?
+                    .map(|n| n.and_utc())
+                    .into(),
+                "DATE" => row
+                    .try_get::<Option<chrono::NaiveDate>, _>(i)?
+                    .map(|d| d.to_string())
+                    .into(),
+                "UUID" => row
+                    .try_get::<Option<uuid::Uuid>, _>(i)?
+                    .map(|u| u.to_string())
+                    .into(),
+                "VOID" => Value::Null,
+                other => return Err(unsupported(col.name(), other)),
+            };
+            out.push(v);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use super::*;
+    use sqlx::Sqlite;
+    use sqlx::sqlite::SqliteArguments;
+
+    pub(super) type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
+
+    pub(super) fn query(sql: &str, params: &[Value]) -> Query {
+        params
+            .iter()
+            .fold(sqlx::query(AssertSqlSafe(sql)), |q, v| match v {
+                Value::Null => q.bind(None::<i64>),
+                Value::Bool(b) => q.bind(*b),
+                Value::Int(i) => q.bind(*i),
+                Value::Float(f) => q.bind(*f),
+                Value::Text(s) => q.bind(s.as_str()),
+                Value::Bytes(b) => q.bind(b.as_slice()),
+                Value::Json(j) => q.bind(j.to_string()),
+                Value::Timestamp(t) => q.bind(*t),
+            })
+    }
+
+    pub(super) fn columns(row: &SqliteRow) -> Arc<[String]> {
+        column_names(row.columns())
+    }
+
+    pub(super) fn decode(row: &SqliteRow) -> ExecResult<Vec<Value>> {
+        let mut out = Vec::with_capacity(row.len());
+        for (i, col) in row.columns().iter().enumerate() {
+            // SQLite types values, not columns: read the value's storage class, and use the
+            // declared column type only to tell booleans from integers.
+            let storage = {
+                let raw = row.try_get_raw(i)?;
+                if raw.is_null() {
+                    "NULL".to_owned()
+                } else {
+                    raw.type_info().name().to_owned()
+                }
+            };
+            let declared = col.type_info().name();
+            let v = match storage.as_str() {
+                "NULL" => Value::Null,
+                "INTEGER" | "BOOLEAN" if declared.eq_ignore_ascii_case("BOOLEAN") => {
+                    Value::Bool(row.try_get_unchecked::<i64, _>(i)? != 0)
+                }
+                "INTEGER" | "BOOLEAN" | "DATE" | "TIME" | "DATETIME" | "NUMERIC" => {
+                    match row.try_get_unchecked::<i64, _>(i) {
+                        Ok(n) => Value::Int(n),
+                        Err(_) => Value::Text(row.try_get_unchecked::<String, _>(i)?),
+                    }
+                }
+                "REAL" => Value::Float(row.try_get_unchecked::<f64, _>(i)?),
+                "TEXT" => Value::Text(row.try_get_unchecked::<String, _>(i)?),
+                "BLOB" => Value::Bytes(row.try_get_unchecked::<Vec<u8>, _>(i)?),
+                other => return Err(unsupported(col.name(), other)),
+            };
+            out.push(v);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,335 @@
+//! `Database`: where sessions come from.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::schema::SchemaCache;
+use crate::session::{Session, SessionOptions};
+
+#[cfg(feature = "postgres")]
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+#[cfg(feature = "sqlite")]
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection};
+
+/// The SQL dialect behind a [`Database`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// Embedded SQLite (a file, or an in-memory database shared by this process).
+    #[cfg(feature = "sqlite")]
+    Sqlite,
+    /// A PostgreSQL server, or anything that speaks its protocol.
+    #[cfg(feature = "postgres")]
+    Postgres,
+}
+
+/// How to open a [`Database`]: a URL plus tuning. Start with [`DatabaseOptions::new`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct DatabaseOptions {
+    url: String,
+    sqlite_busy_timeout: Duration,
+    connect_timeout: Duration,
+    application_name: String,
+}
+
+impl DatabaseOptions {
+    /// Options for `url`, with the defaults: SQLite busy timeout 5 s, connect timeout 10 s,
+    /// PostgreSQL `application_name` `session-pool` (unless the URL sets one).
+    pub fn new(url: impl Into<String>) -> Self {
+        DatabaseOptions {
+            url: url.into(),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(10),
+            application_name: "session-pool".to_owned(),
+        }
+    }
+
+    /// How long a SQLite statement waits on a lock held by another connection before it fails
+    /// as [`Error::Aborted`] (SQLITE_BUSY). Zero makes conflicts surface at once.
+    pub fn sqlite_busy_timeout(mut self, timeout: Duration) -> Self {
+        self.sqlite_busy_timeout = timeout;
+        self
+    }
+
+    /// How long creating a session may take before it fails with [`Error::Connect`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// PostgreSQL `application_name` of the sessions, when the URL does not set one.
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = name.into();
+        self
+    }
+
+    /// Parses the URL, checks that the database can be reached (creating a SQLite file if it
+    /// is missing) and returns the [`Database`].
+    pub async fn open(self) -> Result<Database> {
+        Database::open_with(self).await
+    }
+}
+
+enum Target {
+    #[cfg(feature = "sqlite")]
+    Sqlite(SqliteConnectOptions),
+    #[cfg(feature = "postgres")]
+    Postgres(PgConnectOptions),
+}
+
+pub(crate) struct Inner {
+    name: String,
+    target: Target,
+    connect_timeout: Duration,
+    pub(crate) schema: SchemaCache,
+    /// Keeps an in-memory SQLite database alive while the `Database` lives, so that its
+    /// sessions share it even when none is open.
+    #[cfg(feature = "sqlite")]
+    _keeper: Option<parking_lot::Mutex<SqliteConnection>>,
+}
+
+/// A database that sessions connect to (Spanner's `Database`). Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo() -> session_pool::Result<()> {
+/// use session_pool::Database;
+/// let db = Database::open("sqlite://app.db").await?;          // a file, created if missing
+/// let mem = Database::open("sqlite::memory:").await?;         // in-memory, shared by its sessions
+/// let pg = Database::open("postgres://user@localhost/app").await?;
+/// println!("{}", db.name());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Database {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("name", &self.inner.name)
+            .field("dialect", &self.dialect())
+            .finish()
+    }
+}
+
+/// Removes the password from a URL so it can be shown.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Database {
+    /// Opens `url` with default [`DatabaseOptions`].
+    ///
+    /// URLs: `sqlite://path/to/file.db` (created if missing), `sqlite::memory:` (one
+    /// in-memory database shared by all sessions of this `Database`), `postgres://…` or
+    /// `postgresql://…`. A malformed URL is [`Error::InvalidUrl`]; an unreachable server
+    /// is [`Error::Connect`].
+    pub async fn open(url: &str) -> Result<Database> {
+        DatabaseOptions::new(url).open().await
+    }
+
+    async fn open_with(opts: DatabaseOptions) -> Result<Database> {
+        let shown = redact(&opts.url);
+        let invalid = |reason: String| Error::InvalidUrl {
+            url: shown.clone(),
+            reason,
+        };
+        let scheme = opts.url.split(':').next().unwrap_or("");
+        match scheme {
+            #[cfg(feature = "sqlite")]
+            "sqlite" => {
+                let parsed: SqliteConnectOptions = opts
+                    .url
+                    .parse()
+                    .map_err(|e: sqlx::Error| invalid(e.to_string()))?;
+                let in_memory = parsed.get_filename().to_string_lossy().starts_with("file:")
+                    || opts.url.contains(":memory:")
+                    || opts.url.contains("mode=memory");
+                let mut options = parsed
+                    .create_if_missing(true)
+                    .foreign_keys(true)
+                    .busy_timeout(opts.sqlite_busy_timeout);
+                if !in_memory {
+                    options = options
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal);
+                }
+                let path = options.get_filename().to_path_buf();
+                let first =
+                    connect_timeout(&shown, opts.connect_timeout, options.connect()).await?;
+                let name = if in_memory {
+                    format!("sqlite::memory:{}", path.display())
+                } else {
+                    let abs = std::fs::canonicalize(&path).unwrap_or(path);
+                    format!("sqlite://{}", abs.display())
+                };
+                let keeper = if in_memory {
+                    Some(parking_lot::Mutex::new(first))
+                } else {
+                    // The first connection created the file and switched it to WAL; later
+                    // sessions open their own.
+                    first.close().await.map_err(crate::error::from_sqlx)?;
+                    None
+                };
+                Ok(Database::from_inner(Inner {
+                    name,
+                    target: Target::Sqlite(options),
+                    connect_timeout: opts.connect_timeout,
+                    schema: SchemaCache::default(),
+                    _keeper: keeper,
+                }))
+            }
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => {
+                let mut options: PgConnectOptions = opts
+                    .url
+                    .parse()
+                    .map_err(|e: sqlx::Error| invalid(e.to_string()))?;
+                if options.get_application_name().is_none() {
+                    options = options.application_name(&opts.application_name);
+                }
+                let name = format!(
+                    "postgres://{}:{}/{}",
+                    options.get_host(),
+                    options.get_port(),
+                    options.get_database().unwrap_or(options.get_username())
+                );
+                let probe: PgConnection =
+                    connect_timeout(&name, opts.connect_timeout, options.connect()).await?;
+                probe.close().await.map_err(crate::error::from_sqlx)?;
+                Ok(Database::from_inner(Inner {
+                    name,
+                    target: Target::Postgres(options),
+                    connect_timeout: opts.connect_timeout,
+                    schema: SchemaCache::default(),
+                    #[cfg(feature = "sqlite")]
+                    _keeper: None,
+                }))
+            }
+            "" => Err(invalid(
+                "the URL has no scheme; use sqlite:// or postgres://".into(),
+            )),
+            other => Err(invalid(format!(
+                "unsupported scheme `{other}`; this build supports {}",
+                supported_schemes()
+            ))),
+        }
+    }
+
+    fn from_inner(inner: Inner) -> Database {
+        tracing::debug!(target: "session_pool::database", name = %inner.name, "database opened");
+        Database {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// A stable resource name: `sqlite:///abs/path.db`, `sqlite::memory:…` or
+    /// `postgres://host:port/dbname` (never a password).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Which SQL dialect this database speaks.
+    pub fn dialect(&self) -> Dialect {
+        match self.inner.target {
+            #[cfg(feature = "sqlite")]
+            Target::Sqlite(_) => Dialect::Sqlite,
+            #[cfg(feature = "postgres")]
+            Target::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// A new, not yet created session with no labels and no role.
+    pub fn session(&self) -> Session {
+        Session::new(self.clone(), SessionOptions::default())
+    }
+
+    /// A new, not yet created session with labels and a database role.
+    pub fn session_with(&self, options: SessionOptions) -> Session {
+        Session::new(self.clone(), options)
+    }
+
+    /// Forgets the primary-key and index columns learned for `read` and mutations; call it
+    /// after changing a table's key or indexes under a live `Database`.
+    pub fn clear_schema_cache(&self) {
+        self.inner.schema.clear();
+    }
+
+    /// Opens one new connection.
+    pub(crate) async fn connect(&self) -> Result<crate::conn::Conn> {
+        let t = self.inner.connect_timeout;
+        let name = &self.inner.name;
+        match &self.inner.target {
+            #[cfg(feature = "sqlite")]
+            Target::Sqlite(o) => Ok(crate::conn::Conn::Sqlite(
+                connect_timeout(name, t, o.connect()).await?,
+            )),
+            #[cfg(feature = "postgres")]
+            Target::Postgres(o) => Ok(crate::conn::Conn::Postgres(
+                connect_timeout(name, t, o.connect()).await?,
+            )),
+        }
+    }
+}
+
+fn supported_schemes() -> &'static str {
+    match (cfg!(feature = "sqlite"), cfg!(feature = "postgres")) {
+        (true, true) => "sqlite:// and postgres://",
+        (true, false) => "sqlite:// (enable the `postgres` feature for postgres://)",
+        (false, true) => "postgres:// (enable the `sqlite` feature for sqlite://)",
+        (false, false) => "nothing: enable the `sqlite` or `postgres` feature",
+    }
+}
+
+async fn connect_timeout<C>(
+    target: &str,
+    timeout: Duration,
+    fut: impl Future<Output = std::result::Result<C, sqlx::Error>>,
+) -> Result<C> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(source)) => Err(Error::Connect {
+            target: target.to_owned(),
+            source,
+        }),
+        Err(_) => Err(Error::Connect {
+            target: target.to_owned(),
+            source: sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no connection within {timeout:?}"),
+            )),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5/db"),
+            "postgres://u:***@h:5/db"
+        );
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
+    }
+}

@@ -1,0 +1,272 @@
+//! The crate's one error type and the classification of database errors.
+
+use std::time::Duration;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in this crate.
+///
+/// Messages say what to do next. Match on the variant to decide: [`Error::Aborted`] is worth
+/// retrying (as [`Session::run_in_transaction`](crate::Session::run_in_transaction) does),
+/// [`Error::SessionNotFound`] means the session is gone and must be replaced, the rest are
+/// returned as they are.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The session has not been created yet (Python: `ValueError`).
+    #[error("the session is not created: call `Session::create()` first")]
+    NotCreated,
+
+    /// `create()` was called on a session that already exists (Python: `ValueError`).
+    #[error("session `{name}` is already created: a session can be created only once")]
+    AlreadyCreated {
+        /// The session's resource name.
+        name: String,
+    },
+
+    /// The server no longer has the session: it was killed (`pg_terminate_backend`), timed
+    /// out (`idle_session_timeout`), or the server restarted (Python: `NotFound`).
+    #[error(
+        "session `{name}` was not found on the server ({reason}); use a new session \
+         (a pool replaces it for you)"
+    )]
+    SessionNotFound {
+        /// The session's resource name.
+        name: String,
+        /// What the driver reported.
+        reason: String,
+    },
+
+    /// The database aborted the transaction: PostgreSQL serialization failure (40001) or
+    /// deadlock (40P01), SQLite BUSY or LOCKED. Retrying the whole transaction may succeed.
+    #[error(
+        "transaction aborted by the database: {message}; retry it \
+         (`run_in_transaction` retries for you)"
+    )]
+    Aborted {
+        /// SQLSTATE (PostgreSQL) or result code (SQLite), when the database gave one.
+        code: Option<String>,
+        /// What the database said.
+        message: String,
+    },
+
+    /// `run_in_transaction` kept being aborted until its deadline passed.
+    #[error(
+        "transaction deadline of {timeout:?} exceeded after {attempts} aborted attempt(s); \
+         last abort: {last}"
+    )]
+    DeadlineExceeded {
+        /// The deadline that was set.
+        timeout: Duration,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last abort seen.
+        last: Box<Error>,
+    },
+
+    /// An argument was rejected before anything was sent to the database.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The backend cannot do what was asked (for example a database role on SQLite).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+
+    /// A table, index or row named in a request does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+
+    /// The pool was closed.
+    #[error("the pool is closed")]
+    Closed,
+
+    /// No session became available within the wait timeout (Python: `queue.Empty`).
+    #[error("timed out after {timeout:?} waiting for a session from the pool")]
+    PoolTimeout {
+        /// How long `get` waited.
+        timeout: Duration,
+    },
+
+    /// A session was returned to a pool that is already full (Python: `queue.Full`).
+    #[error("the pool is full ({size} sessions): it cannot take back another session")]
+    PoolFull {
+        /// The pool's size.
+        size: usize,
+    },
+
+    /// The pool was used before `bind(database)`.
+    #[error("the pool is not bound to a database: call `bind(database)` first")]
+    NotBound,
+
+    /// The database URL could not be understood.
+    #[error("invalid database URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL, with any password removed.
+        url: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// The database could not be reached or refused the connection.
+    #[error("could not connect to {target}: {source}")]
+    Connect {
+        /// The database's resource name.
+        target: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// Any other error from the database or the driver.
+    #[error("database error{}: {source}", code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default())]
+    Database {
+        /// SQLSTATE (PostgreSQL) or result code (SQLite), when there is one.
+        code: Option<String>,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// An error raised by application code inside a transaction function.
+    #[error("{0}")]
+    Application(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl Error {
+    /// Wraps an application error so a transaction function can return it; it is passed
+    /// through `run_in_transaction` unchanged and never retried.
+    pub fn application(err: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        Error::Application(err.into())
+    }
+
+    /// An [`Error::Aborted`] raised by the application, to ask `run_in_transaction` for a retry.
+    pub fn aborted(message: impl Into<String>) -> Self {
+        Error::Aborted {
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    /// True for [`Error::Aborted`]: the transaction may succeed if retried.
+    pub fn is_aborted(&self) -> bool {
+        matches!(self, Error::Aborted { .. })
+    }
+
+    /// True for [`Error::SessionNotFound`]: the session is gone and must be replaced.
+    pub fn is_session_not_found(&self) -> bool {
+        matches!(self, Error::SessionNotFound { .. })
+    }
+
+    /// The SQLSTATE (PostgreSQL) or result code (SQLite) behind this error, if any.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Aborted { code, .. } | Error::Database { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidArgument(msg.into())
+    }
+}
+
+/// How a driver error bears on the session that raised it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// A retryable conflict.
+    Aborted,
+    /// The connection is gone: the session must not be used again.
+    ConnectionLost,
+    /// Anything else: the session is still usable.
+    Other,
+}
+
+/// Sorts a driver error into [`Class`].
+pub(crate) fn classify(err: &sqlx::Error) -> Class {
+    match err {
+        // Protocol errors are not here: sqlx-sqlite raises them for malformed parameter
+        // names, which leave the connection usable.
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => {
+            Class::ConnectionLost
+        }
+        sqlx::Error::Database(db) => classify_database(db.as_ref()),
+        _ => Class::Other,
+    }
+}
+
+fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
+    #[cfg(feature = "postgres")]
+    if db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        let code = db.code();
+        return match code.as_deref() {
+            // serialization_failure, deadlock_detected
+            Some("40001" | "40P01") => Class::Aborted,
+            // admin_shutdown, crash_shutdown, cannot_connect_now, idle_session_timeout,
+            // idle_in_transaction_session_timeout: all end the backend.
+            Some("57P01" | "57P02" | "57P03" | "57P05" | "25P03") => Class::ConnectionLost,
+            Some(c) if c.starts_with("08") => Class::ConnectionLost,
+            _ => Class::Other,
+        };
+    }
+    #[cfg(feature = "sqlite")]
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // Extended result codes carry the primary code in the low byte.
+        let primary = db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .map(|c| c & 0xff);
+        return match primary {
+            Some(5 /* SQLITE_BUSY */ | 6 /* SQLITE_LOCKED */) => Class::Aborted,
+            _ => Class::Other,
+        };
+    }
+    Class::Other
+}
+
+/// Converts a driver error that is not about a particular session.
+pub(crate) fn from_sqlx(err: sqlx::Error) -> Error {
+    match classify(&err) {
+        Class::Aborted => aborted_from(err),
+        _ => database_from(err),
+    }
+}
+
+pub(crate) fn aborted_from(err: sqlx::Error) -> Error {
+    let (code, message) = match &err {
+        sqlx::Error::Database(db) => (db.code().map(|c| c.into_owned()), db.message().to_owned()),
+        other => (None, other.to_string()),
+    };
+    Error::Aborted { code, message }
+}
+
+pub(crate) fn database_from(err: sqlx::Error) -> Error {
+    let code = match &err {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    };
+    Error::Database { code, source: err }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_mean_the_connection_is_lost() {
+        let err = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert_eq!(classify(&err), Class::ConnectionLost);
+        assert_eq!(classify(&sqlx::Error::RowNotFound), Class::Other);
+    }
+
+    #[test]
+    fn messages_are_actionable() {
+        assert!(Error::NotCreated.to_string().contains("create()"));
+        let e = Error::aborted("conflict");
+        assert!(e.is_aborted());
+        assert!(e.to_string().contains("retry"));
+    }
+}

@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+mod conn;
+mod database;
+mod error;
+mod ident;
+mod keyset;
+mod mutation;
+mod row;
+mod schema;
+mod session;
+mod sql;
+mod transaction;
+mod value;
+
+pub use conn::RawConnection;
+pub use database::{Database, DatabaseOptions, Dialect};
+pub use error::{Error, Result};
+pub use ident::{Ident, MAX_IDENT_LEN};
+pub use keyset::{Bound, KeyRange, KeySet};
+pub use mutation::{Mutation, Write};
+pub use row::{ColumnIndex, ResultSet, Row};
+pub use session::{Session, SessionOptions};
+pub use transaction::{Batch, Committed, Snapshot, Transaction, TransactionOptions};
+pub use value::{FromValue, Value};

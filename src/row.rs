@@ -1,0 +1,116 @@
+//! Rows and result sets returned by queries and reads.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::value::{FromValue, Value};
+
+/// One row of a result, with its column names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    columns: Arc<[String]>,
+    values: Vec<Value>,
+}
+
+/// Names a column of a [`Row`]: by position (`usize`) or by name (`&str`).
+pub trait ColumnIndex: std::fmt::Debug {
+    /// The position of the column in `row`, or `None` if there is no such column.
+    fn position(&self, row: &Row) -> Option<usize>;
+}
+
+impl ColumnIndex for usize {
+    fn position(&self, row: &Row) -> Option<usize> {
+        (*self < row.values.len()).then_some(*self)
+    }
+}
+
+impl ColumnIndex for &str {
+    fn position(&self, row: &Row) -> Option<usize> {
+        row.columns.iter().position(|c| c == self)
+    }
+}
+
+impl Row {
+    pub(crate) fn new(columns: Arc<[String]>, values: Vec<Value>) -> Self {
+        Row { columns, values }
+    }
+
+    /// The column names, in order.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The values, in column order.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// Takes the values out of the row.
+    pub fn into_values(self) -> Vec<Value> {
+        self.values
+    }
+
+    /// The raw value of a column, if the column exists.
+    pub fn value(&self, index: impl ColumnIndex) -> Option<&Value> {
+        index.position(self).map(|i| &self.values[i])
+    }
+
+    /// Reads a column as `T`: `row.get::<i64>("id")` or `row.get::<String>(1)`.
+    ///
+    /// Fails with [`Error::InvalidArgument`] if the column does not exist or its value does
+    /// not convert to `T`.
+    pub fn get<T: FromValue>(&self, index: impl ColumnIndex) -> Result<T> {
+        let pos = index.position(self).ok_or_else(|| {
+            Error::invalid(format!(
+                "no column {index:?}; the row has {:?}",
+                self.columns
+            ))
+        })?;
+        T::from_value(&self.values[pos])
+            .map_err(|e| Error::invalid(format!("column {index:?}: {e}")))
+    }
+}
+
+/// A whole, collected result: column names and rows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResultSet {
+    /// The column names, in order.
+    pub columns: Vec<String>,
+    /// The rows.
+    pub rows: Vec<Row>,
+}
+
+impl ResultSet {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when no row came back.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The only row, or an error if there are none or several.
+    pub fn one(self) -> Result<Row> {
+        let n = self.rows.len();
+        let mut rows = self.rows.into_iter();
+        match (rows.next(), n) {
+            (Some(row), 1) => Ok(row),
+            (_, n) => Err(Error::invalid(format!("expected exactly one row, got {n}"))),
+        }
+    }
+
+    /// The first row, if any.
+    pub fn first(&self) -> Option<&Row> {
+        self.rows.first()
+    }
+}
+
+impl IntoIterator for ResultSet {
+    type Item = Row;
+    type IntoIter = std::vec::IntoIter<Row>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.rows.into_iter()
+    }
+}

@@ -1,0 +1,467 @@
+//! `Session`: one live connection with the Spanner session's operations.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Instant;
+
+use futures_core::stream::BoxStream;
+use futures_util::StreamExt;
+use sqlx::Connection;
+
+use crate::conn::{Conn, ExecError, RawConnection};
+use crate::database::{Database, Dialect};
+use crate::error::{Class, Error, Result, aborted_from, classify, database_from};
+use crate::ident::{Ident, idents};
+use crate::keyset::KeySet;
+use crate::row::{ResultSet, Row};
+use crate::value::Value;
+
+/// Labels and database role for new sessions (Spanner's `labels` and `database_role`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct SessionOptions {
+    /// User-assigned labels. They are kept on the session and, on PostgreSQL, are not sent.
+    pub labels: BTreeMap<String, String>,
+    /// A role to assume (PostgreSQL `SET ROLE`); SQLite has no roles.
+    pub database_role: Option<String>,
+}
+
+impl SessionOptions {
+    /// Adds a label.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the database role.
+    pub fn database_role(mut self, role: impl Into<String>) -> Self {
+        self.database_role = Some(role.into());
+        self
+    }
+}
+
+/// Bookkeeping of a created session, kept apart from its connection so a transaction can
+/// borrow both.
+#[derive(Debug)]
+pub(crate) struct Meta {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) backend_pid: Option<i32>,
+    pub(crate) created_at: Instant,
+    pub(crate) last_used: Instant,
+    pub(crate) broken: bool,
+    /// A `BEGIN`, `COMMIT` or `ROLLBACK` was cut off (its future dropped): the connection may
+    /// still be inside a transaction, so the next use rolls back first.
+    pub(crate) tx_dirty: bool,
+}
+
+impl Meta {
+    /// Turns a failure into this crate's error, marking the session broken when its
+    /// connection is gone.
+    pub(crate) fn fail(&mut self, err: ExecError) -> Error {
+        let err = match err {
+            ExecError::Crate(e) => return e,
+            ExecError::Sql(e) => e,
+        };
+        match classify(&err) {
+            Class::ConnectionLost => {
+                self.broken = true;
+                tracing::debug!(
+                    target: "session_pool::session", session = %self.name, error = %err,
+                    "session lost its connection"
+                );
+                self.not_found(err.to_string())
+            }
+            Class::Aborted => aborted_from(err),
+            Class::Other => database_from(err),
+        }
+    }
+
+    pub(crate) fn not_found(&self, reason: String) -> Error {
+        Error::SessionNotFound {
+            name: self.name.clone(),
+            reason,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub(crate) conn: Conn,
+    pub(crate) meta: Meta,
+}
+
+/// One server-side session: a single live connection (Spanner's `Session`).
+///
+/// Create it with [`Database::session`], then [`create`](Session::create) it. Every
+/// operation takes `&mut self`: a session runs one thing at a time, as a connection does.
+///
+/// ```no_run
+/// # async fn demo() -> session_pool::Result<()> {
+/// use session_pool::{Database, params};
+/// let db = Database::open("sqlite::memory:").await?;
+/// let mut session = db.session();
+/// session.create().await?;
+/// let rows = session.execute_sql("SELECT $1 + 1 AS n", &params![41]).await?;
+/// assert_eq!(rows.one()?.get::<i64>("n")?, 42);
+/// session.delete().await?;
+/// # Ok(()) }
+/// ```
+pub struct Session {
+    database: Database,
+    options: SessionOptions,
+    pub(crate) live: Option<Live>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Session");
+        d.field("database", &self.database.name());
+        match &self.live {
+            Some(live) => d
+                .field("session_id", &live.meta.id)
+                .field("backend_pid", &live.meta.backend_pid)
+                .field("broken", &live.meta.broken),
+            None => d.field("created", &false),
+        };
+        d.finish()
+    }
+}
+
+/// Quotes a role name as a PostgreSQL identifier: any text is safe this way.
+fn quote_role(role: &str) -> Result<String> {
+    if role.is_empty() || role.contains('\0') || role.len() > crate::ident::MAX_IDENT_LEN {
+        return Err(Error::invalid(format!(
+            "database role {role:?} must be 1 to {} bytes with no NUL",
+            crate::ident::MAX_IDENT_LEN
+        )));
+    }
+    Ok(format!("\"{}\"", role.replace('"', "\"\"")))
+}
+
+impl Session {
+    pub(crate) fn new(database: Database, options: SessionOptions) -> Session {
+        Session {
+            database,
+            options,
+            live: None,
+        }
+    }
+
+    /// The database this session belongs to.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// User-assigned labels (empty if none were given).
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.options.labels
+    }
+
+    /// The database role the session assumes, if any.
+    pub fn database_role(&self) -> Option<&str> {
+        self.options.database_role.as_deref()
+    }
+
+    /// The session's id, set by [`create`](Session::create).
+    pub fn session_id(&self) -> Option<&str> {
+        self.live.as_ref().map(|l| l.meta.id.as_str())
+    }
+
+    /// `{database name}/sessions/{session_id}`; [`Error::NotCreated`] before `create()`.
+    pub fn name(&self) -> Result<&str> {
+        self.live
+            .as_ref()
+            .map(|l| l.meta.name.as_str())
+            .ok_or(Error::NotCreated)
+    }
+
+    /// True between `create()` and `delete()`.
+    pub fn is_created(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// The PostgreSQL backend process id serving this session (`pg_backend_pid()`).
+    pub fn backend_pid(&self) -> Option<i32> {
+        self.live.as_ref().and_then(|l| l.meta.backend_pid)
+    }
+
+    /// When the session was created.
+    pub fn created_at(&self) -> Option<Instant> {
+        self.live.as_ref().map(|l| l.meta.created_at)
+    }
+
+    /// When the session last started an operation (for pools deciding whom to check).
+    pub fn last_used(&self) -> Option<Instant> {
+        self.live.as_ref().map(|l| l.meta.last_used)
+    }
+
+    /// True once the session's connection is known to be gone; such a session must not be
+    /// handed out again.
+    pub fn is_broken(&self) -> bool {
+        self.live.as_ref().is_some_and(|l| l.meta.broken)
+    }
+
+    /// Marks the session as unusable (for example after a raw sqlx query failed on it).
+    pub fn mark_broken(&mut self) {
+        if let Some(l) = &mut self.live {
+            l.meta.broken = true;
+        }
+    }
+
+    /// Creates the session: opens its connection, learns its backend pid and assumes its
+    /// database role. [`Error::AlreadyCreated`] if it exists; [`Error::Unsupported`] for a
+    /// role on SQLite; [`Error::Connect`] if the server cannot be reached.
+    pub async fn create(&mut self) -> Result<()> {
+        if let Some(live) = &self.live {
+            return Err(Error::AlreadyCreated {
+                name: live.meta.name.clone(),
+            });
+        }
+        let role = self
+            .options
+            .database_role
+            .as_deref()
+            .map(quote_role)
+            .transpose()?;
+        #[cfg(feature = "sqlite")]
+        if role.is_some() && self.database.dialect() == Dialect::Sqlite {
+            return Err(Error::Unsupported(
+                "SQLite has no database roles; create the session without `database_role`".into(),
+            ));
+        }
+        let mut conn = self.database.connect().await?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let now = Instant::now();
+        let mut meta = Meta {
+            name: format!("{}/sessions/{id}", self.database.name()),
+            id,
+            backend_pid: None,
+            created_at: now,
+            last_used: now,
+            broken: false,
+            tx_dirty: false,
+        };
+        if let Conn::Postgres(_) = &conn {
+            let pid = conn
+                .as_mut()
+                .fetch_all("SELECT pg_backend_pid()", &[])
+                .await;
+            let pid = pid.map_err(|e| meta.fail(e))?.one()?.get::<i32>(0)?;
+            meta.backend_pid = Some(pid);
+            if let Some(role) = &role {
+                let set = format!("SET ROLE {role}");
+                conn.as_mut()
+                    .execute(&set, &[])
+                    .await
+                    .map_err(|e| meta.fail(e))?;
+            }
+        }
+        tracing::debug!(
+            target: "session_pool::session", session = %meta.name, pid = ?meta.backend_pid,
+            "session created"
+        );
+        self.live = Some(Live { conn, meta });
+        Ok(())
+    }
+
+    /// The connection, ready for a statement: created, not broken, and out of any
+    /// transaction that a cancelled future left open.
+    pub(crate) async fn ready(&mut self) -> Result<(RawConnection<'_>, &mut Meta, &Database)> {
+        let live = self.live.as_mut().ok_or(Error::NotCreated)?;
+        if live.meta.broken {
+            return Err(live.meta.not_found("the session was marked broken".into()));
+        }
+        if live.meta.tx_dirty {
+            // Rolls back whatever a cancelled BEGIN/COMMIT left; SQLite complains when no
+            // transaction is open, which is fine.
+            let res = live.conn.as_mut().execute("ROLLBACK", &[]).await;
+            if let Err(e) = res {
+                let err = live.meta.fail(e);
+                if live.meta.broken {
+                    return Err(err);
+                }
+            }
+            live.meta.tx_dirty = false;
+        }
+        live.meta.last_used = Instant::now();
+        Ok((live.conn.as_mut(), &mut live.meta, &self.database))
+    }
+
+    /// True if the session's connection is alive on the server: one cheap round trip.
+    /// False if it was never created, was deleted, or the server dropped it.
+    pub async fn exists(&mut self) -> Result<bool> {
+        let Some(live) = self.live.as_mut() else {
+            return Ok(false);
+        };
+        if live.meta.broken {
+            return Ok(false);
+        }
+        let res = match &mut live.conn {
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => c.ping().await,
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => c.ping().await,
+        };
+        match res {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                let err = live.meta.fail(e.into());
+                if live.meta.broken {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Deletes the session: closes its connection. [`Error::NotCreated`] if there is none;
+    /// [`Error::SessionNotFound`] if the server had already dropped it.
+    pub async fn delete(&mut self) -> Result<()> {
+        let Some(mut live) = self.live.take() else {
+            return Err(Error::NotCreated);
+        };
+        if live.meta.broken {
+            return Err(live.meta.not_found("the session was already lost".into()));
+        }
+        // Closing alone cannot tell a live session from one the server dropped: ask first.
+        let alive = match &mut live.conn {
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => c.ping().await,
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => c.ping().await,
+        };
+        if let Err(e) = alive {
+            let err = live.meta.fail(e.into());
+            if live.meta.broken {
+                return Err(err);
+            }
+        }
+        let closed = match live.conn {
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => c.close().await,
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => c.close().await,
+        };
+        if let Err(e) = closed {
+            tracing::debug!(target: "session_pool::session", session = %live.meta.name, error = %e,
+                "error while closing a session");
+        }
+        tracing::debug!(target: "session_pool::session", session = %live.meta.name, "session deleted");
+        Ok(())
+    }
+
+    /// Keeps the session alive by running `SELECT 1`. [`Error::NotCreated`] if it was never
+    /// created, [`Error::SessionNotFound`] if the server dropped it.
+    pub async fn ping(&mut self) -> Result<()> {
+        let (conn, meta, _) = self.ready().await?;
+        conn.execute("SELECT 1", &[])
+            .await
+            .map_err(|e| meta.fail(e))?;
+        Ok(())
+    }
+
+    /// Runs a query and collects its rows. Parameters are positional: `$1`, `$2`, … on
+    /// both backends.
+    pub async fn execute_sql(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet> {
+        let (conn, meta, _) = self.ready().await?;
+        conn.fetch_all(sql, params).await.map_err(|e| meta.fail(e))
+    }
+
+    /// Runs a query and streams its rows as they arrive. Errors (including
+    /// [`Error::NotCreated`]) come as the stream's first item.
+    pub fn execute_sql_stream<'s>(
+        &'s mut self,
+        sql: &'s str,
+        params: &'s [Value],
+    ) -> BoxStream<'s, Result<Row>> {
+        futures_util::stream::once(self.ready())
+            .flat_map(move |ready| match ready {
+                Ok((conn, meta, _)) => conn
+                    .fetch(sql, params)
+                    .map(move |r| r.map_err(|e| meta.fail(e)))
+                    .boxed(),
+                Err(e) => futures_util::stream::once(async { Err(e) }).boxed(),
+            })
+            .boxed()
+    }
+
+    /// Runs a statement outside any transaction (auto-commit) and returns how many rows it
+    /// changed. Use it for DDL too.
+    pub async fn execute_update(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let (conn, meta, _) = self.ready().await?;
+        conn.execute(sql, params).await.map_err(|e| meta.fail(e))
+    }
+
+    /// Reads rows of `table` (Spanner's `read`): the `columns` of the rows in `keyset`, keyed
+    /// on the primary key or on `index` when given, in key order, at most `limit` rows
+    /// (0: no limit). Names are validated; a bad one is [`Error::InvalidArgument`].
+    pub async fn read<S: AsRef<str>>(
+        &mut self,
+        table: &str,
+        columns: &[S],
+        keyset: &KeySet,
+        index: Option<&str>,
+        limit: usize,
+    ) -> Result<ResultSet> {
+        let request = ReadRequest::new(table, columns, index)?;
+        let (conn, meta, db) = self.ready().await?;
+        request
+            .run(conn, db, keyset, limit)
+            .await
+            .map_err(|e| meta.fail(e))
+    }
+
+    /// The sqlx connection, for typed queries. See [`RawConnection`].
+    pub async fn connection(&mut self) -> Result<RawConnection<'_>> {
+        let (conn, _, _) = self.ready().await?;
+        Ok(conn)
+    }
+}
+
+/// A validated `read`, shared by sessions, snapshots and transactions.
+pub(crate) struct ReadRequest {
+    table: Ident,
+    columns: Vec<Ident>,
+    index: Option<Ident>,
+}
+
+impl ReadRequest {
+    pub(crate) fn new<S: AsRef<str>>(
+        table: &str,
+        columns: &[S],
+        index: Option<&str>,
+    ) -> Result<Self> {
+        let table = Ident::new(table)?;
+        let columns = idents(columns)?;
+        if columns.is_empty() {
+            return Err(Error::invalid(format!("a read of {table} names no column")));
+        }
+        let index = index
+            .filter(|i| !i.is_empty())
+            .map(Ident::new)
+            .transpose()?;
+        Ok(ReadRequest {
+            table,
+            columns,
+            index,
+        })
+    }
+
+    pub(crate) async fn run(
+        &self,
+        mut conn: RawConnection<'_>,
+        db: &Database,
+        keyset: &KeySet,
+        limit: usize,
+    ) -> crate::conn::ExecResult<ResultSet> {
+        let key = db
+            .inner
+            .schema
+            .key_columns(conn.reborrow(), &self.table, self.index.as_ref())
+            .await?;
+        let (sql, params) = crate::sql::read(&self.table, &self.columns, keyset, &key, limit)?;
+        conn.fetch_all(&sql, &params).await
+    }
+}

@@ -1,0 +1,376 @@
+//! Transactions, snapshots and batches: what a session runs atomically.
+
+mod batch;
+mod retry;
+
+pub use batch::Batch;
+pub use retry::{Committed, TransactionOptions};
+
+use chrono::{DateTime, Utc};
+use futures_core::stream::BoxStream;
+use futures_util::StreamExt;
+use sqlx::{AssertSqlSafe, Connection};
+
+use crate::conn::{ExecResult, RawConnection};
+use crate::database::Database;
+use crate::error::{Error, Result};
+use crate::keyset::KeySet;
+use crate::mutation::{self, Mutation};
+use crate::row::{ResultSet, Row};
+use crate::session::{Meta, ReadRequest, Session};
+use crate::value::Value;
+
+/// The driver transaction: sqlx's, so that dropping it queues a rollback without I/O.
+enum TxConn<'c> {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::Transaction<'c, sqlx::Sqlite>),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::Transaction<'c, sqlx::Postgres>),
+}
+
+impl TxConn<'_> {
+    fn raw(&mut self) -> RawConnection<'_> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            TxConn::Sqlite(t) => RawConnection::Sqlite(t),
+            #[cfg(feature = "postgres")]
+            TxConn::Postgres(t) => RawConnection::Postgres(t),
+        }
+    }
+
+    async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            TxConn::Sqlite(t) => t.commit().await,
+            #[cfg(feature = "postgres")]
+            TxConn::Postgres(t) => t.commit().await,
+        }
+    }
+
+    async fn rollback(self) -> std::result::Result<(), sqlx::Error> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            TxConn::Sqlite(t) => t.rollback().await,
+            #[cfg(feature = "postgres")]
+            TxConn::Postgres(t) => t.rollback().await,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    ReadWrite,
+    ReadOnly,
+}
+
+/// Starts a transaction on the session's connection.
+async fn begin(session: &mut Session, mode: Mode) -> Result<(TxConn<'_>, &mut Meta, &Database)> {
+    let (conn, meta, db) = session.ready().await?;
+    // Until BEGIN has answered, a dropped future could leave a transaction open that sqlx
+    // does not know of; the flag makes the next use roll it back.
+    meta.tx_dirty = true;
+    let tx = match conn {
+        #[cfg(feature = "sqlite")]
+        RawConnection::Sqlite(c) => {
+            // IMMEDIATE takes the write lock up front, so conflicts surface as BUSY at BEGIN
+            // (retryable) rather than as a failed upgrade halfway through.
+            let sql = if mode == Mode::ReadWrite {
+                "BEGIN IMMEDIATE"
+            } else {
+                "BEGIN DEFERRED"
+            };
+            c.begin_with(AssertSqlSafe(sql)).await.map(TxConn::Sqlite)
+        }
+        #[cfg(feature = "postgres")]
+        RawConnection::Postgres(c) => {
+            let sql = match mode {
+                Mode::ReadWrite => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+                Mode::ReadOnly => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            };
+            c.begin_with(AssertSqlSafe(sql)).await.map(TxConn::Postgres)
+        }
+    };
+    meta.tx_dirty = false;
+    let tx = tx.map_err(|e| meta.fail(e.into()))?;
+    Ok((tx, meta, db))
+}
+
+/// A read-write transaction (Spanner's `Transaction`): PostgreSQL `SERIALIZABLE`, SQLite
+/// `BEGIN IMMEDIATE`.
+///
+/// Reads and DML run at once; mutations are buffered and applied at
+/// [`commit`](Transaction::commit). Dropping it without `commit` or `rollback` rolls it back:
+/// the rollback is queued on the connection and sent with its next use, so `Drop` does no I/O.
+pub struct Transaction<'s> {
+    tx: TxConn<'s>,
+    meta: &'s mut Meta,
+    database: &'s Database,
+    mutations: Vec<Mutation>,
+}
+
+impl std::fmt::Debug for Transaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("session", &self.meta.name)
+            .field("buffered_mutations", &self.mutations.len())
+            .finish()
+    }
+}
+
+impl<'s> Transaction<'s> {
+    pub(crate) async fn begin(session: &'s mut Session) -> Result<Transaction<'s>> {
+        let (tx, meta, database) = begin(session, Mode::ReadWrite).await?;
+        Ok(Transaction {
+            tx,
+            meta,
+            database,
+            mutations: Vec::new(),
+        })
+    }
+
+    fn split(&mut self) -> (RawConnection<'_>, &mut Meta) {
+        (self.tx.raw(), self.meta)
+    }
+
+    /// Runs a query inside the transaction and collects its rows.
+    pub async fn execute_sql(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet> {
+        let (conn, meta) = self.split();
+        conn.fetch_all(sql, params).await.map_err(|e| meta.fail(e))
+    }
+
+    /// Runs a query inside the transaction and streams its rows.
+    pub fn execute_sql_stream<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> BoxStream<'a, Result<Row>> {
+        let (conn, meta) = self.split();
+        conn.fetch(sql, params)
+            .map(move |r| r.map_err(|e| meta.fail(e)))
+            .boxed()
+    }
+
+    /// Runs a DML statement and returns how many rows it changed.
+    pub async fn execute_update(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let (conn, meta) = self.split();
+        conn.execute(sql, params).await.map_err(|e| meta.fail(e))
+    }
+
+    /// Runs DML statements in order and returns each one's row count; stops at the first
+    /// error and returns it.
+    pub async fn batch_update<S: AsRef<str>>(
+        &mut self,
+        statements: &[(S, Vec<Value>)],
+    ) -> Result<Vec<u64>> {
+        let mut counts = Vec::with_capacity(statements.len());
+        for (sql, params) in statements {
+            counts.push(self.execute_update(sql.as_ref(), params).await?);
+        }
+        Ok(counts)
+    }
+
+    /// Reads rows inside the transaction; see [`Session::read`].
+    pub async fn read<S: AsRef<str>>(
+        &mut self,
+        table: &str,
+        columns: &[S],
+        keyset: &KeySet,
+        index: Option<&str>,
+        limit: usize,
+    ) -> Result<ResultSet> {
+        let request = ReadRequest::new(table, columns, index)?;
+        let db = self.database;
+        let (conn, meta) = self.split();
+        request
+            .run(conn, db, keyset, limit)
+            .await
+            .map_err(|e| meta.fail(e))
+    }
+
+    /// Buffers a mutation, applied at commit.
+    pub fn buffer(&mut self, mutation: Mutation) {
+        self.mutations.push(mutation);
+    }
+
+    /// Buffers an insert; see [`Mutation::insert`].
+    pub fn insert<S: AsRef<str>>(
+        &mut self,
+        table: &str,
+        columns: &[S],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<()> {
+        self.buffer(Mutation::insert(table, columns, rows)?);
+        Ok(())
+    }
+
+    /// Buffers an update; see [`Mutation::update`].
+    pub fn update<S: AsRef<str>>(
+        &mut self,
+        table: &str,
+        columns: &[S],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<()> {
+        self.buffer(Mutation::update(table, columns, rows)?);
+        Ok(())
+    }
+
+    /// Buffers an insert-or-update; see [`Mutation::insert_or_update`].
+    pub fn insert_or_update<S: AsRef<str>>(
+        &mut self,
+        table: &str,
+        columns: &[S],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<()> {
+        self.buffer(Mutation::insert_or_update(table, columns, rows)?);
+        Ok(())
+    }
+
+    /// Buffers a replace; see [`Mutation::replace`].
+    pub fn replace<S: AsRef<str>>(
+        &mut self,
+        table: &str,
+        columns: &[S],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<()> {
+        self.buffer(Mutation::replace(table, columns, rows)?);
+        Ok(())
+    }
+
+    /// Buffers a delete; see [`Mutation::delete`].
+    pub fn delete(&mut self, table: &str, keyset: KeySet) -> Result<()> {
+        self.buffer(Mutation::delete(table, keyset)?);
+        Ok(())
+    }
+
+    /// The mutations buffered so far.
+    pub fn mutations(&self) -> &[Mutation] {
+        &self.mutations
+    }
+
+    async fn apply_mutations(&mut self) -> ExecResult<()> {
+        let schema = &self.database.inner.schema;
+        let mut conn = self.tx.raw();
+        for m in &self.mutations {
+            mutation::apply(conn.reborrow(), schema, m).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies the buffered mutations and commits. Returns the commit time (the client's
+    /// clock when the database confirmed the commit).
+    pub async fn commit(mut self) -> Result<DateTime<Utc>> {
+        if let Err(e) = self.apply_mutations().await {
+            let err = self.meta.fail(e);
+            // The rollback of a failed transaction changes nothing; its own error would only
+            // hide the first one.
+            let _ = self.tx.rollback().await;
+            return Err(err);
+        }
+        self.meta.tx_dirty = true;
+        let res = self.tx.commit().await;
+        self.meta.tx_dirty = false;
+        res.map_err(|e| self.meta.fail(e.into()))?;
+        Ok(Utc::now())
+    }
+
+    /// Rolls back, discarding buffered mutations.
+    pub async fn rollback(self) -> Result<()> {
+        self.meta.tx_dirty = true;
+        let res = self.tx.rollback().await;
+        self.meta.tx_dirty = false;
+        res.map_err(|e| self.meta.fail(e.into()))
+    }
+}
+
+/// A multi-use read-only transaction (Spanner's multi-use `Snapshot`): every read sees the
+/// same state. PostgreSQL `REPEATABLE READ READ ONLY`; SQLite a deferred transaction, whose
+/// snapshot is fixed by its first read (WAL).
+pub struct Snapshot<'s> {
+    tx: TxConn<'s>,
+    meta: &'s mut Meta,
+    database: &'s Database,
+}
+
+impl std::fmt::Debug for Snapshot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("session", &self.meta.name)
+            .finish()
+    }
+}
+
+impl<'s> Snapshot<'s> {
+    pub(crate) async fn begin(session: &'s mut Session) -> Result<Snapshot<'s>> {
+        let (tx, meta, database) = begin(session, Mode::ReadOnly).await?;
+        Ok(Snapshot { tx, meta, database })
+    }
+
+    /// Runs a query in the snapshot and collects its rows.
+    pub async fn execute_sql(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet> {
+        let conn = self.tx.raw();
+        conn.fetch_all(sql, params)
+            .await
+            .map_err(|e| self.meta.fail(e))
+    }
+
+    /// Runs a query in the snapshot and streams its rows.
+    pub fn execute_sql_stream<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> BoxStream<'a, Result<Row>> {
+        let meta = &mut *self.meta;
+        self.tx
+            .raw()
+            .fetch(sql, params)
+            .map(move |r| r.map_err(|e| meta.fail(e)))
+            .boxed()
+    }
+
+    /// Reads rows in the snapshot; see [`Session::read`].
+    pub async fn read<S: AsRef<str>>(
+        &mut self,
+        table: &str,
+        columns: &[S],
+        keyset: &KeySet,
+        index: Option<&str>,
+        limit: usize,
+    ) -> Result<ResultSet> {
+        let request = ReadRequest::new(table, columns, index)?;
+        let conn = self.tx.raw();
+        request
+            .run(conn, self.database, keyset, limit)
+            .await
+            .map_err(|e| self.meta.fail(e))
+    }
+
+    /// Ends the snapshot. Dropping it does the same, queued without I/O.
+    pub async fn close(self) -> Result<()> {
+        self.tx
+            .rollback()
+            .await
+            .map_err(|e| self.meta.fail(e.into()))
+    }
+}
+
+impl Session {
+    /// Starts a read-write [`Transaction`]. Prefer [`run_in_transaction`](Session::run_in_transaction),
+    /// which retries aborts.
+    pub async fn transaction(&mut self) -> Result<Transaction<'_>> {
+        Transaction::begin(self).await
+    }
+
+    /// Starts a multi-use read-only [`Snapshot`].
+    pub async fn snapshot(&mut self) -> Result<Snapshot<'_>> {
+        Snapshot::begin(self).await
+    }
+
+    /// A [`Batch`] of mutations, applied atomically by [`Batch::commit`]. Fails with
+    /// [`Error::NotCreated`] if the session was not created.
+    pub fn batch(&mut self) -> Result<Batch<'_>> {
+        if !self.is_created() {
+            return Err(Error::NotCreated);
+        }
+        Ok(Batch::new(self))
+    }
+}

@@ -1,0 +1,212 @@
+//! `run_in_transaction`: run a function in a transaction, retrying when it is aborted.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::Transaction;
+use crate::error::{Error, Result};
+use crate::session::Session;
+
+/// How [`Session::run_in_transaction_with`] retries.
+///
+/// The policy: an attempt that ends in [`Error::Aborted`] (from the function, from `BEGIN`
+/// or from `COMMIT`) is rolled back, then retried after a pause. Pauses grow from
+/// `initial_backoff`, doubling each time up to `max_backoff`; each pause is drawn uniformly
+/// from the upper half of the current step (`[b/2, b]`), so that writers that collided do not
+/// collide again in lock-step. No pause runs past the deadline; once `timeout` has passed
+/// since the first attempt, the next abort ends the loop with [`Error::DeadlineExceeded`].
+/// Any other error is rolled back and returned at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct TransactionOptions {
+    /// Total time to keep retrying (Spanner's default: 30 s).
+    pub timeout: Duration,
+    /// First pause after an abort (default 5 ms).
+    pub initial_backoff: Duration,
+    /// Longest pause (default 1 s).
+    pub max_backoff: Duration,
+}
+
+impl Default for TransactionOptions {
+    fn default() -> Self {
+        TransactionOptions {
+            timeout: Duration::from_secs(30),
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+impl TransactionOptions {
+    /// Sets the retry deadline.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the first and longest pause.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max.max(initial);
+        self
+    }
+}
+
+/// What [`Session::run_in_transaction_detailed`] returns: the function's value and how the
+/// commit went.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Committed<T> {
+    /// The function's value.
+    pub value: T,
+    /// When the commit was confirmed (client clock).
+    pub commit_timestamp: DateTime<Utc>,
+    /// How many attempts it took (1 when nothing aborted).
+    pub attempts: u32,
+}
+
+/// A pause drawn from `[step/2, step]`.
+fn jittered(step: Duration) -> Duration {
+    let half = step / 2;
+    half + half.mul_f64(fastrand::f64())
+}
+
+/// One attempt: begin, run `f`, commit; roll back if `f` fails.
+async fn attempt<T, F>(session: &mut Session, f: &mut F) -> Result<(T, DateTime<Utc>)>
+where
+    F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+{
+    let mut tx = Transaction::begin(session).await?;
+    match f(&mut tx).await {
+        Ok(value) => Ok((value, tx.commit().await?)),
+        Err(err) => {
+            // The function's error is the one that matters; a failed rollback is already
+            // recorded on the session (a lost connection marks it broken).
+            let _ = tx.rollback().await;
+            Err(err)
+        }
+    }
+}
+
+pub(crate) async fn run<T, F>(
+    session: &mut Session,
+    options: TransactionOptions,
+    mut f: F,
+) -> Result<Committed<T>>
+where
+    F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+{
+    let start = Instant::now();
+    let deadline = start + options.timeout;
+    let mut step = options.initial_backoff;
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        match attempt(session, &mut f).await {
+            Ok((value, commit_timestamp)) => {
+                if attempts > 1 {
+                    tracing::debug!(target: "session_pool::transaction", attempts,
+                        "transaction committed after retries");
+                }
+                return Ok(Committed {
+                    value,
+                    commit_timestamp,
+                    attempts,
+                });
+            }
+            Err(err) if err.is_aborted() => {
+                let now = Instant::now();
+                if now >= deadline {
+                    tracing::warn!(target: "session_pool::transaction", attempts,
+                        timeout = ?options.timeout, "transaction deadline exceeded");
+                    return Err(Error::DeadlineExceeded {
+                        timeout: options.timeout,
+                        attempts,
+                        last: Box::new(err),
+                    });
+                }
+                let pause = jittered(step).min(deadline - now);
+                tracing::debug!(target: "session_pool::transaction", attempts, ?pause,
+                    error = %err, "transaction aborted; retrying");
+                tokio::time::sleep(pause).await;
+                step = (step * 2).min(options.max_backoff);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+impl Session {
+    /// Runs `f` in a read-write transaction and commits, retrying on abort with the default
+    /// [`TransactionOptions`] (30 s deadline). Returns `f`'s value.
+    ///
+    /// `f` may run several times: keep side effects outside the database idempotent. An
+    /// error from `f` other than [`Error::Aborted`] rolls back and is returned at once; wrap
+    /// your own errors with [`Error::application`].
+    ///
+    /// Inside `tokio::spawn`, write the function as an `async move |tx| …` closure that owns
+    /// what it uses (clone it first): a closure that borrows from its surroundings trips a
+    /// rustc limitation ("implementation of `Send` is not general enough", rust-lang/rust#110338).
+    ///
+    /// ```no_run
+    /// # async fn demo(session: &mut session_pool::Session) -> session_pool::Result<()> {
+    /// use session_pool::params;
+    /// let balance: i64 = session
+    ///     .run_in_transaction(async |tx| {
+    ///         let row = tx.execute_sql("SELECT balance FROM accounts WHERE id = $1", &params![1]).await?.one()?;
+    ///         let balance = row.get::<i64>(0)? + 10;
+    ///         tx.execute_update("UPDATE accounts SET balance = $1 WHERE id = $2", &params![balance, 1]).await?;
+    ///         Ok(balance)
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_in_transaction<T, F>(&mut self, f: F) -> Result<T>
+    where
+        F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+    {
+        run(self, TransactionOptions::default(), f)
+            .await
+            .map(|c| c.value)
+    }
+
+    /// [`run_in_transaction`](Session::run_in_transaction) with explicit retry options.
+    pub async fn run_in_transaction_with<T, F>(
+        &mut self,
+        options: TransactionOptions,
+        f: F,
+    ) -> Result<T>
+    where
+        F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+    {
+        run(self, options, f).await.map(|c| c.value)
+    }
+
+    /// [`run_in_transaction_with`](Session::run_in_transaction_with), also returning the
+    /// commit timestamp and the number of attempts.
+    pub async fn run_in_transaction_detailed<T, F>(
+        &mut self,
+        options: TransactionOptions,
+        f: F,
+    ) -> Result<Committed<T>>
+    where
+        F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+    {
+        run(self, options, f).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_in_the_upper_half() {
+        let step = Duration::from_millis(100);
+        for _ in 0..1000 {
+            let d = jittered(step);
+            assert!(d >= step / 2 && d <= step, "{d:?}");
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Opening databases: URLs, names, SQLite settings, errors.
+mod common;
+
+use session_pool::{Database, DatabaseOptions, Dialect, Error};
+
+#[tokio::test]
+async fn sqlite_file_is_created_with_wal_and_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested.db");
+    assert!(!path.exists());
+    let db = Database::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert!(path.exists(), "the file is created");
+    assert_eq!(db.dialect(), Dialect::Sqlite);
+    let canonical = std::fs::canonicalize(&path).unwrap();
+    assert_eq!(db.name(), format!("sqlite://{}", canonical.display()));
+
+    let mut s = db.session();
+    s.create().await.unwrap();
+    let mode = s
+        .execute_sql("PRAGMA journal_mode", &[])
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    assert_eq!(mode.get::<String>(0).unwrap().to_lowercase(), "wal");
+    let fk = s
+        .execute_sql("PRAGMA foreign_keys", &[])
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    assert_eq!(fk.get::<i64>(0).unwrap(), 1);
+    let busy = s
+        .execute_sql("PRAGMA busy_timeout", &[])
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    assert_eq!(busy.get::<i64>(0).unwrap(), 5000);
+}
+
+#[tokio::test]
+async fn in_memory_database_is_shared_by_its_sessions_only() {
+    let db = Database::open("sqlite::memory:").await.unwrap();
+    let mut a = db.session();
+    a.create().await.unwrap();
+    a.execute_update("CREATE TABLE t (id INTEGER PRIMARY KEY)", &[])
+        .await
+        .unwrap();
+    a.execute_update("INSERT INTO t VALUES (1)", &[])
+        .await
+        .unwrap();
+    a.delete().await.unwrap();
+
+    // Another session sees the table although the first one is gone.
+    let mut b = db.session();
+    b.create().await.unwrap();
+    let n = b
+        .execute_sql("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    assert_eq!(n.get::<i64>(0).unwrap(), 1);
+
+    // A second in-memory database is a different one.
+    let other = Database::open("sqlite::memory:").await.unwrap();
+    assert_ne!(other.name(), db.name());
+    let mut c = other.session();
+    c.create().await.unwrap();
+    assert!(c.execute_sql("SELECT count(*) FROM t", &[]).await.is_err());
+}
+
+#[tokio::test]
+async fn malformed_and_unsupported_urls_are_typed_errors() {
+    for url in [
+        "",
+        "nonsense",
+        "mysql://localhost/db",
+        "postgres://u:secret@[bad/db",
+    ] {
+        match Database::open(url).await {
+            Err(Error::InvalidUrl { url: shown, reason }) => {
+                assert!(!shown.contains("secret"), "password shown: {shown}");
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{url}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn unreachable_server_is_a_connect_error() {
+    // A port nothing listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://u:secret@127.0.0.1:{port}/db");
+    let started = std::time::Instant::now();
+    match DatabaseOptions::new(url)
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .open()
+        .await
+    {
+        Err(Error::Connect { target, .. }) => {
+            assert_eq!(target, format!("postgres://127.0.0.1:{port}/db"));
+            assert!(!format!("{target}").contains("secret"));
+        }
+        other => panic!("expected Connect, got {other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn postgres_name_is_stable_and_has_no_credentials() {
+    let Some(url) = common::pg_url() else { return };
+    let a = Database::open(&url).await.unwrap();
+    let b = Database::open(&url).await.unwrap();
+    assert_eq!(a.name(), b.name());
+    assert!(
+        a.name().starts_with("postgres://127.0.0.1:"),
+        "{}",
+        a.name()
+    );
+    assert!(!a.name().contains('@'));
+    assert_eq!(a.dialect(), Dialect::Postgres);
+}
+
+#[tokio::test]
+async fn wrong_postgres_database_is_a_connect_error() {
+    let Some(url) = common::pg_url() else { return };
+    let base = url.rsplit_once('/').unwrap().0;
+    match Database::open(&format!("{base}/no_such_database_here")).await {
+        Err(Error::Connect { source, .. }) => {
+            assert!(source.to_string().contains("does not exist"))
+        }
+        other => panic!("expected Connect, got {other:?}"),
+    }
+}

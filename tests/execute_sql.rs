@@ -1,0 +1,184 @@
+//! execute_sql: parameters and values both ways, streaming, typed decoding, errors.
+mod common;
+
+use chrono::{TimeZone, Utc};
+use futures_util::StreamExt;
+use session_pool::{Database, Error, RawConnection, Value, params};
+
+async fn values_round_trip(db: Database) {
+    let t = common::unique("vals");
+    let ddl = common::by_dialect(
+        &db,
+        "CREATE TABLE {t} (id INTEGER PRIMARY KEY, b BOOLEAN, i INTEGER, f REAL, s TEXT, \
+         bytes BLOB, j TEXT, ts TEXT)",
+        "CREATE TABLE {t} (id BIGINT PRIMARY KEY, b BOOLEAN, i INTEGER, f DOUBLE PRECISION, \
+         s TEXT, bytes BYTEA, j JSONB, ts TIMESTAMPTZ)",
+    )
+    .replace("{t}", &t);
+    let mut s = db.session();
+    s.create().await.unwrap();
+    s.execute_update(&ddl, &[]).await.unwrap();
+
+    let ts = Utc.with_ymd_and_hms(2024, 5, 6, 7, 8, 9).unwrap()
+        + chrono::Duration::microseconds(123_456);
+    let json = serde_json::json!({"k": [1, 2, {"x": null}]});
+    let insert = format!(
+        "INSERT INTO {t} (id, b, i, f, s, bytes, j, ts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    );
+    let n = s
+        .execute_update(
+            &insert,
+            &params![1, true, 42, 1.5, "héllo", vec![0u8, 255], json.clone(), ts],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    // NULLs of every column type bind untyped, so the server takes each column's type.
+    let nulls = vec![
+        Value::Int(2),
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+    ];
+    s.execute_update(&insert, &nulls).await.unwrap();
+
+    let rows = s
+        .execute_sql(
+            &format!("SELECT id, b, i, f, s, bytes, j, ts FROM {t} ORDER BY id"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.columns, ["id", "b", "i", "f", "s", "bytes", "j", "ts"]);
+    let r = &rows.rows[0];
+    assert!(r.get::<bool>("b").unwrap());
+    assert_eq!(r.get::<i64>("i").unwrap(), 42);
+    assert_eq!(r.get::<f64>("f").unwrap(), 1.5);
+    assert_eq!(r.get::<String>("s").unwrap(), "héllo");
+    assert_eq!(r.get::<Vec<u8>>("bytes").unwrap(), vec![0u8, 255]);
+    assert_eq!(r.get::<serde_json::Value>("j").unwrap(), json);
+    assert_eq!(r.get::<chrono::DateTime<Utc>>("ts").unwrap(), ts);
+    let null_row = &rows.rows[1];
+    assert!(
+        null_row.values()[1..].iter().all(Value::is_null),
+        "{null_row:?}"
+    );
+    assert_eq!(null_row.get::<Option<i64>>("i").unwrap(), None);
+
+    // Reading a value as the wrong type, or a missing column, is a clear error.
+    assert!(matches!(r.get::<i64>("s"), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        r.get::<i64>("nope"),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+async fn streams_rows(db: Database) {
+    let mut s = db.session();
+    s.create().await.unwrap();
+    let sql = common::by_dialect(
+        &db,
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < $1) SELECT x FROM n",
+        "SELECT x::bigint FROM generate_series(1, $1::bigint) AS x",
+    );
+    let params = params![1000];
+    let mut stream = s.execute_sql_stream(sql, &params);
+    let mut sum = 0;
+    let mut count = 0;
+    while let Some(row) = stream.next().await {
+        sum += row.unwrap().get::<i64>("x").unwrap();
+        count += 1;
+    }
+    drop(stream);
+    assert_eq!((count, sum), (1000, 500_500));
+
+    // A stream dropped half way leaves the session usable.
+    let mut stream = s.execute_sql_stream(sql, &params);
+    stream.next().await.unwrap().unwrap();
+    drop(stream);
+    let one = s
+        .execute_sql("SELECT 1 AS one", &[])
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    assert_eq!(one.get::<i64>("one").unwrap(), 1);
+
+    // Errors come through the stream.
+    let mut not_created = db.session();
+    let first = not_created
+        .execute_sql_stream("SELECT 1", &[])
+        .next()
+        .await
+        .unwrap();
+    assert!(matches!(first, Err(Error::NotCreated)));
+}
+
+async fn typed_decoding_through_sqlx(db: Database) {
+    #[derive(sqlx::FromRow, Debug, PartialEq)]
+    struct Pair {
+        a: i64,
+        b: String,
+    }
+    let mut s = db.session();
+    s.create().await.unwrap();
+    let sql = "SELECT CAST(7 AS BIGINT) AS a, 'seven' AS b";
+    let pair: Pair = match s.connection().await.unwrap() {
+        RawConnection::Sqlite(c) => sqlx::query_as(sql).fetch_one(c).await.unwrap(),
+        RawConnection::Postgres(c) => sqlx::query_as(sql).fetch_one(c).await.unwrap(),
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        pair,
+        Pair {
+            a: 7,
+            b: "seven".into()
+        }
+    );
+}
+
+async fn errors_are_typed_and_keep_the_session(db: Database) {
+    let mut s = db.session();
+    s.create().await.unwrap();
+    match s.execute_sql("SELEC nonsense", &[]).await {
+        Err(e @ Error::Database { .. }) => assert!(e.code().is_some(), "{e}"),
+        other => panic!("expected a database error, got {other:?}"),
+    }
+    // A failed statement does not break the session.
+    assert!(!s.is_broken());
+    s.ping().await.unwrap();
+    let empty = s
+        .execute_sql("SELECT 1 AS x WHERE 1 = 0", &[])
+        .await
+        .unwrap();
+    assert!(empty.is_empty());
+}
+
+#[tokio::test]
+async fn unsupported_postgres_types_say_how_to_cast() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let mut s = db.session();
+    s.create().await.unwrap();
+    match s.execute_sql("SELECT 1.5::numeric AS n", &[]).await {
+        Err(Error::Unsupported(msg)) => assert!(msg.contains("n::text"), "{msg}"),
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    let ok = s
+        .execute_sql("SELECT 1.5::numeric::text AS n", &[])
+        .await
+        .unwrap();
+    assert_eq!(ok.one().unwrap().get::<String>("n").unwrap(), "1.5");
+}
+
+on_both!(
+    values_round_trip,
+    streams_rows,
+    typed_decoding_through_sqlx,
+    errors_are_typed_and_keep_the_session
+);
