@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
-use sqlx::{AssertSqlSafe, Column, Row as _, TypeInfo, ValueRef};
+use sqlx::{AssertSqlSafe, Column, Row as _, TypeInfo};
 
 use crate::database::Dialect;
 use crate::error::Error;
@@ -27,6 +27,35 @@ pub(crate) enum Conn {
 }
 
 impl Conn {
+    /// Readies a new connection as a session: on PostgreSQL learns its backend pid and
+    /// assumes `role` (already quoted); returns the pid.
+    pub(crate) async fn prepare_session(&mut self, role: Option<&str>) -> ExecResult<Option<i32>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(_) => {
+                debug_assert!(
+                    role.is_none(),
+                    "roles are refused on SQLite before connecting"
+                );
+                Ok(None)
+            }
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(_) => {
+                let rows = self
+                    .as_mut()
+                    .fetch_all("SELECT pg_backend_pid()", &[])
+                    .await?;
+                let pid = rows.one()?.get::<i32>(0)?;
+                if let Some(role) = role {
+                    self.as_mut()
+                        .execute(&format!("SET ROLE {role}"), &[])
+                        .await?;
+                }
+                Ok(Some(pid))
+            }
+        }
+    }
+
     pub(crate) fn as_mut(&mut self) -> RawConnection<'_> {
         match self {
             #[cfg(feature = "sqlite")]
@@ -277,6 +306,7 @@ mod pg {
 mod sqlite {
     use super::*;
     use sqlx::Sqlite;
+    use sqlx::ValueRef;
     use sqlx::sqlite::SqliteArguments;
 
     pub(super) type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use sqlx::Connection;
 
 use crate::conn::{Conn, ExecError, RawConnection};
-use crate::database::{Database, Dialect};
+use crate::database::Database;
 use crate::error::{Class, Error, Result, aborted_from, classify, database_from};
 use crate::ident::{Ident, idents};
 use crate::keyset::KeySet;
@@ -225,7 +225,7 @@ impl Session {
             .map(quote_role)
             .transpose()?;
         #[cfg(feature = "sqlite")]
-        if role.is_some() && self.database.dialect() == Dialect::Sqlite {
+        if role.is_some() && self.database.dialect() == crate::database::Dialect::Sqlite {
             return Err(Error::Unsupported(
                 "SQLite has no database roles; create the session without `database_role`".into(),
             ));
@@ -242,21 +242,10 @@ impl Session {
             broken: false,
             tx_dirty: false,
         };
-        if let Conn::Postgres(_) = &conn {
-            let pid = conn
-                .as_mut()
-                .fetch_all("SELECT pg_backend_pid()", &[])
-                .await;
-            let pid = pid.map_err(|e| meta.fail(e))?.one()?.get::<i32>(0)?;
-            meta.backend_pid = Some(pid);
-            if let Some(role) = &role {
-                let set = format!("SET ROLE {role}");
-                conn.as_mut()
-                    .execute(&set, &[])
-                    .await
-                    .map_err(|e| meta.fail(e))?;
-            }
-        }
+        meta.backend_pid = conn
+            .prepare_session(role.as_deref())
+            .await
+            .map_err(|e| meta.fail(e))?;
         tracing::debug!(
             target: "session_pool::session", session = %meta.name, pid = ?meta.backend_pid,
             "session created"

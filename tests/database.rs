@@ -108,7 +108,7 @@ async fn unreachable_server_is_a_connect_error() {
     {
         Err(Error::Connect { target, .. }) => {
             assert_eq!(target, format!("postgres://127.0.0.1:{port}/db"));
-            assert!(!format!("{target}").contains("secret"));
+            assert!(!target.contains("secret"));
         }
         other => panic!("expected Connect, got {other:?}"),
     }
