@@ -6,6 +6,7 @@
 //! DATABASE_URL=postgres://… cargo run --example quickstart
 //! ```
 
+use session_pool::prelude::*;
 use session_pool::{Database, KeyRange, KeySet, Result, params};
 
 #[tokio::main]

@@ -15,12 +15,17 @@ mod sql;
 mod transaction;
 mod value;
 
+/// The traits most programs need: `use session_pool::prelude::*;`.
+pub mod prelude {
+    pub use crate::mutation::Mutate;
+}
+
 pub use conn::RawConnection;
 pub use database::{Database, DatabaseOptions, Dialect};
 pub use error::{Error, Result};
 pub use ident::{Ident, MAX_IDENT_LEN};
 pub use keyset::{Bound, KeyRange, KeySet};
-pub use mutation::{Mutation, Write};
+pub use mutation::{Mutate, Mutation, Write};
 pub use row::{ColumnIndex, ResultSet, Row};
 pub use session::{Session, SessionOptions};
 pub use transaction::{Batch, Committed, Snapshot, Transaction, TransactionOptions};

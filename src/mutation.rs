@@ -134,6 +134,62 @@ impl Mutation {
     }
 }
 
+/// Buffers mutations: the write methods shared by [`Batch`](crate::Batch) and
+/// [`Transaction`](crate::Transaction). Each validates names at once and returns
+/// [`Error::InvalidArgument`] for a bad one, buffering nothing.
+pub trait Mutate {
+    /// Adds a mutation to the buffer.
+    fn buffer(&mut self, mutation: Mutation) -> &mut Self;
+
+    /// The mutations buffered so far.
+    fn mutations(&self) -> &[Mutation];
+
+    /// Inserts rows; see [`Mutation::insert`].
+    fn insert<S: AsRef<str>>(
+        &mut self,
+        table: &str,
+        columns: &[S],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<&mut Self> {
+        Ok(self.buffer(Mutation::insert(table, columns, rows)?))
+    }
+
+    /// Updates rows; see [`Mutation::update`].
+    fn update<S: AsRef<str>>(
+        &mut self,
+        table: &str,
+        columns: &[S],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<&mut Self> {
+        Ok(self.buffer(Mutation::update(table, columns, rows)?))
+    }
+
+    /// Inserts or updates rows; see [`Mutation::insert_or_update`].
+    fn insert_or_update<S: AsRef<str>>(
+        &mut self,
+        table: &str,
+        columns: &[S],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<&mut Self> {
+        Ok(self.buffer(Mutation::insert_or_update(table, columns, rows)?))
+    }
+
+    /// Replaces rows; see [`Mutation::replace`].
+    fn replace<S: AsRef<str>>(
+        &mut self,
+        table: &str,
+        columns: &[S],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<&mut Self> {
+        Ok(self.buffer(Mutation::replace(table, columns, rows)?))
+    }
+
+    /// Deletes the rows of a key set; see [`Mutation::delete`].
+    fn delete(&mut self, table: &str, keyset: KeySet) -> Result<&mut Self> {
+        Ok(self.buffer(Mutation::delete(table, keyset)?))
+    }
+}
+
 /// Rows per multi-row INSERT: few distinct statements for the statement cache, and well under
 /// both backends' parameter limits (SQLite 32766, PostgreSQL 65535).
 fn chunk_rows(columns: usize) -> usize {

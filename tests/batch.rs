@@ -1,6 +1,7 @@
 //! Batches: every mutation kind, atomicity, and bad input that leaves the table untouched.
 mod common;
 
+use session_pool::prelude::*;
 use session_pool::{Database, Error, KeyRange, KeySet, Session, Value, params};
 
 async fn table(db: &Database) -> (Session, String) {

@@ -1,6 +1,7 @@
 //! read(table, columns, keyset, index, limit): keys, ranges, prefixes, indexes, bad names.
 mod common;
 
+use session_pool::prelude::*;
 use session_pool::{Bound, Database, Error, KeyRange, KeySet, Session, Value};
 
 async fn setup(db: &Database) -> (Session, String) {

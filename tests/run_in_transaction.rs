@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use session_pool::prelude::*;
 use session_pool::{Database, Error, TransactionOptions, params};
 
 const TASKS: i64 = 16;

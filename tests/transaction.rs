@@ -2,6 +2,7 @@
 mod common;
 
 use futures_util::StreamExt;
+use session_pool::prelude::*;
 use session_pool::{Database, KeySet, Session, params};
 
 async fn table(db: &Database) -> (Session, String) {

@@ -4,15 +4,12 @@ use chrono::{DateTime, Utc};
 
 use super::{TransactionOptions, retry};
 use crate::error::Result;
-use crate::keyset::KeySet;
-use crate::mutation::Mutation;
+use crate::mutation::{Mutate, Mutation};
 use crate::session::Session;
-use crate::value::Value;
 
 /// Buffered mutations applied atomically by [`commit`](Batch::commit) (Spanner's `Batch`).
 ///
-/// Each method validates names at once and returns [`Error::InvalidArgument`](crate::Error)
-/// for a bad one, leaving the batch as it was. Dropping a batch discards it.
+/// The write methods come from [`Mutate`]. Dropping a batch discards it.
 #[derive(Debug)]
 #[must_use = "a batch does nothing until it is committed"]
 pub struct Batch<'s> {
@@ -26,62 +23,6 @@ impl<'s> Batch<'s> {
             session,
             mutations: Vec::new(),
         }
-    }
-
-    /// Adds a mutation.
-    pub fn buffer(&mut self, mutation: Mutation) -> &mut Self {
-        self.mutations.push(mutation);
-        self
-    }
-
-    /// Inserts rows; see [`Mutation::insert`].
-    pub fn insert<S: AsRef<str>>(
-        &mut self,
-        table: &str,
-        columns: &[S],
-        rows: Vec<Vec<Value>>,
-    ) -> Result<&mut Self> {
-        Ok(self.buffer(Mutation::insert(table, columns, rows)?))
-    }
-
-    /// Updates rows; see [`Mutation::update`].
-    pub fn update<S: AsRef<str>>(
-        &mut self,
-        table: &str,
-        columns: &[S],
-        rows: Vec<Vec<Value>>,
-    ) -> Result<&mut Self> {
-        Ok(self.buffer(Mutation::update(table, columns, rows)?))
-    }
-
-    /// Inserts or updates rows; see [`Mutation::insert_or_update`].
-    pub fn insert_or_update<S: AsRef<str>>(
-        &mut self,
-        table: &str,
-        columns: &[S],
-        rows: Vec<Vec<Value>>,
-    ) -> Result<&mut Self> {
-        Ok(self.buffer(Mutation::insert_or_update(table, columns, rows)?))
-    }
-
-    /// Replaces rows; see [`Mutation::replace`].
-    pub fn replace<S: AsRef<str>>(
-        &mut self,
-        table: &str,
-        columns: &[S],
-        rows: Vec<Vec<Value>>,
-    ) -> Result<&mut Self> {
-        Ok(self.buffer(Mutation::replace(table, columns, rows)?))
-    }
-
-    /// Deletes the rows of a key set; see [`Mutation::delete`].
-    pub fn delete(&mut self, table: &str, keyset: KeySet) -> Result<&mut Self> {
-        Ok(self.buffer(Mutation::delete(table, keyset)?))
-    }
-
-    /// The mutations buffered so far.
-    pub fn mutations(&self) -> &[Mutation] {
-        &self.mutations
     }
 
     /// Applies every mutation in one read-write transaction and returns the commit time.
@@ -98,5 +39,16 @@ impl<'s> Batch<'s> {
         })
         .await?;
         Ok(committed.commit_timestamp)
+    }
+}
+
+impl Mutate for Batch<'_> {
+    fn buffer(&mut self, mutation: Mutation) -> &mut Self {
+        self.mutations.push(mutation);
+        self
+    }
+
+    fn mutations(&self) -> &[Mutation] {
+        &self.mutations
     }
 }

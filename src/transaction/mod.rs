@@ -15,7 +15,7 @@ use crate::conn::{ExecResult, RawConnection};
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::keyset::KeySet;
-use crate::mutation::{self, Mutation};
+use crate::mutation::{self, Mutate, Mutation};
 use crate::row::{ResultSet, Row};
 use crate::session::{Meta, ReadRequest, Session};
 use crate::value::Value;
@@ -98,7 +98,7 @@ async fn begin(session: &mut Session, mode: Mode) -> Result<(TxConn<'_>, &mut Me
 /// A read-write transaction (Spanner's `Transaction`): PostgreSQL `SERIALIZABLE`, SQLite
 /// `BEGIN IMMEDIATE`.
 ///
-/// Reads and DML run at once; mutations are buffered and applied at
+/// Reads and DML run at once; mutations ([`Mutate`]) are buffered and applied at
 /// [`commit`](Transaction::commit). Dropping it without `commit` or `rollback` rolls it back:
 /// the rollback is queued on the connection and sent with its next use, so `Drop` does no I/O.
 pub struct Transaction<'s> {
@@ -187,66 +187,6 @@ impl<'s> Transaction<'s> {
             .map_err(|e| meta.fail(e))
     }
 
-    /// Buffers a mutation, applied at commit.
-    pub fn buffer(&mut self, mutation: Mutation) {
-        self.mutations.push(mutation);
-    }
-
-    /// Buffers an insert; see [`Mutation::insert`].
-    pub fn insert<S: AsRef<str>>(
-        &mut self,
-        table: &str,
-        columns: &[S],
-        rows: Vec<Vec<Value>>,
-    ) -> Result<()> {
-        self.buffer(Mutation::insert(table, columns, rows)?);
-        Ok(())
-    }
-
-    /// Buffers an update; see [`Mutation::update`].
-    pub fn update<S: AsRef<str>>(
-        &mut self,
-        table: &str,
-        columns: &[S],
-        rows: Vec<Vec<Value>>,
-    ) -> Result<()> {
-        self.buffer(Mutation::update(table, columns, rows)?);
-        Ok(())
-    }
-
-    /// Buffers an insert-or-update; see [`Mutation::insert_or_update`].
-    pub fn insert_or_update<S: AsRef<str>>(
-        &mut self,
-        table: &str,
-        columns: &[S],
-        rows: Vec<Vec<Value>>,
-    ) -> Result<()> {
-        self.buffer(Mutation::insert_or_update(table, columns, rows)?);
-        Ok(())
-    }
-
-    /// Buffers a replace; see [`Mutation::replace`].
-    pub fn replace<S: AsRef<str>>(
-        &mut self,
-        table: &str,
-        columns: &[S],
-        rows: Vec<Vec<Value>>,
-    ) -> Result<()> {
-        self.buffer(Mutation::replace(table, columns, rows)?);
-        Ok(())
-    }
-
-    /// Buffers a delete; see [`Mutation::delete`].
-    pub fn delete(&mut self, table: &str, keyset: KeySet) -> Result<()> {
-        self.buffer(Mutation::delete(table, keyset)?);
-        Ok(())
-    }
-
-    /// The mutations buffered so far.
-    pub fn mutations(&self) -> &[Mutation] {
-        &self.mutations
-    }
-
     async fn apply_mutations(&mut self) -> ExecResult<()> {
         let schema = &self.database.inner.schema;
         let mut conn = self.tx.raw();
@@ -279,6 +219,18 @@ impl<'s> Transaction<'s> {
         let res = self.tx.rollback().await;
         self.meta.tx_dirty = false;
         res.map_err(|e| self.meta.fail(e.into()))
+    }
+}
+
+impl Mutate for Transaction<'_> {
+    /// Buffers a mutation, applied at commit (reads in the transaction do not see it).
+    fn buffer(&mut self, mutation: Mutation) -> &mut Self {
+        self.mutations.push(mutation);
+        self
+    }
+
+    fn mutations(&self) -> &[Mutation] {
+        &self.mutations
     }
 }
 
