@@ -8,6 +8,7 @@ mod error;
 mod ident;
 mod keyset;
 mod mutation;
+pub mod pool;
 mod row;
 mod schema;
 mod session;
@@ -18,6 +19,7 @@ mod value;
 /// The traits most programs need: `use session_pool::prelude::*;`.
 pub mod prelude {
     pub use crate::mutation::Mutate;
+    pub use crate::pool::AbstractSessionPool;
 }
 
 pub use conn::RawConnection;
@@ -26,6 +28,12 @@ pub use error::{Error, Result};
 pub use ident::{Ident, MAX_IDENT_LEN};
 pub use keyset::{Bound, KeyRange, KeySet};
 pub use mutation::{Mutate, Mutation, Write};
+#[allow(deprecated)]
+pub use pool::{
+    AbstractSessionPool, BurstyOptions, BurstyPool, FixedSizeOptions, FixedSizePool, PingReport,
+    PingTask, PingingOptions, PingingPool, PoolOptions, PoolStats, PutError, SessionCheckout,
+    TransactionPingingPool,
+};
 pub use row::{ColumnIndex, ResultSet, Row};
 pub use session::{Session, SessionOptions};
 pub use transaction::{Batch, Committed, Snapshot, Transaction, TransactionOptions};

@@ -110,7 +110,10 @@ pub(crate) struct Live {
 pub struct Session {
     database: Database,
     options: SessionOptions,
-    pub(crate) live: Option<Live>,
+    /// Boxed so that a `Session` is a few words and cheap to move through pool queues.
+    pub(crate) live: Option<Box<Live>>,
+    /// Which pool created the session (0: none), so a pool can tell its own sessions.
+    pub(crate) pool_tag: u64,
 }
 
 impl fmt::Debug for Session {
@@ -145,6 +148,18 @@ impl Session {
             database,
             options,
             live: None,
+            pool_tag: 0,
+        }
+    }
+
+    /// Deletes the session, logging instead of returning a failure: for pools retiring
+    /// sessions they no longer need.
+    pub(crate) async fn retire(mut self) {
+        if self.is_broken() {
+            return; // Already gone on the server; dropping closes what is left.
+        }
+        if let Err(e) = self.delete().await {
+            tracing::debug!(target: "session_pool::pool", error = %e, "retired session was already gone");
         }
     }
 
@@ -250,7 +265,7 @@ impl Session {
             target: "session_pool::session", session = %meta.name, pid = ?meta.backend_pid,
             "session created"
         );
-        self.live = Some(Live { conn, meta });
+        self.live = Some(Box::new(Live { conn, meta }));
         Ok(())
     }
 
@@ -308,12 +323,13 @@ impl Session {
     /// Deletes the session: closes its connection. [`Error::NotCreated`] if there is none;
     /// [`Error::SessionNotFound`] if the server had already dropped it.
     pub async fn delete(&mut self) -> Result<()> {
-        let Some(mut live) = self.live.take() else {
+        let Some(live) = self.live.take() else {
             return Err(Error::NotCreated);
         };
         if live.meta.broken {
             return Err(live.meta.not_found("the session was already lost".into()));
         }
+        let mut live = *live;
         // Closing alone cannot tell a live session from one the server dropped: ask first.
         let alive = match &mut live.conn {
             #[cfg(feature = "sqlite")]

@@ -1,7 +1,7 @@
 //! A session whose server backend was killed (`pg_terminate_backend`) reads as gone.
 mod common;
 
-use session_pool::{Error, params};
+use session_pool::Error;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminated_backend_is_session_not_found() {
@@ -64,27 +64,5 @@ async fn terminated_backend_is_session_not_found() {
 }
 
 async fn kill(admin: &mut session_pool::Session, pid: i32) {
-    let rows = admin
-        .execute_sql("SELECT pg_terminate_backend($1::int)", &params![pid])
-        .await
-        .unwrap();
-    assert!(
-        rows.one().unwrap().get::<bool>(0).unwrap(),
-        "backend {pid} terminated"
-    );
-    // pg_terminate_backend signals; wait until the backend is gone.
-    for _ in 0..100 {
-        let left = admin
-            .execute_sql(
-                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1",
-                &params![pid],
-            )
-            .await
-            .unwrap();
-        if left.one().unwrap().get::<i64>(0).unwrap() == 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("backend {pid} still there");
+    common::kill_backends(admin, &[pid]).await;
 }

@@ -104,3 +104,70 @@ macro_rules! on_both {
         }
     )*};
 }
+
+/// A PostgreSQL database whose sessions carry a unique `application_name`, so a test can
+/// count and kill exactly its own backends.
+pub async fn postgres_tagged(tag: &str) -> Option<(Database, String)> {
+    let app = unique(tag);
+    let url = pg_url()?;
+    let db = DatabaseOptions::new(&url)
+        .application_name(&app)
+        .open()
+        .await
+        .expect("PostgreSQL reachable");
+    Some((db, app))
+}
+
+/// An admin session on the test server (not counted in any tagged database).
+pub async fn pg_admin() -> Option<session_pool::Session> {
+    let db = postgres().await?;
+    let mut s = db.session();
+    s.create().await.expect("admin session");
+    Some(s)
+}
+
+/// Backends on the server with this `application_name`.
+pub async fn backends(admin: &mut session_pool::Session, app: &str) -> Vec<i32> {
+    admin
+        .execute_sql(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid",
+            &session_pool::params![app],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .rows
+        .iter()
+        .map(|r| r.get::<i32>("pid").expect("pid"))
+        .collect()
+}
+
+/// Terminates backends and waits until they are gone.
+pub async fn kill_backends(admin: &mut session_pool::Session, pids: &[i32]) {
+    for &pid in pids {
+        admin
+            .execute_sql(
+                "SELECT pg_terminate_backend($1::int)",
+                &session_pool::params![pid],
+            )
+            .await
+            .expect("pg_terminate_backend");
+    }
+    for _ in 0..200 {
+        let mut left = 0;
+        for &pid in pids {
+            let rs = admin
+                .execute_sql(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1",
+                    &session_pool::params![pid],
+                )
+                .await
+                .expect("pg_stat_activity");
+            left += rs.one().expect("one row").get::<i64>("n").expect("count");
+        }
+        if left == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("backends {pids:?} still there");
+}
