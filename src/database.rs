@@ -257,11 +257,16 @@ impl Database {
 
     /// A new, not yet created session with no labels and no role.
     pub fn session(&self) -> Session {
-        Session::new(self.clone(), SessionOptions::default())
+        Session::new(self.clone(), Default::default())
     }
 
     /// A new, not yet created session with labels and a database role.
     pub fn session_with(&self, options: SessionOptions) -> Session {
+        Session::new(self.clone(), std::sync::Arc::new(options))
+    }
+
+    /// A new session sharing `options` with others (as a pool's sessions do).
+    pub(crate) fn session_shared(&self, options: std::sync::Arc<SessionOptions>) -> Session {
         Session::new(self.clone(), options)
     }
 

@@ -109,7 +109,8 @@ pub(crate) struct Live {
 /// ```
 pub struct Session {
     database: Database,
-    options: SessionOptions,
+    /// Shared by all the sessions of a pool.
+    options: std::sync::Arc<SessionOptions>,
     /// Boxed so that a `Session` is a few words and cheap to move through pool queues.
     pub(crate) live: Option<Box<Live>>,
     /// Which pool created the session (0: none), so a pool can tell its own sessions.
@@ -143,7 +144,7 @@ fn quote_role(role: &str) -> Result<String> {
 }
 
 impl Session {
-    pub(crate) fn new(database: Database, options: SessionOptions) -> Session {
+    pub(crate) fn new(database: Database, options: std::sync::Arc<SessionOptions>) -> Session {
         Session {
             database,
             options,

@@ -95,7 +95,7 @@ pub(crate) struct Core {
     pub(crate) tag: u64,
     pub(crate) max_open: usize,
     pub(crate) max_idle: usize,
-    pub(crate) options: SessionOptions,
+    pub(crate) options: Arc<SessionOptions>,
     pub(crate) counters: Counters,
     pub(crate) leaks: Option<Arc<LeakRegistry>>,
     pub(crate) closed_notify: tokio::sync::Notify,
@@ -123,7 +123,7 @@ impl Core {
             tag: NEXT_TAG.fetch_add(1, Relaxed),
             max_open,
             max_idle,
-            options,
+            options: Arc::new(options),
             counters: Counters::default(),
             leaks,
             closed_notify: tokio::sync::Notify::new(),
@@ -232,7 +232,7 @@ impl Core {
 
     /// Creates a session with the pool's labels and role, marked as the pool's own.
     pub(crate) async fn create_session(&self) -> Result<Session> {
-        let mut session = self.database()?.session_with(self.options.clone());
+        let mut session = self.database()?.session_shared(self.options.clone());
         session.create().await?;
         session.pool_tag = self.tag;
         Counters::add(&self.counters.created, 1);
