@@ -113,8 +113,21 @@ pub struct Session {
     options: std::sync::Arc<SessionOptions>,
     /// Boxed so that a `Session` is a few words and cheap to move through pool queues.
     pub(crate) live: Option<Box<Live>>,
-    /// Which pool created the session (0: none), so a pool can tell its own sessions.
-    pub(crate) pool_tag: u64,
+    /// The pool this session belongs to, if any.
+    pub(crate) home: Option<std::sync::Weak<crate::pool::core::Core>>,
+    /// Checked out of its pool: dropping it instead of `put` gives its place back.
+    pub(crate) leased: bool,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.leased
+            && let Some(core) = self.home.as_ref().and_then(std::sync::Weak::upgrade)
+        {
+            // Only bookkeeping (a lock, maybe waking a waiter): no I/O.
+            core.forget_leased();
+        }
+    }
 }
 
 impl fmt::Debug for Session {
@@ -149,7 +162,8 @@ impl Session {
             database,
             options,
             live: None,
-            pool_tag: 0,
+            home: None,
+            leased: false,
         }
     }
 

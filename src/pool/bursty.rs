@@ -84,7 +84,7 @@ impl BurstyPool {
         }
         let max_open = options.max_sessions.unwrap_or(usize::MAX);
         Ok(BurstyPool {
-            core: Arc::new(options.pool.into_core(max_open, options.target_size)),
+            core: options.pool.into_core(max_open, options.target_size),
             cap_timeout: options.max_sessions.map(|_| options.cap_timeout),
         })
     }

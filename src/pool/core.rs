@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -21,8 +21,6 @@ use super::{PoolStats, PutError};
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::session::{Session, SessionOptions};
-
-static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
 
 /// Event counters, as Spanner's Go and Java clients export them.
 #[derive(Debug, Default)]
@@ -91,8 +89,8 @@ impl State {
 
 /// The shared core of a pool.
 pub(crate) struct Core {
-    /// Marks the sessions this pool created.
-    pub(crate) tag: u64,
+    /// This core, for the sessions it creates to point home.
+    me: Weak<Core>,
     pub(crate) max_open: usize,
     pub(crate) max_idle: usize,
     pub(crate) options: Arc<SessionOptions>,
@@ -118,9 +116,9 @@ impl Core {
         max_idle: usize,
         options: SessionOptions,
         leaks: Option<Arc<LeakRegistry>>,
-    ) -> Core {
-        Core {
-            tag: NEXT_TAG.fetch_add(1, Relaxed),
+    ) -> Arc<Core> {
+        Arc::new_cyclic(|me| Core {
+            me: me.clone(),
             max_open,
             max_idle,
             options: Arc::new(options),
@@ -135,7 +133,19 @@ impl Core {
                 in_use: 0,
                 closed: false,
             }),
-        }
+        })
+    }
+
+    fn is_home_of(&self, session: &Session) -> bool {
+        session
+            .home
+            .as_ref()
+            .is_some_and(|w| std::ptr::eq(w.as_ptr(), self))
+    }
+
+    /// A leased session was dropped instead of returned: free its place.
+    pub(crate) fn forget_leased(&self) {
+        self.release_place(None);
     }
 
     /// Binds the database; binding again to the same database is a no-op.
@@ -234,7 +244,7 @@ impl Core {
     pub(crate) async fn create_session(&self) -> Result<Session> {
         let mut session = self.database()?.session_shared(self.options.clone());
         session.create().await?;
-        session.pool_tag = self.tag;
+        session.home = Some(self.me.clone());
         Counters::add(&self.counters.created, 1);
         Ok(session)
     }
@@ -286,7 +296,7 @@ impl Core {
 
     /// `put`: a session handed back by a user.
     pub(crate) fn put(&self, mut session: Session) -> std::result::Result<(), PutError> {
-        if session.pool_tag != self.tag {
+        if !self.is_home_of(&session) {
             // Not one of ours: take it if there is room, as the Python pools do.
             let mut st = self.state.lock();
             if st.closed {
@@ -312,8 +322,9 @@ impl Core {
             st.open += 1;
             st.in_use += 1;
             drop(st);
-            session.pool_tag = self.tag;
+            session.home = Some(self.me.clone());
         } else {
+            session.leased = false;
             Counters::add(&self.counters.released, 1);
         }
         self.checkin(session);
@@ -453,7 +464,8 @@ impl<'c> Slot<'c> {
 
     /// Hands the session to the caller, who now holds the place (returned by `put`).
     pub(crate) fn checkout(mut self) -> Result<Session> {
-        let session = self.session.take().ok_or(Error::NotCreated)?;
+        let mut session = self.session.take().ok_or(Error::NotCreated)?;
+        session.leased = true;
         self.armed = false;
         Counters::add(&self.core.counters.acquired, 1);
         Ok(session)

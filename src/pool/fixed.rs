@@ -90,7 +90,7 @@ impl FixedSizePool {
     pub fn new(options: FixedSizeOptions) -> Result<Self> {
         check_size("FixedSizePool size", options.size)?;
         Ok(FixedSizePool {
-            core: Arc::new(options.pool.into_core(options.size, options.size)),
+            core: options.pool.into_core(options.size, options.size),
             default_timeout: options.default_timeout,
             max_age: options.max_age,
         })

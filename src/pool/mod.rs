@@ -64,6 +64,9 @@ pub trait AbstractSessionPool: Send + Sync {
 
     /// Returns a session. Never blocks, never does I/O. A pool that cannot take it says so
     /// with [`Error::PoolFull`] and hands the session back in the [`PutError`].
+    ///
+    /// A session from `get` that is dropped instead of put back frees its place in the pool
+    /// (the pool creates a new session when one is needed).
     fn put(&self, session: Session) -> std::result::Result<(), PutError>;
 
     /// Deletes every idle session.
@@ -192,7 +195,7 @@ impl PoolOptions {
         self
     }
 
-    pub(crate) fn into_core(self, max_open: usize, max_idle: usize) -> core::Core {
+    pub(crate) fn into_core(self, max_open: usize, max_idle: usize) -> std::sync::Arc<core::Core> {
         let leaks = self
             .leak_threshold
             .map(|t| checkout::LeakRegistry::new(t, self.leak_backtrace));

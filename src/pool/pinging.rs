@@ -86,7 +86,7 @@ impl PingingPool {
     pub fn new(options: PingingOptions) -> Result<Self> {
         check_size("PingingPool size", options.size)?;
         Ok(PingingPool {
-            core: Arc::new(options.pool.into_core(options.size, options.size)),
+            core: options.pool.into_core(options.size, options.size),
             default_timeout: options.default_timeout,
             ping_interval: options.ping_interval,
         })
