@@ -48,10 +48,8 @@ pg_start() {
   local port; port=$(pg_free_port) || { echo "pg: no free port" >&2; return 1; }
   pg_as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; return 1; }
-  # fsync off: a throwaway server; max_connections covers parallel tests.
-  pg_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" \
-    start >/dev/null || { cat "$dir/server.log" >&2; return 1; }
+  echo "$port" >"$dir/port"
+  pg_server_start "$dir" || return 1
   export SESSION_POOL_PGDIR="$dir"
   export SESSION_POOL_PGDATA="$dir/data"
   export SESSION_POOL_PGBIN="$bin"
@@ -60,9 +58,24 @@ pg_start() {
   echo "pg: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port ($dir)" >&2
 }
 
+# Starts (or starts again) the server of a directory made by pg_start, on its port.
+pg_server_start() {
+  local dir=$1 bin; bin=$(pg_bin_dir)
+  # fsync off: a throwaway server; max_connections covers parallel tests.
+  pg_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-p $(cat "$dir/port") -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" \
+    start >/dev/null || { cat "$dir/server.log" >&2; return 1; }
+}
+
+# Stops the server of a directory made by pg_start, at once (as a crash would).
+pg_server_stop() {
+  local dir=$1
+  pg_as_owner "$(pg_bin_dir)/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+}
+
 pg_stop() {
   [ -n "${SESSION_POOL_PGDATA:-}" ] || return 0
-  pg_as_owner "$SESSION_POOL_PGBIN/pg_ctl" -D "$SESSION_POOL_PGDATA" -m immediate -w stop >/dev/null 2>&1 || true
+  pg_server_stop "$SESSION_POOL_PGDIR"
   rm -rf "$SESSION_POOL_PGDIR"
   unset SESSION_POOL_PGDATA
 }

@@ -171,3 +171,65 @@ pub async fn kill_backends(admin: &mut session_pool::Session, pids: &[i32]) {
     }
     panic!("backends {pids:?} still there");
 }
+
+/// A PostgreSQL server of the test's own (for tests that stop or restart it), started with
+/// `scripts/lib/pg.sh` and removed when dropped.
+pub struct OwnServer {
+    pub dir: String,
+    pub url: String,
+}
+
+fn pg_sh(script: &str) -> std::process::Output {
+    let root = env!("CARGO_MANIFEST_DIR");
+    std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(". '{root}/scripts/lib/pg.sh' && {script}"))
+        .output()
+        .expect("bash runs")
+}
+
+impl OwnServer {
+    /// Starts one; `None` (skip) only outside CI when PostgreSQL is not installed.
+    pub fn start() -> Option<OwnServer> {
+        pg_url()?;
+        let out = pg_sh(r#"pg_start && echo "$SESSION_POOL_PGDIR $DATABASE_URL""#);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout.lines().last().unwrap_or_default().to_owned();
+        match line.split_once(' ') {
+            Some((dir, url)) if out.status.success() => Some(OwnServer {
+                dir: dir.to_owned(),
+                url: url.to_owned(),
+            }),
+            _ => panic!(
+                "could not start a PostgreSQL server: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+
+    /// Stops the server at once, as a crash would.
+    pub fn stop(&self) {
+        let out = pg_sh(&format!("pg_server_stop '{}'", self.dir));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts the server again on the same port.
+    pub fn start_again(&self) {
+        let out = pg_sh(&format!("pg_server_start '{}'", self.dir));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        pg_sh(&format!("pg_server_stop '{0}'; rm -rf '{0}'", self.dir));
+    }
+}
