@@ -72,7 +72,34 @@ async fn transaction_pinging_pool_behaves_as_pinging(db: Database) {
     assert_eq!(pool.ping().await.unwrap().pinged, 0);
 }
 
+async fn stopping_the_ping_task_loses_no_session(db: Database) {
+    // ping_interval 0: every idle session is due, so rounds run back to back.
+    let pool = PingingPool::new(
+        PingingOptions::default()
+            .size(3)
+            .ping_interval(Duration::ZERO),
+    )
+    .unwrap();
+    pool.bind(&db).await.unwrap();
+    for _ in 0..5 {
+        let task = pool.spawn_ping_task(Duration::from_millis(1));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        task.shutdown().await;
+        let s = pool.stats();
+        assert_eq!((s.open, s.idle, s.created), (3, 3, 3), "{s:?}");
+    }
+    // Dropping the handle stops it too.
+    let task = pool.spawn_ping_task(Duration::from_millis(1));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    drop(task);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let s = pool.stats();
+    assert_eq!((s.open, s.idle, s.created), (3, 3, 3), "{s:?}");
+    assert!(s.pinged > 0);
+}
+
 on_both!(
+    stopping_the_ping_task_loses_no_session,
     pings_only_due_sessions,
     least_recently_used_first,
     transaction_pinging_pool_behaves_as_pinging

@@ -8,11 +8,13 @@ use super::core::Core;
 
 /// Handle of a running ping task. The task runs the pool's
 /// [`ping`](AbstractSessionPool::ping) every interval; it stops when this handle is dropped
-/// (or [`stop`](PingTask::stop)ped) or when the pool closes.
+/// (or [`stop`](PingTask::stop)ped) or when the pool closes. A round under way when the
+/// handle is dropped is finished first, so no session is lost mid-ping.
 #[derive(Debug)]
 #[must_use = "the ping task stops when its handle is dropped"]
 pub struct PingTask {
     handle: tokio::task::JoinHandle<()>,
+    stop: Arc<tokio::sync::Notify>,
 }
 
 /// The shortest interval accepted; shorter ones are raised to it.
@@ -24,6 +26,8 @@ impl PingTask {
         P: AbstractSessionPool + 'static,
     {
         let interval = interval.max(MIN_INTERVAL);
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let stopped = stop.clone();
         let handle = tokio::spawn(async move {
             let closed = core.closed_notify.notified();
             tokio::pin!(closed);
@@ -38,6 +42,7 @@ impl PingTask {
             loop {
                 tokio::select! {
                     _ = &mut closed => break,
+                    _ = stopped.notified() => break,
                     _ = tick.tick() => {
                         if let Err(e) = pool.ping().await {
                             tracing::warn!(target: "session_pool::ping", error = %e, "ping round failed");
@@ -45,23 +50,29 @@ impl PingTask {
                     }
                 }
             }
-            tracing::debug!(target: "session_pool::ping", "ping task stopped: the pool closed");
+            tracing::debug!(target: "session_pool::ping", "ping task stopped");
         });
-        PingTask { handle }
+        PingTask { handle, stop }
     }
 
     /// Stops the task (as dropping the handle does).
     pub fn stop(self) {}
 
-    /// True once the task has ended (the pool closed).
+    /// True once the task has ended.
     pub fn is_finished(&self) -> bool {
         self.handle.is_finished()
+    }
+
+    /// Stops the task and waits until it has ended (its current round finished).
+    pub async fn shutdown(mut self) {
+        self.stop.notify_one();
+        let _ = (&mut self.handle).await;
     }
 }
 
 impl Drop for PingTask {
     fn drop(&mut self) {
-        // Aborting only flags the task; no I/O happens here.
-        self.handle.abort();
+        // A stored permit: the task ends at its next wait, after any round under way. No I/O.
+        self.stop.notify_one();
     }
 }
