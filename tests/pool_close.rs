@@ -30,11 +30,11 @@ async fn close_fails_waiters_and_deletes_idle_sessions() {
     let got = waiter.await.unwrap().unwrap();
     pool.put(got).unwrap();
 
+    let _held = pool.get(None).await.unwrap();
     let waiter = {
         let pool = pool.clone();
         tokio::spawn(async move { pool.get(Some(Duration::from_secs(30))).await })
     };
-    let _held = pool.get(None).await.unwrap();
     while pool.stats().waiters == 0 {
         tokio::task::yield_now().await;
     }
