@@ -56,6 +56,17 @@ impl Conn {
         }
     }
 
+    /// The driver's cheapest round trip (no statement).
+    pub(crate) async fn ping(&mut self) -> std::result::Result<(), sqlx::Error> {
+        use sqlx::Connection;
+        match self {
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => c.ping().await,
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => c.ping().await,
+        }
+    }
+
     pub(crate) fn as_mut(&mut self) -> RawConnection<'_> {
         match self {
             #[cfg(feature = "sqlite")]
@@ -346,15 +357,10 @@ mod sqlite {
             let declared = col.type_info().name();
             let v = match storage.as_str() {
                 "NULL" => Value::Null,
-                "INTEGER" | "BOOLEAN" if declared.eq_ignore_ascii_case("BOOLEAN") => {
+                "INTEGER" if declared.eq_ignore_ascii_case("BOOLEAN") => {
                     Value::Bool(row.try_get_unchecked::<i64, _>(i)? != 0)
                 }
-                "INTEGER" | "BOOLEAN" | "DATE" | "TIME" | "DATETIME" | "NUMERIC" => {
-                    match row.try_get_unchecked::<i64, _>(i) {
-                        Ok(n) => Value::Int(n),
-                        Err(_) => Value::Text(row.try_get_unchecked::<String, _>(i)?),
-                    }
-                }
+                "INTEGER" => Value::Int(row.try_get_unchecked::<i64, _>(i)?),
                 "REAL" => Value::Float(row.try_get_unchecked::<f64, _>(i)?),
                 "TEXT" => Value::Text(row.try_get_unchecked::<String, _>(i)?),
                 "BLOB" => Value::Bytes(row.try_get_unchecked::<Vec<u8>, _>(i)?),

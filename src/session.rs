@@ -316,12 +316,7 @@ impl Session {
         if live.meta.broken {
             return Ok(false);
         }
-        let res = match &mut live.conn {
-            #[cfg(feature = "sqlite")]
-            Conn::Sqlite(c) => c.ping().await,
-            #[cfg(feature = "postgres")]
-            Conn::Postgres(c) => c.ping().await,
-        };
+        let res = live.conn.ping().await;
         match res {
             Ok(()) => Ok(true),
             Err(e) => {
@@ -346,12 +341,7 @@ impl Session {
         }
         let mut live = *live;
         // Closing alone cannot tell a live session from one the server dropped: ask first.
-        let alive = match &mut live.conn {
-            #[cfg(feature = "sqlite")]
-            Conn::Sqlite(c) => c.ping().await,
-            #[cfg(feature = "postgres")]
-            Conn::Postgres(c) => c.ping().await,
-        };
+        let alive = live.conn.ping().await;
         if let Err(e) = alive {
             let err = live.meta.fail(e.into());
             if live.meta.broken {

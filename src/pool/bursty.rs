@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::core::{Core, Probe};
-use super::{AbstractSessionPool, PingReport, PingTask, PoolOptions, SessionCheckout, check_size};
+use super::{AbstractSessionPool, PingReport, PoolOptions, check_size};
 use crate::database::Database;
 use crate::error::Result;
 use crate::session::Session;
@@ -101,21 +101,11 @@ impl BurstyPool {
         self.core.get_checked(timeout, |_| true).await
     }
 
-    /// `session` without boxing its future.
-    pub async fn session(&self, timeout: Option<Duration>) -> Result<SessionCheckout<'_, Self>> {
-        let session = self.get(timeout).await?;
-        Ok(SessionCheckout::new(self, session))
-    }
+    super::checkout_and_ping_task!();
 
     /// Checks every idle session with `exists()` and replaces those that are gone.
     pub async fn ping(&self) -> Result<PingReport> {
         Ok(self.core.ping_round(|_| true, Probe::Exists, false).await)
-    }
-
-    /// Runs [`ping`](Self::ping) every `interval` on the current tokio runtime until the
-    /// returned handle is dropped or the pool closes.
-    pub fn spawn_ping_task(&self, interval: Duration) -> PingTask {
-        PingTask::spawn(self.clone(), self.core.clone(), interval)
     }
 }
 

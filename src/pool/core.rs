@@ -267,27 +267,22 @@ impl Core {
             Counters::add(&self.counters.deleted, 1);
             return; // dropped: a closed pool keeps nothing
         }
-        // A waiter takes it over as it is (still counted in use); else it goes idle.
-        let waker = match st.grant_first(Grant::Session(session)) {
-            Ok(waker) => waker,
-            Err(grant) => {
-                st.in_use -= 1;
-                let Grant::Session(session) = grant else {
-                    return;
-                };
-                if st.idle.len() < self.max_idle {
-                    st.idle.push_back(session);
-                } else {
-                    // Over the idle target (a bursty pool): dropping closes the connection
-                    // without awaiting anything.
-                    st.open -= 1;
-                    drop(st);
-                    drop(session);
-                    Counters::add(&self.counters.deleted, 1);
-                }
-                return;
+        if st.waiters.is_empty() {
+            st.in_use -= 1;
+            if st.idle.len() < self.max_idle {
+                st.idle.push_back(session);
+            } else {
+                // Over the idle target (a bursty pool): dropping closes the connection
+                // without awaiting anything.
+                st.open -= 1;
+                drop(st);
+                drop(session);
+                Counters::add(&self.counters.deleted, 1);
             }
-        };
+            return;
+        }
+        // The first waiter takes it over as it is (still counted in use).
+        let waker = st.grant_first(Grant::Session(session)).ok().flatten();
         drop(st);
         if let Some(w) = waker {
             w.wake();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::core::{Core, Probe};
-use super::{AbstractSessionPool, PingReport, PingTask, PoolOptions, SessionCheckout, check_size};
+use super::{AbstractSessionPool, PingReport, PoolOptions, check_size};
 use crate::database::Database;
 use crate::error::Result;
 use crate::session::Session;
@@ -111,11 +111,7 @@ impl FixedSizePool {
             .await
     }
 
-    /// `session` without boxing its future.
-    pub async fn session(&self, timeout: Option<Duration>) -> Result<SessionCheckout<'_, Self>> {
-        let session = self.get(timeout).await?;
-        Ok(SessionCheckout::new(self, session))
-    }
+    super::checkout_and_ping_task!();
 
     /// Checks sessions idle for `max_age` or longer, replaces dead ones, and recreates
     /// missing ones.
@@ -123,12 +119,6 @@ impl FixedSizePool {
         let max_age = self.max_age;
         let due = |s: &Session| s.last_used().is_some_and(|t| t.elapsed() >= max_age);
         Ok(self.core.ping_round(due, Probe::Exists, true).await)
-    }
-
-    /// Runs [`ping`](Self::ping) every `interval` on the current tokio runtime until the
-    /// returned handle is dropped or the pool closes.
-    pub fn spawn_ping_task(&self, interval: Duration) -> PingTask {
-        PingTask::spawn(self.clone(), self.core.clone(), interval)
     }
 }
 

@@ -229,6 +229,28 @@ macro_rules! forward_to_core {
 }
 use forward_to_core;
 
+/// The inherent `session` and `spawn_ping_task` of every built-in strategy (whose `get` and
+/// `ping` are inherent too, so neither future is boxed).
+macro_rules! checkout_and_ping_task {
+    () => {
+        /// `session` without boxing its future.
+        pub async fn session(
+            &self,
+            timeout: Option<Duration>,
+        ) -> Result<super::SessionCheckout<'_, Self>> {
+            let session = self.get(timeout).await?;
+            Ok(super::SessionCheckout::new(self, session))
+        }
+
+        /// Runs `ping` every `interval` on the current tokio runtime until the returned
+        /// handle is dropped or the pool closes.
+        pub fn spawn_ping_task(&self, interval: Duration) -> super::PingTask {
+            super::PingTask::spawn(self.clone(), self.core.clone(), interval)
+        }
+    };
+}
+use checkout_and_ping_task;
+
 pub(crate) fn check_size(what: &str, size: usize) -> Result<()> {
     if size == 0 {
         return Err(Error::invalid(format!("{what} must be at least 1")));

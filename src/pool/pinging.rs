@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::core::{Core, Probe};
-use super::{AbstractSessionPool, PingReport, PingTask, PoolOptions, SessionCheckout, check_size};
+use super::{AbstractSessionPool, PingReport, PoolOptions, check_size};
 use crate::database::Database;
 use crate::error::Result;
 use crate::session::Session;
@@ -113,23 +113,13 @@ impl PingingPool {
         self.core.get_checked(timeout, self.due()).await
     }
 
-    /// `session` without boxing its future.
-    pub async fn session(&self, timeout: Option<Duration>) -> Result<SessionCheckout<'_, Self>> {
-        let session = self.get(timeout).await?;
-        Ok(SessionCheckout::new(self, session))
-    }
+    super::checkout_and_ping_task!();
 
     /// Pings every idle session whose ping is due (`SELECT 1`), replaces those that fail,
     /// recreates missing sessions, and reports what it did. It returns once all of that is
     /// done.
     pub async fn ping(&self) -> Result<PingReport> {
         Ok(self.core.ping_round(self.due(), Probe::Ping, true).await)
-    }
-
-    /// Runs [`ping`](Self::ping) every `interval` on the current tokio runtime until the
-    /// returned handle is dropped or the pool closes.
-    pub fn spawn_ping_task(&self, interval: Duration) -> PingTask {
-        PingTask::spawn(self.clone(), self.core.clone(), interval)
     }
 }
 
