@@ -77,6 +77,25 @@ pub enum Error {
     #[error("not found: {0}")]
     NotFound(String),
 
+    /// A row with this key already exists (for example `create_session` with an id in use).
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+
+    /// A compare-and-swap on a stored session's update time failed: another writer changed
+    /// the session after the version the caller holds was read.
+    #[error(
+        "session `{session_id}` is stale: it was updated at {actual} by another writer, after \
+         the version you hold ({expected}); read it again and reapply the change"
+    )]
+    StaleSession {
+        /// The session's id.
+        session_id: String,
+        /// The update time the caller expected.
+        expected: chrono::DateTime<chrono::Utc>,
+        /// The update time found in the database.
+        actual: chrono::DateTime<chrono::Utc>,
+    },
+
     /// The pool was closed.
     #[error("the pool is closed")]
     Closed,
@@ -164,6 +183,11 @@ impl Error {
             Error::Aborted { code, .. } | Error::Database { code, .. } => code.as_deref(),
             _ => None,
         }
+    }
+
+    /// True for a unique or primary-key violation (PostgreSQL 23505, SQLite 1555/2067).
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        matches!(self.code(), Some("23505" | "1555" | "2067"))
     }
 
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {

@@ -2,10 +2,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod adk;
 mod conn;
 mod database;
 mod error;
 mod ident;
+pub mod items;
 mod keyset;
 mod mutation;
 pub mod pool;
@@ -13,6 +15,7 @@ mod row;
 mod schema;
 mod session;
 mod sql;
+mod support;
 mod transaction;
 mod value;
 
@@ -36,5 +39,6 @@ pub use pool::{
 };
 pub use row::{ColumnIndex, ResultSet, Row};
 pub use session::{Session, SessionOptions};
+pub use support::MAX_ID_LEN;
 pub use transaction::{Batch, Committed, Snapshot, Transaction, TransactionOptions};
 pub use value::{FromValue, Value};

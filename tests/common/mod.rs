@@ -233,3 +233,26 @@ impl Drop for OwnServer {
         pg_sh(&format!("pg_server_stop '{0}'; rm -rf '{0}'", self.dir));
     }
 }
+
+/// A bound `FixedSizePool` of `size` sessions on `db`.
+pub async fn fixed_pool(db: &Database, size: usize) -> std::sync::Arc<session_pool::FixedSizePool> {
+    use session_pool::prelude::*;
+    let pool =
+        session_pool::FixedSizePool::new(session_pool::FixedSizeOptions::default().size(size))
+            .expect("pool options");
+    pool.bind(db).await.expect("bind");
+    std::sync::Arc::new(pool)
+}
+
+/// An ADK store on its own tables (so tests can share one PostgreSQL database), created.
+pub async fn adk_store(
+    db: &Database,
+    config: session_pool::adk::AdkConfig,
+) -> session_pool::adk::AdkStore<session_pool::FixedSizePool> {
+    let config = config
+        .session_table(unique("adk_s"))
+        .events_table(unique("adk_e"));
+    let store = session_pool::adk::AdkStore::new(fixed_pool(db, 4).await, config).expect("config");
+    store.create_tables().await.expect("create_tables");
+    store
+}

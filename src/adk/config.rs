@@ -1,0 +1,217 @@
+//! `AdkConfig`: table names and the optional owner-id column, validated into `Tables`.
+
+use crate::error::{Error, Result};
+use crate::ident::{Ident, MAX_IDENT_LEN};
+
+/// Where the ADK store keeps its data (SQLSpec's `extension_config["adk"]`).
+///
+/// Table names must match `^[A-Za-z_][A-Za-z0-9_]*$` and be at most 63 characters; they are
+/// written quoted, so they are case-sensitive (keep them lower case to share tables with the
+/// Python stores). Index names are derived from them as in the seed: `idx_{table}_app_user`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct AdkConfig {
+    pub(crate) session_table: String,
+    pub(crate) events_table: String,
+    pub(crate) owner_id_column: Option<String>,
+}
+
+impl Default for AdkConfig {
+    fn default() -> Self {
+        AdkConfig {
+            session_table: "adk_sessions".into(),
+            events_table: "adk_events".into(),
+            owner_id_column: None,
+        }
+    }
+}
+
+impl AdkConfig {
+    /// The sessions table (default `adk_sessions`).
+    pub fn session_table(mut self, name: impl Into<String>) -> Self {
+        self.session_table = name.into();
+        self
+    }
+
+    /// The events table (default `adk_events`).
+    pub fn events_table(mut self, name: impl Into<String>) -> Self {
+        self.events_table = name.into();
+        self
+    }
+
+    /// Adds an owner-id column to the sessions table, given as its DDL, for example
+    /// `tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE`.
+    ///
+    /// The first word is the column's name (a validated identifier); the rest is written into
+    /// `CREATE TABLE` as it is, so it must come from the application, never from its users.
+    /// A store [scoped](super::AdkStore::scoped) to an owner only sees that owner's sessions.
+    pub fn owner_id_column(mut self, ddl: impl Into<String>) -> Self {
+        self.owner_id_column = Some(ddl.into());
+        self
+    }
+}
+
+/// The owner-id column: its name and the rest of its DDL.
+#[derive(Debug, Clone)]
+pub(crate) struct OwnerColumn {
+    pub(crate) name: Ident,
+    pub(crate) definition: String,
+}
+
+/// Validated names, ready to write into SQL.
+#[derive(Debug, Clone)]
+pub(crate) struct Tables {
+    pub(crate) sessions: Ident,
+    pub(crate) events: Ident,
+    pub(crate) owner: Option<OwnerColumn>,
+    pub(crate) idx_app_user: Ident,
+    pub(crate) idx_update_time: Ident,
+    pub(crate) idx_state: Ident,
+    pub(crate) idx_events_session: Ident,
+}
+
+const SESSION_COLUMNS: [&str; 6] = [
+    "id",
+    "app_name",
+    "user_id",
+    "state",
+    "create_time",
+    "update_time",
+];
+
+impl Tables {
+    pub(crate) fn new(config: &AdkConfig) -> Result<Tables> {
+        let sessions = named("session_table", &config.session_table)?;
+        let events = named("events_table", &config.events_table)?;
+        if sessions == events {
+            return Err(Error::invalid(format!(
+                "session_table and events_table are both {sessions}; they must differ"
+            )));
+        }
+        let owner = config
+            .owner_id_column
+            .as_deref()
+            .map(parse_owner)
+            .transpose()?;
+        let tables = Tables {
+            idx_app_user: index(&sessions, "app_user"),
+            idx_update_time: index(&sessions, "update_time"),
+            idx_state: index(&sessions, "state"),
+            idx_events_session: index(&events, "session"),
+            sessions,
+            events,
+            owner,
+        };
+        let idx = [
+            &tables.idx_app_user,
+            &tables.idx_update_time,
+            &tables.idx_state,
+            &tables.idx_events_session,
+        ];
+        for (i, a) in idx.iter().enumerate() {
+            if idx[i + 1..].contains(a) {
+                return Err(Error::invalid(format!(
+                    "the table names are too long: two index names both truncate to {a} \
+                     (PostgreSQL keeps {MAX_IDENT_LEN} characters); use shorter table names"
+                )));
+            }
+        }
+        Ok(tables)
+    }
+}
+
+fn named(what: &str, name: &str) -> Result<Ident> {
+    crate::ident::validate(name, what)?;
+    Ident::new(name)
+}
+
+/// `idx_{table}_{suffix}`, cut to 63 characters as PostgreSQL would cut it.
+fn index(table: &Ident, suffix: &str) -> Ident {
+    let mut name = format!("idx_{}_{suffix}", table.as_str());
+    name.truncate(MAX_IDENT_LEN);
+    Ident::new(&name).expect("built from a valid identifier")
+}
+
+fn parse_owner(ddl: &str) -> Result<OwnerColumn> {
+    let ddl = ddl.trim();
+    let (name, definition) = ddl.split_once(char::is_whitespace).unwrap_or((ddl, ""));
+    let name = named("owner_id_column name", name)?;
+    let definition = definition.trim();
+    if definition.is_empty() {
+        return Err(Error::invalid(format!(
+            "owner_id_column {ddl:?} has no type: write it as a column definition, \
+             for example `tenant_id BIGINT NOT NULL`"
+        )));
+    }
+    if definition.contains(';') || definition.contains("--") || definition.contains("/*") {
+        return Err(Error::invalid(format!(
+            "owner_id_column {ddl:?} must be one column definition, without `;` or comments"
+        )));
+    }
+    if SESSION_COLUMNS.contains(&name.as_str().to_ascii_lowercase().as_str()) {
+        return Err(Error::invalid(format!(
+            "owner_id_column {name} clashes with a column of the sessions table"
+        )));
+    }
+    Ok(OwnerColumn {
+        name,
+        definition: definition.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_seed() {
+        let t = Tables::new(&AdkConfig::default()).unwrap();
+        assert_eq!(t.sessions.as_str(), "adk_sessions");
+        assert_eq!(t.idx_app_user.as_str(), "idx_adk_sessions_app_user");
+        assert_eq!(t.idx_events_session.as_str(), "idx_adk_events_session");
+        assert!(t.owner.is_none());
+    }
+
+    #[test]
+    fn bad_names_are_errors() {
+        for bad in [
+            "",
+            "1abc",
+            "adk sessions",
+            "x;DROP TABLE y",
+            "a\"b",
+            &"a".repeat(64),
+        ] {
+            let err = Tables::new(&AdkConfig::default().session_table(bad)).unwrap_err();
+            assert!(matches!(err, Error::InvalidArgument(_)), "{bad}: {err}");
+        }
+        assert!(Tables::new(&AdkConfig::default().events_table("adk_sessions")).is_err());
+        // 63 characters are valid, but every index name would truncate to the same prefix.
+        let long = "s".repeat(63);
+        assert!(Tables::new(&AdkConfig::default().session_table(long)).is_err());
+    }
+
+    #[test]
+    fn owner_column_is_parsed_and_checked() {
+        let t =
+            Tables::new(&AdkConfig::default().owner_id_column(
+                "tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE",
+            ))
+            .unwrap();
+        let owner = t.owner.unwrap();
+        assert_eq!(owner.name.as_str(), "tenant_id");
+        assert!(owner.definition.starts_with("BIGINT NOT NULL"));
+        for bad in [
+            "tenant_id",
+            "tenant-id INT",
+            "state JSONB",
+            "t INT; DROP TABLE x",
+            "t INT -- x",
+        ] {
+            assert!(
+                Tables::new(&AdkConfig::default().owner_id_column(bad)).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The ADK agent session and event store (seed `001`), and an ADK-style session service.
+//!
+//! [`AdkStore`] keeps sessions and events in the seed's tables, over any
+//! [`AbstractSessionPool`](crate::AbstractSessionPool). On PostgreSQL,
+//! [`create_tables`](AdkStore::create_tables) writes the seed's DDL column for column
+//! (`FILLFACTOR 80`, the app/user, update-time and partial GIN state indexes, the events
+//! index and the cascading foreign key), so Python stores can share the tables. On SQLite
+//! it writes the companion layout: TEXT ids and JSON, BLOB actions, INTEGER 0/1 booleans and
+//! REAL Julian-day times.
+//!
+//! **Times** are UTC. PostgreSQL keeps microseconds. A REAL Julian day holds a time to
+//! about 40 µs today, so SQLite gives back the nearest time it can hold; a time read from
+//! the store always compares equal to the stored one (for `after_timestamp` and the
+//! compare-and-swap).
+//!
+//! **Order.** Events come back in chronological order, ties broken by id; [`Event::new`]
+//! makes UUIDv7 ids, which sort by creation.
+//!
+//! [`SessionService`] adds ADK's semantics on top: generated ids, partial events skipped,
+//! state deltas merged, `temp:` keys never stored, event and state saved atomically.
+//!
+//! ```no_run
+//! # async fn demo() -> session_pool::Result<()> {
+//! use std::sync::Arc;
+//! use session_pool::adk::{AdkConfig, AdkStore, Event, GetSessionConfig, SessionService};
+//! use session_pool::prelude::*;
+//! use session_pool::{Database, FixedSizeOptions, FixedSizePool};
+//!
+//! let db = Database::open("sqlite://agent.db").await?;
+//! let pool = Arc::new(FixedSizePool::new(FixedSizeOptions::default().size(4))?);
+//! pool.bind(&db).await?;
+//! let store = AdkStore::new(pool, AdkConfig::default())?;
+//! store.create_tables().await?;
+//!
+//! let service = SessionService::new(store);
+//! let mut session = service.create_session("assistant", "user_1", None, None).await?;
+//! let event = Event::text("user", "user", "Hello!").with_state_delta("topic", "greeting".into());
+//! service.append_event(&mut session, event).await?;
+//! let again = service
+//!     .get_session("assistant", "user_1", &session.id, &GetSessionConfig::default())
+//!     .await?
+//!     .expect("just created");
+//! assert_eq!(again.state["topic"], "greeting");
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod event;
+mod record;
+mod schema;
+mod service;
+mod store;
+
+pub use config::AdkConfig;
+pub use event::{Event, EventActions, JsonMap};
+pub use record::{EventRecord, SessionRecord, stored_time};
+pub use service::{AgentSession, GetSessionConfig, SessionService, TEMP_PREFIX};
+pub use store::{AdkStore, SessionCursor, SessionPage};

@@ -1,0 +1,292 @@
+//! The rows of the ADK tables as Rust records, and how their values are bound and read.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
+use crate::row::Row;
+use crate::support::{Binds, check_id, check_opt};
+use crate::value::Value;
+
+/// A row of the sessions table (the seed's `SessionRecord`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    /// The session's id (at most 128 characters).
+    pub id: String,
+    /// The application it belongs to.
+    pub app_name: String,
+    /// The user it belongs to.
+    pub user_id: String,
+    /// The owner-id column's value, when the store has one.
+    pub owner_id: Option<Value>,
+    /// The session state: always a JSON object.
+    pub state: serde_json::Value,
+    /// When it was created (UTC).
+    pub create_time: DateTime<Utc>,
+    /// When it was last written (UTC). It strictly increases with every write, so it is the
+    /// session's version for [`append_event_and_update_state`](super::AdkStore::append_event_and_update_state).
+    pub update_time: DateTime<Utc>,
+}
+
+/// A row of the events table (the seed's `EventRecord`), column for column.
+///
+/// `actions` holds bytes the store does not interpret; [`Event`](super::Event) writes its
+/// [`EventActions`](super::EventActions) there as UTF-8 JSON.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EventRecord {
+    /// The event's id (at most 128 characters).
+    pub id: String,
+    /// The session it belongs to.
+    pub session_id: String,
+    /// The session's application.
+    pub app_name: String,
+    /// The session's user.
+    pub user_id: String,
+    /// The agent invocation that produced it (at most 256 characters).
+    pub invocation_id: Option<String>,
+    /// Who wrote it: `user` or an agent's name (at most 256 characters).
+    pub author: Option<String>,
+    /// Serialized actions (`BYTEA` / `BLOB`).
+    pub actions: Option<Vec<u8>>,
+    /// The ids of long-running tool calls, as JSON text.
+    pub long_running_tool_ids_json: Option<String>,
+    /// The agent branch, `root.child` style (at most 256 characters).
+    pub branch: Option<String>,
+    /// When it happened (UTC, microseconds on PostgreSQL; see the module docs for SQLite).
+    pub timestamp: DateTime<Utc>,
+    /// The message content (JSON).
+    pub content: Option<serde_json::Value>,
+    /// Grounding metadata (JSON).
+    pub grounding_metadata: Option<serde_json::Value>,
+    /// Application metadata (JSON).
+    pub custom_metadata: Option<serde_json::Value>,
+    /// True for a streaming chunk.
+    pub partial: Option<bool>,
+    /// True when the model's turn is complete.
+    pub turn_complete: Option<bool>,
+    /// True when the turn was interrupted.
+    pub interrupted: Option<bool>,
+    /// An error code (at most 256 characters).
+    pub error_code: Option<String>,
+    /// An error message (at most 1,024 characters).
+    pub error_message: Option<String>,
+}
+
+/// The event columns in the order they are written and read.
+pub(crate) const EVENT_COLUMNS: &str = "id, session_id, app_name, user_id, invocation_id, author, \
+     actions, long_running_tool_ids_json, branch, timestamp, content, grounding_metadata, \
+     custom_metadata, partial, turn_complete, interrupted, error_code, error_message";
+
+/// PostgreSQL casts for [`EVENT_COLUMNS`], so untyped `NULL`s get the column's type.
+const EVENT_CASTS: [&str; 18] = [
+    "varchar",
+    "varchar",
+    "varchar",
+    "varchar",
+    "varchar",
+    "varchar",
+    "bytea",
+    "text",
+    "varchar",
+    "timestamptz",
+    "jsonb",
+    "jsonb",
+    "jsonb",
+    "boolean",
+    "boolean",
+    "boolean",
+    "varchar",
+    "varchar",
+];
+
+impl EventRecord {
+    /// Checks every length limit of the seed's columns before anything is sent.
+    pub(crate) fn check(&self) -> Result<()> {
+        check_id("event id", &self.id)?;
+        check_id("session_id", &self.session_id)?;
+        check_id("app_name", &self.app_name)?;
+        check_id("user_id", &self.user_id)?;
+        check_opt("invocation_id", self.invocation_id.as_deref(), 256)?;
+        check_opt("author", self.author.as_deref(), 256)?;
+        check_opt("branch", self.branch.as_deref(), 256)?;
+        check_opt("error_code", self.error_code.as_deref(), 256)?;
+        check_opt("error_message", self.error_message.as_deref(), 1024)?;
+        check_opt(
+            "long_running_tool_ids_json",
+            self.long_running_tool_ids_json.as_deref(),
+            usize::MAX,
+        )?;
+        Ok(())
+    }
+
+    /// Pushes the record's values and returns the `VALUES`-style list of placeholders
+    /// (with casts on PostgreSQL). The session id, app and user placeholders are `$2..$4`
+    /// when `binds` starts empty.
+    pub(crate) fn bind(&self, binds: &mut Binds, postgres: bool) -> String {
+        let values: [Value; 18] = [
+            self.id.as_str().into(),
+            self.session_id.as_str().into(),
+            self.app_name.as_str().into(),
+            self.user_id.as_str().into(),
+            self.invocation_id.clone().into(),
+            self.author.clone().into(),
+            self.actions.clone().into(),
+            self.long_running_tool_ids_json.clone().into(),
+            self.branch.clone().into(),
+            time_value(self.timestamp, postgres),
+            self.content.clone().into(),
+            self.grounding_metadata.clone().into(),
+            self.custom_metadata.clone().into(),
+            self.partial.into(),
+            self.turn_complete.into(),
+            self.interrupted.into(),
+            self.error_code.clone().into(),
+            self.error_message.clone().into(),
+        ];
+        let mut list = Vec::with_capacity(18);
+        for (value, cast) in values.into_iter().zip(EVENT_CASTS) {
+            let p = binds.push(value);
+            list.push(if postgres { format!("{p}::{cast}") } else { p });
+        }
+        list.join(", ")
+    }
+
+    pub(crate) fn from_row(row: &Row) -> Result<EventRecord> {
+        Ok(EventRecord {
+            id: row.get(0)?,
+            session_id: row.get(1)?,
+            app_name: row.get(2)?,
+            user_id: row.get(3)?,
+            invocation_id: row.get(4)?,
+            author: row.get(5)?,
+            actions: row.get(6)?,
+            long_running_tool_ids_json: row.get(7)?,
+            branch: row.get(8)?,
+            timestamp: time_at(row, 9)?,
+            content: row.get(10)?,
+            grounding_metadata: row.get(11)?,
+            custom_metadata: row.get(12)?,
+            partial: row.get(13)?,
+            turn_complete: row.get(14)?,
+            interrupted: row.get(15)?,
+            error_code: row.get(16)?,
+            error_message: row.get(17)?,
+        })
+    }
+}
+
+impl SessionRecord {
+    /// Reads `id, app_name, user_id, state, create_time, update_time[, owner]`.
+    pub(crate) fn from_row(row: &Row, has_owner: bool) -> Result<SessionRecord> {
+        Ok(SessionRecord {
+            id: row.get(0)?,
+            app_name: row.get(1)?,
+            user_id: row.get(2)?,
+            state: row.get(3)?,
+            create_time: time_at(row, 4)?,
+            update_time: time_at(row, 5)?,
+            owner_id: if has_owner {
+                Some(row.get::<Value>(6)?)
+            } else {
+                None
+            },
+        })
+    }
+}
+
+const UNIX_EPOCH_JULIAN_DAY: f64 = 2_440_587.5;
+const MICROS_PER_DAY: f64 = 86_400_000_000.0;
+
+/// A UTC time as a Julian day, SQLite's `julianday()`.
+pub(crate) fn to_julian(t: DateTime<Utc>) -> f64 {
+    t.timestamp_micros() as f64 / MICROS_PER_DAY + UNIX_EPOCH_JULIAN_DAY
+}
+
+/// A Julian day back to UTC, rounded to the microsecond. For every stored day `x`,
+/// `to_julian(from_julian(x)) == x`, so a time read back compares equal to the stored one.
+pub(crate) fn from_julian(day: f64) -> Result<DateTime<Utc>> {
+    let micros = ((day - UNIX_EPOCH_JULIAN_DAY) * MICROS_PER_DAY).round();
+    if !micros.is_finite() || micros.abs() > 9.0e18 {
+        return Err(Error::invalid(format!("{day} is not a Julian day")));
+    }
+    DateTime::from_timestamp_micros(micros as i64)
+        .ok_or_else(|| Error::invalid(format!("Julian day {day} is out of range")))
+}
+
+/// The value a time is stored as: `TIMESTAMPTZ` (microseconds) or a REAL Julian day.
+pub(crate) fn time_value(t: DateTime<Utc>, postgres: bool) -> Value {
+    if postgres {
+        Value::Timestamp(truncate_micros(t))
+    } else {
+        Value::Float(to_julian(t))
+    }
+}
+
+/// `t` as the store will give it back: microseconds on PostgreSQL, the nearest Julian day
+/// that a REAL holds on SQLite (about 40 µs apart today).
+pub fn stored_time(t: DateTime<Utc>, postgres: bool) -> DateTime<Utc> {
+    if postgres {
+        truncate_micros(t)
+    } else {
+        from_julian(to_julian(t)).unwrap_or(t)
+    }
+}
+
+fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// Reads a time column: `TIMESTAMPTZ`, a REAL Julian day, or text.
+fn time_at(row: &Row, i: usize) -> Result<DateTime<Utc>> {
+    match row.value(i) {
+        Some(Value::Float(day)) => from_julian(*day),
+        Some(Value::Int(day)) => from_julian(*day as f64),
+        _ => row.get(i),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn julian_days_round_trip_exactly() {
+        let base = DateTime::parse_from_rfc3339("2026-11-21T10:00:00.123456Z")
+            .unwrap()
+            .to_utc();
+        assert!((to_julian(base) - 2_461_365.916_668).abs() < 1e-5);
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..100_000 {
+            let t = base + chrono::Duration::microseconds(rng.i64(-10i64.pow(15)..10i64.pow(15)));
+            let day = to_julian(t);
+            let back = from_julian(day).unwrap();
+            assert_eq!(to_julian(back), day, "{t}");
+            assert!(
+                (back - t).num_microseconds().unwrap().abs() <= 50,
+                "{t} {back}"
+            );
+            assert_eq!(stored_time(back, false), back);
+        }
+    }
+
+    #[test]
+    fn over_long_fields_are_rejected() {
+        let ok = EventRecord {
+            id: "e".into(),
+            session_id: "s".into(),
+            app_name: "a".into(),
+            user_id: "u".into(),
+            ..EventRecord::default()
+        };
+        assert!(ok.check().is_ok());
+        let long_id = EventRecord {
+            id: "e".repeat(129),
+            ..ok.clone()
+        };
+        assert!(long_id.check().is_err());
+        let long_msg = EventRecord {
+            error_message: Some("m".repeat(1025)),
+            ..ok
+        };
+        assert!(long_msg.check().is_err());
+    }
+}

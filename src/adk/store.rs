@@ -1,0 +1,658 @@
+//! `AdkStore`: the seed's store operations over any pool, plus the atomic append, paging,
+//! owner scoping and idle cleanup.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::config::{AdkConfig, Tables};
+use super::record::{EVENT_COLUMNS, EventRecord, SessionRecord, time_value};
+use super::schema;
+use crate::error::{Error, Result};
+use crate::pool::AbstractSessionPool;
+use crate::session::Session;
+use crate::support::{Binds, check_id, check_object, checkout, is_postgres};
+use crate::value::Value;
+
+/// The ADK session and event store (SQLSpec's `AsyncpgADKStore` and its SQLite sibling) over
+/// any [`AbstractSessionPool`].
+///
+/// Every call checks one session out for its duration and puts it back, so the store is
+/// cheap to clone and share between tasks. Ids are at most 128 characters and are checked
+/// before any query; state must be a JSON object.
+///
+/// **Owner scoping.** With an owner-id column configured, [`scoped`](AdkStore::scoped)
+/// returns a store that creates sessions for one owner and whose reads, lists, updates,
+/// appends and deletes only see that owner's sessions: a tenant never sees another's.
+pub struct AdkStore<P: AbstractSessionPool + ?Sized> {
+    pool: Arc<P>,
+    tables: Arc<Tables>,
+    owner: Option<Value>,
+}
+
+impl<P: AbstractSessionPool + ?Sized> Clone for AdkStore<P> {
+    fn clone(&self) -> Self {
+        AdkStore {
+            pool: Arc::clone(&self.pool),
+            tables: Arc::clone(&self.tables),
+            owner: self.owner.clone(),
+        }
+    }
+}
+
+impl<P: AbstractSessionPool + ?Sized> fmt::Debug for AdkStore<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdkStore")
+            .field("session_table", &self.tables.sessions.as_str())
+            .field("events_table", &self.tables.events.as_str())
+            .field("owner", &self.owner)
+            .finish()
+    }
+}
+
+/// One page of [`AdkStore::list_sessions_page`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionPage {
+    /// The sessions, newest update first.
+    pub sessions: Vec<SessionRecord>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<SessionCursor>,
+}
+
+/// A position in a session listing: the last session of a page. Listings are ordered by
+/// `(update_time, id)` descending, so a cursor stays valid while sessions are added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCursor {
+    /// The update time of the last session seen.
+    pub update_time: DateTime<Utc>,
+    /// Its id.
+    pub id: String,
+}
+
+impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
+    /// A store on `pool` with the tables named by `config`. A bad table name or owner column
+    /// is [`Error::InvalidArgument`]; nothing is sent to the database until a call.
+    pub fn new(pool: Arc<P>, config: AdkConfig) -> Result<Self> {
+        Ok(AdkStore {
+            pool,
+            tables: Arc::new(Tables::new(&config)?),
+            owner: None,
+        })
+    }
+
+    /// The pool the store checks sessions out of.
+    pub fn pool(&self) -> &Arc<P> {
+        &self.pool
+    }
+
+    /// The sessions table's name.
+    pub fn session_table(&self) -> &str {
+        self.tables.sessions.as_str()
+    }
+
+    /// The events table's name.
+    pub fn events_table(&self) -> &str {
+        self.tables.events.as_str()
+    }
+
+    /// The owner-id column's name, when one is configured.
+    pub fn owner_id_column_name(&self) -> Option<&str> {
+        self.tables.owner.as_ref().map(|o| o.name.as_str())
+    }
+
+    /// The owner this store is scoped to, if any.
+    pub fn owner(&self) -> Option<&Value> {
+        self.owner.as_ref()
+    }
+
+    /// This store limited to the sessions of `owner`. Fails with
+    /// [`Error::InvalidArgument`] when no owner-id column is configured or `owner` is NULL.
+    pub fn scoped(&self, owner: impl Into<Value>) -> Result<Self> {
+        let owner = owner.into();
+        if self.tables.owner.is_none() {
+            return Err(Error::invalid(
+                "this store has no owner-id column: configure one with \
+                 `AdkConfig::owner_id_column` to scope by owner",
+            ));
+        }
+        if owner.is_null() {
+            return Err(Error::invalid(
+                "the owner to scope a store to cannot be NULL",
+            ));
+        }
+        Ok(AdkStore {
+            owner: Some(owner),
+            ..self.clone()
+        })
+    }
+
+    /// Creates both tables and their indexes if they do not exist (the seed's DDL on
+    /// PostgreSQL, the companion layout on SQLite). Running it again changes nothing.
+    pub async fn create_tables(&self) -> Result<()> {
+        let mut session = checkout(&*self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        let mut tx = session.transaction().await?;
+        if postgres {
+            // Concurrent `CREATE TABLE IF NOT EXISTS` can still collide in the catalog.
+            tx.execute_sql(
+                "SELECT pg_advisory_xact_lock(hashtext('session_pool.adk.create_tables'))",
+                &[],
+            )
+            .await?;
+        }
+        for statement in schema::ddl(&self.tables, postgres) {
+            tx.execute_update(&statement, &[]).await?;
+        }
+        tx.commit().await?;
+        tracing::debug!(target: "session_pool::adk", sessions = %self.tables.sessions,
+            events = %self.tables.events, "ADK tables ready");
+        Ok(())
+    }
+
+    /// Creates a session with the initial `state` (a JSON object). `owner_id` fills the
+    /// owner-id column; a scoped store fills it with its owner. An id in use is
+    /// [`Error::AlreadyExists`].
+    pub async fn create_session(
+        &self,
+        session_id: &str,
+        app_name: &str,
+        user_id: &str,
+        state: &serde_json::Value,
+        owner_id: Option<Value>,
+    ) -> Result<SessionRecord> {
+        check_id("session_id", session_id)?;
+        check_id("app_name", app_name)?;
+        check_id("user_id", user_id)?;
+        check_object("state", state)?;
+        let owner_id = self.owner_for_create(owner_id)?;
+        let mut session = checkout(&*self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        let t = &self.tables;
+        let mut b = Binds::default();
+        let mut columns = String::from("id, app_name, user_id, state");
+        let mut values = format!(
+            "{}, {}, {}, {}",
+            b.push(session_id),
+            b.push(app_name),
+            b.push(user_id),
+            b.push(state.clone())
+        );
+        if let (Some(owner), Some(value)) = (&t.owner, owner_id) {
+            columns += &format!(", {}", owner.name);
+            values += &format!(", {}", b.push(value));
+        }
+        if !postgres {
+            // SQLite: the client's clock, as a Julian day the REAL holds exactly.
+            let now = b.push(time_value(Utc::now(), false));
+            columns += ", create_time, update_time";
+            values += &format!(", {now}, {now}");
+        }
+        let sql = format!(
+            "INSERT INTO {} ({columns}) VALUES ({values}) RETURNING {}",
+            t.sessions,
+            self.session_columns()
+        );
+        let rows = session.execute_sql(&sql, &b.0).await.map_err(|e| {
+            if e.is_unique_violation() {
+                Error::AlreadyExists(format!("session `{session_id}` already exists"))
+            } else {
+                e
+            }
+        })?;
+        SessionRecord::from_row(&rows.one()?, t.owner.is_some())
+    }
+
+    /// The session with this id, or `None` (also when it belongs to another owner).
+    pub async fn get_session(&self, session_id: &str) -> Result<Option<SessionRecord>> {
+        check_id("session_id", session_id)?;
+        let mut b = Binds::default();
+        let sql = format!(
+            "SELECT {} FROM {} WHERE id = {}{}",
+            self.session_columns(),
+            self.tables.sessions,
+            b.push(session_id),
+            self.owner_filter(&mut b, "")
+        );
+        let mut session = checkout(&*self.pool).await?;
+        let rows = session.execute_sql(&sql, &b.0).await?;
+        rows.first()
+            .map(|r| SessionRecord::from_row(r, self.tables.owner.is_some()))
+            .transpose()
+    }
+
+    /// Replaces the whole state (a JSON object) and moves the update time forward. An
+    /// unknown session is [`Error::NotFound`].
+    pub async fn update_session_state(
+        &self,
+        session_id: &str,
+        state: &serde_json::Value,
+    ) -> Result<SessionRecord> {
+        check_id("session_id", session_id)?;
+        check_object("state", state)?;
+        let mut session = checkout(&*self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        let mut b = Binds::default();
+        let set = self.set_state(&mut b, state, postgres);
+        let sql = format!(
+            "UPDATE {} SET {set} WHERE id = {}{} RETURNING {}",
+            self.tables.sessions,
+            b.push(session_id),
+            self.owner_filter(&mut b, ""),
+            self.session_columns()
+        );
+        let rows = session.execute_sql(&sql, &b.0).await?;
+        match rows.first() {
+            Some(row) => SessionRecord::from_row(row, self.tables.owner.is_some()),
+            None => Err(not_found(session_id)),
+        }
+    }
+
+    /// Deletes the session and, by the cascading foreign key, its events. Returns whether
+    /// a session was deleted.
+    pub async fn delete_session(&self, session_id: &str) -> Result<bool> {
+        check_id("session_id", session_id)?;
+        let mut b = Binds::default();
+        let sql = format!(
+            "DELETE FROM {} WHERE id = {}{}",
+            self.tables.sessions,
+            b.push(session_id),
+            self.owner_filter(&mut b, "")
+        );
+        let mut session = checkout(&*self.pool).await?;
+        Ok(session.execute_update(&sql, &b.0).await? > 0)
+    }
+
+    /// Deletes session `session_id` only if it belongs to `app_name` and `user_id`.
+    pub(crate) async fn delete_for(
+        &self,
+        app_name: &str,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<bool> {
+        check_id("app_name", app_name)?;
+        check_id("user_id", user_id)?;
+        check_id("session_id", session_id)?;
+        let mut b = Binds::default();
+        let sql = format!(
+            "DELETE FROM {} WHERE id = {} AND app_name = {} AND user_id = {}{}",
+            self.tables.sessions,
+            b.push(session_id),
+            b.push(app_name),
+            b.push(user_id),
+            self.owner_filter(&mut b, "")
+        );
+        let mut session = checkout(&*self.pool).await?;
+        Ok(session.execute_update(&sql, &b.0).await? > 0)
+    }
+
+    /// The sessions of an app, of one user when `user_id` is given, newest update first.
+    pub async fn list_sessions(
+        &self,
+        app_name: &str,
+        user_id: Option<&str>,
+    ) -> Result<Vec<SessionRecord>> {
+        self.list(app_name, user_id, None, None).await
+    }
+
+    /// One page of [`list_sessions`](AdkStore::list_sessions): at most `limit` sessions
+    /// after `after` (the previous page's [`next`](SessionPage::next)).
+    pub async fn list_sessions_page(
+        &self,
+        app_name: &str,
+        user_id: Option<&str>,
+        limit: usize,
+        after: Option<&SessionCursor>,
+    ) -> Result<SessionPage> {
+        if limit == 0 {
+            return Err(Error::invalid("a page must hold at least one session"));
+        }
+        let mut sessions = self.list(app_name, user_id, Some(limit + 1), after).await?;
+        let next = if sessions.len() > limit {
+            sessions.truncate(limit);
+            sessions.last().map(|s| SessionCursor {
+                update_time: s.update_time,
+                id: s.id.clone(),
+            })
+        } else {
+            None
+        };
+        Ok(SessionPage { sessions, next })
+    }
+
+    async fn list(
+        &self,
+        app_name: &str,
+        user_id: Option<&str>,
+        limit: Option<usize>,
+        after: Option<&SessionCursor>,
+    ) -> Result<Vec<SessionRecord>> {
+        check_id("app_name", app_name)?;
+        if let Some(user_id) = user_id {
+            check_id("user_id", user_id)?;
+        }
+        let mut session = checkout(&*self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        let mut b = Binds::default();
+        let mut sql = format!(
+            "SELECT {} FROM {} WHERE app_name = {}",
+            self.session_columns(),
+            self.tables.sessions,
+            b.push(app_name)
+        );
+        if let Some(user_id) = user_id {
+            sql += &format!(" AND user_id = {}", b.push(user_id));
+        }
+        sql += &self.owner_filter(&mut b, "");
+        if let Some(after) = after {
+            check_id("cursor id", &after.id)?;
+            sql += &format!(
+                " AND (update_time, id) < ({}, {})",
+                b.push(time_value(after.update_time, postgres)),
+                b.push(after.id.as_str())
+            );
+        }
+        sql += " ORDER BY update_time DESC, id DESC";
+        if let Some(limit) = limit {
+            sql += &format!(" LIMIT {}", b.push(limit as i64));
+        }
+        let rows = session.execute_sql(&sql, &b.0).await?;
+        let has_owner = self.tables.owner.is_some();
+        rows.rows
+            .iter()
+            .map(|r| SessionRecord::from_row(r, has_owner))
+            .collect()
+    }
+
+    /// Appends an event to its session. The session must exist with the event's
+    /// `app_name` and `user_id` (and the store's owner): otherwise [`Error::NotFound`].
+    /// A duplicate event id is [`Error::AlreadyExists`].
+    pub async fn append_event(&self, event: &EventRecord) -> Result<()> {
+        event.check()?;
+        let mut session = checkout(&*self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        let mut b = Binds::default();
+        let values = event.bind(&mut b, postgres);
+        // `$2..$4` are the event's session id, app and user: the row is inserted only if
+        // that session exists, so a missing one is a typed error, not a foreign-key one.
+        let sql = format!(
+            "INSERT INTO {} ({EVENT_COLUMNS}) SELECT {values} FROM {} \
+             WHERE id = $2 AND app_name = $3 AND user_id = $4{}",
+            self.tables.events,
+            self.tables.sessions,
+            self.owner_filter(&mut b, "")
+        );
+        let n = session
+            .execute_update(&sql, &b.0)
+            .await
+            .map_err(|e| duplicate_event(e, event))?;
+        if n == 0 {
+            return Err(not_found(&event.session_id));
+        }
+        Ok(())
+    }
+
+    /// Appends `event` and replaces its session's state with `state` in one atomic step:
+    /// one statement (one round trip) on PostgreSQL, one `BEGIN IMMEDIATE` transaction on
+    /// SQLite. Returns the updated session.
+    ///
+    /// With `expected_update_time`, this is a compare-and-swap on the session's update
+    /// time: if another writer changed the session since that version was read, nothing is
+    /// written and the error is [`Error::StaleSession`]. Of two writers starting from the
+    /// same version, exactly one succeeds.
+    pub async fn append_event_and_update_state(
+        &self,
+        event: &EventRecord,
+        state: &serde_json::Value,
+        expected_update_time: Option<DateTime<Utc>>,
+    ) -> Result<SessionRecord> {
+        self.append_and_update(event, state, expected_update_time)
+            .await
+            .map(|(record, _)| record)
+    }
+
+    /// [`append_event_and_update_state`](AdkStore::append_event_and_update_state), also
+    /// saying whether the database is PostgreSQL (which fixes the stored time precision).
+    pub(crate) async fn append_and_update(
+        &self,
+        event: &EventRecord,
+        state: &serde_json::Value,
+        expected_update_time: Option<DateTime<Utc>>,
+    ) -> Result<(SessionRecord, bool)> {
+        event.check()?;
+        check_object("state", state)?;
+        let mut session = checkout(&*self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        let mut b = Binds::default();
+        let values = event.bind(&mut b, postgres);
+        let set = self.set_state(&mut b, state, postgres);
+        let mut filter = String::from("id = $2 AND app_name = $3 AND user_id = $4");
+        if let Some(expected) = expected_update_time {
+            filter += &format!(
+                " AND update_time = {}",
+                b.push(time_value(expected, postgres))
+            );
+        }
+        filter += &self.owner_filter(&mut b, "");
+        let update = format!(
+            "UPDATE {} SET {set} WHERE {filter} RETURNING {}",
+            self.tables.sessions,
+            self.session_columns()
+        );
+        let insert = |from: &str| {
+            format!(
+                "INSERT INTO {} ({EVENT_COLUMNS}) SELECT {values}{from}",
+                self.tables.events
+            )
+        };
+        let has_owner = self.tables.owner.is_some();
+        let updated = if postgres {
+            // Data-modifying CTEs run to completion in one statement: the event is inserted
+            // only when the update matched.
+            let sql = format!(
+                "WITH s AS ({update}), e AS ({} RETURNING 1) SELECT * FROM s",
+                insert(" FROM s")
+            );
+            let rows = session
+                .execute_sql(&sql, &b.0)
+                .await
+                .map_err(|e| duplicate_event(e, event))?;
+            rows.first()
+                .map(|r| SessionRecord::from_row(r, has_owner))
+                .transpose()?
+        } else {
+            sqlite_append_and_update(&mut session, &update, &insert(""), &b.0, has_owner)
+                .await
+                .map_err(|e| duplicate_event(e, event))?
+        };
+        match updated {
+            Some(record) => Ok((record, postgres)),
+            None => Err(self
+                .explain_miss(&mut session, event, expected_update_time)
+                .await),
+        }
+    }
+
+    /// Why an update matched nothing: no such session, or a newer version.
+    async fn explain_miss(
+        &self,
+        session: &mut Session,
+        event: &EventRecord,
+        expected: Option<DateTime<Utc>>,
+    ) -> Error {
+        let mut b = Binds::default();
+        let sql = format!(
+            "SELECT {} FROM {} WHERE id = {} AND app_name = {} AND user_id = {}{}",
+            self.session_columns(),
+            self.tables.sessions,
+            b.push(event.session_id.as_str()),
+            b.push(event.app_name.as_str()),
+            b.push(event.user_id.as_str()),
+            self.owner_filter(&mut b, "")
+        );
+        let found = match session.execute_sql(&sql, &b.0).await {
+            Ok(rows) => rows
+                .first()
+                .map(|r| SessionRecord::from_row(r, self.tables.owner.is_some())),
+            Err(e) => return e,
+        };
+        match (found, expected) {
+            (Some(Ok(current)), Some(expected)) => {
+                tracing::debug!(target: "session_pool::adk", session = %event.session_id,
+                    %expected, actual = %current.update_time, "stale session rejected");
+                Error::StaleSession {
+                    session_id: event.session_id.clone(),
+                    expected,
+                    actual: current.update_time,
+                }
+            }
+            (Some(Err(e)), _) => e,
+            _ => not_found(&event.session_id),
+        }
+    }
+
+    /// The session's events in chronological order (ties broken by id): those after
+    /// `after_timestamp` when given, and only the newest `limit` of them when given.
+    /// An unknown session has no events.
+    pub async fn get_events(
+        &self,
+        session_id: &str,
+        after_timestamp: Option<DateTime<Utc>>,
+        limit: Option<usize>,
+    ) -> Result<Vec<EventRecord>> {
+        check_id("session_id", session_id)?;
+        if limit == Some(0) {
+            return Ok(Vec::new());
+        }
+        let mut session = checkout(&*self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        let mut b = Binds::default();
+        let sid = b.push(session_id);
+        let mut filter = format!("session_id = {sid}");
+        if let Some(after) = after_timestamp {
+            filter += &format!(" AND timestamp > {}", b.push(time_value(after, postgres)));
+        }
+        if self.owner.is_some() {
+            filter += &format!(
+                " AND session_id IN (SELECT id FROM {} WHERE id = {sid}{})",
+                self.tables.sessions,
+                self.owner_filter(&mut b, "")
+            );
+        }
+        let e = &self.tables.events;
+        let sql = match limit {
+            None => format!(
+                "SELECT {EVENT_COLUMNS} FROM {e} WHERE {filter} ORDER BY timestamp ASC, id ASC"
+            ),
+            Some(n) => format!(
+                "SELECT {EVENT_COLUMNS} FROM (SELECT {EVENT_COLUMNS} FROM {e} WHERE {filter} \
+                 ORDER BY timestamp DESC, id DESC LIMIT {}) AS newest \
+                 ORDER BY timestamp ASC, id ASC",
+                b.push(i64::try_from(n).unwrap_or(i64::MAX))
+            ),
+        };
+        let rows = session.execute_sql(&sql, &b.0).await?;
+        rows.rows.iter().map(EventRecord::from_row).collect()
+    }
+
+    /// Deletes the sessions (and their events) not written since `updated_before`; returns
+    /// how many were deleted.
+    pub async fn delete_idle_sessions(&self, updated_before: DateTime<Utc>) -> Result<u64> {
+        let mut session = checkout(&*self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        let mut b = Binds::default();
+        let sql = format!(
+            "DELETE FROM {} WHERE update_time < {}{}",
+            self.tables.sessions,
+            b.push(time_value(updated_before, postgres)),
+            self.owner_filter(&mut b, "")
+        );
+        let n = session.execute_update(&sql, &b.0).await?;
+        tracing::debug!(target: "session_pool::adk", deleted = n, %updated_before,
+            "idle sessions deleted");
+        Ok(n)
+    }
+
+    fn session_columns(&self) -> String {
+        match &self.tables.owner {
+            Some(o) => format!(
+                "id, app_name, user_id, state, create_time, update_time, {}",
+                o.name
+            ),
+            None => "id, app_name, user_id, state, create_time, update_time".to_owned(),
+        }
+    }
+
+    /// `state = …, update_time = …`: the update time always moves forward, even within one
+    /// microsecond, so it can serve as the session's version.
+    fn set_state(&self, b: &mut Binds, state: &serde_json::Value, postgres: bool) -> String {
+        let state = b.push(state.clone());
+        if postgres {
+            format!(
+                "state = {state}::jsonb, update_time = \
+                 GREATEST(CURRENT_TIMESTAMP, update_time + interval '1 microsecond')"
+            )
+        } else {
+            // 1e-9 days is two steps of a REAL Julian day today (about 86 µs).
+            let now = b.push(time_value(Utc::now(), false));
+            format!("state = {state}, update_time = MAX({now}, update_time + 1e-9)")
+        }
+    }
+
+    /// ` AND owner = $n` for a scoped store; `prefix` qualifies the column.
+    fn owner_filter(&self, b: &mut Binds, prefix: &str) -> String {
+        match (&self.owner, &self.tables.owner) {
+            (Some(value), Some(column)) => {
+                format!(" AND {prefix}{} = {}", column.name, b.push(value.clone()))
+            }
+            _ => String::new(),
+        }
+    }
+
+    fn owner_for_create(&self, owner_id: Option<Value>) -> Result<Option<Value>> {
+        match (&self.tables.owner, &self.owner, owner_id) {
+            (None, _, Some(_)) => Err(Error::invalid(
+                "an owner id was given but the store has no owner-id column",
+            )),
+            (None, _, None) => Ok(None),
+            (Some(_), Some(scope), Some(given)) if *scope != given => Err(Error::invalid(format!(
+                "this store is scoped to owner {scope:?}; it cannot create a session for {given:?}"
+            ))),
+            (Some(_), Some(scope), _) => Ok(Some(scope.clone())),
+            (Some(_), None, given) => Ok(given),
+        }
+    }
+}
+
+async fn sqlite_append_and_update(
+    session: &mut Session,
+    update: &str,
+    insert: &str,
+    binds: &[crate::value::Value],
+    has_owner: bool,
+) -> Result<Option<SessionRecord>> {
+    let mut tx = session.transaction().await?;
+    let rows = tx.execute_sql(update, binds).await?;
+    let Some(row) = rows.first() else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let record = SessionRecord::from_row(row, has_owner)?;
+    tx.execute_update(insert, binds).await?;
+    tx.commit().await?;
+    Ok(Some(record))
+}
+
+fn not_found(session_id: &str) -> Error {
+    Error::NotFound(format!(
+        "session `{session_id}` (create it first; it must match the event's app and user)"
+    ))
+}
+
+fn duplicate_event(e: Error, event: &EventRecord) -> Error {
+    if e.is_unique_violation() {
+        Error::AlreadyExists(format!("event `{}` already exists", event.id))
+    } else {
+        e
+    }
+}

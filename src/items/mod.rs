@@ -1,0 +1,39 @@
+//! The conversation-items store of the OpenAI Agents SDK (seed `002`, `SQLAlchemySession`).
+//!
+//! An [`ItemsSession`] is one conversation's history: a list of JSON items in tables
+//! `agent_sessions` / `agent_messages` (names configurable), laid out as the SDK's
+//! SQLAlchemy models create them, so both can share a database.
+//!
+//! - [`get_items(limit)`](ItemsSession::get_items): the newest `limit` items (all when
+//!   `None`), in chronological order.
+//! - [`add_items`](ItemsSession::add_items): one transaction that creates the parent row if
+//!   missing (safe when two writers add the first items at once) and touches `updated_at`.
+//! - [`pop_item`](ItemsSession::pop_item): removes and returns the newest item, atomically.
+//! - [`clear_session`](ItemsSession::clear_session): removes the conversation.
+//!
+//! Items are stored as compact JSON text. A stored row that is not valid JSON is skipped
+//! with a `tracing` warning, never a panic.
+//!
+//! ```no_run
+//! # async fn demo() -> session_pool::Result<()> {
+//! use std::sync::Arc;
+//! use serde_json::json;
+//! use session_pool::items::{ItemsConfig, ItemsStore};
+//! use session_pool::prelude::*;
+//! use session_pool::{BurstyOptions, BurstyPool, Database};
+//!
+//! let db = Database::open("sqlite://agent.db").await?;
+//! let pool = Arc::new(BurstyPool::new(BurstyOptions::default())?);
+//! pool.bind(&db).await?;
+//! let store = ItemsStore::new(pool, ItemsConfig::default())?;
+//! store.create_tables().await?;
+//! let conversation = store.session("conversation_123")?;
+//! conversation.add_items(&[json!({"role": "user", "content": "Hi"})]).await?;
+//! let last = conversation.get_items(Some(10)).await?;
+//! # Ok(()) }
+//! ```
+
+mod schema;
+mod store;
+
+pub use store::{ItemsConfig, ItemsSession, ItemsStore};

@@ -1,0 +1,40 @@
+//! The items store's DDL, as the SDK's SQLAlchemy models create it on each backend.
+
+use crate::ident::Ident;
+
+/// The statements `create_tables` runs, in order; each is idempotent.
+pub(crate) fn ddl(
+    sessions: &Ident,
+    messages: &Ident,
+    index: &Ident,
+    postgres: bool,
+) -> Vec<String> {
+    let id = if postgres {
+        "id SERIAL NOT NULL PRIMARY KEY"
+    } else {
+        "id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT"
+    };
+    let ts = if postgres {
+        "TIMESTAMP WITHOUT TIME ZONE"
+    } else {
+        "TIMESTAMP"
+    };
+    vec![
+        format!(
+            "CREATE TABLE IF NOT EXISTS {sessions} (
+    session_id VARCHAR NOT NULL PRIMARY KEY,
+    created_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL,
+    updated_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL
+)"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {messages} (
+    {id},
+    session_id VARCHAR NOT NULL REFERENCES {sessions} (session_id) ON DELETE CASCADE,
+    message_data TEXT NOT NULL,
+    created_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL
+)"
+        ),
+        format!("CREATE INDEX IF NOT EXISTS {index} ON {messages} (session_id, created_at)"),
+    ]
+}

@@ -1,0 +1,117 @@
+//! Small helpers the stores share: checkouts, argument checks, numbered parameters.
+
+use crate::database::Dialect;
+use crate::error::{Error, Result};
+use crate::pool::{AbstractSessionPool, SessionCheckout};
+use crate::value::Value;
+
+/// Longest id the stores accept (the seed's `VARCHAR(128)`).
+pub const MAX_ID_LEN: usize = 128;
+
+/// Checks a session out of `pool` with the pool's default wait.
+pub(crate) async fn checkout<P: AbstractSessionPool + ?Sized>(
+    pool: &P,
+) -> Result<SessionCheckout<'_, P>> {
+    // `get` is cancel-safe and nothing awaits between it and the guard.
+    let session = pool.get(None).await?;
+    Ok(SessionCheckout::new(pool, session))
+}
+
+/// True when `dialect` is PostgreSQL.
+pub(crate) fn is_postgres(dialect: Dialect) -> bool {
+    #[cfg(feature = "postgres")]
+    {
+        matches!(dialect, Dialect::Postgres)
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = dialect;
+        false
+    }
+}
+
+/// Rejects an empty id, one longer than [`MAX_ID_LEN`] characters, or one with a NUL.
+pub(crate) fn check_id(what: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(Error::invalid(format!("{what} must not be empty")));
+    }
+    check_text(what, value, MAX_ID_LEN)
+}
+
+/// Rejects text longer than `max` characters (the column's `VARCHAR(max)`) or with a NUL,
+/// which PostgreSQL cannot store in text.
+pub(crate) fn check_text(what: &str, value: &str, max: usize) -> Result<()> {
+    // Bytes bound the characters from above: count only when it could matter.
+    if value.len() > max {
+        let chars = value.chars().count();
+        if chars > max {
+            return Err(Error::invalid(format!(
+                "{what} is {chars} characters long; the limit is {max}"
+            )));
+        }
+    }
+    if value.contains('\0') {
+        return Err(Error::invalid(format!("{what} contains a NUL character")));
+    }
+    Ok(())
+}
+
+/// [`check_text`] for an optional value.
+pub(crate) fn check_opt(what: &str, value: Option<&str>, max: usize) -> Result<()> {
+    value.map_or(Ok(()), |v| check_text(what, v, max))
+}
+
+/// Rejects JSON that is not an object (session state).
+pub(crate) fn check_object(what: &str, value: &serde_json::Value) -> Result<()> {
+    if value.is_object() {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "{what} must be a JSON object, not {}",
+            json_kind(value)
+        )))
+    }
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Positional parameters collected while SQL is written: `push` returns `$n`.
+#[derive(Debug, Default)]
+pub(crate) struct Binds(pub(crate) Vec<Value>);
+
+impl Binds {
+    /// Adds a parameter and returns its placeholder.
+    pub(crate) fn push(&mut self, value: impl Into<Value>) -> String {
+        self.0.push(value.into());
+        format!("${}", self.0.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_bounded_by_characters_not_bytes() {
+        assert!(check_id("session_id", &"é".repeat(128)).is_ok());
+        assert!(check_id("session_id", &"a".repeat(129)).is_err());
+        assert!(check_id("session_id", "").is_err());
+        assert!(check_id("session_id", "a\0b").is_err());
+    }
+
+    #[test]
+    fn state_must_be_an_object() {
+        assert!(check_object("state", &serde_json::json!({})).is_ok());
+        let err = check_object("state", &serde_json::json!([1])).unwrap_err();
+        assert!(err.to_string().contains("an array"), "{err}");
+    }
+}
