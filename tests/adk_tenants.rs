@@ -1,0 +1,106 @@
+//! Owner scoping: with an owner-id column, a tenant never sees another tenant's sessions.
+mod common;
+
+use chrono::Utc;
+use serde_json::json;
+use session_pool::adk::{AdkConfig, EventRecord};
+use session_pool::{Database, Error, Value};
+
+fn event(id: &str, session: &str) -> EventRecord {
+    EventRecord {
+        id: id.into(),
+        session_id: session.into(),
+        app_name: "app".into(),
+        user_id: "u".into(),
+        timestamp: Utc::now(),
+        ..EventRecord::default()
+    }
+}
+
+async fn tenants_are_isolated(db: Database) {
+    let store = common::adk_store(
+        &db,
+        AdkConfig::default().owner_id_column("tenant_id BIGINT NOT NULL"),
+    )
+    .await;
+    assert_eq!(store.owner_id_column_name(), Some("tenant_id"));
+    let a = store.scoped(1).unwrap();
+    let b = store.scoped(2).unwrap();
+    let sa = a
+        .create_session("sa", "app", "u", &json!({"t": "a"}), None)
+        .await
+        .unwrap();
+    assert_eq!(sa.owner_id, Some(Value::Int(1)));
+    b.create_session("sb", "app", "u", &json!({"t": "b"}), None)
+        .await
+        .unwrap();
+    a.append_event(&event("ea", "sa")).await.unwrap();
+    b.append_event(&event("eb", "sb")).await.unwrap();
+
+    // Tenant A sees only its own.
+    assert!(a.get_session("sb").await.unwrap().is_none());
+    let listed: Vec<String> = a
+        .list_sessions("app", None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, ["sa"]);
+    assert!(a.get_events("sb", None, None).await.unwrap().is_empty());
+    let err = a.append_event(&event("x1", "sb")).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err}");
+    let err = a
+        .update_session_state("sb", &json!({"t": "hacked"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err}");
+    let err = a
+        .append_event_and_update_state(&event("x2", "sb"), &json!({}), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err}");
+    assert!(!a.delete_session("sb").await.unwrap());
+    assert_eq!(
+        a.delete_idle_sessions(Utc::now() + chrono::Duration::hours(1))
+            .await
+            .unwrap(),
+        1
+    );
+
+    // B's session is untouched; A's is gone.
+    let sb = b.get_session("sb").await.unwrap().unwrap();
+    assert_eq!(sb.state, json!({"t": "b"}));
+    assert_eq!(b.get_events("sb", None, None).await.unwrap().len(), 1);
+    assert!(store.get_session("sa").await.unwrap().is_none());
+    // The unscoped store sees every tenant.
+    assert_eq!(store.list_sessions("app", None).await.unwrap().len(), 1);
+}
+
+async fn owner_arguments_are_checked(db: Database) {
+    let store = common::adk_store(
+        &db,
+        AdkConfig::default().owner_id_column("tenant_id TEXT NOT NULL"),
+    )
+    .await;
+    let a = store.scoped("acme").unwrap();
+    let err = a
+        .create_session("s", "app", "u", &json!({}), Some("globex".into()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    assert!(store.scoped(Value::Null).is_err());
+    // The unscoped store may create for any owner.
+    let s = store
+        .create_session("s", "app", "u", &json!({}), Some("globex".into()))
+        .await
+        .unwrap();
+    assert_eq!(s.owner_id, Some(Value::Text("globex".into())));
+    assert!(a.get_session("s").await.unwrap().is_none());
+
+    let plain = common::adk_store(&db, AdkConfig::default()).await;
+    let err = plain.scoped(1).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+}
+
+on_both!(tenants_are_isolated, owner_arguments_are_checked);
