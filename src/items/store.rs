@@ -101,6 +101,16 @@ impl<P: AbstractSessionPool + ?Sized> ItemsStore<P> {
         &self.pool
     }
 
+    /// The parent table's name.
+    pub fn sessions_table(&self) -> &str {
+        self.tables.sessions.as_str()
+    }
+
+    /// The items table's name.
+    pub fn messages_table(&self) -> &str {
+        self.tables.messages.as_str()
+    }
+
     /// Creates the two tables and the index if they do not exist; running it again
     /// changes nothing.
     pub async fn create_tables(&self) -> Result<()> {

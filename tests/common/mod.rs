@@ -256,3 +256,16 @@ pub async fn adk_store(
     store.create_tables().await.expect("create_tables");
     store
 }
+
+/// A conversation-items store on its own tables, created.
+pub async fn items_store(
+    db: &Database,
+) -> session_pool::items::ItemsStore<session_pool::FixedSizePool> {
+    let config = session_pool::items::ItemsConfig::default()
+        .sessions_table(unique("ag_s"))
+        .messages_table(unique("ag_m"));
+    let store =
+        session_pool::items::ItemsStore::new(fixed_pool(db, 4).await, config).expect("config");
+    store.create_tables().await.expect("create_tables");
+    store
+}

@@ -1,0 +1,235 @@
+//! SessionService: ADK semantics (generated ids, partial events, state deltas, `temp:`
+//! keys, stale copies, recent-event windows) on both backends.
+mod common;
+
+use serde_json::json;
+use session_pool::Database;
+use session_pool::Error;
+use session_pool::adk::{AdkConfig, Event, GetSessionConfig, JsonMap, SessionService};
+
+fn map(v: serde_json::Value) -> JsonMap {
+    v.as_object().unwrap().clone()
+}
+
+async fn service(db: &Database) -> SessionService<session_pool::FixedSizePool> {
+    SessionService::new(common::adk_store(db, AdkConfig::default()).await)
+}
+
+async fn create_get_list_delete(db: Database) {
+    let svc = service(&db).await;
+    let generated = svc
+        .create_session("app", "u1", Some(map(json!({"k": 1, "temp:x": 2}))), None)
+        .await
+        .unwrap();
+    assert_eq!(generated.id.len(), 36, "a UUID: {}", generated.id);
+    assert_eq!(
+        generated.state,
+        map(json!({"k": 1})),
+        "temp: keys are not stored"
+    );
+    let named = svc
+        .create_session("app", "u1", None, Some("chosen"))
+        .await
+        .unwrap();
+    assert_eq!(named.id, "chosen");
+    assert!(named.state.is_empty());
+    svc.create_session("app", "u2", None, Some("other_user"))
+        .await
+        .unwrap();
+
+    let cfg = GetSessionConfig::default();
+    let got = svc
+        .get_session("app", "u1", "chosen", &cfg)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, named);
+    // Another app or user does not see it.
+    assert!(
+        svc.get_session("app", "u2", "chosen", &cfg)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        svc.get_session("other", "u1", "chosen", &cfg)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let listed = svc.list_sessions("app", Some("u1")).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|s| s.events.is_empty()));
+    assert_eq!(svc.list_sessions("app", None).await.unwrap().len(), 3);
+
+    assert!(!svc.delete_session("app", "u2", "chosen").await.unwrap());
+    assert!(svc.delete_session("app", "u1", "chosen").await.unwrap());
+    assert!(
+        svc.get_session("app", "u1", "chosen", &cfg)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn append_event_applies_deltas(db: Database) {
+    let svc = service(&db).await;
+    let mut s = svc
+        .create_session("app", "u", Some(map(json!({"turns": 0}))), None)
+        .await
+        .unwrap();
+    let v0 = s.last_update_time;
+    let user = Event::text("user", "user", "hello")
+        .with_state_delta("turns", json!(1))
+        .with_state_delta("temp:scratch", json!("never stored"))
+        .with_invocation_id("inv1");
+    let stored = svc.append_event(&mut s, user).await.unwrap();
+    assert!(!stored.actions.state_delta.contains_key("temp:scratch"));
+    assert_eq!(s.state, map(json!({"turns": 1})));
+    assert!(s.last_update_time > v0);
+    assert_eq!(s.events, vec![stored.clone()]);
+
+    // Partial events are neither stored nor applied.
+    let mut partial = Event::text("model", "model", "hel").with_state_delta("turns", json!(99));
+    partial.partial = Some(true);
+    svc.append_event(&mut s, partial).await.unwrap();
+    assert_eq!(s.state["turns"], 1);
+    assert_eq!(s.events.len(), 1);
+
+    let mut reply = Event::text("model", "model", "hi there").with_state_delta("mood", json!("ok"));
+    reply.actions.transfer_to_agent = Some("helper".into());
+    reply.turn_complete = Some(true);
+    svc.append_event(&mut s, reply).await.unwrap();
+
+    // What was stored is what the service holds in memory.
+    let fresh = svc
+        .get_session("app", "u", &s.id, &GetSessionConfig::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fresh, s);
+    assert_eq!(
+        fresh.events[1].actions.transfer_to_agent.as_deref(),
+        Some("helper")
+    );
+    assert_eq!(fresh.events[0].first_text(), Some("hello"));
+    assert_eq!(fresh.state, map(json!({"turns": 1, "mood": "ok"})));
+}
+
+async fn stale_copies_are_rejected(db: Database) {
+    let svc = service(&db).await;
+    let mut a = svc.create_session("app", "u", None, None).await.unwrap();
+    let mut b = a.clone();
+    svc.append_event(
+        &mut a,
+        Event::new("user").with_state_delta("by", json!("a")),
+    )
+    .await
+    .unwrap();
+    let before = b.clone();
+    let err = svc
+        .append_event(
+            &mut b,
+            Event::new("user").with_state_delta("by", json!("b")),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::StaleSession { .. }), "{err}");
+    assert_eq!(b, before, "a failed append leaves the copy unchanged");
+    // Reloaded, the write goes through and nothing is lost.
+    let mut b = svc
+        .get_session("app", "u", &b.id, &GetSessionConfig::default())
+        .await
+        .unwrap()
+        .unwrap();
+    svc.append_event(
+        &mut b,
+        Event::new("user").with_state_delta("also", json!("b")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(b.state, map(json!({"by": "a", "also": "b"})));
+    assert_eq!(b.events.len(), 2);
+
+    // Appending to a session deleted meanwhile is a typed not-found.
+    svc.delete_session("app", "u", &b.id).await.unwrap();
+    let err = svc
+        .append_event(&mut b, Event::new("user"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err}");
+}
+
+async fn recent_events_window(db: Database) {
+    let svc = service(&db).await;
+    let mut s = svc.create_session("app", "u", None, None).await.unwrap();
+    for i in 0..6 {
+        svc.append_event(&mut s, Event::text("user", "user", &format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    let texts = |cfg: GetSessionConfig| {
+        let svc = svc.clone();
+        let id = s.id.clone();
+        async move {
+            svc.get_session("app", "u", &id, &cfg)
+                .await
+                .unwrap()
+                .unwrap()
+                .events
+                .iter()
+                .map(|e| e.first_text().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(texts(GetSessionConfig::default()).await.len(), 6);
+    let recent = GetSessionConfig {
+        num_recent_events: Some(2),
+        ..GetSessionConfig::default()
+    };
+    assert_eq!(texts(recent).await, ["m4", "m5"]);
+    let after = GetSessionConfig {
+        after_timestamp: Some(s.events[3].timestamp),
+        ..GetSessionConfig::default()
+    };
+    assert_eq!(texts(after).await, ["m4", "m5"]);
+    let none = GetSessionConfig {
+        num_recent_events: Some(0),
+        ..GetSessionConfig::default()
+    };
+    assert!(texts(none).await.is_empty());
+}
+
+async fn bad_input(db: Database) {
+    let svc = service(&db).await;
+    let long = "x".repeat(129);
+    for err in [
+        svc.create_session(&long, "u", None, None)
+            .await
+            .unwrap_err(),
+        svc.create_session("app", "u", None, Some(&long))
+            .await
+            .unwrap_err(),
+        svc.get_session("app", "u", &long, &GetSessionConfig::default())
+            .await
+            .unwrap_err(),
+        svc.delete_session("app", &long, "s").await.unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    }
+    let mut s = svc.create_session("app", "u", None, None).await.unwrap();
+    let mut e = Event::new("user");
+    e.id = long;
+    let err = svc.append_event(&mut s, e).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    assert!(s.events.is_empty());
+}
+
+on_both!(
+    create_get_list_delete,
+    append_event_applies_deltas,
+    stale_copies_are_rejected,
+    recent_events_window,
+    bad_input,
+);

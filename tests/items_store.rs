@@ -1,0 +1,223 @@
+//! The conversation-items store: get/add/pop/clear, newest-N, concurrent first writes,
+//! concurrent pops, corrupt rows and bad input, on both backends.
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde_json::{Value as Json, json};
+use session_pool::items::{ItemsConfig, ItemsStore};
+use session_pool::{Database, Error};
+
+fn msg(i: usize) -> Json {
+    json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "content": format!("m{i}"), "n": i})
+}
+
+async fn count(store: &ItemsStore<session_pool::FixedSizePool>, sql: &str, id: &str) -> i64 {
+    let mut s = store.pool().get(None).await.unwrap();
+    let n = s
+        .execute_sql(sql, &[id.into()])
+        .await
+        .unwrap()
+        .one()
+        .unwrap()
+        .get(0)
+        .unwrap();
+    session_pool::AbstractSessionPool::put(&**store.pool(), s).unwrap();
+    n
+}
+
+async fn get_add_pop_clear(db: Database) {
+    let store = common::items_store(&db).await;
+    let conv = store.session("conv").unwrap();
+    assert!(conv.get_items(None).await.unwrap().is_empty());
+    assert_eq!(conv.pop_item().await.unwrap(), None);
+
+    conv.add_items(&[msg(0), msg(1), msg(2)]).await.unwrap();
+    conv.add_items(&[msg(3), msg(4)]).await.unwrap();
+    conv.add_items(&[]).await.unwrap();
+    let all = conv.get_items(None).await.unwrap();
+    assert_eq!(all, (0..5).map(msg).collect::<Vec<_>>());
+    assert_eq!(conv.get_items(Some(2)).await.unwrap(), vec![msg(3), msg(4)]);
+    assert_eq!(conv.get_items(Some(50)).await.unwrap().len(), 5);
+    assert!(conv.get_items(Some(0)).await.unwrap().is_empty());
+
+    assert_eq!(conv.pop_item().await.unwrap(), Some(msg(4)));
+    assert_eq!(conv.pop_item().await.unwrap(), Some(msg(3)));
+    assert_eq!(conv.get_items(None).await.unwrap().len(), 3);
+
+    // Another conversation is separate.
+    let other = store.session("other").unwrap();
+    other
+        .add_items(&[json!("plain string item")])
+        .await
+        .unwrap();
+    conv.clear_session().await.unwrap();
+    assert!(conv.get_items(None).await.unwrap().is_empty());
+    assert_eq!(conv.pop_item().await.unwrap(), None);
+    assert_eq!(
+        other.get_items(None).await.unwrap(),
+        vec![json!("plain string item")]
+    );
+    // Clearing removed the parent row too; adding again recreates it.
+    conv.add_items(&[msg(9)]).await.unwrap();
+    assert_eq!(conv.get_items(None).await.unwrap(), vec![msg(9)]);
+}
+
+async fn items_are_stored_as_compact_json(db: Database) {
+    let store = common::items_store(&db).await;
+    let conv = store.session("c").unwrap();
+    let item = json!({"type": "message", "content": [{"type": "output_text", "text": "é \"q\""}]});
+    conv.add_items(std::slice::from_ref(&item)).await.unwrap();
+    let mut s = store.pool().get(None).await.unwrap();
+    let text: String = s
+        .execute_sql(
+            &format!(
+                "SELECT message_data FROM \"{}\" WHERE session_id = $1",
+                store.messages_table()
+            ),
+            &["c".into()],
+        )
+        .await
+        .unwrap()
+        .one()
+        .unwrap()
+        .get(0)
+        .unwrap();
+    session_pool::AbstractSessionPool::put(&**store.pool(), s).unwrap();
+    assert_eq!(text, item.to_string());
+}
+
+async fn concurrent_first_writes(db: Database) {
+    let store = common::items_store(&db).await;
+    const WRITERS: usize = 8;
+    for round in 0..5 {
+        let id = format!("first{round}");
+        let barrier = Arc::new(tokio::sync::Barrier::new(WRITERS));
+        let tasks: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (conv, barrier) = (store.session(&id).unwrap(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let items: Vec<Json> = (0..5).map(|i| json!({"w": w, "i": i})).collect();
+                    conv.add_items(&items).await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let items = store.session(&id).unwrap().get_items(None).await.unwrap();
+        assert_eq!(items.len(), WRITERS * 5);
+        // Each writer's items stay in its order.
+        for w in 0..WRITERS {
+            let mine: Vec<i64> = items
+                .iter()
+                .filter(|it| it["w"] == w)
+                .map(|it| it["i"].as_i64().unwrap())
+                .collect();
+            assert_eq!(mine, [0, 1, 2, 3, 4]);
+        }
+        let parents = format!(
+            "SELECT COUNT(*) FROM \"{}\" WHERE session_id = $1",
+            store.sessions_table()
+        );
+        assert_eq!(count(&store, &parents, &id).await, 1);
+    }
+}
+
+async fn concurrent_pops_take_distinct_items(db: Database) {
+    let store = common::items_store(&db).await;
+    let conv = store.session("stack").unwrap();
+    conv.add_items(&(0..40).map(msg).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let conv = conv.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                for _ in 0..10 {
+                    got.push(conv.pop_item().await.unwrap().expect("items remain"));
+                }
+                got
+            })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for t in tasks {
+        for item in t.await.unwrap() {
+            assert!(
+                seen.insert(item["n"].as_i64().unwrap()),
+                "popped twice: {item}"
+            );
+        }
+    }
+    assert_eq!(seen.len(), 40);
+    assert_eq!(conv.pop_item().await.unwrap(), None);
+}
+
+async fn corrupt_rows_are_skipped(db: Database) {
+    let store = common::items_store(&db).await;
+    let conv = store.session("c").unwrap();
+    conv.add_items(&[msg(0)]).await.unwrap();
+    let mut s = store.pool().get(None).await.unwrap();
+    s.execute_update(
+        &format!(
+            "INSERT INTO \"{}\" (session_id, message_data) VALUES ($1, $2)",
+            store.messages_table()
+        ),
+        &["c".into(), "{not json".into()],
+    )
+    .await
+    .unwrap();
+    session_pool::AbstractSessionPool::put(&**store.pool(), s).unwrap();
+    conv.add_items(&[msg(2)]).await.unwrap();
+
+    assert_eq!(conv.get_items(None).await.unwrap(), vec![msg(0), msg(2)]);
+    assert_eq!(
+        conv.get_items(Some(2)).await.unwrap(),
+        vec![msg(2)],
+        "newest 2 rows, one corrupt"
+    );
+    assert_eq!(conv.pop_item().await.unwrap(), Some(msg(2)));
+    // The corrupt row is now the newest: pop drops it and returns the next.
+    assert_eq!(conv.pop_item().await.unwrap(), Some(msg(0)));
+    assert_eq!(conv.pop_item().await.unwrap(), None);
+}
+
+async fn bad_input(db: Database) {
+    let store = common::items_store(&db).await;
+    let err = store.session(&"x".repeat(129)).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    assert!(store.session("").is_err());
+    assert!(store.session(&"é".repeat(128)).is_ok());
+    let pool = common::fixed_pool(&db, 1).await;
+    for config in [
+        ItemsConfig::default().sessions_table("bad name"),
+        ItemsConfig::default().messages_table("m; DROP TABLE x"),
+        ItemsConfig::default().messages_table("agent_sessions"),
+    ] {
+        let err = ItemsStore::new(pool.clone(), config).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    }
+}
+
+async fn rerun_is_a_no_op(db: Database) {
+    let store = common::items_store(&db).await;
+    let conv = store.session("c").unwrap();
+    conv.add_items(&[msg(0)]).await.unwrap();
+    store.create_tables().await.unwrap();
+    store.create_tables().await.unwrap();
+    assert_eq!(conv.get_items(None).await.unwrap(), vec![msg(0)]);
+}
+
+on_both!(
+    get_add_pop_clear,
+    items_are_stored_as_compact_json,
+    concurrent_first_writes,
+    concurrent_pops_take_distinct_items,
+    corrupt_rows_are_skipped,
+    bad_input,
+    rerun_is_a_no_op,
+);
