@@ -10,7 +10,7 @@ use session_pool::items::{ItemsConfig, ItemsStore};
 use session_pool::{Database, Error};
 
 fn msg(i: usize) -> Json {
-    json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "content": format!("m{i}"), "n": i})
+    json!({"role": if i.is_multiple_of(2) { "user" } else { "assistant" }, "content": format!("m{i}"), "n": i})
 }
 
 async fn count(store: &ItemsStore<session_pool::FixedSizePool>, sql: &str, id: &str) -> i64 {

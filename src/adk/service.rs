@@ -26,7 +26,7 @@ pub struct AgentSession {
     /// The events read or appended, in chronological order.
     pub events: Vec<Event>,
     /// The stored update time this copy reflects: appending from an older copy than the
-    /// database holds fails with [`Error::StaleSession`].
+    /// database holds fails with [`Error::StaleSession`](crate::Error::StaleSession).
     pub last_update_time: DateTime<Utc>,
 }
 
