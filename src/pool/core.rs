@@ -15,8 +15,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use tokio::time::Instant;
 
 use super::checkout::LeakRegistry;
+use super::sweeper::{self, Arm, Sweeper};
 use super::{PoolStats, PutError};
 use crate::database::Database;
 use crate::error::{Error, Result};
@@ -48,6 +50,8 @@ enum Grant {
     Create,
     /// The pool closed.
     Closed,
+    /// The deadline passed (set by the sweeper).
+    TimedOut,
 }
 
 #[derive(Default)]
@@ -55,16 +59,23 @@ struct WaiterInner {
     grant: Option<Grant>,
     waker: Option<Waker>,
     queued: bool,
+    /// The sweeper went away (its runtime shut down): re-arm one when polled.
+    rearm: bool,
 }
 
-#[derive(Default)]
 struct Waiter {
     inner: Mutex<WaiterInner>,
+    /// When the sweeper fails this waiter with a timeout; `None` waits forever.
+    deadline: Option<Instant>,
+    /// The timeout asked for, for the error.
+    timeout: Duration,
 }
 
 struct State {
     idle: VecDeque<Session>,
     waiters: VecDeque<Arc<Waiter>>,
+    /// The task that times waiters out (see `sweeper.rs`).
+    sweeper: Sweeper,
     /// Sessions counted against `max_open`: idle, in use, or being created.
     open: usize,
     /// Places held outside the idle queue (checkouts, slots, grants).
@@ -97,6 +108,8 @@ pub(crate) struct Core {
     pub(crate) counters: Counters,
     pub(crate) leaks: Option<Arc<LeakRegistry>>,
     pub(crate) closed_notify: tokio::sync::Notify,
+    /// Wakes the sweeper when a waiter with an earlier deadline arrives.
+    sweep_notify: Arc<tokio::sync::Notify>,
     database: OnceLock<Database>,
     state: Mutex<State>,
 }
@@ -125,10 +138,12 @@ impl Core {
             counters: Counters::default(),
             leaks,
             closed_notify: tokio::sync::Notify::new(),
+            sweep_notify: Arc::new(tokio::sync::Notify::new()),
             database: OnceLock::new(),
             state: Mutex::new(State {
                 idle: VecDeque::with_capacity(max_idle.min(1024)),
                 waiters: VecDeque::new(),
+                sweeper: Sweeper::default(),
                 open: 0,
                 in_use: 0,
                 closed: false,
@@ -195,21 +210,117 @@ impl Core {
                     timeout: Duration::ZERO,
                 });
             }
-            let w = Arc::new(Waiter::default());
-            w.inner.lock().queued = true;
+            // No timer per waiter: one sweeper task per pool times waiters out, so a
+            // contended checkout costs no timer-wheel insert and remove.
+            let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+            let w = Arc::new(Waiter {
+                inner: Mutex::new(WaiterInner {
+                    queued: true,
+                    ..WaiterInner::default()
+                }),
+                deadline,
+                timeout: timeout.unwrap_or(Duration::MAX),
+            });
             st.waiters.push_back(w.clone());
+            let arm = deadline.map_or(Arm::Nothing, |d| st.sweeper.arm(d));
+            drop(st);
+            self.start_sweeper(arm);
             w
         };
-        let wait = Wait { core: self, waiter };
-        match timeout {
-            None => wait.await,
-            Some(t) => match tokio::time::timeout(t, wait).await {
-                Ok(res) => res,
+        Wait { core: self, waiter }.await
+    }
+
+    /// The fast path of `get`: the idle session at the front of the queue, checked out under
+    /// one lock with no future in between. `None` (take the slow path) when nothing is idle,
+    /// the pool is closed, or that session is due for a check.
+    fn try_checkout_idle(&self, due: &impl Fn(&Session) -> bool) -> Option<Session> {
+        let mut st = self.state.lock();
+        // Idle sessions exist only while nobody waits: taking one overtakes nobody.
+        if st.closed || st.idle.front().is_none_or(due) {
+            return None;
+        }
+        let mut session = st.idle.pop_front()?;
+        st.in_use += 1;
+        drop(st);
+        session.leased = true;
+        Counters::add(&self.counters.acquired, 1);
+        Some(session)
+    }
+
+    /// Spawns or wakes the sweeper, as [`Sweeper::arm`] decided.
+    fn start_sweeper(&self, arm: Arm) {
+        match arm {
+            Arm::Nothing => {}
+            Arm::Notify => self.sweep_notify.notify_one(),
+            Arm::Spawn => match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn(sweeper::run(self.me.clone(), self.sweep_notify.clone()));
+                }
                 Err(_) => {
-                    Counters::add(&self.counters.get_timeouts, 1);
-                    Err(Error::PoolTimeout { timeout: t })
+                    // Not on a tokio runtime: nothing could run timers anyway. Waiters
+                    // then wait until served or cancelled; the next arm tries again.
+                    self.state.lock().sweeper.disarm();
+                    tracing::warn!(target: "session_pool::pool",
+                        "no tokio runtime: pool wait timeouts cannot be enforced");
                 }
             },
+        }
+    }
+
+    /// The sweeper's round: fails the waiters whose deadline passed and returns the next
+    /// deadline, or `None` (and the sweeper stands down) when no waiter has one.
+    pub(super) fn expire_waiters(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let mut wakers = Vec::new();
+        let mut next: Option<Instant> = None;
+        let mut st = self.state.lock();
+        // Lock order: the pool's state, then each waiter.
+        st.waiters.retain(|w| match w.deadline {
+            Some(d) if d <= now => {
+                let mut inner = w.inner.lock();
+                inner.queued = false;
+                inner.grant = Some(Grant::TimedOut);
+                wakers.extend(inner.waker.take());
+                false
+            }
+            Some(d) => {
+                next = Some(next.map_or(d, |n| n.min(d)));
+                true
+            }
+            None => true,
+        });
+        match next {
+            Some(d) => st.sweeper.next = Some(d),
+            None => st.sweeper.disarm(),
+        }
+        drop(st);
+        if !wakers.is_empty() {
+            Counters::add(&self.counters.get_timeouts, wakers.len() as u64);
+        }
+        for w in wakers {
+            w.wake();
+        }
+        next
+    }
+
+    /// The sweeper stopped without finishing (its runtime shut down): waiters with a
+    /// deadline are woken to arm a new one.
+    pub(super) fn sweeper_lost(&self) {
+        let mut st = self.state.lock();
+        st.sweeper.disarm();
+        let wakers: Vec<Waker> = st
+            .waiters
+            .iter()
+            .filter(|w| w.deadline.is_some())
+            .filter_map(|w| {
+                let mut inner = w.inner.lock();
+                inner.rearm = true;
+                inner.waker.take()
+            })
+            .collect();
+        drop(st);
+        for w in wakers {
+            w.wake();
         }
     }
 
@@ -502,10 +613,19 @@ impl<'c> Future for Wait<'c> {
             Some(Grant::Session(s)) => Poll::Ready(Ok(Slot::new(self.core, Some(s)))),
             Some(Grant::Create) => Poll::Ready(Ok(Slot::new(self.core, None))),
             Some(Grant::Closed) => Poll::Ready(Err(Error::Closed)),
+            Some(Grant::TimedOut) => Poll::Ready(Err(Error::PoolTimeout {
+                timeout: self.waiter.timeout,
+            })),
             None => {
                 match &mut inner.waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     slot => *slot = Some(cx.waker().clone()),
+                }
+                let rearm = std::mem::take(&mut inner.rearm);
+                drop(inner);
+                if rearm && let Some(d) = self.waiter.deadline {
+                    let arm = self.core.state.lock().sweeper.arm(d);
+                    self.core.start_sweeper(arm);
                 }
                 Poll::Pending
             }
@@ -529,7 +649,7 @@ impl Drop for Wait<'_> {
         match grant {
             Some(Grant::Session(s)) => self.core.checkin(s),
             Some(Grant::Create) => self.core.release_place(None),
-            Some(Grant::Closed) | None => {}
+            Some(Grant::Closed | Grant::TimedOut) | None => {}
         }
     }
 }
@@ -551,6 +671,9 @@ impl Core {
         timeout: Option<Duration>,
         due: impl Fn(&Session) -> bool,
     ) -> Result<Session> {
+        if let Some(session) = self.try_checkout_idle(&due) {
+            return Ok(session);
+        }
         let mut slot = self.acquire(timeout).await?;
         if let Some(s) = slot.session_mut()
             && due(s)

@@ -104,9 +104,10 @@ impl FixedSizePool {
     /// `get` without boxing its future (the trait's `get` delegates here).
     pub async fn get(&self, timeout: Option<Duration>) -> Result<Session> {
         let max_age = self.max_age;
+        let now = coarsetime::Instant::now();
         self.core
             .get_checked(Some(timeout.unwrap_or(self.default_timeout)), |s| {
-                s.last_used().is_some_and(|t| t.elapsed() >= max_age)
+                s.idle_for(now).is_some_and(|idle| idle >= max_age)
             })
             .await
     }
@@ -117,7 +118,8 @@ impl FixedSizePool {
     /// missing ones.
     pub async fn ping(&self) -> Result<PingReport> {
         let max_age = self.max_age;
-        let due = |s: &Session| s.last_used().is_some_and(|t| t.elapsed() >= max_age);
+        let now = coarsetime::Instant::now();
+        let due = |s: &Session| s.idle_for(now).is_some_and(|idle| idle >= max_age);
         Ok(self.core.ping_round(due, Probe::Exists, true).await)
     }
 }

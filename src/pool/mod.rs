@@ -25,6 +25,7 @@ pub(crate) mod core;
 mod fixed;
 mod ping_task;
 mod pinging;
+mod sweeper;
 mod transaction_pinging;
 
 use std::collections::BTreeMap;

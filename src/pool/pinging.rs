@@ -104,7 +104,8 @@ impl PingingPool {
 
     fn due(&self) -> impl Fn(&Session) -> bool + use<> {
         let interval = self.ping_interval;
-        move |s| s.last_used().is_some_and(|t| t.elapsed() >= interval)
+        let now = coarsetime::Instant::now();
+        move |s| s.idle_for(now).is_some_and(|idle| idle >= interval)
     }
 
     /// `get` without boxing its future (the trait's `get` delegates here).
