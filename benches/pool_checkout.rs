@@ -1,0 +1,265 @@
+//! Pool checkout, side by side: this crate's pools against deadpool, bb8 and sqlx's pool.
+//!
+//! Every contender holds connections to one shared in-memory SQLite database, all created
+//! before timing. No contender runs a query on checkout except `BurstyPool`, whose strategy
+//! is an `exists()` round trip on every checkout: it is reported in its own group.
+//!
+//! ```sh
+//! cargo bench --bench pool_checkout
+//! scripts/bench-report pool_checkout     # the table of ratios in BENCHMARKS.md
+//! ```
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use session_pool::prelude::*;
+use session_pool::{
+    BurstyOptions, BurstyPool, Database, FixedSizeOptions, FixedSizePool, PingingOptions,
+    PingingPool,
+};
+use sqlx::ConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
+use tokio::runtime::Runtime;
+
+const POOL_SIZE: usize = 8;
+const TASKS: usize = 64;
+const CHECKOUTS_PER_TASK: usize = 100;
+const URL: &str = "sqlite:file:pool_checkout_bench?mode=memory&cache=shared";
+
+fn sqlite_options() -> SqliteConnectOptions {
+    URL.parse::<SqliteConnectOptions>().expect("sqlite url")
+}
+
+/// deadpool's managed pool; `recycle` checks nothing, as asked of every contender.
+struct DeadpoolManager;
+
+impl deadpool::managed::Manager for DeadpoolManager {
+    type Type = SqliteConnection;
+    type Error = sqlx::Error;
+
+    async fn create(&self) -> Result<SqliteConnection, sqlx::Error> {
+        sqlite_options().connect().await
+    }
+
+    async fn recycle(
+        &self,
+        _: &mut SqliteConnection,
+        _: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<sqlx::Error> {
+        Ok(())
+    }
+}
+
+type Deadpool = deadpool::managed::Pool<DeadpoolManager>;
+
+/// bb8's manager; checkouts are not tested (`test_on_check_out(false)`).
+struct Bb8Manager;
+
+impl bb8::ManageConnection for Bb8Manager {
+    type Connection = SqliteConnection;
+    type Error = sqlx::Error;
+
+    async fn connect(&self) -> Result<SqliteConnection, sqlx::Error> {
+        sqlite_options().connect().await
+    }
+
+    async fn is_valid(&self, _: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    fn has_broken(&self, _: &mut SqliteConnection) -> bool {
+        false
+    }
+}
+
+/// The contenders, each filled with `POOL_SIZE` connections.
+struct Pools {
+    _db: Database,
+    fixed: Arc<FixedSizePool>,
+    pinging: Arc<PingingPool>,
+    bursty: Arc<BurstyPool>,
+    deadpool: Deadpool,
+    bb8: bb8::Pool<Bb8Manager>,
+    sqlx: SqlitePool,
+}
+
+impl Pools {
+    async fn new() -> Pools {
+        let db = Database::open(URL).await.expect("database");
+        let fixed = FixedSizePool::new(FixedSizeOptions::default().size(POOL_SIZE)).unwrap();
+        fixed.bind(&db).await.unwrap();
+        let pinging = PingingPool::new(PingingOptions::default().size(POOL_SIZE)).unwrap();
+        pinging.bind(&db).await.unwrap();
+        let bursty = BurstyPool::new(BurstyOptions::default().target_size(POOL_SIZE)).unwrap();
+        bursty.bind(&db).await.unwrap();
+        // Fill the bursty pool: it only keeps what is returned to it.
+        let held: Vec<_> =
+            futures_util::future::join_all((0..POOL_SIZE).map(|_| bursty.get(None))).await;
+        for s in held {
+            bursty.put(s.unwrap()).unwrap();
+        }
+
+        let deadpool = Deadpool::builder(DeadpoolManager)
+            .max_size(POOL_SIZE)
+            .build()
+            .unwrap();
+        let warm: Vec<_> =
+            futures_util::future::join_all((0..POOL_SIZE).map(|_| deadpool.get())).await;
+        drop(warm);
+
+        let bb8 = bb8::Pool::builder()
+            .max_size(POOL_SIZE as u32)
+            .min_idle(Some(POOL_SIZE as u32))
+            .test_on_check_out(false)
+            .build(Bb8Manager)
+            .await
+            .unwrap();
+        let sqlx = SqlitePoolOptions::new()
+            .max_connections(POOL_SIZE as u32)
+            .min_connections(POOL_SIZE as u32)
+            .test_before_acquire(false)
+            .connect_with(sqlite_options())
+            .await
+            .unwrap();
+        let warm: Vec<_> =
+            futures_util::future::join_all((0..POOL_SIZE).map(|_| sqlx.acquire())).await;
+        drop(warm);
+        let pools = Pools {
+            _db: db,
+            fixed: Arc::new(fixed),
+            pinging: Arc::new(pinging),
+            bursty: Arc::new(bursty),
+            deadpool,
+            bb8,
+            sqlx,
+        };
+        pools.check_full().await;
+        pools
+    }
+
+    async fn check_full(&self) {
+        assert_eq!(self.fixed.stats().idle, POOL_SIZE);
+        assert_eq!(self.pinging.stats().idle, POOL_SIZE);
+        assert_eq!(self.bursty.stats().idle, POOL_SIZE);
+        assert_eq!(self.deadpool.status().size, POOL_SIZE);
+        assert_eq!(self.bb8.state().connections as usize, POOL_SIZE);
+        assert_eq!(self.sqlx.size() as usize, POOL_SIZE);
+    }
+}
+
+/// One checkout of a contender, held across `hold`, then returned by dropping its guard.
+macro_rules! checkout {
+    (fixed, $p:expr, $hold:expr) => {{
+        let s = $p.fixed.session(None).await.unwrap();
+        $hold;
+        drop(black_box(s));
+    }};
+    (pinging, $p:expr, $hold:expr) => {{
+        let s = $p.pinging.session(None).await.unwrap();
+        $hold;
+        drop(black_box(s));
+    }};
+    (bursty, $p:expr, $hold:expr) => {{
+        let s = $p.bursty.session(None).await.unwrap();
+        $hold;
+        drop(black_box(s));
+    }};
+    (deadpool, $p:expr, $hold:expr) => {{
+        let c = $p.deadpool.get().await.unwrap();
+        $hold;
+        drop(black_box(c));
+    }};
+    (bb8, $p:expr, $hold:expr) => {{
+        let c = $p.bb8.get().await.unwrap();
+        $hold;
+        drop(black_box(c));
+    }};
+    (sqlx, $p:expr, $hold:expr) => {{
+        let c = $p.sqlx.acquire().await.unwrap();
+        $hold;
+        drop(black_box(c));
+    }};
+}
+
+macro_rules! uncontended {
+    ($group:expr, $rt:expr, $pools:expr, $($name:ident => $label:literal),*) => {$(
+        $group.bench_function($label, |b| {
+            b.to_async(&$rt).iter(|| async { checkout!($name, $pools, ()) })
+        });
+    )*};
+}
+
+macro_rules! contended {
+    ($group:expr, $rt:expr, $pools:expr, $($name:ident => $label:literal),*) => {$(
+        $group.bench_function($label, |b| {
+            b.iter_custom(|iters| {
+                let pools = Arc::clone(&$pools);
+                $rt.block_on(async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let tasks: Vec<_> = (0..TASKS)
+                            .map(|_| {
+                                let pools = Arc::clone(&pools);
+                                tokio::spawn(async move {
+                                    for _ in 0..CHECKOUTS_PER_TASK {
+                                        checkout!($name, pools, tokio::task::yield_now().await);
+                                    }
+                                })
+                            })
+                            .collect();
+                        for t in tasks {
+                            t.await.unwrap();
+                        }
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    )*};
+}
+
+fn uncontended_checkout(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pools = rt.block_on(Pools::new());
+    let mut group = c.benchmark_group("uncontended");
+    group.throughput(Throughput::Elements(1));
+    uncontended!(group, rt, pools,
+        fixed => "FixedSizePool", pinging => "PingingPool",
+        deadpool => "deadpool", bb8 => "bb8", sqlx => "sqlx Pool");
+    group.finish();
+    let mut group = c.benchmark_group("uncontended_exists");
+    group.throughput(Throughput::Elements(1));
+    uncontended!(group, rt, pools, bursty => "BurstyPool (exists() per checkout)");
+    group.finish();
+    rt.block_on(pools.check_full());
+}
+
+fn contended_checkout(c: &mut Criterion) {
+    let rt: Runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let pools = Arc::new(rt.block_on(Pools::new()));
+    let mut group = c.benchmark_group("contended");
+    group.throughput(Throughput::Elements((TASKS * CHECKOUTS_PER_TASK) as u64));
+    group.measurement_time(Duration::from_secs(5));
+    contended!(group, rt, pools,
+        fixed => "FixedSizePool", pinging => "PingingPool",
+        deadpool => "deadpool", bb8 => "bb8", sqlx => "sqlx Pool");
+    group.finish();
+    let mut group = c.benchmark_group("contended_exists");
+    group.throughput(Throughput::Elements((TASKS * CHECKOUTS_PER_TASK) as u64));
+    group.sample_size(10);
+    contended!(group, rt, pools, bursty => "BurstyPool (exists() per checkout)");
+    group.finish();
+    rt.block_on(pools.check_full());
+}
+
+criterion_group!(benches, uncontended_checkout, contended_checkout);
+criterion_main!(benches);
