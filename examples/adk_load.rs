@@ -1,0 +1,300 @@
+//! A load generator for the ADK store: many simulated agent conversations at once, through
+//! one `FixedSizePool`, against `DATABASE_URL` (PostgreSQL) or an embedded SQLite file.
+//!
+//! Each conversation: `create_session`; per turn `append_event` (user), `append_event`
+//! (model), `update_session_state`, `get_events(limit 20)`; then `get_session`,
+//! `list_sessions(app, user)`, `delete_session`. Every store call is one op. With
+//! `--mode atomic` a turn is `append_event` (user), `append_event_and_update_state` (model
+//! event and state in one step), `get_events(limit 20)`.
+//!
+//! ```sh
+//! cargo run --release --example adk_load                     # SQLite file, temp directory
+//! DATABASE_URL=postgres://… cargo run --release --example adk_load -- --mode atomic
+//! cargo run --release --example adk_load -- --conversations 1000 --concurrency 64
+//! ```
+//!
+//! Flags (or environment variables): `--conversations` (`ADK_LOAD_CONVERSATIONS`, 200),
+//! `--concurrency` (`ADK_LOAD_CONCURRENCY`, 32), `--pool-size` (`ADK_LOAD_POOL_SIZE`, 10),
+//! `--turns` (`ADK_LOAD_TURNS`, 10), `--mode separate|atomic` (`ADK_LOAD_MODE`, separate).
+//!
+//! It prints one JSON line on stdout: ops, seconds, ops_per_s, turn_p50_ms, turn_p99_ms and
+//! the process's peak RSS; on a terminal, a progress line on stderr.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::json;
+use session_pool::adk::{AdkConfig, AdkStore, EventRecord};
+use session_pool::prelude::*;
+use session_pool::{Database, FixedSizeOptions, FixedSizePool};
+
+/// Store errors, and the load generator's own checks.
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+const APP: &str = "load_app";
+
+/// The run's parameters.
+#[derive(Debug, Clone)]
+struct Params {
+    conversations: usize,
+    concurrency: usize,
+    pool_size: usize,
+    turns: usize,
+    atomic: bool,
+}
+
+impl Params {
+    fn parse() -> std::result::Result<Params, String> {
+        let env = |name: &str, default: usize| -> std::result::Result<usize, String> {
+            match std::env::var(name) {
+                Ok(v) => v.parse().map_err(|_| format!("{name}={v} is not a count")),
+                Err(_) => Ok(default),
+            }
+        };
+        let mut p = Params {
+            conversations: env("ADK_LOAD_CONVERSATIONS", 200)?,
+            concurrency: env("ADK_LOAD_CONCURRENCY", 32)?,
+            pool_size: env("ADK_LOAD_POOL_SIZE", 10)?,
+            turns: env("ADK_LOAD_TURNS", 10)?,
+            atomic: std::env::var("ADK_LOAD_MODE").is_ok_and(|m| m == "atomic"),
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(flag) = args.next() {
+            let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+            let count = |v: String| {
+                v.parse::<usize>()
+                    .map_err(|_| format!("{flag} {v}: not a count"))
+            };
+            match flag.as_str() {
+                "--conversations" => p.conversations = count(value()?)?,
+                "--concurrency" => p.concurrency = count(value()?)?,
+                "--pool-size" => p.pool_size = count(value()?)?,
+                "--turns" => p.turns = count(value()?)?,
+                "--mode" => match value()?.as_str() {
+                    "separate" => p.atomic = false,
+                    "atomic" => p.atomic = true,
+                    other => return Err(format!("--mode {other}: expected separate or atomic")),
+                },
+                "-h" | "--help" => {
+                    return Err("usage: adk_load [--conversations N] [--concurrency N] \
+                                [--pool-size N] [--turns N] [--mode separate|atomic]"
+                        .into());
+                }
+                other => return Err(format!("unknown flag {other} (try --help)")),
+            }
+        }
+        if p.concurrency == 0 || p.pool_size == 0 {
+            return Err("--concurrency and --pool-size must be at least 1".into());
+        }
+        Ok(p)
+    }
+
+    /// Store calls in one conversation.
+    fn ops_per_conversation(&self) -> usize {
+        1 + self.turns * if self.atomic { 3 } else { 4 } + 3
+    }
+}
+
+/// What one worker measured.
+#[derive(Debug, Default)]
+struct Tally {
+    ops: usize,
+    turn_micros: Vec<u64>,
+}
+
+/// About 250 bytes of JSON, as a chat message of ADK's `Content` shape.
+fn content(role: &str, conversation: usize, turn: usize) -> serde_json::Value {
+    json!({
+        "role": role,
+        "parts": [{
+            "text": format!(
+                "Turn {turn} of conversation {conversation}: a message of ordinary length, \
+                 about what an assistant and a user say to each other in one exchange, \
+                 padded to a typical size for a chat turn."
+            )
+        }]
+    })
+}
+
+fn event(session_id: &str, user_id: &str, turn: usize, author: &str, conv: usize) -> EventRecord {
+    let role = if author == "user" { "user" } else { "model" };
+    EventRecord {
+        id: format!("{session_id}-{turn}-{role}"),
+        session_id: session_id.to_owned(),
+        app_name: APP.to_owned(),
+        user_id: user_id.to_owned(),
+        invocation_id: Some(format!("inv-{turn}")),
+        author: Some(author.to_owned()),
+        timestamp: Utc::now(),
+        content: Some(content(role, conv, turn)),
+        turn_complete: (role == "model").then_some(true),
+        ..EventRecord::default()
+    }
+}
+
+/// One whole conversation; returns the ops done.
+async fn conversation(
+    store: &AdkStore<FixedSizePool>,
+    p: &Params,
+    run: &str,
+    conv: usize,
+    tally: &mut Tally,
+) -> Result<()> {
+    let session_id = format!("{run}-{conv}");
+    let user_id = format!("user-{conv}");
+    let mut state = json!({"stage": "start", "turns": 0});
+    let created = store
+        .create_session(&session_id, APP, &user_id, &state, None)
+        .await?;
+    let mut version = created.update_time;
+    tally.ops += 1;
+    for turn in 0..p.turns {
+        let started = Instant::now();
+        store
+            .append_event(&event(&session_id, &user_id, turn, "user", conv))
+            .await?;
+        state["turns"] = json!(turn + 1);
+        state["stage"] = json!(format!("turn-{turn}"));
+        let reply = event(&session_id, &user_id, turn, "assistant", conv);
+        if p.atomic {
+            let record = store
+                .append_event_and_update_state(&reply, &state, Some(version))
+                .await?;
+            version = record.update_time;
+        } else {
+            store.append_event(&reply).await?;
+            store.update_session_state(&session_id, &state).await?;
+        }
+        let recent = store.get_events(&session_id, None, Some(20)).await?;
+        if recent.len() != (2 * (turn + 1)).min(20) {
+            return Err(format!(
+                "session {session_id} has {} recent events after turn {turn}",
+                recent.len()
+            )
+            .into());
+        }
+        tally.turn_micros.push(started.elapsed().as_micros() as u64);
+        tally.ops += if p.atomic { 3 } else { 4 };
+    }
+    let stored = store.get_session(&session_id).await?;
+    if stored.is_none_or(|s| s.state != state) {
+        return Err(format!("session {session_id} lost its state").into());
+    }
+    store.list_sessions(APP, Some(&user_id)).await?;
+    store.delete_session(&session_id).await?;
+    tally.ops += 3;
+    Ok(())
+}
+
+/// The process's peak resident set size in bytes (Linux `VmHWM`).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn percentile_ms(sorted: &[u64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i] as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let p = match Params::parse() {
+        Ok(p) => p,
+        Err(msg) => {
+            eprintln!("adk_load: {msg}");
+            std::process::exit(2);
+        }
+    };
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+        let path = std::env::temp_dir().join("session-pool-adk-load.db");
+        format!("sqlite://{}", path.display())
+    });
+    let db = Database::open(&url).await?;
+    let pool = Arc::new(FixedSizePool::new(
+        FixedSizeOptions::default()
+            .size(p.pool_size)
+            .default_timeout(Duration::from_secs(60)),
+    )?);
+    pool.bind(&db).await?;
+    let store = AdkStore::new(Arc::clone(&pool), AdkConfig::default())?;
+    store.create_tables().await?;
+
+    let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let progress = std::io::stderr().is_terminal().then(|| {
+        let done = Arc::clone(&done);
+        let total = p.conversations;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                eprint!("\radk_load: {}/{total} conversations", done.load(Relaxed));
+                let _ = std::io::stderr().flush();
+            }
+        })
+    });
+
+    let started = Instant::now();
+    let workers: Vec<_> = (0..p.concurrency)
+        .map(|_| {
+            let (store, p, run) = (store.clone(), p.clone(), run.clone());
+            let (next, done) = (Arc::clone(&next), Arc::clone(&done));
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                loop {
+                    let conv = next.fetch_add(1, Relaxed);
+                    if conv >= p.conversations {
+                        return Ok::<_, Box<dyn std::error::Error + Send + Sync>>(tally);
+                    }
+                    conversation(&store, &p, &run, conv, &mut tally).await?;
+                    done.fetch_add(1, Relaxed);
+                }
+            })
+        })
+        .collect();
+    let mut ops = 0;
+    let mut turns = Vec::new();
+    for w in workers {
+        let tally = w.await??;
+        ops += tally.ops;
+        turns.extend(tally.turn_micros);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(task) = progress {
+        task.abort();
+        eprintln!(
+            "\radk_load: {}/{} conversations",
+            done.load(Relaxed),
+            p.conversations
+        );
+    }
+    debug_assert_eq!(ops, p.conversations * p.ops_per_conversation());
+    turns.sort_unstable();
+    let line = json!({
+        "backend": format!("{:?}", db.dialect()).to_lowercase(),
+        "mode": if p.atomic { "atomic" } else { "separate" },
+        "conversations": p.conversations,
+        "concurrency": p.concurrency,
+        "pool_size": p.pool_size,
+        "turns": p.turns,
+        "ops": ops,
+        "seconds": (seconds * 1000.0).round() / 1000.0,
+        "ops_per_s": (ops as f64 / seconds).round(),
+        "turn_p50_ms": percentile_ms(&turns, 0.50),
+        "turn_p99_ms": percentile_ms(&turns, 0.99),
+        "peak_rss_bytes": peak_rss(),
+        "peak_rss_mib": peak_rss().map(|b| (b as f64 / 1048576.0 * 10.0).round() / 10.0),
+    });
+    println!("{line}");
+    pool.close().await;
+    Ok(())
+}
