@@ -69,6 +69,19 @@ impl Row {
         T::from_value(&self.values[pos])
             .map_err(|e| Error::invalid(format!("column {index:?}: {e}")))
     }
+
+    /// Like [`get`](Row::get), but moves the value out of the row (leaving NULL behind), so
+    /// text, bytes and JSON are not copied.
+    pub fn take<T: FromValue>(&mut self, index: impl ColumnIndex) -> Result<T> {
+        let pos = index.position(self).ok_or_else(|| {
+            Error::invalid(format!(
+                "no column {index:?}; the row has {:?}",
+                self.columns
+            ))
+        })?;
+        T::from_owned(std::mem::replace(&mut self.values[pos], Value::Null))
+            .map_err(|e| Error::invalid(format!("column {index:?}: {e}")))
+    }
 }
 
 /// A whole, collected result: column names and rows.

@@ -102,6 +102,11 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 pub trait FromValue: Sized {
     /// Converts, or explains why the value does not fit.
     fn from_value(value: &Value) -> Result<Self>;
+
+    /// Converts an owned value: text, bytes and JSON move instead of being copied.
+    fn from_owned(value: Value) -> Result<Self> {
+        Self::from_value(&value)
+    }
 }
 
 fn mismatch<T>(want: &str, got: &Value) -> Result<T> {
@@ -163,6 +168,13 @@ impl FromValue for String {
             other => mismatch("String", other),
         }
     }
+
+    fn from_owned(value: Value) -> Result<Self> {
+        match value {
+            Value::Text(s) => Ok(s),
+            other => mismatch("String", &other),
+        }
+    }
 }
 
 impl FromValue for Vec<u8> {
@@ -170,6 +182,13 @@ impl FromValue for Vec<u8> {
         match value {
             Value::Bytes(b) => Ok(b.clone()),
             other => mismatch("bytes", other),
+        }
+    }
+
+    fn from_owned(value: Value) -> Result<Self> {
+        match value {
+            Value::Bytes(b) => Ok(b),
+            other => mismatch("bytes", &other),
         }
     }
 }
@@ -182,6 +201,13 @@ impl FromValue for serde_json::Value {
             Value::Text(s) => serde_json::from_str(s)
                 .map_err(|e| Error::invalid(format!("text is not valid JSON: {e}"))),
             other => mismatch("JSON", other),
+        }
+    }
+
+    fn from_owned(value: Value) -> Result<Self> {
+        match value {
+            Value::Json(j) => Ok(j),
+            other => Self::from_value(&other),
         }
     }
 }
@@ -217,6 +243,13 @@ impl<T: FromValue> FromValue for Option<T> {
         match value {
             Value::Null => Ok(None),
             other => T::from_value(other).map(Some),
+        }
+    }
+
+    fn from_owned(value: Value) -> Result<Self> {
+        match value {
+            Value::Null => Ok(None),
+            other => T::from_owned(other).map(Some),
         }
     }
 }

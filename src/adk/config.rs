@@ -68,6 +68,8 @@ pub(crate) struct Tables {
     pub(crate) idx_update_time: Ident,
     pub(crate) idx_state: Ident,
     pub(crate) idx_events_session: Ident,
+    /// `id, app_name, …, update_time[, owner]`: what every session query returns.
+    pub(crate) session_columns: String,
 }
 
 const SESSION_COLUMNS: [&str; 6] = [
@@ -93,7 +95,12 @@ impl Tables {
             .as_deref()
             .map(parse_owner)
             .transpose()?;
+        let mut session_columns = SESSION_COLUMNS.join(", ");
+        if let Some(o) = &owner {
+            session_columns += &format!(", {}", o.name);
+        }
         let tables = Tables {
+            session_columns,
             idx_app_user: index(&sessions, "app_user"),
             idx_update_time: index(&sessions, "update_time"),
             idx_state: index(&sessions, "state"),

@@ -1,5 +1,7 @@
 //! The rows of the ADK tables as Rust records, and how their values are bound and read.
 
+use std::fmt::Write as _;
+
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
@@ -142,50 +144,57 @@ impl EventRecord {
             self.error_code.clone().into(),
             self.error_message.clone().into(),
         ];
-        let mut list = Vec::with_capacity(18);
+        // One string for the whole list: this runs on every append.
+        let mut list = String::with_capacity(18 * 16);
         for (value, cast) in values.into_iter().zip(EVENT_CASTS) {
-            let p = binds.push(value);
-            list.push(if postgres { format!("{p}::{cast}") } else { p });
+            binds.0.push(value);
+            let n = binds.0.len();
+            let sep = if list.is_empty() { "" } else { ", " };
+            let _ = if postgres {
+                write!(list, "{sep}${n}::{cast}")
+            } else {
+                write!(list, "{sep}${n}")
+            };
         }
-        list.join(", ")
+        list
     }
 
-    pub(crate) fn from_row(row: &Row) -> Result<EventRecord> {
+    pub(crate) fn from_row(mut row: Row) -> Result<EventRecord> {
         Ok(EventRecord {
-            id: row.get(0)?,
-            session_id: row.get(1)?,
-            app_name: row.get(2)?,
-            user_id: row.get(3)?,
-            invocation_id: row.get(4)?,
-            author: row.get(5)?,
-            actions: row.get(6)?,
-            long_running_tool_ids_json: row.get(7)?,
-            branch: row.get(8)?,
-            timestamp: time_at(row, 9)?,
-            content: row.get(10)?,
-            grounding_metadata: row.get(11)?,
-            custom_metadata: row.get(12)?,
-            partial: row.get(13)?,
-            turn_complete: row.get(14)?,
-            interrupted: row.get(15)?,
-            error_code: row.get(16)?,
-            error_message: row.get(17)?,
+            id: row.take(0)?,
+            session_id: row.take(1)?,
+            app_name: row.take(2)?,
+            user_id: row.take(3)?,
+            invocation_id: row.take(4)?,
+            author: row.take(5)?,
+            actions: row.take(6)?,
+            long_running_tool_ids_json: row.take(7)?,
+            branch: row.take(8)?,
+            timestamp: time_at(&row, 9)?,
+            content: row.take(10)?,
+            grounding_metadata: row.take(11)?,
+            custom_metadata: row.take(12)?,
+            partial: row.take(13)?,
+            turn_complete: row.take(14)?,
+            interrupted: row.take(15)?,
+            error_code: row.take(16)?,
+            error_message: row.take(17)?,
         })
     }
 }
 
 impl SessionRecord {
     /// Reads `id, app_name, user_id, state, create_time, update_time[, owner]`.
-    pub(crate) fn from_row(row: &Row, has_owner: bool) -> Result<SessionRecord> {
+    pub(crate) fn from_row(mut row: Row, has_owner: bool) -> Result<SessionRecord> {
         Ok(SessionRecord {
-            id: row.get(0)?,
-            app_name: row.get(1)?,
-            user_id: row.get(2)?,
-            state: row.get(3)?,
-            create_time: time_at(row, 4)?,
-            update_time: time_at(row, 5)?,
+            id: row.take(0)?,
+            app_name: row.take(1)?,
+            user_id: row.take(2)?,
+            state: row.take(3)?,
+            create_time: time_at(&row, 4)?,
+            update_time: time_at(&row, 5)?,
             owner_id: if has_owner {
-                Some(row.get::<Value>(6)?)
+                Some(row.take::<Value>(6)?)
             } else {
                 None
             },

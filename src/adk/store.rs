@@ -200,7 +200,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
                 e
             }
         })?;
-        SessionRecord::from_row(&rows.one()?, t.owner.is_some())
+        SessionRecord::from_row(rows.one()?, t.owner.is_some())
     }
 
     /// The session with this id, or `None` (also when it belongs to another owner).
@@ -216,7 +216,8 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         );
         let mut session = checkout(&*self.pool).await?;
         let rows = session.execute_sql(&sql, &b.0).await?;
-        rows.first()
+        rows.into_iter()
+            .next()
             .map(|r| SessionRecord::from_row(r, self.tables.owner.is_some()))
             .transpose()
     }
@@ -242,7 +243,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             self.session_columns()
         );
         let rows = session.execute_sql(&sql, &b.0).await?;
-        match rows.first() {
+        match rows.into_iter().next() {
             Some(row) => SessionRecord::from_row(row, self.tables.owner.is_some()),
             None => Err(not_found(session_id)),
         }
@@ -358,8 +359,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         }
         let rows = session.execute_sql(&sql, &b.0).await?;
         let has_owner = self.tables.owner.is_some();
-        rows.rows
-            .iter()
+        rows.into_iter()
             .map(|r| SessionRecord::from_row(r, has_owner))
             .collect()
     }
@@ -457,7 +457,8 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
                 .execute_sql(&sql, &b.0)
                 .await
                 .map_err(|e| duplicate_event(e, event))?;
-            rows.first()
+            rows.into_iter()
+                .next()
                 .map(|r| SessionRecord::from_row(r, has_owner))
                 .transpose()?
         } else {
@@ -492,7 +493,8 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         );
         let found = match session.execute_sql(&sql, &b.0).await {
             Ok(rows) => rows
-                .first()
+                .into_iter()
+                .next()
                 .map(|r| SessionRecord::from_row(r, self.tables.owner.is_some())),
             Err(e) => return e,
         };
@@ -552,7 +554,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             ),
         };
         let rows = session.execute_sql(&sql, &b.0).await?;
-        rows.rows.iter().map(EventRecord::from_row).collect()
+        rows.into_iter().map(EventRecord::from_row).collect()
     }
 
     /// Deletes the sessions (and their events) not written since `updated_before`; returns
@@ -573,14 +575,8 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         Ok(n)
     }
 
-    fn session_columns(&self) -> String {
-        match &self.tables.owner {
-            Some(o) => format!(
-                "id, app_name, user_id, state, create_time, update_time, {}",
-                o.name
-            ),
-            None => "id, app_name, user_id, state, create_time, update_time".to_owned(),
-        }
+    fn session_columns(&self) -> &str {
+        &self.tables.session_columns
     }
 
     /// `state = …, update_time = …`: the update time always moves forward, even within one
@@ -633,7 +629,7 @@ async fn sqlite_append_and_update(
 ) -> Result<Option<SessionRecord>> {
     let mut tx = session.transaction().await?;
     let rows = tx.execute_sql(update, binds).await?;
-    let Some(row) = rows.first() else {
+    let Some(row) = rows.into_iter().next() else {
         tx.rollback().await?;
         return Ok(None);
     };

@@ -198,9 +198,8 @@ impl<P: AbstractSessionPool + ?Sized> ItemsSession<P> {
         let rows = session.execute_sql(&sql, &params).await?;
         drop(session);
         let mut items: Vec<serde_json::Value> = rows
-            .rows
-            .iter()
-            .filter_map(|row| self.decode(row.get::<i64>(0).ok(), row.get::<String>(1)))
+            .into_iter()
+            .filter_map(|mut row| self.decode(row.get::<i64>(0).ok(), row.take::<String>(1)))
             .collect();
         if limit.is_some() {
             items.reverse();
