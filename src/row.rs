@@ -60,12 +60,7 @@ impl Row {
     /// Fails with [`Error::InvalidArgument`] if the column does not exist or its value does
     /// not convert to `T`.
     pub fn get<T: FromValue>(&self, index: impl ColumnIndex) -> Result<T> {
-        let pos = index.position(self).ok_or_else(|| {
-            Error::invalid(format!(
-                "no column {index:?}; the row has {:?}",
-                self.columns
-            ))
-        })?;
+        let pos = self.position(&index)?;
         T::from_value(&self.values[pos])
             .map_err(|e| Error::invalid(format!("column {index:?}: {e}")))
     }
@@ -73,14 +68,18 @@ impl Row {
     /// Like [`get`](Row::get), but moves the value out of the row (leaving NULL behind), so
     /// text, bytes and JSON are not copied.
     pub fn take<T: FromValue>(&mut self, index: impl ColumnIndex) -> Result<T> {
-        let pos = index.position(self).ok_or_else(|| {
+        let pos = self.position(&index)?;
+        T::from_owned(std::mem::replace(&mut self.values[pos], Value::Null))
+            .map_err(|e| Error::invalid(format!("column {index:?}: {e}")))
+    }
+
+    fn position(&self, index: &impl ColumnIndex) -> Result<usize> {
+        index.position(self).ok_or_else(|| {
             Error::invalid(format!(
                 "no column {index:?}; the row has {:?}",
                 self.columns
             ))
-        })?;
-        T::from_owned(std::mem::replace(&mut self.values[pos], Value::Null))
-            .map_err(|e| Error::invalid(format!("column {index:?}: {e}")))
+        })
     }
 }
 
@@ -125,5 +124,25 @@ impl IntoIterator for ResultSet {
     type IntoIter = std::vec::IntoIter<Row>;
     fn into_iter(self) -> Self::IntoIter {
         self.rows.into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_moves_the_value_out_and_leaves_null() {
+        let json = serde_json::json!({"a": [1, 2]});
+        let mut row = Row::new(
+            Arc::from(vec!["s".to_owned(), "j".to_owned()]),
+            vec![Value::Text("x".into()), Value::Json(json.clone())],
+        );
+        assert_eq!(row.take::<String>("s").unwrap(), "x");
+        assert_eq!(row.take::<serde_json::Value>(1).unwrap(), json);
+        assert_eq!(row.value(0), Some(&Value::Null));
+        assert_eq!(row.take::<Option<String>>(0).unwrap(), None);
+        assert!(row.take::<String>(0).is_err(), "NULL is not a String");
+        assert!(row.take::<String>("missing").is_err());
     }
 }
