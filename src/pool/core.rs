@@ -230,21 +230,31 @@ impl Core {
         Wait { core: self, waiter }.await
     }
 
-    /// The fast path of `get`: the idle session at the front of the queue, checked out under
-    /// one lock with no future in between. `None` (take the slow path) when nothing is idle,
-    /// the pool is closed, or that session is due for a check.
-    fn try_checkout_idle(&self, due: &impl Fn(&Session) -> bool) -> Option<Session> {
+    /// The fast path of `get`: takes the idle session at the front of the queue under one
+    /// lock, with no future in between. A session `due` does not flag is checked out at once;
+    /// a due one comes back in a slot, to be checked without locking again.
+    fn take_idle(&self, due: &impl Fn(&Session) -> bool) -> Idle<'_> {
         let mut st = self.state.lock();
-        // Idle sessions exist only while nobody waits: taking one overtakes nobody.
-        if st.closed || st.idle.front().is_none_or(due) {
-            return None;
+        if st.closed {
+            return Idle::Empty;
         }
-        let mut session = st.idle.pop_front()?;
+        // Idle sessions exist only while nobody waits: taking one overtakes nobody.
+        let Some(mut session) = st.idle.pop_front() else {
+            return Idle::Empty;
+        };
         st.in_use += 1;
         drop(st);
+        if due(&session) {
+            return Idle::Due(Slot::new(self, Some(session)));
+        }
+        self.lease(&mut session);
+        Idle::Ready(session)
+    }
+
+    /// Marks a session handed to a user: dropping it instead of `put` frees its place.
+    fn lease(&self, session: &mut Session) {
         session.leased = true;
         Counters::add(&self.counters.acquired, 1);
-        Some(session)
     }
 
     /// Spawns or wakes the sweeper, as [`Sweeper::arm`] decided.
@@ -530,6 +540,16 @@ impl Core {
     }
 }
 
+/// What [`Core::take_idle`] found at the front of the idle queue.
+enum Idle<'c> {
+    /// A session that needs no check, already checked out.
+    Ready(Session),
+    /// A session due for a check, held in a slot.
+    Due(Slot<'c>),
+    /// Nothing idle (or the pool is closed): take the slow path.
+    Empty,
+}
+
 /// A counted place held outside the idle queue: a session being handed out or checked, or
 /// a reservation to create one. Dropped while armed, it frees the place.
 pub(crate) struct Slot<'c> {
@@ -571,9 +591,8 @@ impl<'c> Slot<'c> {
     /// Hands the session to the caller, who now holds the place (returned by `put`).
     pub(crate) fn checkout(mut self) -> Result<Session> {
         let mut session = self.session.take().ok_or(Error::NotCreated)?;
-        session.leased = true;
         self.armed = false;
-        Counters::add(&self.core.counters.acquired, 1);
+        self.core.lease(&mut session);
         Ok(session)
     }
 
@@ -671,12 +690,17 @@ impl Core {
         timeout: Option<Duration>,
         due: impl Fn(&Session) -> bool,
     ) -> Result<Session> {
-        if let Some(session) = self.try_checkout_idle(&due) {
-            return Ok(session);
-        }
-        let mut slot = self.acquire(timeout).await?;
-        if let Some(s) = slot.session_mut()
-            && due(s)
+        let (mut slot, check) = match self.take_idle(&due) {
+            Idle::Ready(session) => return Ok(session),
+            Idle::Due(slot) => (slot, true),
+            Idle::Empty => {
+                let mut slot = self.acquire(timeout).await?;
+                let check = slot.session_mut().is_some_and(|s| due(s));
+                (slot, check)
+            }
+        };
+        if check
+            && let Some(s) = slot.session_mut()
             && !s.exists().await.unwrap_or(false)
         {
             slot.discard_dead();
