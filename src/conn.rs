@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
-use sqlx::{AssertSqlSafe, Column, Row as _, TypeInfo};
+use sqlx::{AssertSqlSafe, Column, Row as _, SqlSafeStr, SqlStr, TypeInfo};
 
 use crate::database::Dialect;
 use crate::error::Error;
+use crate::param::{AsParam, Param};
 use crate::row::{ResultSet, Row};
 use crate::value::Value;
 
@@ -16,6 +17,47 @@ use crate::value::Value;
 use sqlx::postgres::{PgConnection, PgRow};
 #[cfg(feature = "sqlite")]
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
+
+/// SQL text for the driver. sqlx keeps its own copy of borrowed text; owned and shared text
+/// (the stores' statements) and static text move in without a copy.
+pub(crate) trait IntoSql {
+    fn into_sql(self) -> SqlStr;
+}
+
+impl IntoSql for &str {
+    fn into_sql(self) -> SqlStr {
+        AssertSqlSafe(self).into_sql_str()
+    }
+}
+
+impl IntoSql for &String {
+    fn into_sql(self) -> SqlStr {
+        AssertSqlSafe(self.as_str()).into_sql_str()
+    }
+}
+
+impl IntoSql for String {
+    fn into_sql(self) -> SqlStr {
+        AssertSqlSafe(self).into_sql_str()
+    }
+}
+
+impl IntoSql for Arc<str> {
+    fn into_sql(self) -> SqlStr {
+        AssertSqlSafe(self).into_sql_str()
+    }
+}
+
+impl IntoSql for SqlStr {
+    fn into_sql(self) -> SqlStr {
+        self
+    }
+}
+
+/// Static SQL, never copied.
+pub(crate) fn fixed(sql: &'static str) -> SqlStr {
+    sql.into_sql_str()
+}
 
 /// An owned driver connection.
 #[derive(Debug)]
@@ -43,12 +85,12 @@ impl Conn {
             Conn::Postgres(_) => {
                 let rows = self
                     .as_mut()
-                    .fetch_all("SELECT pg_backend_pid()", &[])
+                    .fetch_all(fixed("SELECT pg_backend_pid()"), crate::param::NONE)
                     .await?;
                 let pid = rows.one()?.get::<i32>(0)?;
                 if let Some(role) = role {
                     self.as_mut()
-                        .execute(&format!("SET ROLE {role}"), &[])
+                        .execute(&format!("SET ROLE {role}"), crate::param::NONE)
                         .await?;
                 }
                 Ok(Some(pid))
@@ -135,7 +177,11 @@ impl<'a> RawConnection<'a> {
     }
 
     /// Runs a statement and returns how many rows it changed.
-    pub(crate) async fn execute(self, sql: &str, params: &[Value]) -> ExecResult<u64> {
+    pub(crate) async fn execute(
+        self,
+        sql: impl IntoSql,
+        params: &[impl AsParam],
+    ) -> ExecResult<u64> {
         match self {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => {
@@ -149,7 +195,11 @@ impl<'a> RawConnection<'a> {
     }
 
     /// Runs a query and collects its rows.
-    pub(crate) async fn fetch_all(self, sql: &str, params: &[Value]) -> ExecResult<ResultSet> {
+    pub(crate) async fn fetch_all(
+        self,
+        sql: impl IntoSql,
+        params: &[impl AsParam],
+    ) -> ExecResult<ResultSet> {
         match self {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => {
@@ -164,8 +214,34 @@ impl<'a> RawConnection<'a> {
         }
     }
 
+    /// Runs a query and turns each row into a `T` with `decode`, reading columns by
+    /// position: no column names and no intermediate [`Row`]s, for the stores' records.
+    pub(crate) async fn fetch_map<T>(
+        self,
+        sql: impl IntoSql,
+        params: &[impl AsParam],
+        mut decode: impl FnMut(RowRef<'_>) -> ExecResult<T>,
+    ) -> ExecResult<Vec<T>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RawConnection::Sqlite(c) => {
+                let rows = sqlite::query(sql, params).fetch_all(c).await?;
+                rows.iter().map(|r| decode(RowRef::Sqlite(r))).collect()
+            }
+            #[cfg(feature = "postgres")]
+            RawConnection::Postgres(c) => {
+                let rows = pg::query(sql, params).fetch_all(c).await?;
+                rows.iter().map(|r| decode(RowRef::Postgres(r))).collect()
+            }
+        }
+    }
+
     /// Runs a query and streams its rows as the server sends them.
-    pub(crate) fn fetch(self, sql: &str, params: &[Value]) -> BoxStream<'a, ExecResult<Row>> {
+    pub(crate) fn fetch(
+        self,
+        sql: impl IntoSql,
+        params: &[impl AsParam],
+    ) -> BoxStream<'a, ExecResult<Row>> {
         match self {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => {
@@ -215,6 +291,35 @@ fn decode_stream<'a, R: Send + 'a>(
         .boxed()
 }
 
+/// A driver row, read column by column (see [`RawConnection::fetch_map`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RowRef<'r> {
+    #[cfg(feature = "sqlite")]
+    Sqlite(&'r SqliteRow),
+    #[cfg(feature = "postgres")]
+    Postgres(&'r PgRow),
+}
+
+impl RowRef<'_> {
+    /// Column `i` as a [`Value`], decoded as [`Session::execute_sql`](crate::Session::execute_sql)
+    /// would.
+    pub(crate) fn value(&self, i: usize) -> ExecResult<Value> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RowRef::Sqlite(r) => sqlite::decode_column(r, i),
+            #[cfg(feature = "postgres")]
+            RowRef::Postgres(r) => pg::decode_column(r, i),
+        }
+    }
+
+    /// Column `i` converted to `T`; the value moves into it.
+    pub(crate) fn get<T: crate::value::FromValue>(&self, i: usize) -> ExecResult<T> {
+        let value = self.value(i)?;
+        T::from_owned(value)
+            .map_err(|e| ExecError::Crate(Error::invalid(format!("column {i}: {e}"))))
+    }
+}
+
 fn column_names<C: Column>(cols: &[C]) -> Arc<[String]> {
     cols.iter().map(|c| c.name().to_owned()).collect()
 }
@@ -253,18 +358,18 @@ mod pg {
 
     pub(super) type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
 
-    pub(super) fn query(sql: &str, params: &[Value]) -> Query {
+    pub(super) fn query(sql: impl IntoSql, params: &[impl AsParam]) -> Query {
         params
             .iter()
-            .fold(sqlx::query(AssertSqlSafe(sql)), |q, v| match v {
-                Value::Null => q.bind(UntypedNull),
-                Value::Bool(b) => q.bind(*b),
-                Value::Int(i) => q.bind(*i),
-                Value::Float(f) => q.bind(*f),
-                Value::Text(s) => q.bind(s.as_str()),
-                Value::Bytes(b) => q.bind(b.as_slice()),
-                Value::Json(j) => q.bind(sqlx::types::Json(j)),
-                Value::Timestamp(t) => q.bind(*t),
+            .fold(sqlx::query(sql.into_sql()), |q, v| match v.as_param() {
+                Param::Null => q.bind(UntypedNull),
+                Param::Bool(b) => q.bind(b),
+                Param::Int(i) => q.bind(i),
+                Param::Float(f) => q.bind(f),
+                Param::Text(s) => q.bind(s),
+                Param::Bytes(b) => q.bind(b),
+                Param::Json(j) => q.bind(sqlx::types::Json(j)),
+                Param::Timestamp(t) => q.bind(t),
             })
     }
 
@@ -273,43 +378,43 @@ mod pg {
     }
 
     pub(super) fn decode(row: &PgRow) -> ExecResult<Vec<Value>> {
-        let mut out = Vec::with_capacity(row.len());
-        for (i, col) in row.columns().iter().enumerate() {
-            let ty = col.type_info().name();
-            let v = match ty {
-                "BOOL" => row.try_get::<Option<bool>, _>(i)?.into(),
-                "INT2" => row.try_get::<Option<i16>, _>(i)?.into(),
-                "INT4" => row.try_get::<Option<i32>, _>(i)?.into(),
-                "INT8" => row.try_get::<Option<i64>, _>(i)?.into(),
-                "OID" => row.try_get::<Option<Oid>, _>(i)?.map(|o| o.0).into(),
-                "FLOAT4" => row.try_get::<Option<f32>, _>(i)?.into(),
-                "FLOAT8" => row.try_get::<Option<f64>, _>(i)?.into(),
-                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "\"CHAR\"" | "UNKNOWN" => {
-                    row.try_get::<Option<String>, _>(i)?.into()
-                }
-                "BYTEA" => row.try_get::<Option<Vec<u8>>, _>(i)?.into(),
-                "JSON" | "JSONB" => row.try_get::<Option<serde_json::Value>, _>(i)?.into(),
-                "TIMESTAMPTZ" => row
-                    .try_get::<Option<chrono::DateTime<chrono::Utc>>, _>(i)?
-                    .into(),
-                "TIMESTAMP" => row
-                    .try_get::<Option<chrono::NaiveDateTime>, _>(i)?
-                    .map(|n| n.and_utc())
-                    .into(),
-                "DATE" => row
-                    .try_get::<Option<chrono::NaiveDate>, _>(i)?
-                    .map(|d| d.to_string())
-                    .into(),
-                "UUID" => row
-                    .try_get::<Option<uuid::Uuid>, _>(i)?
-                    .map(|u| u.to_string())
-                    .into(),
-                "VOID" => Value::Null,
-                other => return Err(unsupported(col.name(), other)),
-            };
-            out.push(v);
-        }
-        Ok(out)
+        (0..row.len()).map(|i| decode_column(row, i)).collect()
+    }
+
+    pub(super) fn decode_column(row: &PgRow, i: usize) -> ExecResult<Value> {
+        let col = row.try_column(i)?;
+        let ty = col.type_info().name();
+        Ok(match ty {
+            "BOOL" => row.try_get::<Option<bool>, _>(i)?.into(),
+            "INT2" => row.try_get::<Option<i16>, _>(i)?.into(),
+            "INT4" => row.try_get::<Option<i32>, _>(i)?.into(),
+            "INT8" => row.try_get::<Option<i64>, _>(i)?.into(),
+            "OID" => row.try_get::<Option<Oid>, _>(i)?.map(|o| o.0).into(),
+            "FLOAT4" => row.try_get::<Option<f32>, _>(i)?.into(),
+            "FLOAT8" => row.try_get::<Option<f64>, _>(i)?.into(),
+            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "\"CHAR\"" | "UNKNOWN" => {
+                row.try_get::<Option<String>, _>(i)?.into()
+            }
+            "BYTEA" => row.try_get::<Option<Vec<u8>>, _>(i)?.into(),
+            "JSON" | "JSONB" => row.try_get::<Option<serde_json::Value>, _>(i)?.into(),
+            "TIMESTAMPTZ" => row
+                .try_get::<Option<chrono::DateTime<chrono::Utc>>, _>(i)?
+                .into(),
+            "TIMESTAMP" => row
+                .try_get::<Option<chrono::NaiveDateTime>, _>(i)?
+                .map(|n| n.and_utc())
+                .into(),
+            "DATE" => row
+                .try_get::<Option<chrono::NaiveDate>, _>(i)?
+                .map(|d| d.to_string())
+                .into(),
+            "UUID" => row
+                .try_get::<Option<uuid::Uuid>, _>(i)?
+                .map(|u| u.to_string())
+                .into(),
+            "VOID" => Value::Null,
+            other => return Err(unsupported(col.name(), other)),
+        })
     }
 }
 
@@ -322,18 +427,18 @@ mod sqlite {
 
     pub(super) type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
 
-    pub(super) fn query(sql: &str, params: &[Value]) -> Query {
+    pub(super) fn query(sql: impl IntoSql, params: &[impl AsParam]) -> Query {
         params
             .iter()
-            .fold(sqlx::query(AssertSqlSafe(sql)), |q, v| match v {
-                Value::Null => q.bind(None::<i64>),
-                Value::Bool(b) => q.bind(*b),
-                Value::Int(i) => q.bind(*i),
-                Value::Float(f) => q.bind(*f),
-                Value::Text(s) => q.bind(s.as_str()),
-                Value::Bytes(b) => q.bind(b.as_slice()),
-                Value::Json(j) => q.bind(j.to_string()),
-                Value::Timestamp(t) => q.bind(*t),
+            .fold(sqlx::query(sql.into_sql()), |q, v| match v.as_param() {
+                Param::Null => q.bind(None::<i64>),
+                Param::Bool(b) => q.bind(b),
+                Param::Int(i) => q.bind(i),
+                Param::Float(f) => q.bind(f),
+                Param::Text(s) => q.bind(s),
+                Param::Bytes(b) => q.bind(b),
+                Param::Json(j) => q.bind(j.to_string()),
+                Param::Timestamp(t) => q.bind(t),
             })
     }
 
@@ -342,32 +447,27 @@ mod sqlite {
     }
 
     pub(super) fn decode(row: &SqliteRow) -> ExecResult<Vec<Value>> {
-        let mut out = Vec::with_capacity(row.len());
-        for (i, col) in row.columns().iter().enumerate() {
-            // SQLite types values, not columns: read the value's storage class, and use the
-            // declared column type only to tell booleans from integers.
-            let storage = {
-                let raw = row.try_get_raw(i)?;
-                if raw.is_null() {
-                    "NULL".to_owned()
-                } else {
-                    raw.type_info().name().to_owned()
-                }
-            };
-            let declared = col.type_info().name();
-            let v = match storage.as_str() {
-                "NULL" => Value::Null,
-                "INTEGER" if declared.eq_ignore_ascii_case("BOOLEAN") => {
-                    Value::Bool(row.try_get_unchecked::<i64, _>(i)? != 0)
-                }
-                "INTEGER" => Value::Int(row.try_get_unchecked::<i64, _>(i)?),
-                "REAL" => Value::Float(row.try_get_unchecked::<f64, _>(i)?),
-                "TEXT" => Value::Text(row.try_get_unchecked::<String, _>(i)?),
-                "BLOB" => Value::Bytes(row.try_get_unchecked::<Vec<u8>, _>(i)?),
-                other => return Err(unsupported(col.name(), other)),
-            };
-            out.push(v);
+        (0..row.len()).map(|i| decode_column(row, i)).collect()
+    }
+
+    pub(super) fn decode_column(row: &SqliteRow, i: usize) -> ExecResult<Value> {
+        // SQLite types values, not columns: read the value's storage class, and use the
+        // declared column type only to tell booleans from integers.
+        let col = row.try_column(i)?;
+        let raw = row.try_get_raw(i)?;
+        if raw.is_null() {
+            return Ok(Value::Null);
         }
-        Ok(out)
+        let storage = raw.type_info();
+        Ok(match storage.name() {
+            "INTEGER" if col.type_info().name().eq_ignore_ascii_case("BOOLEAN") => {
+                Value::Bool(row.try_get_unchecked::<i64, _>(i)? != 0)
+            }
+            "INTEGER" => Value::Int(row.try_get_unchecked::<i64, _>(i)?),
+            "REAL" => Value::Float(row.try_get_unchecked::<f64, _>(i)?),
+            "TEXT" => Value::Text(row.try_get_unchecked::<String, _>(i)?),
+            "BLOB" => Value::Bytes(row.try_get_unchecked::<Vec<u8>, _>(i)?),
+            other => return Err(unsupported(col.name(), other)),
+        })
     }
 }

@@ -10,6 +10,7 @@ mod ident;
 pub mod items;
 mod keyset;
 mod mutation;
+mod param;
 pub mod pool;
 mod row;
 mod schema;

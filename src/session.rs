@@ -8,11 +8,12 @@ use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
 use sqlx::Connection;
 
-use crate::conn::{Conn, ExecError, RawConnection};
+use crate::conn::{Conn, ExecError, ExecResult, IntoSql, RawConnection, RowRef};
 use crate::database::Database;
 use crate::error::{Class, Error, Result, aborted_from, classify, database_from};
 use crate::ident::{Ident, idents};
 use crate::keyset::KeySet;
+use crate::param::Param;
 use crate::row::{ResultSet, Row};
 use crate::value::Value;
 
@@ -307,7 +308,11 @@ impl Session {
         if live.meta.tx_dirty {
             // Rolls back whatever a cancelled BEGIN/COMMIT left; SQLite complains when no
             // transaction is open, which is fine.
-            let res = live.conn.as_mut().execute("ROLLBACK", &[]).await;
+            let res = live
+                .conn
+                .as_mut()
+                .execute(crate::conn::fixed("ROLLBACK"), crate::param::NONE)
+                .await;
             if let Err(e) = res {
                 let err = live.meta.fail(e);
                 if live.meta.broken {
@@ -380,7 +385,7 @@ impl Session {
     /// created, [`Error::SessionNotFound`] if the server dropped it.
     pub async fn ping(&mut self) -> Result<()> {
         let (conn, meta, _) = self.ready().await?;
-        conn.execute("SELECT 1", &[])
+        conn.execute(crate::conn::fixed("SELECT 1"), crate::param::NONE)
             .await
             .map_err(|e| meta.fail(e))?;
         Ok(())
@@ -414,6 +419,30 @@ impl Session {
     /// Runs a statement outside any transaction (auto-commit) and returns how many rows it
     /// changed. Use it for DDL too.
     pub async fn execute_update(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let (conn, meta, _) = self.ready().await?;
+        conn.execute(sql, params).await.map_err(|e| meta.fail(e))
+    }
+
+    /// [`execute_sql`](Session::execute_sql) for the stores: borrowed parameters, rows
+    /// decoded by position.
+    pub(crate) async fn map_rows<T>(
+        &mut self,
+        sql: impl IntoSql,
+        params: &[Param<'_>],
+        decode: impl FnMut(RowRef<'_>) -> ExecResult<T>,
+    ) -> Result<Vec<T>> {
+        let (conn, meta, _) = self.ready().await?;
+        conn.fetch_map(sql, params, decode)
+            .await
+            .map_err(|e| meta.fail(e))
+    }
+
+    /// [`execute_update`](Session::execute_update) with borrowed parameters.
+    pub(crate) async fn update_with(
+        &mut self,
+        sql: impl IntoSql,
+        params: &[Param<'_>],
+    ) -> Result<u64> {
         let (conn, meta, _) = self.ready().await?;
         conn.execute(sql, params).await.map_err(|e| meta.fail(e))
     }

@@ -2,8 +2,8 @@
 
 use crate::database::Dialect;
 use crate::error::{Error, Result};
+use crate::param::Param;
 use crate::pool::{AbstractSessionPool, SessionCheckout};
-use crate::value::Value;
 
 /// Longest id the stores accept (the seed's `VARCHAR(128)`).
 pub const MAX_ID_LEN: usize = 128;
@@ -84,13 +84,14 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
-/// Positional parameters collected while SQL is written: `push` returns `$n`.
+/// Positional parameters collected while SQL is written: `push` returns `$n`. They borrow
+/// from the caller's arguments, so binding copies nothing.
 #[derive(Debug, Default)]
-pub(crate) struct Binds(pub(crate) Vec<Value>);
+pub(crate) struct Binds<'a>(pub(crate) Vec<Param<'a>>);
 
-impl Binds {
+impl<'a> Binds<'a> {
     /// Adds a parameter and returns its placeholder.
-    pub(crate) fn push(&mut self, value: impl Into<Value>) -> String {
+    pub(crate) fn push(&mut self, value: impl Into<Param<'a>>) -> String {
         self.0.push(value.into());
         format!("${}", self.0.len())
     }

@@ -4,10 +4,11 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
+use crate::conn::{ExecError, ExecResult, RowRef};
 use crate::error::{Error, Result};
-use crate::row::Row;
+use crate::param::Param;
 use crate::support::{Binds, check_id, check_opt};
-use crate::value::Value;
+use crate::value::{FromValue, Value};
 
 /// A row of the sessions table (the seed's `SessionRecord`).
 #[derive(Debug, Clone, PartialEq)]
@@ -122,27 +123,27 @@ impl EventRecord {
 
     /// Pushes the record's values and returns the `VALUES`-style list of placeholders
     /// (with casts on PostgreSQL). The session id, app and user placeholders are `$2..$4`
-    /// when `binds` starts empty.
-    pub(crate) fn bind(&self, binds: &mut Binds, postgres: bool) -> String {
-        let values: [Value; 18] = [
-            self.id.as_str().into(),
-            self.session_id.as_str().into(),
-            self.app_name.as_str().into(),
-            self.user_id.as_str().into(),
-            self.invocation_id.clone().into(),
-            self.author.clone().into(),
-            self.actions.clone().into(),
-            self.long_running_tool_ids_json.clone().into(),
-            self.branch.clone().into(),
-            time_value(self.timestamp, postgres),
-            self.content.clone().into(),
-            self.grounding_metadata.clone().into(),
-            self.custom_metadata.clone().into(),
+    /// when `binds` starts empty. The values are borrowed, not copied.
+    pub(crate) fn bind<'a>(&'a self, binds: &mut Binds<'a>, postgres: bool) -> String {
+        let values: [Param<'a>; 18] = [
+            (&self.id).into(),
+            (&self.session_id).into(),
+            (&self.app_name).into(),
+            (&self.user_id).into(),
+            (&self.invocation_id).into(),
+            (&self.author).into(),
+            (&self.actions).into(),
+            (&self.long_running_tool_ids_json).into(),
+            (&self.branch).into(),
+            time_param(self.timestamp, postgres),
+            (&self.content).into(),
+            (&self.grounding_metadata).into(),
+            (&self.custom_metadata).into(),
             self.partial.into(),
             self.turn_complete.into(),
             self.interrupted.into(),
-            self.error_code.clone().into(),
-            self.error_message.clone().into(),
+            (&self.error_code).into(),
+            (&self.error_message).into(),
         ];
         // One string for the whole list: this runs on every append.
         let mut list = String::with_capacity(18 * 16);
@@ -159,45 +160,42 @@ impl EventRecord {
         list
     }
 
-    pub(crate) fn from_row(mut row: Row) -> Result<EventRecord> {
+    /// Reads a row of [`EVENT_COLUMNS`].
+    pub(crate) fn decode(row: RowRef<'_>) -> ExecResult<EventRecord> {
         Ok(EventRecord {
-            id: row.take(0)?,
-            session_id: row.take(1)?,
-            app_name: row.take(2)?,
-            user_id: row.take(3)?,
-            invocation_id: row.take(4)?,
-            author: row.take(5)?,
-            actions: row.take(6)?,
-            long_running_tool_ids_json: row.take(7)?,
-            branch: row.take(8)?,
-            timestamp: time_at(&row, 9)?,
-            content: row.take(10)?,
-            grounding_metadata: row.take(11)?,
-            custom_metadata: row.take(12)?,
-            partial: row.take(13)?,
-            turn_complete: row.take(14)?,
-            interrupted: row.take(15)?,
-            error_code: row.take(16)?,
-            error_message: row.take(17)?,
+            id: row.get(0)?,
+            session_id: row.get(1)?,
+            app_name: row.get(2)?,
+            user_id: row.get(3)?,
+            invocation_id: row.get(4)?,
+            author: row.get(5)?,
+            actions: row.get(6)?,
+            long_running_tool_ids_json: row.get(7)?,
+            branch: row.get(8)?,
+            timestamp: time_at(row, 9)?,
+            content: row.get(10)?,
+            grounding_metadata: row.get(11)?,
+            custom_metadata: row.get(12)?,
+            partial: row.get(13)?,
+            turn_complete: row.get(14)?,
+            interrupted: row.get(15)?,
+            error_code: row.get(16)?,
+            error_message: row.get(17)?,
         })
     }
 }
 
 impl SessionRecord {
     /// Reads `id, app_name, user_id, state, create_time, update_time[, owner]`.
-    pub(crate) fn from_row(mut row: Row, has_owner: bool) -> Result<SessionRecord> {
+    pub(crate) fn decode(row: RowRef<'_>, has_owner: bool) -> ExecResult<SessionRecord> {
         Ok(SessionRecord {
-            id: row.take(0)?,
-            app_name: row.take(1)?,
-            user_id: row.take(2)?,
-            state: row.take(3)?,
-            create_time: time_at(&row, 4)?,
-            update_time: time_at(&row, 5)?,
-            owner_id: if has_owner {
-                Some(row.take::<Value>(6)?)
-            } else {
-                None
-            },
+            id: row.get(0)?,
+            app_name: row.get(1)?,
+            user_id: row.get(2)?,
+            state: row.get(3)?,
+            create_time: time_at(row, 4)?,
+            update_time: time_at(row, 5)?,
+            owner_id: if has_owner { Some(row.value(6)?) } else { None },
         })
     }
 }
@@ -222,11 +220,11 @@ pub(crate) fn from_julian(day: f64) -> Result<DateTime<Utc>> {
 }
 
 /// The value a time is stored as: `TIMESTAMPTZ` (microseconds) or a REAL Julian day.
-pub(crate) fn time_value(t: DateTime<Utc>, postgres: bool) -> Value {
+pub(crate) fn time_param(t: DateTime<Utc>, postgres: bool) -> Param<'static> {
     if postgres {
-        Value::Timestamp(truncate_micros(t))
+        Param::Timestamp(truncate_micros(t))
     } else {
-        Value::Float(to_julian(t))
+        Param::Float(to_julian(t))
     }
 }
 
@@ -245,11 +243,12 @@ fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// Reads a time column: `TIMESTAMPTZ`, a REAL Julian day, or text.
-fn time_at(row: &Row, i: usize) -> Result<DateTime<Utc>> {
-    match row.value(i) {
-        Some(Value::Float(day)) => from_julian(*day),
-        Some(Value::Int(day)) => from_julian(*day as f64),
-        _ => row.get(i),
+fn time_at(row: RowRef<'_>, i: usize) -> ExecResult<DateTime<Utc>> {
+    match row.value(i)? {
+        Value::Float(day) => Ok(from_julian(day)?),
+        Value::Int(day) => Ok(from_julian(day as f64)?),
+        other => DateTime::from_owned(other)
+            .map_err(|e| ExecError::Crate(Error::invalid(format!("column {i}: {e}")))),
     }
 }
 

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::config::{AdkConfig, Tables};
-use super::record::{EVENT_COLUMNS, EventRecord, SessionRecord, time_value};
+use super::record::{EVENT_COLUMNS, EventRecord, SessionRecord, time_param};
 use super::schema;
+use crate::conn::{ExecResult, RowRef};
 use crate::error::{Error, Result};
+use crate::param::Param;
 use crate::pool::AbstractSessionPool;
 use crate::session::Session;
 use crate::support::{Binds, check_id, check_object, checkout, is_postgres};
@@ -176,15 +178,15 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             b.push(session_id),
             b.push(app_name),
             b.push(user_id),
-            b.push(state.clone())
+            b.push(state)
         );
-        if let (Some(owner), Some(value)) = (&t.owner, owner_id) {
+        if let (Some(owner), Some(value)) = (&t.owner, &owner_id) {
             columns += &format!(", {}", owner.name);
             values += &format!(", {}", b.push(value));
         }
         if !postgres {
             // SQLite: the client's clock, as a Julian day the REAL holds exactly.
-            let now = b.push(time_value(Utc::now(), false));
+            let now = b.push(time_param(Utc::now(), false));
             columns += ", create_time, update_time";
             values += &format!(", {now}, {now}");
         }
@@ -193,14 +195,18 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             t.sessions,
             self.session_columns()
         );
-        let rows = session.execute_sql(&sql, &b.0).await.map_err(|e| {
-            if e.is_unique_violation() {
-                Error::AlreadyExists(format!("session `{session_id}` already exists"))
-            } else {
-                e
-            }
-        })?;
-        SessionRecord::from_row(rows.one()?, t.owner.is_some())
+        let has_owner = t.owner.is_some();
+        let rows = session
+            .map_rows(&sql, &b.0, |r| SessionRecord::decode(r, has_owner))
+            .await
+            .map_err(|e| {
+                if e.is_unique_violation() {
+                    Error::AlreadyExists(format!("session `{session_id}` already exists"))
+                } else {
+                    e
+                }
+            })?;
+        one(rows)
     }
 
     /// The session with this id, or `None` (also when it belongs to another owner).
@@ -215,11 +221,8 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             self.owner_filter(&mut b, "")
         );
         let mut session = checkout(&*self.pool).await?;
-        let rows = session.execute_sql(&sql, &b.0).await?;
-        rows.into_iter()
-            .next()
-            .map(|r| SessionRecord::from_row(r, self.tables.owner.is_some()))
-            .transpose()
+        let rows = session.map_rows(&sql, &b.0, self.session_decoder()).await?;
+        Ok(rows.into_iter().next())
     }
 
     /// Replaces the whole state (a JSON object) and moves the update time forward. An
@@ -242,11 +245,8 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             self.owner_filter(&mut b, ""),
             self.session_columns()
         );
-        let rows = session.execute_sql(&sql, &b.0).await?;
-        match rows.into_iter().next() {
-            Some(row) => SessionRecord::from_row(row, self.tables.owner.is_some()),
-            None => Err(not_found(session_id)),
-        }
+        let rows = session.map_rows(&sql, &b.0, self.session_decoder()).await?;
+        rows.into_iter().next().ok_or_else(|| not_found(session_id))
     }
 
     /// Deletes the session and, by the cascading foreign key, its events. Returns whether
@@ -261,7 +261,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             self.owner_filter(&mut b, "")
         );
         let mut session = checkout(&*self.pool).await?;
-        Ok(session.execute_update(&sql, &b.0).await? > 0)
+        Ok(session.update_with(&sql, &b.0).await? > 0)
     }
 
     /// Deletes session `session_id` only if it belongs to `app_name` and `user_id`.
@@ -284,7 +284,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             self.owner_filter(&mut b, "")
         );
         let mut session = checkout(&*self.pool).await?;
-        Ok(session.execute_update(&sql, &b.0).await? > 0)
+        Ok(session.update_with(&sql, &b.0).await? > 0)
     }
 
     /// The sessions of an app, of one user when `user_id` is given, newest update first.
@@ -349,7 +349,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             check_id("cursor id", &after.id)?;
             sql += &format!(
                 " AND (update_time, id) < ({}, {})",
-                b.push(time_value(after.update_time, postgres)),
+                b.push(time_param(after.update_time, postgres)),
                 b.push(after.id.as_str())
             );
         }
@@ -357,11 +357,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         if let Some(limit) = limit {
             sql += &format!(" LIMIT {}", b.push(limit as i64));
         }
-        let rows = session.execute_sql(&sql, &b.0).await?;
-        let has_owner = self.tables.owner.is_some();
-        rows.into_iter()
-            .map(|r| SessionRecord::from_row(r, has_owner))
-            .collect()
+        session.map_rows(&sql, &b.0, self.session_decoder()).await
     }
 
     /// Appends an event to its session. The session must exist with the event's
@@ -383,7 +379,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             self.owner_filter(&mut b, "")
         );
         let n = session
-            .execute_update(&sql, &b.0)
+            .update_with(&sql, &b.0)
             .await
             .map_err(|e| duplicate_event(e, event))?;
         if n == 0 {
@@ -430,7 +426,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         if let Some(expected) = expected_update_time {
             filter += &format!(
                 " AND update_time = {}",
-                b.push(time_value(expected, postgres))
+                b.push(time_param(expected, postgres))
             );
         }
         filter += &self.owner_filter(&mut b, "");
@@ -454,13 +450,10 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
                 insert(" FROM s")
             );
             let rows = session
-                .execute_sql(&sql, &b.0)
+                .map_rows(&sql, &b.0, |r| SessionRecord::decode(r, has_owner))
                 .await
                 .map_err(|e| duplicate_event(e, event))?;
-            rows.into_iter()
-                .next()
-                .map(|r| SessionRecord::from_row(r, has_owner))
-                .transpose()?
+            rows.into_iter().next()
         } else {
             sqlite_append_and_update(&mut session, &update, &insert(""), &b.0, has_owner)
                 .await
@@ -491,15 +484,12 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             b.push(event.user_id.as_str()),
             self.owner_filter(&mut b, "")
         );
-        let found = match session.execute_sql(&sql, &b.0).await {
-            Ok(rows) => rows
-                .into_iter()
-                .next()
-                .map(|r| SessionRecord::from_row(r, self.tables.owner.is_some())),
+        let found = match session.map_rows(&sql, &b.0, self.session_decoder()).await {
+            Ok(rows) => rows.into_iter().next(),
             Err(e) => return e,
         };
         match (found, expected) {
-            (Some(Ok(current)), Some(expected)) => {
+            (Some(current), Some(expected)) => {
                 tracing::debug!(target: "session_pool::adk", session = %event.session_id,
                     %expected, actual = %current.update_time, "stale session rejected");
                 Error::StaleSession {
@@ -508,7 +498,6 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
                     actual: current.update_time,
                 }
             }
-            (Some(Err(e)), _) => e,
             _ => not_found(&event.session_id),
         }
     }
@@ -532,7 +521,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         let sid = b.push(session_id);
         let mut filter = format!("session_id = {sid}");
         if let Some(after) = after_timestamp {
-            filter += &format!(" AND timestamp > {}", b.push(time_value(after, postgres)));
+            filter += &format!(" AND timestamp > {}", b.push(time_param(after, postgres)));
         }
         if self.owner.is_some() {
             filter += &format!(
@@ -553,8 +542,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
                 b.push(i64::try_from(n).unwrap_or(i64::MAX))
             ),
         };
-        let rows = session.execute_sql(&sql, &b.0).await?;
-        rows.into_iter().map(EventRecord::from_row).collect()
+        session.map_rows(&sql, &b.0, EventRecord::decode).await
     }
 
     /// Deletes the sessions (and their events) not written since `updated_before`; returns
@@ -566,13 +554,19 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         let sql = format!(
             "DELETE FROM {} WHERE update_time < {}{}",
             self.tables.sessions,
-            b.push(time_value(updated_before, postgres)),
+            b.push(time_param(updated_before, postgres)),
             self.owner_filter(&mut b, "")
         );
-        let n = session.execute_update(&sql, &b.0).await?;
+        let n = session.update_with(&sql, &b.0).await?;
         tracing::debug!(target: "session_pool::adk", deleted = n, %updated_before,
             "idle sessions deleted");
         Ok(n)
+    }
+
+    /// Reads the rows of [`session_columns`](AdkStore::session_columns).
+    fn session_decoder(&self) -> impl Fn(RowRef<'_>) -> ExecResult<SessionRecord> + use<P> {
+        let has_owner = self.tables.owner.is_some();
+        move |r| SessionRecord::decode(r, has_owner)
     }
 
     fn session_columns(&self) -> &str {
@@ -581,8 +575,13 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
 
     /// `state = …, update_time = …`: the update time always moves forward, even within one
     /// microsecond, so it can serve as the session's version.
-    fn set_state(&self, b: &mut Binds, state: &serde_json::Value, postgres: bool) -> String {
-        let state = b.push(state.clone());
+    fn set_state<'a>(
+        &self,
+        b: &mut Binds<'a>,
+        state: &'a serde_json::Value,
+        postgres: bool,
+    ) -> String {
+        let state = b.push(state);
         if postgres {
             format!(
                 "state = {state}::jsonb, update_time = \
@@ -590,16 +589,16 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             )
         } else {
             // 1e-9 days is two steps of a REAL Julian day today (about 86 µs).
-            let now = b.push(time_value(Utc::now(), false));
+            let now = b.push(time_param(Utc::now(), false));
             format!("state = {state}, update_time = MAX({now}, update_time + 1e-9)")
         }
     }
 
     /// ` AND owner = $n` for a scoped store; `prefix` qualifies the column.
-    fn owner_filter(&self, b: &mut Binds, prefix: &str) -> String {
+    fn owner_filter<'a>(&'a self, b: &mut Binds<'a>, prefix: &str) -> String {
         match (&self.owner, &self.tables.owner) {
             (Some(value), Some(column)) => {
-                format!(" AND {prefix}{} = {}", column.name, b.push(value.clone()))
+                format!(" AND {prefix}{} = {}", column.name, b.push(value))
             }
             _ => String::new(),
         }
@@ -624,19 +623,30 @@ async fn sqlite_append_and_update(
     session: &mut Session,
     update: &str,
     insert: &str,
-    binds: &[crate::value::Value],
+    binds: &[Param<'_>],
     has_owner: bool,
 ) -> Result<Option<SessionRecord>> {
     let mut tx = session.transaction().await?;
-    let rows = tx.execute_sql(update, binds).await?;
-    let Some(row) = rows.into_iter().next() else {
+    let rows = tx
+        .map_rows(update, binds, |r| SessionRecord::decode(r, has_owner))
+        .await?;
+    let Some(record) = rows.into_iter().next() else {
         tx.rollback().await?;
         return Ok(None);
     };
-    let record = SessionRecord::from_row(row, has_owner)?;
-    tx.execute_update(insert, binds).await?;
+    tx.update_with(insert, binds).await?;
     tx.commit().await?;
     Ok(Some(record))
+}
+
+/// The only row of an `INSERT … RETURNING`.
+fn one<T>(rows: Vec<T>) -> Result<T> {
+    let n = rows.len();
+    let mut rows = rows.into_iter();
+    match (rows.next(), n) {
+        (Some(row), 1) => Ok(row),
+        (_, n) => Err(Error::invalid(format!("expected exactly one row, got {n}"))),
+    }
 }
 
 fn not_found(session_id: &str) -> Error {

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use super::schema;
 use crate::error::{Error, Result};
 use crate::ident::{Ident, MAX_IDENT_LEN, validate};
+use crate::param::Param;
 use crate::pool::AbstractSessionPool;
 use crate::support::{check_id, checkout, is_postgres};
+use crate::value::FromValue;
 
 /// Table names of the items store (the SDK's `sessions_table` / `messages_table`).
 ///
@@ -180,14 +182,14 @@ impl<P: AbstractSessionPool + ?Sized> ItemsSession<P> {
             return Ok(Vec::new());
         }
         let m = &self.store.tables.messages;
-        let mut params = vec![self.session_id.as_str().into()];
+        let mut params = vec![Param::Text(&self.session_id)];
         let sql = match limit {
             None => format!(
                 "SELECT id, message_data FROM {m} WHERE session_id = $1 \
                  ORDER BY created_at ASC, id ASC"
             ),
             Some(n) => {
-                params.push(i64::try_from(n).unwrap_or(i64::MAX).into());
+                params.push(Param::Int(i64::try_from(n).unwrap_or(i64::MAX)));
                 format!(
                     "SELECT id, message_data FROM {m} WHERE session_id = $1 \
                      ORDER BY created_at DESC, id DESC LIMIT $2"
@@ -195,11 +197,15 @@ impl<P: AbstractSessionPool + ?Sized> ItemsSession<P> {
             }
         };
         let mut session = checkout(&*self.store.pool).await?;
-        let rows = session.execute_sql(&sql, &params).await?;
+        let rows = session
+            .map_rows(&sql, &params, |r| {
+                Ok((r.get::<i64>(0).ok(), String::from_owned(r.value(1)?)))
+            })
+            .await?;
         drop(session);
         let mut items: Vec<serde_json::Value> = rows
             .into_iter()
-            .filter_map(|mut row| self.decode(row.get::<i64>(0).ok(), row.take::<String>(1)))
+            .filter_map(|(id, data)| self.decode(id, data))
             .collect();
         if limit.is_some() {
             items.reverse();
@@ -247,17 +253,18 @@ impl<P: AbstractSessionPool + ?Sized> ItemsSession<P> {
                 upsert(true)
             );
             session
-                .execute_update(&sql, &[self.session_id.as_str().into(), array.into()])
+                .update_with(&sql, &[Param::Text(&self.session_id), Param::Text(&array)])
                 .await?;
         } else {
             let insert = format!("INSERT INTO {m} (session_id, message_data) VALUES ($1, $2)");
             let mut tx = session.transaction().await?;
-            tx.execute_update(&upsert(false), &[self.session_id.as_str().into()])
+            tx.update_with(&upsert(false), &[Param::Text(&self.session_id)])
                 .await?;
             for item in items {
-                tx.execute_update(
+                let text = item.to_string();
+                tx.update_with(
                     &insert,
-                    &[self.session_id.as_str().into(), item.to_string().into()],
+                    &[Param::Text(&self.session_id), Param::Text(&text)],
                 )
                 .await?;
             }
@@ -284,12 +291,14 @@ impl<P: AbstractSessionPool + ?Sized> ItemsSession<P> {
         );
         loop {
             let rows = session
-                .execute_sql(&sql, &[self.session_id.as_str().into()])
+                .map_rows(&sql, &[Param::Text(&self.session_id)], |r| {
+                    Ok((r.get::<i64>(0).ok(), String::from_owned(r.value(1)?)))
+                })
                 .await?;
-            let Some(row) = rows.first() else {
+            let Some((id, data)) = rows.into_iter().next() else {
                 return Ok(None);
             };
-            if let Some(item) = self.decode(row.get::<i64>(0).ok(), row.get::<String>(1)) {
+            if let Some(item) = self.decode(id, data) {
                 return Ok(Some(item));
             }
         }
@@ -299,19 +308,19 @@ impl<P: AbstractSessionPool + ?Sized> ItemsSession<P> {
     pub async fn clear_session(&self) -> Result<()> {
         let t = &self.store.tables;
         let (s, m) = (&t.sessions, &t.messages);
-        let params = [self.session_id.as_str().into()];
+        let params = [Param::Text(&self.session_id)];
         let mut session = checkout(&*self.store.pool).await?;
         if is_postgres(session.database().dialect()) {
             let sql = format!(
                 "WITH items AS (DELETE FROM {m} WHERE session_id = $1) \
                  DELETE FROM {s} WHERE session_id = $1"
             );
-            session.execute_update(&sql, &params).await?;
+            session.update_with(&sql, &params).await?;
         } else {
             let mut tx = session.transaction().await?;
-            tx.execute_update(&format!("DELETE FROM {m} WHERE session_id = $1"), &params)
+            tx.update_with(&format!("DELETE FROM {m} WHERE session_id = $1"), &params)
                 .await?;
-            tx.execute_update(&format!("DELETE FROM {s} WHERE session_id = $1"), &params)
+            tx.update_with(&format!("DELETE FROM {s} WHERE session_id = $1"), &params)
                 .await?;
             tx.commit().await?;
         }

@@ -11,11 +11,12 @@ use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
 use sqlx::{AssertSqlSafe, Connection};
 
-use crate::conn::{ExecResult, RawConnection};
+use crate::conn::{ExecResult, IntoSql, RawConnection, RowRef};
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::keyset::KeySet;
 use crate::mutation::{self, Mutate, Mutation};
+use crate::param::Param;
 use crate::row::{ResultSet, Row};
 use crate::session::{Meta, ReadRequest, Session};
 use crate::value::Value;
@@ -152,6 +153,30 @@ impl<'s> Transaction<'s> {
 
     /// Runs a DML statement and returns how many rows it changed.
     pub async fn execute_update(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let (conn, meta) = self.split();
+        conn.execute(sql, params).await.map_err(|e| meta.fail(e))
+    }
+
+    /// [`execute_sql`](Transaction::execute_sql) for the stores: borrowed parameters, rows
+    /// decoded by position.
+    pub(crate) async fn map_rows<T>(
+        &mut self,
+        sql: impl IntoSql,
+        params: &[Param<'_>],
+        decode: impl FnMut(RowRef<'_>) -> ExecResult<T>,
+    ) -> Result<Vec<T>> {
+        let (conn, meta) = self.split();
+        conn.fetch_map(sql, params, decode)
+            .await
+            .map_err(|e| meta.fail(e))
+    }
+
+    /// [`execute_update`](Transaction::execute_update) with borrowed parameters.
+    pub(crate) async fn update_with(
+        &mut self,
+        sql: impl IntoSql,
+        params: &[Param<'_>],
+    ) -> Result<u64> {
         let (conn, meta) = self.split();
         conn.execute(sql, params).await.map_err(|e| meta.fail(e))
     }
