@@ -15,7 +15,13 @@
 //!
 //! Flags (or environment variables): `--conversations` (`ADK_LOAD_CONVERSATIONS`, 200),
 //! `--concurrency` (`ADK_LOAD_CONCURRENCY`, 32), `--pool-size` (`ADK_LOAD_POOL_SIZE`, 10),
-//! `--turns` (`ADK_LOAD_TURNS`, 10), `--mode separate|atomic` (`ADK_LOAD_MODE`, separate).
+//! `--turns` (`ADK_LOAD_TURNS`, 10), `--mode separate|atomic` (`ADK_LOAD_MODE`, separate),
+//! `--driver store|sqlx` (`ADK_LOAD_DRIVER`, store).
+//!
+//! `--driver sqlx` (PostgreSQL only) runs the same conversations straight on sqlx, without
+//! this crate: one connection per worker, as many as the pool size, the store's exact SQL
+//! (see `adk_load/baseline.rs`). Run in the same session as the default, it shows what the
+//! driver alone costs and what the pool and store add to it.
 //!
 //! It prints one JSON line on stdout: ops, seconds, ops_per_s, turn_p50_ms, turn_p99_ms and
 //! the process's peak RSS; on a terminal, a progress line on stderr.
@@ -29,10 +35,14 @@ use chrono::Utc;
 use serde_json::json;
 use session_pool::adk::{AdkConfig, AdkStore, EventRecord};
 use session_pool::prelude::*;
-use session_pool::{Database, FixedSizeOptions, FixedSizePool};
+use session_pool::{Database, Dialect, FixedSizeOptions, FixedSizePool};
 
-/// Store errors, and the load generator's own checks.
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+#[path = "adk_load/baseline.rs"]
+mod baseline;
+
+/// Store and driver errors, and the load generator's own checks.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Result<T> = std::result::Result<T, BoxError>;
 
 const APP: &str = "load_app";
 
@@ -44,6 +54,8 @@ struct Params {
     pool_size: usize,
     turns: usize,
     atomic: bool,
+    /// `--driver sqlx`: the baseline without this crate.
+    raw_sqlx: bool,
 }
 
 impl Params {
@@ -60,6 +72,7 @@ impl Params {
             pool_size: env("ADK_LOAD_POOL_SIZE", 10)?,
             turns: env("ADK_LOAD_TURNS", 10)?,
             atomic: std::env::var("ADK_LOAD_MODE").is_ok_and(|m| m == "atomic"),
+            raw_sqlx: std::env::var("ADK_LOAD_DRIVER").is_ok_and(|d| d == "sqlx"),
         };
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
@@ -78,9 +91,15 @@ impl Params {
                     "atomic" => p.atomic = true,
                     other => return Err(format!("--mode {other}: expected separate or atomic")),
                 },
+                "--driver" => match value()?.as_str() {
+                    "store" => p.raw_sqlx = false,
+                    "sqlx" => p.raw_sqlx = true,
+                    other => return Err(format!("--driver {other}: expected store or sqlx")),
+                },
                 "-h" | "--help" => {
                     return Err("usage: adk_load [--conversations N] [--concurrency N] \
-                                [--pool-size N] [--turns N] [--mode separate|atomic]"
+                                [--pool-size N] [--turns N] [--mode separate|atomic] \
+                                [--driver store|sqlx]"
                         .into());
                 }
                 other => return Err(format!("unknown flag {other} (try --help)")),
@@ -205,6 +224,38 @@ fn percentile_ms(sorted: &[u64], q: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
+/// Runs the conversations through the store: `concurrency` workers share the pool.
+async fn through_store(
+    store: &AdkStore<FixedSizePool>,
+    p: &Params,
+    run: &str,
+    done: &Arc<AtomicUsize>,
+) -> Result<Vec<Tally>> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..p.concurrency)
+        .map(|_| {
+            let (store, p, run) = (store.clone(), p.clone(), run.to_owned());
+            let (next, done) = (Arc::clone(&next), Arc::clone(done));
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                loop {
+                    let conv = next.fetch_add(1, Relaxed);
+                    if conv >= p.conversations {
+                        return Ok::<_, BoxError>(tally);
+                    }
+                    conversation(&store, &p, &run, conv, &mut tally).await?;
+                    done.fetch_add(1, Relaxed);
+                }
+            })
+        })
+        .collect();
+    let mut tallies = Vec::with_capacity(workers.len());
+    for w in workers {
+        tallies.push(w.await??);
+    }
+    Ok(tallies)
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let p = match Params::parse() {
@@ -229,7 +280,6 @@ async fn main() -> Result<()> {
     store.create_tables().await?;
 
     let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     let progress = std::io::stderr().is_terminal().then(|| {
         let done = Arc::clone(&done);
@@ -243,28 +293,21 @@ async fn main() -> Result<()> {
         })
     });
 
+    if p.raw_sqlx && db.dialect() != Dialect::Postgres {
+        eprintln!("adk_load: --driver sqlx needs DATABASE_URL=postgres://…");
+        std::process::exit(2);
+    }
     let started = Instant::now();
-    let workers: Vec<_> = (0..p.concurrency)
-        .map(|_| {
-            let (store, p, run) = (store.clone(), p.clone(), run.clone());
-            let (next, done) = (Arc::clone(&next), Arc::clone(&done));
-            tokio::spawn(async move {
-                let mut tally = Tally::default();
-                loop {
-                    let conv = next.fetch_add(1, Relaxed);
-                    if conv >= p.conversations {
-                        return Ok::<_, Box<dyn std::error::Error + Send + Sync>>(tally);
-                    }
-                    conversation(&store, &p, &run, conv, &mut tally).await?;
-                    done.fetch_add(1, Relaxed);
-                }
-            })
-        })
-        .collect();
+    let tallies = if p.raw_sqlx {
+        // The pool only created the tables; the baseline opens its own connections.
+        pool.close().await;
+        baseline::run(&url, &p, &run, Arc::clone(&done)).await?
+    } else {
+        through_store(&store, &p, &run, &done).await?
+    };
     let mut ops = 0;
     let mut turns = Vec::new();
-    for w in workers {
-        let tally = w.await??;
+    for tally in tallies {
         ops += tally.ops;
         turns.extend(tally.turn_micros);
     }
@@ -282,8 +325,9 @@ async fn main() -> Result<()> {
     let line = json!({
         "backend": format!("{:?}", db.dialect()).to_lowercase(),
         "mode": if p.atomic { "atomic" } else { "separate" },
+        "driver": if p.raw_sqlx { "sqlx" } else { "store" },
         "conversations": p.conversations,
-        "concurrency": p.concurrency,
+        "concurrency": if p.raw_sqlx { p.pool_size } else { p.concurrency },
         "pool_size": p.pool_size,
         "turns": p.turns,
         "ops": ops,
