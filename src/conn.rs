@@ -312,11 +312,68 @@ impl RowRef<'_> {
         }
     }
 
-    /// Column `i` converted to `T`; the value moves into it.
-    pub(crate) fn get<T: crate::value::FromValue>(&self, i: usize) -> ExecResult<T> {
-        let value = self.value(i)?;
-        T::from_owned(value)
-            .map_err(|e| ExecError::Crate(Error::invalid(format!("column {i}: {e}"))))
+    /// Column `i` as a `T`: on PostgreSQL decoded straight to `T`, on SQLite (which types
+    /// values, not columns) through its [`Value`].
+    pub(crate) fn get<T: FromColumn>(&self, i: usize) -> ExecResult<T> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RowRef::Sqlite(r) => T::from_owned(sqlite::decode_column(r, i)?)
+                .map_err(|e| ExecError::Crate(Error::invalid(format!("column {i}: {e}")))),
+            #[cfg(feature = "postgres")]
+            RowRef::Postgres(r) => T::from_pg(r, i),
+        }
+    }
+
+    /// True for a PostgreSQL row.
+    pub(crate) fn is_postgres(&self) -> bool {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RowRef::Sqlite(_) => false,
+            #[cfg(feature = "postgres")]
+            RowRef::Postgres(_) => true,
+        }
+    }
+}
+
+/// A type the stores read from a column, by position, without going through [`Value`] on
+/// PostgreSQL (whose columns are typed, so sqlx decodes them directly and checks the type).
+pub(crate) trait FromColumn: crate::value::FromValue {
+    #[cfg(feature = "postgres")]
+    fn from_pg(row: &PgRow, i: usize) -> ExecResult<Self>;
+}
+
+macro_rules! from_column {
+    ($($t:ty),*) => {$(
+        impl FromColumn for $t {
+            #[cfg(feature = "postgres")]
+            fn from_pg(row: &PgRow, i: usize) -> ExecResult<Self> {
+                Ok(row.try_get::<$t, _>(i)?)
+            }
+        }
+    )*};
+}
+
+from_column!(
+    i64,
+    String,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<bool>,
+    chrono::DateTime<chrono::Utc>
+);
+
+impl FromColumn for serde_json::Value {
+    #[cfg(feature = "postgres")]
+    fn from_pg(row: &PgRow, i: usize) -> ExecResult<Self> {
+        Ok(row.try_get::<sqlx::types::Json<serde_json::Value>, _>(i)?.0)
+    }
+}
+
+impl FromColumn for Option<serde_json::Value> {
+    #[cfg(feature = "postgres")]
+    fn from_pg(row: &PgRow, i: usize) -> ExecResult<Self> {
+        let json = row.try_get::<Option<sqlx::types::Json<serde_json::Value>>, _>(i)?;
+        Ok(json.map(|j| j.0))
     }
 }
 

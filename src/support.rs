@@ -1,4 +1,11 @@
-//! Small helpers the stores share: checkouts, argument checks, numbered parameters.
+//! Small helpers the stores share: checkouts, argument checks, numbered parameters, cached
+//! statement texts.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use crate::database::Dialect;
 use crate::error::{Error, Result};
@@ -84,16 +91,51 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
-/// Positional parameters collected while SQL is written: `push` returns `$n`. They borrow
-/// from the caller's arguments, so binding copies nothing.
+/// Positional parameters, collected in the order the SQL numbers them. They borrow from the
+/// caller's arguments, so binding copies nothing.
 #[derive(Debug, Default)]
 pub(crate) struct Binds<'a>(pub(crate) Vec<Param<'a>>);
 
+/// A parameter's placeholder, written `$n`: free to hold, formatted only when a statement's
+/// text is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Placeholder(usize);
+
+impl std::fmt::Display for Placeholder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "${}", self.0)
+    }
+}
+
 impl<'a> Binds<'a> {
     /// Adds a parameter and returns its placeholder.
-    pub(crate) fn push(&mut self, value: impl Into<Param<'a>>) -> String {
+    pub(crate) fn push(&mut self, value: impl Into<Param<'a>>) -> Placeholder {
         self.0.push(value.into());
-        format!("${}", self.0.len())
+        Placeholder(self.0.len())
+    }
+}
+
+/// Statement texts built once per shape and shared: formatting a statement costs more than
+/// binding it. A key must name everything that changes the text, placeholder numbers
+/// included; the parameters are bound on every call in the same order, so a cached text
+/// always numbers them right.
+#[derive(Debug)]
+pub(crate) struct SqlCache<K>(RwLock<HashMap<K, Arc<str>>>);
+
+impl<K> Default for SqlCache<K> {
+    fn default() -> Self {
+        SqlCache(RwLock::new(HashMap::new()))
+    }
+}
+
+impl<K: Eq + Hash> SqlCache<K> {
+    /// The text for `key`, built by `build` the first time.
+    pub(crate) fn get(&self, key: K, build: impl FnOnce() -> String) -> Arc<str> {
+        if let Some(sql) = self.0.read().get(&key) {
+            return Arc::clone(sql);
+        }
+        let sql: Arc<str> = build().into();
+        Arc::clone(self.0.write().entry(key).or_insert(sql))
     }
 }
 

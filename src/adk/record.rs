@@ -101,6 +101,22 @@ const EVENT_CASTS: [&str; 18] = [
     "varchar",
 ];
 
+/// `$1, …, $18` for the values [`EventRecord::bind`] pushes, with a cast each on PostgreSQL
+/// so untyped `NULL`s get the column's type.
+pub(crate) fn event_values(postgres: bool) -> String {
+    let mut list = String::with_capacity(18 * 16);
+    for (i, cast) in EVENT_CASTS.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let n = i + 1;
+        let _ = if postgres {
+            write!(list, "{sep}${n}::{cast}")
+        } else {
+            write!(list, "{sep}${n}")
+        };
+    }
+    list
+}
+
 impl EventRecord {
     /// Checks every length limit of the seed's columns before anything is sent.
     pub(crate) fn check(&self) -> Result<()> {
@@ -121,11 +137,12 @@ impl EventRecord {
         Ok(())
     }
 
-    /// Pushes the record's values and returns the `VALUES`-style list of placeholders
-    /// (with casts on PostgreSQL). The session id, app and user placeholders are `$2..$4`
-    /// when `binds` starts empty. The values are borrowed, not copied.
-    pub(crate) fn bind<'a>(&'a self, binds: &mut Binds<'a>, postgres: bool) -> String {
-        let values: [Param<'a>; 18] = [
+    /// Pushes the record's values in [`EVENT_COLUMNS`] order; `binds` must start empty, so
+    /// they are `$1..$18` as [`event_values`] numbers them (the session id, app and user are
+    /// `$2..$4`). The values are borrowed, not copied.
+    pub(crate) fn bind<'a>(&'a self, binds: &mut Binds<'a>, postgres: bool) {
+        debug_assert!(binds.0.is_empty(), "event values are numbered from $1");
+        binds.0.extend([
             (&self.id).into(),
             (&self.session_id).into(),
             (&self.app_name).into(),
@@ -144,20 +161,7 @@ impl EventRecord {
             self.interrupted.into(),
             (&self.error_code).into(),
             (&self.error_message).into(),
-        ];
-        // One string for the whole list: this runs on every append.
-        let mut list = String::with_capacity(18 * 16);
-        for (value, cast) in values.into_iter().zip(EVENT_CASTS) {
-            binds.0.push(value);
-            let n = binds.0.len();
-            let sep = if list.is_empty() { "" } else { ", " };
-            let _ = if postgres {
-                write!(list, "{sep}${n}::{cast}")
-            } else {
-                write!(list, "{sep}${n}")
-            };
-        }
-        list
+        ]);
     }
 
     /// Reads a row of [`EVENT_COLUMNS`].
@@ -244,6 +248,9 @@ fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Reads a time column: `TIMESTAMPTZ`, a REAL Julian day, or text.
 fn time_at(row: RowRef<'_>, i: usize) -> ExecResult<DateTime<Utc>> {
+    if row.is_postgres() {
+        return row.get(i);
+    }
     match row.value(i)? {
         Value::Float(day) => Ok(from_julian(day)?),
         Value::Int(day) => Ok(from_julian(day as f64)?),

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::config::{AdkConfig, Tables};
-use super::record::{EVENT_COLUMNS, EventRecord, SessionRecord, time_param};
+use super::record::{EVENT_COLUMNS, EventRecord, SessionRecord, event_values, time_param};
 use super::schema;
 use crate::conn::{ExecResult, RowRef};
 use crate::error::{Error, Result};
 use crate::param::Param;
 use crate::pool::AbstractSessionPool;
 use crate::session::Session;
-use crate::support::{Binds, check_id, check_object, checkout, is_postgres};
+use crate::support::{Binds, Placeholder, SqlCache, check_id, check_object, checkout, is_postgres};
 use crate::value::Value;
 
 /// The ADK session and event store (SQLSpec's `AsyncpgADKStore` and its SQLite sibling) over
@@ -30,6 +30,8 @@ use crate::value::Value;
 pub struct AdkStore<P: AbstractSessionPool + ?Sized> {
     pool: Arc<P>,
     tables: Arc<Tables>,
+    /// Statement texts, shared with clones and scoped stores (same tables).
+    sql: Arc<SqlCache<Stmt>>,
     owner: Option<Value>,
 }
 
@@ -38,6 +40,7 @@ impl<P: AbstractSessionPool + ?Sized> Clone for AdkStore<P> {
         AdkStore {
             pool: Arc::clone(&self.pool),
             tables: Arc::clone(&self.tables),
+            sql: Arc::clone(&self.sql),
             owner: self.owner.clone(),
         }
     }
@@ -79,6 +82,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         Ok(AdkStore {
             pool,
             tables: Arc::new(Tables::new(&config)?),
+            sql: Arc::default(),
             owner: None,
         })
     }
@@ -172,32 +176,41 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         let postgres = is_postgres(session.database().dialect());
         let t = &self.tables;
         let mut b = Binds::default();
-        let mut columns = String::from("id, app_name, user_id, state");
-        let mut values = format!(
-            "{}, {}, {}, {}",
+        let (id, app, user, st) = (
             b.push(session_id),
             b.push(app_name),
             b.push(user_id),
-            b.push(state)
+            b.push(state),
         );
-        if let (Some(owner), Some(value)) = (&t.owner, &owner_id) {
-            columns += &format!(", {}", owner.name);
-            values += &format!(", {}", b.push(value));
-        }
-        if !postgres {
-            // SQLite: the client's clock, as a Julian day the REAL holds exactly.
-            let now = b.push(time_param(Utc::now(), false));
-            columns += ", create_time, update_time";
-            values += &format!(", {now}, {now}");
-        }
-        let sql = format!(
-            "INSERT INTO {} ({columns}) VALUES ({values}) RETURNING {}",
-            t.sessions,
-            self.session_columns()
-        );
+        let owner = match (&t.owner, &owner_id) {
+            (Some(column), Some(value)) => Some((column, b.push(value))),
+            _ => None,
+        };
+        // SQLite: the client's clock, as a Julian day the REAL holds exactly.
+        let now = (!postgres).then(|| b.push(time_param(Utc::now(), false)));
+        let key = Stmt::Create {
+            postgres,
+            owner: owner.is_some(),
+        };
+        let sql = self.sql.get(key, || {
+            let mut columns = String::from("id, app_name, user_id, state");
+            let mut values = format!("{id}, {app}, {user}, {st}");
+            if let Some((column, value)) = owner {
+                columns += &format!(", {}", column.name);
+                values += &format!(", {value}");
+            }
+            if let Some(now) = now {
+                columns += ", create_time, update_time";
+                values += &format!(", {now}, {now}");
+            }
+            format!(
+                "INSERT INTO {} ({columns}) VALUES ({values}) RETURNING {}",
+                t.sessions, t.session_columns
+            )
+        });
         let has_owner = t.owner.is_some();
         let rows = session
-            .map_rows(&sql, &b.0, |r| SessionRecord::decode(r, has_owner))
+            .map_rows(sql, &b.0, |r| SessionRecord::decode(r, has_owner))
             .await
             .map_err(|e| {
                 if e.is_unique_violation() {
@@ -213,15 +226,23 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
     pub async fn get_session(&self, session_id: &str) -> Result<Option<SessionRecord>> {
         check_id("session_id", session_id)?;
         let mut b = Binds::default();
-        let sql = format!(
-            "SELECT {} FROM {} WHERE id = {}{}",
-            self.session_columns(),
-            self.tables.sessions,
-            b.push(session_id),
-            self.owner_filter(&mut b, "")
+        let id = b.push(session_id);
+        let owner = self.owner_bind(&mut b);
+        let sql = self.sql.get(
+            Stmt::Get {
+                scoped: owner.is_some(),
+            },
+            || {
+                format!(
+                    "SELECT {} FROM {} WHERE id = {id}{}",
+                    self.session_columns(),
+                    self.tables.sessions,
+                    self.owner_sql(owner)
+                )
+            },
         );
         let mut session = checkout(&*self.pool).await?;
-        let rows = session.map_rows(&sql, &b.0, self.session_decoder()).await?;
+        let rows = session.map_rows(sql, &b.0, self.session_decoder()).await?;
         Ok(rows.into_iter().next())
     }
 
@@ -237,15 +258,23 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         let mut session = checkout(&*self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut b = Binds::default();
-        let set = self.set_state(&mut b, state, postgres);
-        let sql = format!(
-            "UPDATE {} SET {set} WHERE id = {}{} RETURNING {}",
-            self.tables.sessions,
-            b.push(session_id),
-            self.owner_filter(&mut b, ""),
-            self.session_columns()
-        );
-        let rows = session.map_rows(&sql, &b.0, self.session_decoder()).await?;
+        let set = self.state_binds(&mut b, state, postgres);
+        let id = b.push(session_id);
+        let owner = self.owner_bind(&mut b);
+        let key = Stmt::Update {
+            postgres,
+            scoped: owner.is_some(),
+        };
+        let sql = self.sql.get(key, || {
+            format!(
+                "UPDATE {} SET {} WHERE id = {id}{} RETURNING {}",
+                self.tables.sessions,
+                set_state_sql(set),
+                self.owner_sql(owner),
+                self.session_columns()
+            )
+        });
+        let rows = session.map_rows(sql, &b.0, self.session_decoder()).await?;
         rows.into_iter().next().ok_or_else(|| not_found(session_id))
     }
 
@@ -254,14 +283,22 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
     pub async fn delete_session(&self, session_id: &str) -> Result<bool> {
         check_id("session_id", session_id)?;
         let mut b = Binds::default();
-        let sql = format!(
-            "DELETE FROM {} WHERE id = {}{}",
-            self.tables.sessions,
-            b.push(session_id),
-            self.owner_filter(&mut b, "")
+        let id = b.push(session_id);
+        let owner = self.owner_bind(&mut b);
+        let sql = self.sql.get(
+            Stmt::Delete {
+                scoped: owner.is_some(),
+            },
+            || {
+                format!(
+                    "DELETE FROM {} WHERE id = {id}{}",
+                    self.tables.sessions,
+                    self.owner_sql(owner)
+                )
+            },
         );
         let mut session = checkout(&*self.pool).await?;
-        Ok(session.update_with(&sql, &b.0).await? > 0)
+        Ok(session.update_with(sql, &b.0).await? > 0)
     }
 
     /// Deletes session `session_id` only if it belongs to `app_name` and `user_id`.
@@ -275,16 +312,22 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         check_id("user_id", user_id)?;
         check_id("session_id", session_id)?;
         let mut b = Binds::default();
-        let sql = format!(
-            "DELETE FROM {} WHERE id = {} AND app_name = {} AND user_id = {}{}",
-            self.tables.sessions,
-            b.push(session_id),
-            b.push(app_name),
-            b.push(user_id),
-            self.owner_filter(&mut b, "")
+        let (id, app, user) = (b.push(session_id), b.push(app_name), b.push(user_id));
+        let owner = self.owner_bind(&mut b);
+        let sql = self.sql.get(
+            Stmt::DeleteFor {
+                scoped: owner.is_some(),
+            },
+            || {
+                format!(
+                    "DELETE FROM {} WHERE id = {id} AND app_name = {app} AND user_id = {user}{}",
+                    self.tables.sessions,
+                    self.owner_sql(owner)
+                )
+            },
         );
         let mut session = checkout(&*self.pool).await?;
-        Ok(session.update_with(&sql, &b.0).await? > 0)
+        Ok(session.update_with(sql, &b.0).await? > 0)
     }
 
     /// The sessions of an app, of one user when `user_id` is given, newest update first.
@@ -332,32 +375,48 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         if let Some(user_id) = user_id {
             check_id("user_id", user_id)?;
         }
+        if let Some(after) = after {
+            check_id("cursor id", &after.id)?;
+        }
         let mut session = checkout(&*self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut b = Binds::default();
-        let mut sql = format!(
-            "SELECT {} FROM {} WHERE app_name = {}",
-            self.session_columns(),
-            self.tables.sessions,
-            b.push(app_name)
-        );
-        if let Some(user_id) = user_id {
-            sql += &format!(" AND user_id = {}", b.push(user_id));
-        }
-        sql += &self.owner_filter(&mut b, "");
-        if let Some(after) = after {
-            check_id("cursor id", &after.id)?;
-            sql += &format!(
-                " AND (update_time, id) < ({}, {})",
-                b.push(time_param(after.update_time, postgres)),
-                b.push(after.id.as_str())
+        let app = b.push(app_name);
+        let user = user_id.map(|u| b.push(u));
+        let owner = self.owner_bind(&mut b);
+        let after = after.map(|a| {
+            (
+                b.push(time_param(a.update_time, postgres)),
+                b.push(a.id.as_str()),
+            )
+        });
+        let limit = limit.map(|n| b.push(i64::try_from(n).unwrap_or(i64::MAX)));
+        let key = Stmt::List {
+            user: user.is_some(),
+            scoped: owner.is_some(),
+            after: after.is_some(),
+            limit: limit.is_some(),
+        };
+        let sql = self.sql.get(key, || {
+            let mut sql = format!(
+                "SELECT {} FROM {} WHERE app_name = {app}",
+                self.session_columns(),
+                self.tables.sessions
             );
-        }
-        sql += " ORDER BY update_time DESC, id DESC";
-        if let Some(limit) = limit {
-            sql += &format!(" LIMIT {}", b.push(limit as i64));
-        }
-        session.map_rows(&sql, &b.0, self.session_decoder()).await
+            if let Some(user) = user {
+                sql += &format!(" AND user_id = {user}");
+            }
+            sql += &self.owner_sql(owner);
+            if let Some((time, id)) = after {
+                sql += &format!(" AND (update_time, id) < ({time}, {id})");
+            }
+            sql += " ORDER BY update_time DESC, id DESC";
+            if let Some(limit) = limit {
+                sql += &format!(" LIMIT {limit}");
+            }
+            sql
+        });
+        session.map_rows(sql, &b.0, self.session_decoder()).await
     }
 
     /// Appends an event to its session. The session must exist with the event's
@@ -368,18 +427,26 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         let mut session = checkout(&*self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut b = Binds::default();
-        let values = event.bind(&mut b, postgres);
+        event.bind(&mut b, postgres);
+        let owner = self.owner_bind(&mut b);
+        let key = Stmt::Append {
+            postgres,
+            scoped: owner.is_some(),
+        };
         // `$2..$4` are the event's session id, app and user: the row is inserted only if
         // that session exists, so a missing one is a typed error, not a foreign-key one.
-        let sql = format!(
-            "INSERT INTO {} ({EVENT_COLUMNS}) SELECT {values} FROM {} \
-             WHERE id = $2 AND app_name = $3 AND user_id = $4{}",
-            self.tables.events,
-            self.tables.sessions,
-            self.owner_filter(&mut b, "")
-        );
+        let sql = self.sql.get(key, || {
+            format!(
+                "INSERT INTO {} ({EVENT_COLUMNS}) SELECT {} FROM {} \
+                 WHERE id = $2 AND app_name = $3 AND user_id = $4{}",
+                self.tables.events,
+                event_values(postgres),
+                self.tables.sessions,
+                self.owner_sql(owner)
+            )
+        });
         let n = session
-            .update_with(&sql, &b.0)
+            .update_with(sql, &b.0)
             .await
             .map_err(|e| duplicate_event(e, event))?;
         if n == 0 {
@@ -420,42 +487,57 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         let mut session = checkout(&*self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut b = Binds::default();
-        let values = event.bind(&mut b, postgres);
-        let set = self.set_state(&mut b, state, postgres);
-        let mut filter = String::from("id = $2 AND app_name = $3 AND user_id = $4");
-        if let Some(expected) = expected_update_time {
-            filter += &format!(
-                " AND update_time = {}",
-                b.push(time_param(expected, postgres))
-            );
-        }
-        filter += &self.owner_filter(&mut b, "");
-        let update = format!(
-            "UPDATE {} SET {set} WHERE {filter} RETURNING {}",
-            self.tables.sessions,
-            self.session_columns()
-        );
-        let insert = |from: &str| {
-            format!(
-                "INSERT INTO {} ({EVENT_COLUMNS}) SELECT {values}{from}",
-                self.tables.events
-            )
+        event.bind(&mut b, postgres);
+        let set = self.state_binds(&mut b, state, postgres);
+        let cas = expected_update_time.map(|t| b.push(time_param(t, postgres)));
+        let owner = self.owner_bind(&mut b);
+        let key = Stmt::AppendUpdate {
+            postgres,
+            scoped: owner.is_some(),
+            cas: cas.is_some(),
         };
+        // The event's session id, app and user are `$2..$4`.
+        let update = self.sql.get(key, || {
+            let mut filter = String::from("id = $2 AND app_name = $3 AND user_id = $4");
+            if let Some(cas) = cas {
+                filter += &format!(" AND update_time = {cas}");
+            }
+            filter += &self.owner_sql(owner);
+            let update = format!(
+                "UPDATE {} SET {} WHERE {filter} RETURNING {}",
+                self.tables.sessions,
+                set_state_sql(set),
+                self.session_columns()
+            );
+            if postgres {
+                // Data-modifying CTEs run to completion in one statement: the event is
+                // inserted only when the update matched.
+                format!(
+                    "WITH s AS ({update}), e AS (INSERT INTO {} ({EVENT_COLUMNS}) SELECT {} \
+                     FROM s RETURNING 1) SELECT * FROM s",
+                    self.tables.events,
+                    event_values(true)
+                )
+            } else {
+                update
+            }
+        });
         let has_owner = self.tables.owner.is_some();
         let updated = if postgres {
-            // Data-modifying CTEs run to completion in one statement: the event is inserted
-            // only when the update matched.
-            let sql = format!(
-                "WITH s AS ({update}), e AS ({} RETURNING 1) SELECT * FROM s",
-                insert(" FROM s")
-            );
             let rows = session
-                .map_rows(&sql, &b.0, |r| SessionRecord::decode(r, has_owner))
+                .map_rows(update, &b.0, |r| SessionRecord::decode(r, has_owner))
                 .await
                 .map_err(|e| duplicate_event(e, event))?;
             rows.into_iter().next()
         } else {
-            sqlite_append_and_update(&mut session, &update, &insert(""), &b.0, has_owner)
+            let insert = self.sql.get(Stmt::SqliteInsert, || {
+                format!(
+                    "INSERT INTO {} ({EVENT_COLUMNS}) SELECT {}",
+                    self.tables.events,
+                    event_values(false)
+                )
+            });
+            sqlite_append_and_update(&mut session, update, insert, &b.0, has_owner)
                 .await
                 .map_err(|e| duplicate_event(e, event))?
         };
@@ -475,14 +557,18 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         expected: Option<DateTime<Utc>>,
     ) -> Error {
         let mut b = Binds::default();
-        let sql = format!(
-            "SELECT {} FROM {} WHERE id = {} AND app_name = {} AND user_id = {}{}",
-            self.session_columns(),
-            self.tables.sessions,
+        let (id, app, user) = (
             b.push(event.session_id.as_str()),
             b.push(event.app_name.as_str()),
             b.push(event.user_id.as_str()),
-            self.owner_filter(&mut b, "")
+        );
+        let owner = self.owner_bind(&mut b);
+        // Only on a miss: not worth a cached text.
+        let sql = format!(
+            "SELECT {} FROM {} WHERE id = {id} AND app_name = {app} AND user_id = {user}{}",
+            self.session_columns(),
+            self.tables.sessions,
+            self.owner_sql(owner)
         );
         let found = match session.map_rows(&sql, &b.0, self.session_decoder()).await {
             Ok(rows) => rows.into_iter().next(),
@@ -519,30 +605,40 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         let postgres = is_postgres(session.database().dialect());
         let mut b = Binds::default();
         let sid = b.push(session_id);
-        let mut filter = format!("session_id = {sid}");
-        if let Some(after) = after_timestamp {
-            filter += &format!(" AND timestamp > {}", b.push(time_param(after, postgres)));
-        }
-        if self.owner.is_some() {
-            filter += &format!(
-                " AND session_id IN (SELECT id FROM {} WHERE id = {sid}{})",
-                self.tables.sessions,
-                self.owner_filter(&mut b, "")
-            );
-        }
-        let e = &self.tables.events;
-        let sql = match limit {
-            None => format!(
-                "SELECT {EVENT_COLUMNS} FROM {e} WHERE {filter} ORDER BY timestamp ASC, id ASC"
-            ),
-            Some(n) => format!(
-                "SELECT {EVENT_COLUMNS} FROM (SELECT {EVENT_COLUMNS} FROM {e} WHERE {filter} \
-                 ORDER BY timestamp DESC, id DESC LIMIT {}) AS newest \
-                 ORDER BY timestamp ASC, id ASC",
-                b.push(i64::try_from(n).unwrap_or(i64::MAX))
-            ),
+        let after = after_timestamp.map(|t| b.push(time_param(t, postgres)));
+        let owner = self.owner_bind(&mut b);
+        let limit = limit.map(|n| b.push(i64::try_from(n).unwrap_or(i64::MAX)));
+        let key = Stmt::Events {
+            after: after.is_some(),
+            scoped: owner.is_some(),
+            limit: limit.is_some(),
         };
-        session.map_rows(&sql, &b.0, EventRecord::decode).await
+        let sql = self.sql.get(key, || {
+            let mut filter = format!("session_id = {sid}");
+            if let Some(after) = after {
+                filter += &format!(" AND timestamp > {after}");
+            }
+            if owner.is_some() {
+                filter += &format!(
+                    " AND session_id IN (SELECT id FROM {} WHERE id = {sid}{})",
+                    self.tables.sessions,
+                    self.owner_sql(owner)
+                );
+            }
+            let e = &self.tables.events;
+            match limit {
+                None => format!(
+                    "SELECT {EVENT_COLUMNS} FROM {e} WHERE {filter} \
+                     ORDER BY timestamp ASC, id ASC"
+                ),
+                Some(n) => format!(
+                    "SELECT {EVENT_COLUMNS} FROM (SELECT {EVENT_COLUMNS} FROM {e} \
+                     WHERE {filter} ORDER BY timestamp DESC, id DESC LIMIT {n}) AS newest \
+                     ORDER BY timestamp ASC, id ASC"
+                ),
+            }
+        });
+        session.map_rows(sql, &b.0, EventRecord::decode).await
     }
 
     /// Deletes the sessions (and their events) not written since `updated_before`; returns
@@ -551,13 +647,14 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         let mut session = checkout(&*self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut b = Binds::default();
+        let before = b.push(time_param(updated_before, postgres));
+        let owner = self.owner_bind(&mut b);
         let sql = format!(
-            "DELETE FROM {} WHERE update_time < {}{}",
+            "DELETE FROM {} WHERE update_time < {before}{}",
             self.tables.sessions,
-            b.push(time_param(updated_before, postgres)),
-            self.owner_filter(&mut b, "")
+            self.owner_sql(owner)
         );
-        let n = session.update_with(&sql, &b.0).await?;
+        let n = session.update_with(sql, &b.0).await?;
         tracing::debug!(target: "session_pool::adk", deleted = n, %updated_before,
             "idle sessions deleted");
         Ok(n)
@@ -573,33 +670,31 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         &self.tables.session_columns
     }
 
-    /// `state = …, update_time = …`: the update time always moves forward, even within one
-    /// microsecond, so it can serve as the session's version.
-    fn set_state<'a>(
+    /// Binds a new state (and, on SQLite, the client's clock) for [`set_state_sql`].
+    fn state_binds<'a>(
         &self,
         b: &mut Binds<'a>,
         state: &'a serde_json::Value,
         postgres: bool,
-    ) -> String {
-        let state = b.push(state);
-        if postgres {
-            format!(
-                "state = {state}::jsonb, update_time = \
-                 GREATEST(CURRENT_TIMESTAMP, update_time + interval '1 microsecond')"
-            )
-        } else {
-            // 1e-9 days is two steps of a REAL Julian day today (about 86 µs).
-            let now = b.push(time_param(Utc::now(), false));
-            format!("state = {state}, update_time = MAX({now}, update_time + 1e-9)")
+    ) -> StateBinds {
+        StateBinds {
+            state: b.push(state),
+            now: (!postgres).then(|| b.push(time_param(Utc::now(), false))),
         }
     }
 
-    /// ` AND owner = $n` for a scoped store; `prefix` qualifies the column.
-    fn owner_filter<'a>(&'a self, b: &mut Binds<'a>, prefix: &str) -> String {
+    /// Binds the store's owner when it is scoped, for [`owner_sql`](AdkStore::owner_sql).
+    fn owner_bind<'a>(&'a self, b: &mut Binds<'a>) -> Option<Placeholder> {
         match (&self.owner, &self.tables.owner) {
-            (Some(value), Some(column)) => {
-                format!(" AND {prefix}{} = {}", column.name, b.push(value))
-            }
+            (Some(value), Some(_)) => Some(b.push(value)),
+            _ => None,
+        }
+    }
+
+    /// ` AND owner = $n` for a scoped store.
+    fn owner_sql(&self, owner: Option<Placeholder>) -> String {
+        match (owner, &self.tables.owner) {
+            (Some(p), Some(column)) => format!(" AND {} = {p}", column.name),
             _ => String::new(),
         }
     }
@@ -621,8 +716,8 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
 
 async fn sqlite_append_and_update(
     session: &mut Session,
-    update: &str,
-    insert: &str,
+    update: Arc<str>,
+    insert: Arc<str>,
     binds: &[Param<'_>],
     has_owner: bool,
 ) -> Result<Option<SessionRecord>> {
@@ -637,6 +732,72 @@ async fn sqlite_append_and_update(
     tx.update_with(insert, binds).await?;
     tx.commit().await?;
     Ok(Some(record))
+}
+
+/// The shape of a statement's text: everything that changes it, placeholder numbers
+/// included (with the store's table names, which are fixed per store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Stmt {
+    Create {
+        postgres: bool,
+        owner: bool,
+    },
+    Get {
+        scoped: bool,
+    },
+    Update {
+        postgres: bool,
+        scoped: bool,
+    },
+    Delete {
+        scoped: bool,
+    },
+    DeleteFor {
+        scoped: bool,
+    },
+    List {
+        user: bool,
+        scoped: bool,
+        after: bool,
+        limit: bool,
+    },
+    Append {
+        postgres: bool,
+        scoped: bool,
+    },
+    AppendUpdate {
+        postgres: bool,
+        scoped: bool,
+        cas: bool,
+    },
+    SqliteInsert,
+    Events {
+        after: bool,
+        scoped: bool,
+        limit: bool,
+    },
+}
+
+/// The placeholders of a new state.
+#[derive(Debug, Clone, Copy)]
+struct StateBinds {
+    state: Placeholder,
+    /// SQLite's update time comes from the client's clock.
+    now: Option<Placeholder>,
+}
+
+/// `state = …, update_time = …`: the update time always moves forward, even within one
+/// microsecond, so it can serve as the session's version.
+fn set_state_sql(set: StateBinds) -> String {
+    let state = set.state;
+    match set.now {
+        None => format!(
+            "state = {state}::jsonb, update_time = \
+             GREATEST(CURRENT_TIMESTAMP, update_time + interval '1 microsecond')"
+        ),
+        // 1e-9 days is two steps of a REAL Julian day today (about 86 µs).
+        Some(now) => format!("state = {state}, update_time = MAX({now}, update_time + 1e-9)"),
+    }
 }
 
 /// The only row of an `INSERT … RETURNING`.

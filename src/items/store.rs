@@ -199,7 +199,10 @@ impl<P: AbstractSessionPool + ?Sized> ItemsSession<P> {
         let mut session = checkout(&*self.store.pool).await?;
         let rows = session
             .map_rows(&sql, &params, |r| {
-                Ok((r.get::<i64>(0).ok(), String::from_owned(r.value(1)?)))
+                Ok((
+                    i64::from_owned(r.value(0)?).ok(),
+                    String::from_owned(r.value(1)?),
+                ))
             })
             .await?;
         drop(session);
@@ -292,7 +295,10 @@ impl<P: AbstractSessionPool + ?Sized> ItemsSession<P> {
         loop {
             let rows = session
                 .map_rows(&sql, &[Param::Text(&self.session_id)], |r| {
-                    Ok((r.get::<i64>(0).ok(), String::from_owned(r.value(1)?)))
+                    Ok((
+                        i64::from_owned(r.value(0)?).ok(),
+                        String::from_owned(r.value(1)?),
+                    ))
                 })
                 .await?;
             let Some((id, data)) = rows.into_iter().next() else {
