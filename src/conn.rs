@@ -317,8 +317,7 @@ impl RowRef<'_> {
     pub(crate) fn get<T: FromColumn>(&self, i: usize) -> ExecResult<T> {
         match self {
             #[cfg(feature = "sqlite")]
-            RowRef::Sqlite(r) => T::from_owned(sqlite::decode_column(r, i)?)
-                .map_err(|e| ExecError::Crate(Error::invalid(format!("column {i}: {e}")))),
+            RowRef::Sqlite(r) => convert(i, sqlite::decode_column(r, i)?),
             #[cfg(feature = "postgres")]
             RowRef::Postgres(r) => T::from_pg(r, i),
         }
@@ -333,6 +332,11 @@ impl RowRef<'_> {
             RowRef::Postgres(_) => true,
         }
     }
+}
+
+/// Column `i`'s value converted to `T`, the value moving into it; a mismatch names the column.
+pub(crate) fn convert<T: crate::value::FromValue>(i: usize, value: Value) -> ExecResult<T> {
+    T::from_owned(value).map_err(|e| ExecError::Crate(Error::invalid(format!("column {i}: {e}"))))
 }
 
 /// A type the stores read from a column, by position, without going through [`Value`] on

@@ -105,17 +105,22 @@ impl ResultSet {
 
     /// The only row, or an error if there are none or several.
     pub fn one(self) -> Result<Row> {
-        let n = self.rows.len();
-        let mut rows = self.rows.into_iter();
-        match (rows.next(), n) {
-            (Some(row), 1) => Ok(row),
-            (_, n) => Err(Error::invalid(format!("expected exactly one row, got {n}"))),
-        }
+        only(self.rows)
     }
 
     /// The first row, if any.
     pub fn first(&self) -> Option<&Row> {
         self.rows.first()
+    }
+}
+
+/// The only element of `rows` (rows of any kind), or an error if there are none or several.
+pub(crate) fn only<T>(rows: Vec<T>) -> Result<T> {
+    let n = rows.len();
+    let mut rows = rows.into_iter();
+    match (rows.next(), n) {
+        (Some(row), 1) => Ok(row),
+        (_, n) => Err(Error::invalid(format!("expected exactly one row, got {n}"))),
     }
 }
 

@@ -4,11 +4,11 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use crate::conn::{ExecError, ExecResult, RowRef};
+use crate::conn::{ExecResult, RowRef, convert};
 use crate::error::{Error, Result};
 use crate::param::Param;
 use crate::support::{Binds, check_id, check_opt};
-use crate::value::{FromValue, Value};
+use crate::value::Value;
 
 /// A row of the sessions table (the seed's `SessionRecord`).
 #[derive(Debug, Clone, PartialEq)]
@@ -254,8 +254,7 @@ fn time_at(row: RowRef<'_>, i: usize) -> ExecResult<DateTime<Utc>> {
     match row.value(i)? {
         Value::Float(day) => Ok(from_julian(day)?),
         Value::Int(day) => Ok(from_julian(day as f64)?),
-        other => DateTime::from_owned(other)
-            .map_err(|e| ExecError::Crate(Error::invalid(format!("column {i}: {e}")))),
+        other => convert(i, other),
     }
 }
 

@@ -13,6 +13,7 @@ use crate::conn::{ExecResult, RowRef};
 use crate::error::{Error, Result};
 use crate::param::Param;
 use crate::pool::AbstractSessionPool;
+use crate::row::only;
 use crate::session::Session;
 use crate::support::{Binds, Placeholder, SqlCache, check_id, check_object, checkout, is_postgres};
 use crate::value::Value;
@@ -219,7 +220,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
                     e
                 }
             })?;
-        one(rows)
+        only(rows)
     }
 
     /// The session with this id, or `None` (also when it belongs to another owner).
@@ -797,16 +798,6 @@ fn set_state_sql(set: StateBinds) -> String {
         ),
         // 1e-9 days is two steps of a REAL Julian day today (about 86 µs).
         Some(now) => format!("state = {state}, update_time = MAX({now}, update_time + 1e-9)"),
-    }
-}
-
-/// The only row of an `INSERT … RETURNING`.
-fn one<T>(rows: Vec<T>) -> Result<T> {
-    let n = rows.len();
-    let mut rows = rows.into_iter();
-    match (rows.next(), n) {
-        (Some(row), 1) => Ok(row),
-        (_, n) => Err(Error::invalid(format!("expected exactly one row, got {n}"))),
     }
 }
 
