@@ -7,7 +7,7 @@ use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
 use sqlx::{AssertSqlSafe, Column, Row as _, SqlSafeStr, SqlStr, TypeInfo};
 
-use crate::database::Dialect;
+use crate::dialect::Dialect;
 use crate::error::Error;
 use crate::param::{AsParam, Param};
 use crate::row::{ResultSet, Row};
@@ -130,11 +130,40 @@ impl Conn {
 pub enum RawConnection<'a> {
     /// A SQLite connection.
     #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     Sqlite(&'a mut SqliteConnection),
     /// A PostgreSQL connection.
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     Postgres(&'a mut PgConnection),
 }
+
+/// A type sqlx can decode from a row of every backend this build has: derive
+/// `sqlx::FromRow` on a struct and it is one. Used by
+/// [`ReadContext::query_as`](crate::ReadContext::query_as), so typed decoding needs no
+/// matching on the backend.
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+pub trait FromDriverRow:
+    for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin
+{
+}
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+impl<T> FromDriverRow for T where
+    T: for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+/// A type sqlx can decode from a row of every backend this build has.
+#[cfg(all(feature = "sqlite", not(feature = "postgres")))]
+pub trait FromDriverRow: for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin {}
+#[cfg(all(feature = "sqlite", not(feature = "postgres")))]
+impl<T> FromDriverRow for T where T: for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin {}
+
+/// A type sqlx can decode from a row of every backend this build has.
+#[cfg(all(feature = "postgres", not(feature = "sqlite")))]
+pub trait FromDriverRow: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin {}
+#[cfg(all(feature = "postgres", not(feature = "sqlite")))]
+impl<T> FromDriverRow for T where T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin {}
 
 /// A failure while running a statement: the driver's, or ours (decoding).
 #[derive(Debug)]
@@ -214,6 +243,7 @@ impl<'a> RawConnection<'a> {
         }
     }
 
+    #[cfg(any(feature = "adk", feature = "items"))]
     /// Runs a query and turns each row into a `T` with `decode`, reading columns by
     /// position: no column names and no intermediate [`Row`]s, for the stores' records.
     pub(crate) async fn fetch_map<T>(
@@ -232,6 +262,26 @@ impl<'a> RawConnection<'a> {
             RawConnection::Postgres(c) => {
                 let rows = pg::query(sql, params).fetch_all(c).await?;
                 rows.iter().map(|r| decode(RowRef::Postgres(r))).collect()
+            }
+        }
+    }
+
+    /// Runs a query and decodes each row with sqlx's `FromRow`.
+    pub(crate) async fn fetch_as<T: FromDriverRow>(
+        self,
+        sql: impl IntoSql,
+        params: &[impl AsParam],
+    ) -> ExecResult<Vec<T>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            RawConnection::Sqlite(c) => {
+                let rows = sqlite::query(sql, params).fetch_all(c).await?;
+                Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
+            }
+            #[cfg(feature = "postgres")]
+            RawConnection::Postgres(c) => {
+                let rows = pg::query(sql, params).fetch_all(c).await?;
+                Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
             }
         }
     }
@@ -291,6 +341,7 @@ fn decode_stream<'a, R: Send + 'a>(
         .boxed()
 }
 
+#[cfg(any(feature = "adk", feature = "items"))]
 /// A driver row, read column by column (see [`RawConnection::fetch_map`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum RowRef<'r> {
@@ -300,6 +351,7 @@ pub(crate) enum RowRef<'r> {
     Postgres(&'r PgRow),
 }
 
+#[cfg(any(feature = "adk", feature = "items"))]
 impl RowRef<'_> {
     /// Column `i` as a [`Value`], decoded as [`Session::execute_sql`](crate::Session::execute_sql)
     /// would.
@@ -312,6 +364,7 @@ impl RowRef<'_> {
         }
     }
 
+    #[cfg(feature = "adk")]
     /// Column `i` as a `T`: on PostgreSQL decoded straight to `T`, on SQLite (which types
     /// values, not columns) through its [`Value`].
     pub(crate) fn get<T: FromColumn>(&self, i: usize) -> ExecResult<T> {
@@ -323,6 +376,7 @@ impl RowRef<'_> {
         }
     }
 
+    #[cfg(feature = "adk")]
     /// True for a PostgreSQL row.
     pub(crate) fn is_postgres(&self) -> bool {
         match self {
@@ -334,11 +388,13 @@ impl RowRef<'_> {
     }
 }
 
+#[cfg(feature = "adk")]
 /// Column `i`'s value converted to `T`, the value moving into it; a mismatch names the column.
 pub(crate) fn convert<T: crate::value::FromValue>(i: usize, value: Value) -> ExecResult<T> {
-    T::from_owned(value).map_err(|e| ExecError::Crate(Error::invalid(format!("column {i}: {e}"))))
+    T::from_owned(value).map_err(|e| ExecError::Crate(e.in_column(i)))
 }
 
+#[cfg(feature = "adk")]
 /// A type the stores read from a column, by position, without going through [`Value`] on
 /// PostgreSQL (whose columns are typed, so sqlx decodes them directly and checks the type).
 pub(crate) trait FromColumn: crate::value::FromValue {
@@ -346,17 +402,40 @@ pub(crate) trait FromColumn: crate::value::FromValue {
     fn from_pg(row: &PgRow, i: usize) -> ExecResult<Self>;
 }
 
+#[cfg(feature = "adk")]
+/// sqlx's decode error for column `i` as this crate's, naming the column and both types.
+#[cfg(feature = "postgres")]
+fn pg_decode_error(row: &PgRow, i: usize, expected: &str, err: sqlx::Error) -> ExecError {
+    match err {
+        sqlx::Error::ColumnDecode { source, .. } => {
+            let (column, found) = row
+                .try_column(i)
+                .map(|c| (c.name().to_owned(), c.type_info().name().to_owned()))
+                .unwrap_or_else(|_| (i.to_string(), "?".to_owned()));
+            ExecError::Crate(Error::ColumnDecode {
+                column,
+                expected: expected.to_owned(),
+                found,
+                source: Some(source),
+            })
+        }
+        other => ExecError::Sql(other),
+    }
+}
+
+#[cfg(feature = "adk")]
 macro_rules! from_column {
     ($($t:ty),*) => {$(
         impl FromColumn for $t {
             #[cfg(feature = "postgres")]
             fn from_pg(row: &PgRow, i: usize) -> ExecResult<Self> {
-                Ok(row.try_get::<$t, _>(i)?)
+                row.try_get::<$t, _>(i).map_err(|e| pg_decode_error(row, i, stringify!($t), e))
             }
         }
     )*};
 }
 
+#[cfg(feature = "adk")]
 from_column!(
     i64,
     String,
@@ -366,18 +445,23 @@ from_column!(
     chrono::DateTime<chrono::Utc>
 );
 
+#[cfg(feature = "adk")]
 impl FromColumn for serde_json::Value {
     #[cfg(feature = "postgres")]
     fn from_pg(row: &PgRow, i: usize) -> ExecResult<Self> {
-        Ok(row.try_get::<sqlx::types::Json<serde_json::Value>, _>(i)?.0)
+        let json = row.try_get::<sqlx::types::Json<serde_json::Value>, _>(i);
+        Ok(json.map_err(|e| pg_decode_error(row, i, "JSON", e))?.0)
     }
 }
 
+#[cfg(feature = "adk")]
 impl FromColumn for Option<serde_json::Value> {
     #[cfg(feature = "postgres")]
     fn from_pg(row: &PgRow, i: usize) -> ExecResult<Self> {
-        let json = row.try_get::<Option<sqlx::types::Json<serde_json::Value>>, _>(i)?;
-        Ok(json.map(|j| j.0))
+        let json = row.try_get::<Option<sqlx::types::Json<serde_json::Value>>, _>(i);
+        Ok(json
+            .map_err(|e| pg_decode_error(row, i, "Option<JSON>", e))?
+            .map(|j| j.0))
     }
 }
 
@@ -417,6 +501,36 @@ mod pg {
         }
     }
 
+    /// NUMERIC in PostgreSQL's binary form, read and written by [`Numeric`]'s codec.
+    pub(super) struct PgNumeric(pub(super) crate::value::Numeric);
+
+    const NUMERIC_OID: Oid = Oid(1700);
+
+    impl sqlx::Type<Postgres> for PgNumeric {
+        fn type_info() -> PgTypeInfo {
+            PgTypeInfo::with_oid(NUMERIC_OID)
+        }
+    }
+
+    impl sqlx::Encode<'_, Postgres> for PgNumeric {
+        fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+            buf.extend_from_slice(&self.0.to_pg_binary());
+            Ok(IsNull::No)
+        }
+    }
+
+    impl<'r> sqlx::Decode<'r, Postgres> for PgNumeric {
+        fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, BoxDynError> {
+            use sqlx::postgres::PgValueFormat;
+            match value.format() {
+                PgValueFormat::Binary => Ok(PgNumeric(crate::value::Numeric::from_pg_binary(
+                    value.as_bytes()?,
+                )?)),
+                PgValueFormat::Text => Ok(PgNumeric(value.as_str()?.parse()?)),
+            }
+        }
+    }
+
     pub(super) type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
 
     pub(super) fn query(sql: impl IntoSql, params: &[impl AsParam]) -> Query {
@@ -431,6 +545,10 @@ mod pg {
                 Param::Bytes(b) => q.bind(b),
                 Param::Json(j) => q.bind(sqlx::types::Json(j)),
                 Param::Timestamp(t) => q.bind(t),
+                Param::Numeric(n) => q.bind(PgNumeric(n.clone())),
+                Param::Uuid(u) => q.bind(u),
+                Param::Date(d) => q.bind(d),
+                Param::Time(t) => q.bind(t),
             })
     }
 
@@ -465,14 +583,10 @@ mod pg {
                 .try_get::<Option<chrono::NaiveDateTime>, _>(i)?
                 .map(|n| n.and_utc())
                 .into(),
-            "DATE" => row
-                .try_get::<Option<chrono::NaiveDate>, _>(i)?
-                .map(|d| d.to_string())
-                .into(),
-            "UUID" => row
-                .try_get::<Option<uuid::Uuid>, _>(i)?
-                .map(|u| u.to_string())
-                .into(),
+            "DATE" => row.try_get::<Option<chrono::NaiveDate>, _>(i)?.into(),
+            "TIME" => row.try_get::<Option<chrono::NaiveTime>, _>(i)?.into(),
+            "UUID" => row.try_get::<Option<uuid::Uuid>, _>(i)?.into(),
+            "NUMERIC" => row.try_get::<Option<PgNumeric>, _>(i)?.map(|n| n.0).into(),
             "VOID" => Value::Null,
             other => return Err(unsupported(col.name(), other)),
         })
@@ -500,6 +614,11 @@ mod sqlite {
                 Param::Bytes(b) => q.bind(b),
                 Param::Json(j) => q.bind(j.to_string()),
                 Param::Timestamp(t) => q.bind(t),
+                // SQLite has no such types: their text, which reads back into them.
+                Param::Numeric(n) => q.bind(n.to_string()),
+                Param::Uuid(u) => q.bind(u.hyphenated().to_string()),
+                Param::Date(d) => q.bind(d.to_string()),
+                Param::Time(t) => q.bind(t.to_string()),
             })
     }
 

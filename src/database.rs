@@ -4,27 +4,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::schema::SchemaCache;
-use crate::session::{Session, SessionOptions};
 
 #[cfg(feature = "postgres")]
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 #[cfg(feature = "sqlite")]
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection};
-
-/// The SQL dialect behind a [`Database`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Dialect {
-    /// Embedded SQLite (a file, or an in-memory database shared by this process).
-    #[cfg(feature = "sqlite")]
-    Sqlite,
-    /// A PostgreSQL server, or anything that speaks its protocol.
-    #[cfg(feature = "postgres")]
-    Postgres,
-}
 
 /// How to open a [`Database`]: a URL plus tuning. Start with [`DatabaseOptions::new`].
 #[derive(Debug, Clone)]
@@ -253,21 +241,6 @@ impl Database {
             #[cfg(feature = "postgres")]
             Target::Postgres(_) => Dialect::Postgres,
         }
-    }
-
-    /// A new, not yet created session with no labels and no role.
-    pub fn session(&self) -> Session {
-        Session::new(self.clone(), Default::default())
-    }
-
-    /// A new, not yet created session with labels and a database role.
-    pub fn session_with(&self, options: SessionOptions) -> Session {
-        Session::new(self.clone(), std::sync::Arc::new(options))
-    }
-
-    /// A new session sharing `options` with others (as a pool's sessions do).
-    pub(crate) fn session_shared(&self, options: std::sync::Arc<SessionOptions>) -> Session {
-        Session::new(self.clone(), options)
     }
 
     /// Forgets the primary-key and index columns learned for `read` and mutations; call it

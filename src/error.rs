@@ -34,8 +34,11 @@ pub enum Error {
     SessionNotFound {
         /// The session's resource name.
         name: String,
-        /// What the driver reported.
+        /// What happened, in words.
         reason: String,
+        /// The driver's error, when one revealed the loss.
+        #[source]
+        source: Option<sqlx::Error>,
     },
 
     /// The database aborted the transaction: PostgreSQL serialization failure (40001) or
@@ -49,6 +52,9 @@ pub enum Error {
         code: Option<String>,
         /// What the database said.
         message: String,
+        /// The driver's error; `None` when the application asked for the retry.
+        #[source]
+        source: Option<sqlx::Error>,
     },
 
     /// `run_in_transaction` kept being aborted until its deadline passed.
@@ -68,6 +74,44 @@ pub enum Error {
     /// An argument was rejected before anything was sent to the database.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// A query expected to return a row returned none (for example
+    /// [`ResultSet::one`](crate::ResultSet::one) on an empty result).
+    #[error("the query returned no row where exactly one was expected")]
+    RowNotFound,
+
+    /// A query expected to return one row returned several.
+    #[error("the query returned {count} rows where exactly one was expected")]
+    TooManyRows {
+        /// How many rows came back.
+        count: usize,
+    },
+
+    /// A row has no column of this name or position.
+    #[error("no column {column} in the row; it has {available:?}")]
+    ColumnNotFound {
+        /// The name, or the position, asked for.
+        column: String,
+        /// The columns the row has (empty when unknown).
+        available: Vec<String>,
+    },
+
+    /// A column's value could not be converted to the type asked for.
+    #[error(
+        "column {column}: cannot decode {found} as {expected}{}",
+        source.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+    )]
+    ColumnDecode {
+        /// The column's name or position.
+        column: String,
+        /// The Rust type asked for.
+        expected: String,
+        /// What the column holds: its SQL type or the value's kind.
+        found: String,
+        /// Why the conversion failed, when there is more to say.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
 
     /// The backend cannot do what was asked (for example a database role on SQLite).
     #[error("unsupported: {0}")]
@@ -164,6 +208,33 @@ impl Error {
         Error::Aborted {
             code: None,
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The category of this error, to match on without naming every variant.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotCreated | Error::AlreadyCreated { .. } => ErrorKind::SessionState,
+            Error::SessionNotFound { .. } => ErrorKind::SessionLost,
+            Error::Aborted { .. } => ErrorKind::Aborted,
+            Error::DeadlineExceeded { .. } => ErrorKind::DeadlineExceeded,
+            Error::InvalidArgument(_) | Error::InvalidUrl { .. } => ErrorKind::InvalidArgument,
+            Error::RowNotFound
+            | Error::TooManyRows { .. }
+            | Error::ColumnNotFound { .. }
+            | Error::ColumnDecode { .. } => ErrorKind::Decode,
+            Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            Error::StaleSession { .. } => ErrorKind::Conflict,
+            Error::Closed => ErrorKind::PoolClosed,
+            Error::PoolTimeout { .. } => ErrorKind::PoolTimeout,
+            Error::PoolFull { .. } => ErrorKind::PoolFull,
+            Error::NotBound => ErrorKind::NotBound,
+            Error::Connect { .. } => ErrorKind::Connect,
+            Error::Database { .. } => ErrorKind::Database,
+            Error::Application(_) => ErrorKind::Application,
         }
     }
 
@@ -186,6 +257,7 @@ impl Error {
     }
 
     /// True for a unique or primary-key violation (PostgreSQL 23505, SQLite 1555/2067).
+    #[cfg(feature = "adk")]
     pub(crate) fn is_unique_violation(&self) -> bool {
         matches!(self.code(), Some("23505" | "1555" | "2067"))
     }
@@ -193,6 +265,47 @@ impl Error {
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidArgument(msg.into())
     }
+}
+
+/// The category of an [`Error`], from [`Error::kind`]: what a caller usually branches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A session used before `create()`, or created twice.
+    SessionState,
+    /// The session is gone on the server; use another (a pool replaces it).
+    SessionLost,
+    /// A retryable conflict: run the transaction again.
+    Aborted,
+    /// Retries of an aborted transaction ran out of time.
+    DeadlineExceeded,
+    /// Rejected before anything was sent: a bad argument, identifier or URL.
+    InvalidArgument,
+    /// A result did not have the shape asked for: no row, too many rows, a missing column,
+    /// a value of another type.
+    Decode,
+    /// The backend cannot do this.
+    Unsupported,
+    /// A named table, index or row does not exist.
+    NotFound,
+    /// A row with this key exists already.
+    AlreadyExists,
+    /// A compare-and-swap lost to another writer.
+    Conflict,
+    /// The pool is closed.
+    PoolClosed,
+    /// No session came free in time.
+    PoolTimeout,
+    /// The pool cannot take another session back.
+    PoolFull,
+    /// The pool was used before `bind`.
+    NotBound,
+    /// The database could not be reached.
+    Connect,
+    /// Any other error from the database or the driver.
+    Database,
+    /// An error of the application's, passed through.
+    Application,
 }
 
 /// How a driver error bears on the session that raised it.
@@ -264,15 +377,40 @@ pub(crate) fn aborted_from(err: sqlx::Error) -> Error {
         sqlx::Error::Database(db) => (db.code().map(|c| c.into_owned()), db.message().to_owned()),
         other => (None, other.to_string()),
     };
-    Error::Aborted { code, message }
+    Error::Aborted {
+        code,
+        message,
+        source: Some(err),
+    }
 }
 
+/// A driver error that is neither an abort nor a lost connection: decoding failures get
+/// their own variants, the rest is [`Error::Database`] with its code.
 pub(crate) fn database_from(err: sqlx::Error) -> Error {
-    let code = match &err {
-        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
-        _ => None,
-    };
-    Error::Database { code, source: err }
+    match err {
+        sqlx::Error::RowNotFound => Error::RowNotFound,
+        sqlx::Error::ColumnNotFound(column) => Error::ColumnNotFound {
+            column,
+            available: Vec::new(),
+        },
+        sqlx::Error::ColumnIndexOutOfBounds { index, len } => Error::ColumnNotFound {
+            column: index.to_string(),
+            available: (0..len).map(|i| i.to_string()).collect(),
+        },
+        sqlx::Error::ColumnDecode { index, source } => Error::ColumnDecode {
+            column: index,
+            expected: "the Rust type asked for".into(),
+            found: "the column's SQL type".into(),
+            source: Some(source),
+        },
+        err => {
+            let code = match &err {
+                sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+                _ => None,
+            };
+            Error::Database { code, source: err }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,21 +1,35 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!(
+    "session-pool needs a database backend: enable the `sqlite` feature, the `postgres` \
+     feature, or both (the default)"
+);
+
+#[cfg(feature = "adk")]
+#[cfg_attr(docsrs, doc(cfg(feature = "adk")))]
 pub mod adk;
 mod conn;
 mod database;
+mod dialect;
 mod error;
 mod ident;
+#[cfg(feature = "items")]
+#[cfg_attr(docsrs, doc(cfg(feature = "items")))]
 pub mod items;
 mod keyset;
 mod mutation;
 mod param;
-pub mod pool;
+mod pool;
+mod read;
 mod row;
 mod schema;
 mod session;
 mod sql;
+#[cfg(any(feature = "adk", feature = "items"))]
 mod support;
 mod transaction;
 mod value;
@@ -24,22 +38,27 @@ mod value;
 pub mod prelude {
     pub use crate::mutation::Mutate;
     pub use crate::pool::AbstractSessionPool;
+    pub use crate::session::{ReadContext, WriteContext};
 }
 
-pub use conn::RawConnection;
-pub use database::{Database, DatabaseOptions, Dialect};
-pub use error::{Error, Result};
+pub use conn::{FromDriverRow, RawConnection};
+pub use database::{Database, DatabaseOptions};
+pub use dialect::Dialect;
+pub use error::{Error, ErrorKind, Result};
 pub use ident::{Ident, MAX_IDENT_LEN};
 pub use keyset::{Bound, KeyRange, KeySet};
 pub use mutation::{Mutate, Mutation, Write};
 #[allow(deprecated)]
 pub use pool::{
-    AbstractSessionPool, BurstyOptions, BurstyPool, FixedSizeOptions, FixedSizePool, PingReport,
-    PingTask, PingingOptions, PingingPool, PoolOptions, PoolStats, PutError, SessionCheckout,
-    TransactionPingingPool,
+    AbstractSessionPool, Bursty, BurstyOptions, BurstyPool, CheckoutTracker, FixedSize,
+    FixedSizeOptions, FixedSizePool, PingReport, PingTask, Pinging, PingingOptions, PingingPool,
+    Pool, PoolOptions, PoolStats, PooledSession, PutError, SessionCheckout, SharedPool, Strategy,
+    TransactionPinging, TransactionPingingOptions, TransactionPingingPool,
 };
 pub use row::{ColumnIndex, ResultSet, Row};
-pub use session::{Session, SessionOptions};
+pub use session::{ReadContext, Session, SessionOptions, WriteContext};
+#[cfg(any(feature = "adk", feature = "items"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "adk", feature = "items"))))]
 pub use support::MAX_ID_LEN;
 pub use transaction::{Batch, Committed, Snapshot, Transaction, TransactionOptions};
-pub use value::{FromValue, Value};
+pub use value::{FromValue, Numeric, Value};

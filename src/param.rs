@@ -2,9 +2,10 @@
 //! the stores build `Param`s straight from their records, so binding copies nothing the
 //! driver does not encode anyway.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use uuid::Uuid;
 
-use crate::value::Value;
+use crate::value::{Numeric, Value};
 
 /// One parameter, borrowing its text, bytes or JSON.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -17,6 +18,10 @@ pub(crate) enum Param<'a> {
     Bytes(&'a [u8]),
     Json(&'a serde_json::Value),
     Timestamp(DateTime<Utc>),
+    Numeric(&'a Numeric),
+    Uuid(Uuid),
+    Date(NaiveDate),
+    Time(NaiveTime),
 }
 
 /// Anything bound as a parameter: a [`Value`] (the public API) or a [`Param`].
@@ -41,6 +46,10 @@ impl AsParam for Value {
             Value::Bytes(b) => Param::Bytes(b),
             Value::Json(j) => Param::Json(j),
             Value::Timestamp(t) => Param::Timestamp(*t),
+            Value::Numeric(n) => Param::Numeric(n),
+            Value::Uuid(u) => Param::Uuid(*u),
+            Value::Date(d) => Param::Date(*d),
+            Value::Time(t) => Param::Time(*t),
         }
     }
 }

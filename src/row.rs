@@ -57,12 +57,12 @@ impl Row {
 
     /// Reads a column as `T`: `row.get::<i64>("id")` or `row.get::<String>(1)`.
     ///
-    /// Fails with [`Error::InvalidArgument`] if the column does not exist or its value does
-    /// not convert to `T`.
+    /// Fails with [`Error::ColumnNotFound`] if the column does not exist, and with
+    /// [`Error::ColumnDecode`] (naming the column and both types) if its value does not
+    /// convert to `T`.
     pub fn get<T: FromValue>(&self, index: impl ColumnIndex) -> Result<T> {
         let pos = self.position(&index)?;
-        T::from_value(&self.values[pos])
-            .map_err(|e| Error::invalid(format!("column {index:?}: {e}")))
+        T::from_value(&self.values[pos]).map_err(|e| e.in_column(&self.columns[pos]))
     }
 
     /// Like [`get`](Row::get), but moves the value out of the row (leaving NULL behind), so
@@ -70,15 +70,13 @@ impl Row {
     pub fn take<T: FromValue>(&mut self, index: impl ColumnIndex) -> Result<T> {
         let pos = self.position(&index)?;
         T::from_owned(std::mem::replace(&mut self.values[pos], Value::Null))
-            .map_err(|e| Error::invalid(format!("column {index:?}: {e}")))
+            .map_err(|e| e.in_column(&self.columns[pos]))
     }
 
     fn position(&self, index: &impl ColumnIndex) -> Result<usize> {
-        index.position(self).ok_or_else(|| {
-            Error::invalid(format!(
-                "no column {index:?}; the row has {:?}",
-                self.columns
-            ))
+        index.position(self).ok_or_else(|| Error::ColumnNotFound {
+            column: format!("{index:?}"),
+            available: self.columns.to_vec(),
         })
     }
 }
@@ -120,7 +118,8 @@ pub(crate) fn only<T>(rows: Vec<T>) -> Result<T> {
     let mut rows = rows.into_iter();
     match (rows.next(), n) {
         (Some(row), 1) => Ok(row),
-        (_, n) => Err(Error::invalid(format!("expected exactly one row, got {n}"))),
+        (_, 0) => Err(Error::RowNotFound),
+        (_, count) => Err(Error::TooManyRows { count }),
     }
 }
 

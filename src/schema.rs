@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::conn::{ExecResult, RawConnection};
-use crate::database::Dialect;
+use crate::dialect::Dialect;
 use crate::error::Error;
 use crate::ident::Ident;
 use crate::value::Value;

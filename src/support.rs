@@ -1,5 +1,7 @@
 //! Small helpers the stores share: checkouts, argument checks, numbered parameters, cached
-//! statement texts.
+//! statement texts. Built only with a store feature (`adk`, `items`).
+// The items store uses only some of these; the ADK store uses them all.
+#![cfg_attr(not(feature = "adk"), allow(dead_code))]
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -7,20 +9,23 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::database::Dialect;
+use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::param::Param;
-use crate::pool::{AbstractSessionPool, SessionCheckout};
+use crate::pool::{AbstractSessionPool, SessionCheckout, SharedPool};
 
 /// Longest id the stores accept (the seed's `VARCHAR(128)`).
 pub const MAX_ID_LEN: usize = 128;
 
+/// Shares `pool` behind [`SharedPool`].
+pub(crate) fn share(pool: impl AbstractSessionPool) -> SharedPool {
+    Arc::new(pool)
+}
+
 /// Checks a session out of `pool` with the pool's default wait.
-pub(crate) async fn checkout<P: AbstractSessionPool + ?Sized>(
-    pool: &P,
-) -> Result<SessionCheckout<'_, P>> {
+pub(crate) async fn checkout(pool: &SharedPool) -> Result<SessionCheckout> {
     // `get` is cancel-safe and nothing awaits between it and the guard.
-    let session = pool.get(None).await?;
+    let session = pool.as_ref().get(None).await?;
     Ok(SessionCheckout::new(pool, session))
 }
 

@@ -10,6 +10,7 @@ use crate::ident::{Ident, MAX_IDENT_LEN};
 /// Python stores). Index names are derived from them as in the seed: `idx_{table}_app_user`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
+#[non_exhaustive]
 pub struct AdkConfig {
     pub(crate) session_table: String,
     pub(crate) events_table: String,

@@ -20,6 +20,7 @@ pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 /// column is shared as it is. Fields this model does not know are kept in `extra`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct EventActions {
     /// Do not summarize the function response this event carries.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,6 +48,7 @@ pub struct EventActions {
 
 /// One step of a conversation (ADK's `Event`): a user message, a model reply, a tool call.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Event {
     /// Unique id; [`Event::new`] makes a time-ordered UUIDv7, so ids sort like creation.
     pub id: String,

@@ -21,14 +21,11 @@
 //!
 //! ```no_run
 //! # async fn demo() -> session_pool::Result<()> {
-//! use std::sync::Arc;
 //! use session_pool::adk::{AdkConfig, AdkStore, Event, GetSessionConfig, SessionService};
-//! use session_pool::prelude::*;
-//! use session_pool::{Database, FixedSizeOptions, FixedSizePool};
+//! use session_pool::{Database, FixedSizePool};
 //!
 //! let db = Database::open("sqlite://agent.db").await?;
-//! let pool = Arc::new(FixedSizePool::new(FixedSizeOptions::default().size(4))?);
-//! pool.bind(&db).await?;
+//! let pool = FixedSizePool::builder().size(4).build(&db).await?;
 //! let store = AdkStore::new(pool, AdkConfig::default())?;
 //! store.create_tables().await?;
 //!
@@ -49,6 +46,7 @@ mod event;
 mod record;
 mod schema;
 mod service;
+mod sql;
 mod store;
 
 pub use config::AdkConfig;

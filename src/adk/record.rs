@@ -12,6 +12,7 @@ use crate::value::Value;
 
 /// A row of the sessions table (the seed's `SessionRecord`).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct SessionRecord {
     /// The session's id (at most 128 characters).
     pub id: String,
@@ -35,6 +36,7 @@ pub struct SessionRecord {
 /// `actions` holds bytes the store does not interpret; [`Event`](super::Event) writes its
 /// [`EventActions`](super::EventActions) there as UTF-8 JSON.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct EventRecord {
     /// The event's id (at most 128 characters).
     pub id: String,
@@ -118,6 +120,24 @@ pub(crate) fn event_values(postgres: bool) -> String {
 }
 
 impl EventRecord {
+    /// An event of session `session_id` (of `app_name` and `user_id`), stamped now, with
+    /// every optional column empty; set the others as fields.
+    pub fn new(
+        id: impl Into<String>,
+        session_id: impl Into<String>,
+        app_name: impl Into<String>,
+        user_id: impl Into<String>,
+    ) -> Self {
+        EventRecord {
+            id: id.into(),
+            session_id: session_id.into(),
+            app_name: app_name.into(),
+            user_id: user_id.into(),
+            timestamp: chrono::Utc::now(),
+            ..EventRecord::default()
+        }
+    }
+
     /// Checks every length limit of the seed's columns before anything is sent.
     pub(crate) fn check(&self) -> Result<()> {
         check_id("event id", &self.id)?;

@@ -6,7 +6,6 @@ use super::event::{Event, JsonMap};
 use super::record::{SessionRecord, stored_time};
 use super::store::AdkStore;
 use crate::error::Result;
-use crate::pool::AbstractSessionPool;
 use crate::support::check_id;
 
 /// State keys with this prefix live only for one invocation and are never stored.
@@ -14,6 +13,7 @@ pub const TEMP_PREFIX: &str = "temp:";
 
 /// A conversation as the agent sees it (ADK's `Session`).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct AgentSession {
     /// The session's id.
     pub id: String,
@@ -54,11 +54,26 @@ impl AgentSession {
 /// Which events [`SessionService::get_session`] loads (ADK's `GetSessionConfig`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[must_use]
+#[non_exhaustive]
 pub struct GetSessionConfig {
     /// Only the newest this many events (`Some(0)`: none). `None` loads them all.
     pub num_recent_events: Option<usize>,
     /// Only events after this time.
     pub after_timestamp: Option<DateTime<Utc>>,
+}
+
+impl GetSessionConfig {
+    /// Only the newest `n` events.
+    pub fn num_recent_events(mut self, n: usize) -> Self {
+        self.num_recent_events = Some(n);
+        self
+    }
+
+    /// Only events after `t`.
+    pub fn after_timestamp(mut self, t: DateTime<Utc>) -> Self {
+        self.after_timestamp = Some(t);
+        self
+    }
 }
 
 /// ADK's session service (`SQLSpecSessionService`) over an [`AdkStore`].
@@ -71,11 +86,11 @@ pub struct GetSessionConfig {
 ///   nothing.
 /// - `app:` and `user:` keys are kept in the session's own state: the seed's schema has
 ///   no app-wide or user-wide state tables.
-pub struct SessionService<P: AbstractSessionPool + ?Sized> {
-    store: AdkStore<P>,
+pub struct SessionService {
+    store: AdkStore,
 }
 
-impl<P: AbstractSessionPool + ?Sized> Clone for SessionService<P> {
+impl Clone for SessionService {
     fn clone(&self) -> Self {
         SessionService {
             store: self.store.clone(),
@@ -83,7 +98,7 @@ impl<P: AbstractSessionPool + ?Sized> Clone for SessionService<P> {
     }
 }
 
-impl<P: AbstractSessionPool + ?Sized> std::fmt::Debug for SessionService<P> {
+impl std::fmt::Debug for SessionService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionService")
             .field("store", &self.store)
@@ -91,14 +106,14 @@ impl<P: AbstractSessionPool + ?Sized> std::fmt::Debug for SessionService<P> {
     }
 }
 
-impl<P: AbstractSessionPool + ?Sized> SessionService<P> {
+impl SessionService {
     /// A service over `store` (scoped stores give scoped services).
-    pub fn new(store: AdkStore<P>) -> Self {
+    pub fn new(store: AdkStore) -> Self {
         SessionService { store }
     }
 
     /// The store underneath.
-    pub fn store(&self) -> &AdkStore<P> {
+    pub fn store(&self) -> &AdkStore {
         &self.store
     }
 

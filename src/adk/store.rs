@@ -7,15 +7,20 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::config::{AdkConfig, Tables};
-use super::record::{EVENT_COLUMNS, EventRecord, SessionRecord, event_values, time_param};
+use super::record::{EventRecord, SessionRecord, time_param};
 use super::schema;
+use super::sql::{self, StateBinds, Stmt};
 use crate::conn::{ExecResult, RowRef};
 use crate::error::{Error, Result};
 use crate::param::Param;
 use crate::pool::AbstractSessionPool;
+use crate::pool::SharedPool;
 use crate::row::only;
 use crate::session::Session;
-use crate::support::{Binds, Placeholder, SqlCache, check_id, check_object, checkout, is_postgres};
+use crate::session::{Context, ReadContext, WriteContext};
+use crate::support::{
+    Binds, Placeholder, SqlCache, check_id, check_object, checkout, is_postgres, share,
+};
 use crate::value::Value;
 
 /// The ADK session and event store (SQLSpec's `AsyncpgADKStore` and its SQLite sibling) over
@@ -28,15 +33,15 @@ use crate::value::Value;
 /// **Owner scoping.** With an owner-id column configured, [`scoped`](AdkStore::scoped)
 /// returns a store that creates sessions for one owner and whose reads, lists, updates,
 /// appends and deletes only see that owner's sessions: a tenant never sees another's.
-pub struct AdkStore<P: AbstractSessionPool + ?Sized> {
-    pool: Arc<P>,
+pub struct AdkStore {
+    pool: SharedPool,
     tables: Arc<Tables>,
     /// Statement texts, shared with clones and scoped stores (same tables).
     sql: Arc<SqlCache<Stmt>>,
     owner: Option<Value>,
 }
 
-impl<P: AbstractSessionPool + ?Sized> Clone for AdkStore<P> {
+impl Clone for AdkStore {
     fn clone(&self) -> Self {
         AdkStore {
             pool: Arc::clone(&self.pool),
@@ -47,7 +52,7 @@ impl<P: AbstractSessionPool + ?Sized> Clone for AdkStore<P> {
     }
 }
 
-impl<P: AbstractSessionPool + ?Sized> fmt::Debug for AdkStore<P> {
+impl fmt::Debug for AdkStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdkStore")
             .field("session_table", &self.tables.sessions.as_str())
@@ -59,6 +64,7 @@ impl<P: AbstractSessionPool + ?Sized> fmt::Debug for AdkStore<P> {
 
 /// One page of [`AdkStore::list_sessions_page`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct SessionPage {
     /// The sessions, newest update first.
     pub sessions: Vec<SessionRecord>,
@@ -66,9 +72,21 @@ pub struct SessionPage {
     pub next: Option<SessionCursor>,
 }
 
+impl SessionCursor {
+    /// A cursor at the session with this update time and id (as kept from an earlier
+    /// page, say in a web API's page token).
+    pub fn new(update_time: DateTime<Utc>, id: impl Into<String>) -> Self {
+        SessionCursor {
+            update_time,
+            id: id.into(),
+        }
+    }
+}
+
 /// A position in a session listing: the last session of a page. Listings are ordered by
 /// `(update_time, id)` descending, so a cursor stays valid while sessions are added.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionCursor {
     /// The update time of the last session seen.
     pub update_time: DateTime<Utc>,
@@ -76,10 +94,11 @@ pub struct SessionCursor {
     pub id: String,
 }
 
-impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
+impl AdkStore {
     /// A store on `pool` with the tables named by `config`. A bad table name or owner column
     /// is [`Error::InvalidArgument`]; nothing is sent to the database until a call.
-    pub fn new(pool: Arc<P>, config: AdkConfig) -> Result<Self> {
+    pub fn new(pool: impl AbstractSessionPool, config: AdkConfig) -> Result<Self> {
+        let pool = share(pool);
         Ok(AdkStore {
             pool,
             tables: Arc::new(Tables::new(&config)?),
@@ -89,7 +108,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
     }
 
     /// The pool the store checks sessions out of.
-    pub fn pool(&self) -> &Arc<P> {
+    pub fn pool(&self) -> &SharedPool {
         &self.pool
     }
 
@@ -137,7 +156,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
     /// Creates both tables and their indexes if they do not exist (the seed's DDL on
     /// PostgreSQL, the companion layout on SQLite). Running it again changes nothing.
     pub async fn create_tables(&self) -> Result<()> {
-        let mut session = checkout(&*self.pool).await?;
+        let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut tx = session.transaction().await?;
         if postgres {
@@ -173,18 +192,18 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         check_id("user_id", user_id)?;
         check_object("state", state)?;
         let owner_id = self.owner_for_create(owner_id)?;
-        let mut session = checkout(&*self.pool).await?;
+        let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let t = &self.tables;
         let mut b = Binds::default();
-        let (id, app, user, st) = (
+        let (id, app, user, state) = (
             b.push(session_id),
             b.push(app_name),
             b.push(user_id),
             b.push(state),
         );
         let owner = match (&t.owner, &owner_id) {
-            (Some(column), Some(value)) => Some((column, b.push(value))),
+            (Some(_), Some(value)) => Some(b.push(value)),
             _ => None,
         };
         // SQLite: the client's clock, as a Julian day the REAL holds exactly.
@@ -193,24 +212,19 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             postgres,
             owner: owner.is_some(),
         };
-        let sql = self.sql.get(key, || {
-            let mut columns = String::from("id, app_name, user_id, state");
-            let mut values = format!("{id}, {app}, {user}, {st}");
-            if let Some((column, value)) = owner {
-                columns += &format!(", {}", column.name);
-                values += &format!(", {value}");
-            }
-            if let Some(now) = now {
-                columns += ", create_time, update_time";
-                values += &format!(", {now}, {now}");
-            }
-            format!(
-                "INSERT INTO {} ({columns}) VALUES ({values}) RETURNING {}",
-                t.sessions, t.session_columns
-            )
-        });
+        let binds = sql::CreateBinds {
+            id,
+            app,
+            user,
+            state,
+            owner,
+            now,
+        };
+        let sql = self.sql.get(key, || sql::create(t, &binds));
         let has_owner = t.owner.is_some();
         let rows = session
+            .exec()
+            .await?
             .map_rows(sql, &b.0, |r| SessionRecord::decode(r, has_owner))
             .await
             .map_err(|e| {
@@ -229,21 +243,16 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         let mut b = Binds::default();
         let id = b.push(session_id);
         let owner = self.owner_bind(&mut b);
-        let sql = self.sql.get(
-            Stmt::Get {
-                scoped: owner.is_some(),
-            },
-            || {
-                format!(
-                    "SELECT {} FROM {} WHERE id = {id}{}",
-                    self.session_columns(),
-                    self.tables.sessions,
-                    self.owner_sql(owner)
-                )
-            },
-        );
-        let mut session = checkout(&*self.pool).await?;
-        let rows = session.map_rows(sql, &b.0, self.session_decoder()).await?;
+        let key = Stmt::Get {
+            scoped: owner.is_some(),
+        };
+        let sql = self.sql.get(key, || sql::get(&self.tables, id, owner));
+        let mut session = checkout(&self.pool).await?;
+        let rows = session
+            .exec()
+            .await?
+            .map_rows(sql, &b.0, self.session_decoder())
+            .await?;
         Ok(rows.into_iter().next())
     }
 
@@ -256,7 +265,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
     ) -> Result<SessionRecord> {
         check_id("session_id", session_id)?;
         check_object("state", state)?;
-        let mut session = checkout(&*self.pool).await?;
+        let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut b = Binds::default();
         let set = self.state_binds(&mut b, state, postgres);
@@ -266,16 +275,14 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             postgres,
             scoped: owner.is_some(),
         };
-        let sql = self.sql.get(key, || {
-            format!(
-                "UPDATE {} SET {} WHERE id = {id}{} RETURNING {}",
-                self.tables.sessions,
-                set_state_sql(set),
-                self.owner_sql(owner),
-                self.session_columns()
-            )
-        });
-        let rows = session.map_rows(sql, &b.0, self.session_decoder()).await?;
+        let sql = self
+            .sql
+            .get(key, || sql::update(&self.tables, set, id, owner));
+        let rows = session
+            .exec()
+            .await?
+            .map_rows(sql, &b.0, self.session_decoder())
+            .await?;
         rows.into_iter().next().ok_or_else(|| not_found(session_id))
     }
 
@@ -286,20 +293,12 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         let mut b = Binds::default();
         let id = b.push(session_id);
         let owner = self.owner_bind(&mut b);
-        let sql = self.sql.get(
-            Stmt::Delete {
-                scoped: owner.is_some(),
-            },
-            || {
-                format!(
-                    "DELETE FROM {} WHERE id = {id}{}",
-                    self.tables.sessions,
-                    self.owner_sql(owner)
-                )
-            },
-        );
-        let mut session = checkout(&*self.pool).await?;
-        Ok(session.update_with(sql, &b.0).await? > 0)
+        let key = Stmt::Delete {
+            scoped: owner.is_some(),
+        };
+        let sql = self.sql.get(key, || sql::delete(&self.tables, id, owner));
+        let mut session = checkout(&self.pool).await?;
+        Ok(session.exec().await?.execute(sql, &b.0).await? > 0)
     }
 
     /// Deletes session `session_id` only if it belongs to `app_name` and `user_id`.
@@ -315,20 +314,14 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         let mut b = Binds::default();
         let (id, app, user) = (b.push(session_id), b.push(app_name), b.push(user_id));
         let owner = self.owner_bind(&mut b);
-        let sql = self.sql.get(
-            Stmt::DeleteFor {
-                scoped: owner.is_some(),
-            },
-            || {
-                format!(
-                    "DELETE FROM {} WHERE id = {id} AND app_name = {app} AND user_id = {user}{}",
-                    self.tables.sessions,
-                    self.owner_sql(owner)
-                )
-            },
-        );
-        let mut session = checkout(&*self.pool).await?;
-        Ok(session.update_with(sql, &b.0).await? > 0)
+        let key = Stmt::DeleteFor {
+            scoped: owner.is_some(),
+        };
+        let sql = self.sql.get(key, || {
+            sql::delete_for(&self.tables, [id, app, user], owner)
+        });
+        let mut session = checkout(&self.pool).await?;
+        Ok(session.exec().await?.execute(sql, &b.0).await? > 0)
     }
 
     /// The sessions of an app, of one user when `user_id` is given, newest update first.
@@ -379,7 +372,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         if let Some(after) = after {
             check_id("cursor id", &after.id)?;
         }
-        let mut session = checkout(&*self.pool).await?;
+        let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut b = Binds::default();
         let app = b.push(app_name);
@@ -398,26 +391,19 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             after: after.is_some(),
             limit: limit.is_some(),
         };
-        let sql = self.sql.get(key, || {
-            let mut sql = format!(
-                "SELECT {} FROM {} WHERE app_name = {app}",
-                self.session_columns(),
-                self.tables.sessions
-            );
-            if let Some(user) = user {
-                sql += &format!(" AND user_id = {user}");
-            }
-            sql += &self.owner_sql(owner);
-            if let Some((time, id)) = after {
-                sql += &format!(" AND (update_time, id) < ({time}, {id})");
-            }
-            sql += " ORDER BY update_time DESC, id DESC";
-            if let Some(limit) = limit {
-                sql += &format!(" LIMIT {limit}");
-            }
-            sql
-        });
-        session.map_rows(sql, &b.0, self.session_decoder()).await
+        let binds = sql::ListBinds {
+            app,
+            user,
+            owner,
+            after,
+            limit,
+        };
+        let sql = self.sql.get(key, || sql::list(&self.tables, &binds));
+        session
+            .exec()
+            .await?
+            .map_rows(sql, &b.0, self.session_decoder())
+            .await
     }
 
     /// Appends an event to its session. The session must exist with the event's
@@ -425,7 +411,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
     /// A duplicate event id is [`Error::AlreadyExists`].
     pub async fn append_event(&self, event: &EventRecord) -> Result<()> {
         event.check()?;
-        let mut session = checkout(&*self.pool).await?;
+        let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut b = Binds::default();
         event.bind(&mut b, postgres);
@@ -434,20 +420,13 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             postgres,
             scoped: owner.is_some(),
         };
-        // `$2..$4` are the event's session id, app and user: the row is inserted only if
-        // that session exists, so a missing one is a typed error, not a foreign-key one.
-        let sql = self.sql.get(key, || {
-            format!(
-                "INSERT INTO {} ({EVENT_COLUMNS}) SELECT {} FROM {} \
-                 WHERE id = $2 AND app_name = $3 AND user_id = $4{}",
-                self.tables.events,
-                event_values(postgres),
-                self.tables.sessions,
-                self.owner_sql(owner)
-            )
-        });
+        let sql = self
+            .sql
+            .get(key, || sql::append(&self.tables, postgres, owner));
         let n = session
-            .update_with(sql, &b.0)
+            .exec()
+            .await?
+            .execute(sql, &b.0)
             .await
             .map_err(|e| duplicate_event(e, event))?;
         if n == 0 {
@@ -485,7 +464,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
     ) -> Result<(SessionRecord, bool)> {
         event.check()?;
         check_object("state", state)?;
-        let mut session = checkout(&*self.pool).await?;
+        let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut b = Binds::default();
         event.bind(&mut b, postgres);
@@ -497,47 +476,22 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             scoped: owner.is_some(),
             cas: cas.is_some(),
         };
-        // The event's session id, app and user are `$2..$4`.
         let update = self.sql.get(key, || {
-            let mut filter = String::from("id = $2 AND app_name = $3 AND user_id = $4");
-            if let Some(cas) = cas {
-                filter += &format!(" AND update_time = {cas}");
-            }
-            filter += &self.owner_sql(owner);
-            let update = format!(
-                "UPDATE {} SET {} WHERE {filter} RETURNING {}",
-                self.tables.sessions,
-                set_state_sql(set),
-                self.session_columns()
-            );
-            if postgres {
-                // Data-modifying CTEs run to completion in one statement: the event is
-                // inserted only when the update matched.
-                format!(
-                    "WITH s AS ({update}), e AS (INSERT INTO {} ({EVENT_COLUMNS}) SELECT {} \
-                     FROM s RETURNING 1) SELECT * FROM s",
-                    self.tables.events,
-                    event_values(true)
-                )
-            } else {
-                update
-            }
+            sql::append_update(&self.tables, postgres, set, cas, owner)
         });
         let has_owner = self.tables.owner.is_some();
         let updated = if postgres {
             let rows = session
+                .exec()
+                .await?
                 .map_rows(update, &b.0, |r| SessionRecord::decode(r, has_owner))
                 .await
                 .map_err(|e| duplicate_event(e, event))?;
             rows.into_iter().next()
         } else {
-            let insert = self.sql.get(Stmt::SqliteInsert, || {
-                format!(
-                    "INSERT INTO {} ({EVENT_COLUMNS}) SELECT {}",
-                    self.tables.events,
-                    event_values(false)
-                )
-            });
+            let insert = self
+                .sql
+                .get(Stmt::SqliteInsert, || sql::sqlite_insert(&self.tables));
             sqlite_append_and_update(&mut session, update, insert, &b.0, has_owner)
                 .await
                 .map_err(|e| duplicate_event(e, event))?
@@ -565,13 +519,12 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         );
         let owner = self.owner_bind(&mut b);
         // Only on a miss: not worth a cached text.
-        let sql = format!(
-            "SELECT {} FROM {} WHERE id = {id} AND app_name = {app} AND user_id = {user}{}",
-            self.session_columns(),
-            self.tables.sessions,
-            self.owner_sql(owner)
-        );
-        let found = match session.map_rows(&sql, &b.0, self.session_decoder()).await {
+        let sql = sql::get_for(&self.tables, [id, app, user], owner);
+        let rows = match session.exec().await {
+            Ok(exec) => exec.map_rows(&sql, &b.0, self.session_decoder()).await,
+            Err(e) => Err(e),
+        };
+        let found = match rows {
             Ok(rows) => rows.into_iter().next(),
             Err(e) => return e,
         };
@@ -602,7 +555,7 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         if limit == Some(0) {
             return Ok(Vec::new());
         }
-        let mut session = checkout(&*self.pool).await?;
+        let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut b = Binds::default();
         let sid = b.push(session_id);
@@ -614,64 +567,38 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
             scoped: owner.is_some(),
             limit: limit.is_some(),
         };
-        let sql = self.sql.get(key, || {
-            let mut filter = format!("session_id = {sid}");
-            if let Some(after) = after {
-                filter += &format!(" AND timestamp > {after}");
-            }
-            if owner.is_some() {
-                filter += &format!(
-                    " AND session_id IN (SELECT id FROM {} WHERE id = {sid}{})",
-                    self.tables.sessions,
-                    self.owner_sql(owner)
-                );
-            }
-            let e = &self.tables.events;
-            match limit {
-                None => format!(
-                    "SELECT {EVENT_COLUMNS} FROM {e} WHERE {filter} \
-                     ORDER BY timestamp ASC, id ASC"
-                ),
-                Some(n) => format!(
-                    "SELECT {EVENT_COLUMNS} FROM (SELECT {EVENT_COLUMNS} FROM {e} \
-                     WHERE {filter} ORDER BY timestamp DESC, id DESC LIMIT {n}) AS newest \
-                     ORDER BY timestamp ASC, id ASC"
-                ),
-            }
-        });
-        session.map_rows(sql, &b.0, EventRecord::decode).await
+        let sql = self
+            .sql
+            .get(key, || sql::events(&self.tables, sid, after, owner, limit));
+        session
+            .exec()
+            .await?
+            .map_rows(sql, &b.0, EventRecord::decode)
+            .await
     }
 
     /// Deletes the sessions (and their events) not written since `updated_before`; returns
     /// how many were deleted.
     pub async fn delete_idle_sessions(&self, updated_before: DateTime<Utc>) -> Result<u64> {
-        let mut session = checkout(&*self.pool).await?;
+        let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut b = Binds::default();
         let before = b.push(time_param(updated_before, postgres));
         let owner = self.owner_bind(&mut b);
-        let sql = format!(
-            "DELETE FROM {} WHERE update_time < {before}{}",
-            self.tables.sessions,
-            self.owner_sql(owner)
-        );
-        let n = session.update_with(sql, &b.0).await?;
+        let sql = sql::delete_idle(&self.tables, before, owner);
+        let n = session.exec().await?.execute(sql, &b.0).await?;
         tracing::debug!(target: "session_pool::adk", deleted = n, %updated_before,
             "idle sessions deleted");
         Ok(n)
     }
 
     /// Reads the rows of [`session_columns`](AdkStore::session_columns).
-    fn session_decoder(&self) -> impl Fn(RowRef<'_>) -> ExecResult<SessionRecord> + use<P> {
+    fn session_decoder(&self) -> impl Fn(RowRef<'_>) -> ExecResult<SessionRecord> + use<> {
         let has_owner = self.tables.owner.is_some();
         move |r| SessionRecord::decode(r, has_owner)
     }
 
-    fn session_columns(&self) -> &str {
-        &self.tables.session_columns
-    }
-
-    /// Binds a new state (and, on SQLite, the client's clock) for [`set_state_sql`].
+    /// Binds a new state (and, on SQLite, the client's clock) for [`sql::set_state`].
     fn state_binds<'a>(
         &self,
         b: &mut Binds<'a>,
@@ -684,19 +611,11 @@ impl<P: AbstractSessionPool + ?Sized> AdkStore<P> {
         }
     }
 
-    /// Binds the store's owner when it is scoped, for [`owner_sql`](AdkStore::owner_sql).
+    /// Binds the store's owner when it is scoped, for [`sql::owner_filter`].
     fn owner_bind<'a>(&'a self, b: &mut Binds<'a>) -> Option<Placeholder> {
         match (&self.owner, &self.tables.owner) {
             (Some(value), Some(_)) => Some(b.push(value)),
             _ => None,
-        }
-    }
-
-    /// ` AND owner = $n` for a scoped store.
-    fn owner_sql(&self, owner: Option<Placeholder>) -> String {
-        match (owner, &self.tables.owner) {
-            (Some(p), Some(column)) => format!(" AND {} = {p}", column.name),
-            _ => String::new(),
         }
     }
 
@@ -724,81 +643,17 @@ async fn sqlite_append_and_update(
 ) -> Result<Option<SessionRecord>> {
     let mut tx = session.transaction().await?;
     let rows = tx
+        .exec()
+        .await?
         .map_rows(update, binds, |r| SessionRecord::decode(r, has_owner))
         .await?;
     let Some(record) = rows.into_iter().next() else {
         tx.rollback().await?;
         return Ok(None);
     };
-    tx.update_with(insert, binds).await?;
+    tx.exec().await?.execute(insert, binds).await?;
     tx.commit().await?;
     Ok(Some(record))
-}
-
-/// The shape of a statement's text: everything that changes it, placeholder numbers
-/// included (with the store's table names, which are fixed per store).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Stmt {
-    Create {
-        postgres: bool,
-        owner: bool,
-    },
-    Get {
-        scoped: bool,
-    },
-    Update {
-        postgres: bool,
-        scoped: bool,
-    },
-    Delete {
-        scoped: bool,
-    },
-    DeleteFor {
-        scoped: bool,
-    },
-    List {
-        user: bool,
-        scoped: bool,
-        after: bool,
-        limit: bool,
-    },
-    Append {
-        postgres: bool,
-        scoped: bool,
-    },
-    AppendUpdate {
-        postgres: bool,
-        scoped: bool,
-        cas: bool,
-    },
-    SqliteInsert,
-    Events {
-        after: bool,
-        scoped: bool,
-        limit: bool,
-    },
-}
-
-/// The placeholders of a new state.
-#[derive(Debug, Clone, Copy)]
-struct StateBinds {
-    state: Placeholder,
-    /// SQLite's update time comes from the client's clock.
-    now: Option<Placeholder>,
-}
-
-/// `state = …, update_time = …`: the update time always moves forward, even within one
-/// microsecond, so it can serve as the session's version.
-fn set_state_sql(set: StateBinds) -> String {
-    let state = set.state;
-    match set.now {
-        None => format!(
-            "state = {state}::jsonb, update_time = \
-             GREATEST(CURRENT_TIMESTAMP, update_time + interval '1 microsecond')"
-        ),
-        // 1e-9 days is two steps of a REAL Julian day today (about 86 µs).
-        Some(now) => format!("state = {state}, update_time = MAX({now}, update_time + 1e-9)"),
-    }
 }
 
 fn not_found(session_id: &str) -> Error {

@@ -16,15 +16,12 @@
 //!
 //! ```no_run
 //! # async fn demo() -> session_pool::Result<()> {
-//! use std::sync::Arc;
 //! use serde_json::json;
 //! use session_pool::items::{ItemsConfig, ItemsStore};
-//! use session_pool::prelude::*;
-//! use session_pool::{BurstyOptions, BurstyPool, Database};
+//! use session_pool::{BurstyPool, Database};
 //!
 //! let db = Database::open("sqlite://agent.db").await?;
-//! let pool = Arc::new(BurstyPool::new(BurstyOptions::default())?);
-//! pool.bind(&db).await?;
+//! let pool = BurstyPool::builder().build(&db).await?;
 //! let store = ItemsStore::new(pool, ItemsConfig::default())?;
 //! store.create_tables().await?;
 //! let conversation = store.session("conversation_123")?;
@@ -34,6 +31,7 @@
 //! ```
 
 mod schema;
+mod sql;
 mod store;
 
 pub use store::{ItemsConfig, ItemsSession, ItemsStore};

@@ -2,6 +2,14 @@
 
 use crate::ident::Ident;
 
+/// The store's validated table and index names.
+#[derive(Debug)]
+pub(super) struct Tables {
+    pub(super) sessions: Ident,
+    pub(super) messages: Ident,
+    pub(super) index: Ident,
+}
+
 /// The statements `create_tables` runs, in order; each is idempotent.
 pub(crate) fn ddl(
     sessions: &Ident,

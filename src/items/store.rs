@@ -3,12 +3,15 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::schema;
+use super::schema::{self, Tables};
+use super::sql;
 use crate::error::{Error, Result};
 use crate::ident::{Ident, MAX_IDENT_LEN, validate};
 use crate::param::Param;
 use crate::pool::AbstractSessionPool;
-use crate::support::{check_id, checkout, is_postgres};
+use crate::pool::SharedPool;
+use crate::session::{Context, ReadContext, WriteContext};
+use crate::support::{check_id, checkout, is_postgres, share};
 use crate::value::FromValue;
 
 /// Table names of the items store (the SDK's `sessions_table` / `messages_table`).
@@ -17,6 +20,7 @@ use crate::value::FromValue;
 /// quoted, so they are case-sensitive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
+#[non_exhaustive]
 pub struct ItemsConfig {
     sessions_table: String,
     messages_table: String,
@@ -45,20 +49,13 @@ impl ItemsConfig {
     }
 }
 
-#[derive(Debug)]
-struct Tables {
-    sessions: Ident,
-    messages: Ident,
-    index: Ident,
-}
-
 /// The conversation-items store over any [`AbstractSessionPool`]; cheap to clone.
-pub struct ItemsStore<P: AbstractSessionPool + ?Sized> {
-    pool: Arc<P>,
+pub struct ItemsStore {
+    pool: SharedPool,
     tables: Arc<Tables>,
 }
 
-impl<P: AbstractSessionPool + ?Sized> Clone for ItemsStore<P> {
+impl Clone for ItemsStore {
     fn clone(&self) -> Self {
         ItemsStore {
             pool: Arc::clone(&self.pool),
@@ -67,7 +64,7 @@ impl<P: AbstractSessionPool + ?Sized> Clone for ItemsStore<P> {
     }
 }
 
-impl<P: AbstractSessionPool + ?Sized> fmt::Debug for ItemsStore<P> {
+impl fmt::Debug for ItemsStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ItemsStore")
             .field("sessions_table", &self.tables.sessions.as_str())
@@ -76,9 +73,10 @@ impl<P: AbstractSessionPool + ?Sized> fmt::Debug for ItemsStore<P> {
     }
 }
 
-impl<P: AbstractSessionPool + ?Sized> ItemsStore<P> {
+impl ItemsStore {
     /// A store on `pool`; a bad table name is [`Error::InvalidArgument`].
-    pub fn new(pool: Arc<P>, config: ItemsConfig) -> Result<Self> {
+    pub fn new(pool: impl AbstractSessionPool, config: ItemsConfig) -> Result<Self> {
+        let pool = share(pool);
         validate(&config.sessions_table, "sessions_table")?;
         validate(&config.messages_table, "messages_table")?;
         if config.sessions_table == config.messages_table {
@@ -99,7 +97,7 @@ impl<P: AbstractSessionPool + ?Sized> ItemsStore<P> {
     }
 
     /// The pool the store checks sessions out of.
-    pub fn pool(&self) -> &Arc<P> {
+    pub fn pool(&self) -> &SharedPool {
         &self.pool
     }
 
@@ -116,7 +114,7 @@ impl<P: AbstractSessionPool + ?Sized> ItemsStore<P> {
     /// Creates the two tables and the index if they do not exist; running it again
     /// changes nothing.
     pub async fn create_tables(&self) -> Result<()> {
-        let mut session = checkout(&*self.pool).await?;
+        let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let t = &self.tables;
         let mut tx = session.transaction().await?;
@@ -136,7 +134,7 @@ impl<P: AbstractSessionPool + ?Sized> ItemsStore<P> {
 
     /// The conversation `session_id` (at most 128 characters; checked here, before any
     /// query). Nothing is written until items are added.
-    pub fn session(&self, session_id: &str) -> Result<ItemsSession<P>> {
+    pub fn session(&self, session_id: &str) -> Result<ItemsSession> {
         check_id("session_id", session_id)?;
         Ok(ItemsSession {
             store: self.clone(),
@@ -146,12 +144,12 @@ impl<P: AbstractSessionPool + ?Sized> ItemsStore<P> {
 }
 
 /// One conversation's items (the SDK's `SQLAlchemySession`).
-pub struct ItemsSession<P: AbstractSessionPool + ?Sized> {
-    store: ItemsStore<P>,
+pub struct ItemsSession {
+    store: ItemsStore,
     session_id: String,
 }
 
-impl<P: AbstractSessionPool + ?Sized> Clone for ItemsSession<P> {
+impl Clone for ItemsSession {
     fn clone(&self) -> Self {
         ItemsSession {
             store: self.store.clone(),
@@ -160,7 +158,7 @@ impl<P: AbstractSessionPool + ?Sized> Clone for ItemsSession<P> {
     }
 }
 
-impl<P: AbstractSessionPool + ?Sized> fmt::Debug for ItemsSession<P> {
+impl fmt::Debug for ItemsSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ItemsSession")
             .field("session_id", &self.session_id)
@@ -169,7 +167,7 @@ impl<P: AbstractSessionPool + ?Sized> fmt::Debug for ItemsSession<P> {
     }
 }
 
-impl<P: AbstractSessionPool + ?Sized> ItemsSession<P> {
+impl ItemsSession {
     /// The conversation's id.
     pub fn session_id(&self) -> &str {
         &self.session_id
@@ -181,23 +179,15 @@ impl<P: AbstractSessionPool + ?Sized> ItemsSession<P> {
         if limit == Some(0) {
             return Ok(Vec::new());
         }
-        let m = &self.store.tables.messages;
         let mut params = vec![Param::Text(&self.session_id)];
-        let sql = match limit {
-            None => format!(
-                "SELECT id, message_data FROM {m} WHERE session_id = $1 \
-                 ORDER BY created_at ASC, id ASC"
-            ),
-            Some(n) => {
-                params.push(Param::Int(i64::try_from(n).unwrap_or(i64::MAX)));
-                format!(
-                    "SELECT id, message_data FROM {m} WHERE session_id = $1 \
-                     ORDER BY created_at DESC, id DESC LIMIT $2"
-                )
-            }
-        };
-        let mut session = checkout(&*self.store.pool).await?;
+        if let Some(n) = limit {
+            params.push(Param::Int(i64::try_from(n).unwrap_or(i64::MAX)));
+        }
+        let sql = sql::get_items(&self.store.tables, limit.is_some());
+        let mut session = checkout(&self.store.pool).await?;
         let rows = session
+            .exec()
+            .await?
             .map_rows(&sql, &params, |r| {
                 Ok((
                     i64::from_owned(r.value(0)?).ok(),
@@ -224,22 +214,10 @@ impl<P: AbstractSessionPool + ?Sized> ItemsSession<P> {
             return Ok(());
         }
         let t = &self.store.tables;
-        let (s, m) = (&t.sessions, &t.messages);
-        let upsert = |postgres: bool| {
-            format!(
-                "INSERT INTO {s} (session_id) VALUES ($1) ON CONFLICT (session_id) \
-                 DO UPDATE SET updated_at = CURRENT_TIMESTAMP{}",
-                if postgres {
-                    " RETURNING session_id"
-                } else {
-                    ""
-                }
-            )
-        };
-        let mut session = checkout(&*self.store.pool).await?;
+        let mut session = checkout(&self.store.pool).await?;
         if is_postgres(session.database().dialect()) {
-            // One statement: the parent upsert and all items. The items travel as one JSON
-            // array; `json` (not `jsonb`) keeps each element's text as it was written.
+            // One statement: the parent upsert and all items, which travel as one JSON
+            // array.
             let array = format!(
                 "[{}]",
                 items
@@ -248,28 +226,31 @@ impl<P: AbstractSessionPool + ?Sized> ItemsSession<P> {
                     .collect::<Vec<_>>()
                     .join(",")
             );
-            let sql = format!(
-                "WITH parent AS ({}) INSERT INTO {m} (session_id, message_data) \
-                 SELECT parent.session_id, item.value::text \
-                 FROM parent, json_array_elements($2::json) WITH ORDINALITY AS item(value, n) \
-                 ORDER BY item.n",
-                upsert(true)
-            );
+            let sql = sql::add_items_pg(t);
             session
-                .update_with(&sql, &[Param::Text(&self.session_id), Param::Text(&array)])
+                .exec()
+                .await?
+                .execute(&sql, &[Param::Text(&self.session_id), Param::Text(&array)])
                 .await?;
         } else {
-            let insert = format!("INSERT INTO {m} (session_id, message_data) VALUES ($1, $2)");
+            let insert = sql::add_item(t);
             let mut tx = session.transaction().await?;
-            tx.update_with(&upsert(false), &[Param::Text(&self.session_id)])
+            tx.exec()
+                .await?
+                .execute(
+                    &sql::upsert_parent(t, false),
+                    &[Param::Text(&self.session_id)],
+                )
                 .await?;
             for item in items {
                 let text = item.to_string();
-                tx.update_with(
-                    &insert,
-                    &[Param::Text(&self.session_id), Param::Text(&text)],
-                )
-                .await?;
+                tx.exec()
+                    .await?
+                    .execute(
+                        &insert,
+                        &[Param::Text(&self.session_id), Param::Text(&text)],
+                    )
+                    .await?;
             }
             tx.commit().await?;
         }
@@ -279,21 +260,14 @@ impl<P: AbstractSessionPool + ?Sized> ItemsSession<P> {
     /// Removes the newest item and returns it; `None` when there are no items. A newest row
     /// that is not valid JSON is removed with a warning and the next one is popped.
     pub async fn pop_item(&self) -> Result<Option<serde_json::Value>> {
-        let m = &self.store.tables.messages;
-        let mut session = checkout(&*self.store.pool).await?;
-        // One statement either way. On PostgreSQL, SKIP LOCKED lets concurrent pops take
-        // different items instead of one of them finding its row gone and returning nothing.
-        let lock = if is_postgres(session.database().dialect()) {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "DELETE FROM {m} WHERE id = (SELECT id FROM {m} WHERE session_id = $1 \
-             ORDER BY created_at DESC, id DESC LIMIT 1{lock}) RETURNING id, message_data"
-        );
+        let mut session = checkout(&self.store.pool).await?;
+        // One statement either way.
+        let postgres = is_postgres(session.database().dialect());
+        let sql = sql::pop_item(&self.store.tables, postgres);
         loop {
             let rows = session
+                .exec()
+                .await?
                 .map_rows(&sql, &[Param::Text(&self.session_id)], |r| {
                     Ok((
                         i64::from_owned(r.value(0)?).ok(),
@@ -313,21 +287,19 @@ impl<P: AbstractSessionPool + ?Sized> ItemsSession<P> {
     /// Deletes the conversation: its items and its parent row.
     pub async fn clear_session(&self) -> Result<()> {
         let t = &self.store.tables;
-        let (s, m) = (&t.sessions, &t.messages);
         let params = [Param::Text(&self.session_id)];
-        let mut session = checkout(&*self.store.pool).await?;
+        let mut session = checkout(&self.store.pool).await?;
         if is_postgres(session.database().dialect()) {
-            let sql = format!(
-                "WITH items AS (DELETE FROM {m} WHERE session_id = $1) \
-                 DELETE FROM {s} WHERE session_id = $1"
-            );
-            session.update_with(&sql, &params).await?;
+            session
+                .exec()
+                .await?
+                .execute(sql::clear_pg(t), &params)
+                .await?;
         } else {
             let mut tx = session.transaction().await?;
-            tx.update_with(&format!("DELETE FROM {m} WHERE session_id = $1"), &params)
-                .await?;
-            tx.update_with(&format!("DELETE FROM {s} WHERE session_id = $1"), &params)
-                .await?;
+            for statement in sql::clear_sqlite(t) {
+                tx.exec().await?.execute(statement, &params).await?;
+            }
             tx.commit().await?;
         }
         Ok(())

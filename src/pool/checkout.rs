@@ -1,50 +1,108 @@
-//! `SessionCheckout`, the RAII guard, and the optional leak warning.
+//! `SessionCheckout`, the RAII guard: owned, `'static` and `Send`, so it moves into
+//! `tokio::spawn`, into structs and into a web handler's state.
 
-use std::backtrace::Backtrace;
-use std::collections::HashMap;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant};
-
-use parking_lot::Mutex;
 
 use super::AbstractSessionPool;
+use super::core::Core;
+use super::leak::CheckoutTracker;
+use super::lease::PooledSession;
 use crate::session::Session;
 
 /// A session checked out of a pool (Spanner's `SessionCheckout` context manager).
 ///
-/// Derefs to the [`Session`]. Dropping it returns the session to the pool with
-/// [`put`](AbstractSessionPool::put): no I/O, no task spawned. A session that failed as
-/// "not found" or lost its connection while checked out is not handed out again: the pool
-/// drops it and creates a new one in its place.
-pub struct SessionCheckout<'p, P: AbstractSessionPool + ?Sized> {
-    pool: &'p P,
+/// Derefs to the [`Session`]. Dropping it returns the session to its pool: no I/O, no task
+/// spawned. A session that failed as "not found" or lost its connection while checked out
+/// is not handed out again: the pool drops it and creates a new one in its place.
+///
+/// The guard owns what it needs to go home (the lease of this crate's pools, or a handle
+/// to any other pool), so it has no lifetime: keep it in a struct or move it into a task.
+///
+/// ```no_run
+/// # async fn demo() -> session_pool::Result<()> {
+/// use session_pool::{Database, FixedSizePool};
+/// let pool = FixedSizePool::builder().size(4).build(&Database::open("sqlite::memory:").await?).await?;
+/// let mut session = pool.session().await?;
+/// tokio::spawn(async move { session.ping().await }).await.unwrap()?;
+/// # Ok(()) }
+/// ```
+#[must_use = "the session goes back to the pool as soon as the checkout is dropped"]
+pub struct SessionCheckout {
     session: Option<Session>,
+    /// The lease, unpacked: the core of this crate's pool whose place the session holds.
+    home: Option<Arc<Core>>,
+    /// What most checkouts lack, boxed so that the guard stays small: a leak tracker, and
+    /// the way home of a session from a pool outside this crate.
+    extra: Option<Box<Extra>>,
+}
+
+struct Extra {
+    /// A pool outside this crate, which takes its session back through `put`.
+    other: Option<Arc<dyn AbstractSessionPool>>,
     _tracker: Option<CheckoutTracker>,
 }
 
-impl<'p, P: AbstractSessionPool + ?Sized> SessionCheckout<'p, P> {
-    /// Wraps a session taken from `pool` with [`get`](AbstractSessionPool::get).
-    pub fn new(pool: &'p P, session: Session) -> Self {
-        let tracker = pool.track_checkout(&session);
-        SessionCheckout {
-            pool,
-            session: Some(session),
-            _tracker: tracker,
-        }
-    }
-
-    /// Takes the session out of the guard; the caller must `put` it back.
-    pub fn into_session(mut self) -> Session {
-        self.session
-            .take()
-            .expect("a checkout holds its session until dropped")
+impl Extra {
+    fn boxed(
+        other: Option<Arc<dyn AbstractSessionPool>>,
+        tracker: Option<CheckoutTracker>,
+    ) -> Option<Box<Extra>> {
+        (other.is_some() || tracker.is_some()).then(|| {
+            Box::new(Extra {
+                other,
+                _tracker: tracker,
+            })
+        })
     }
 }
 
-impl<P: AbstractSessionPool + ?Sized> Deref for SessionCheckout<'_, P> {
+impl SessionCheckout {
+    /// Wraps a session taken from `pool` with [`get`](AbstractSessionPool::get); dropping
+    /// the guard puts it back into `pool`.
+    pub fn new<P: AbstractSessionPool + Clone>(pool: &P, session: PooledSession) -> Self {
+        let tracker = pool.track_checkout(&session);
+        let (session, home) = session.into_parts();
+        let other = match home {
+            Some(_) => None,
+            None => Some(Arc::new(pool.clone()) as Arc<dyn AbstractSessionPool>),
+        };
+        SessionCheckout {
+            session: Some(session),
+            home,
+            extra: Extra::boxed(other, tracker),
+        }
+    }
+
+    /// A session leased from one of this crate's pools, which its lease returns to.
+    pub(crate) fn leased(
+        session: Session,
+        home: Arc<Core>,
+        tracker: Option<CheckoutTracker>,
+    ) -> Self {
+        SessionCheckout {
+            session: Some(session),
+            home: Some(home),
+            extra: Extra::boxed(None, tracker),
+        }
+    }
+
+    /// Takes the session out of the guard; give it back with
+    /// [`put`](AbstractSessionPool::put), or drop it to free its place.
+    pub fn into_inner(mut self) -> PooledSession {
+        let session = self
+            .session
+            .take()
+            .expect("a checkout holds its session until dropped");
+        match self.home.take() {
+            Some(core) => PooledSession::leased(session, core),
+            None => PooledSession::from(session),
+        }
+    }
+}
+
+impl Deref for SessionCheckout {
     type Target = Session;
     fn deref(&self) -> &Session {
         self.session
@@ -53,7 +111,7 @@ impl<P: AbstractSessionPool + ?Sized> Deref for SessionCheckout<'_, P> {
     }
 }
 
-impl<P: AbstractSessionPool + ?Sized> DerefMut for SessionCheckout<'_, P> {
+impl DerefMut for SessionCheckout {
     fn deref_mut(&mut self) -> &mut Session {
         self.session
             .as_mut()
@@ -61,7 +119,7 @@ impl<P: AbstractSessionPool + ?Sized> DerefMut for SessionCheckout<'_, P> {
     }
 }
 
-impl<P: AbstractSessionPool + ?Sized> fmt::Debug for SessionCheckout<'_, P> {
+impl fmt::Debug for SessionCheckout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionCheckout")
             .field("session", &self.session)
@@ -69,118 +127,22 @@ impl<P: AbstractSessionPool + ?Sized> fmt::Debug for SessionCheckout<'_, P> {
     }
 }
 
-impl<P: AbstractSessionPool + ?Sized> Drop for SessionCheckout<'_, P> {
+impl Drop for SessionCheckout {
     fn drop(&mut self) {
-        if let Some(session) = self.session.take()
-            && let Err(e) = self.pool.put(session)
-        {
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        // This crate's pools: straight back through the lease's core (no I/O).
+        if let Some(core) = self.home.take() {
+            core.return_leased(session);
+            return;
+        }
+        let Some(pool) = self.extra.as_ref().and_then(|e| e.other.as_ref()) else {
+            return;
+        };
+        if let Err(e) = pool.put(session.into()) {
             tracing::warn!(target: "session_pool::pool", error = %e.error,
                 "a checked-out session could not be returned; it was dropped");
-        }
-    }
-}
-
-struct Entry {
-    since: Instant,
-    session: Option<String>,
-    backtrace: Option<Backtrace>,
-    warned: bool,
-}
-
-/// Checkouts in flight, for the leak warning (only kept when a threshold is set).
-pub(crate) struct LeakRegistry {
-    threshold: Duration,
-    backtraces: bool,
-    next: AtomicU64,
-    live: Mutex<HashMap<u64, Entry>>,
-}
-
-impl fmt::Debug for LeakRegistry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LeakRegistry")
-            .field("threshold", &self.threshold)
-            .finish()
-    }
-}
-
-impl LeakRegistry {
-    pub(crate) fn new(threshold: Duration, backtraces: bool) -> Arc<Self> {
-        Arc::new(LeakRegistry {
-            threshold,
-            backtraces,
-            next: AtomicU64::new(0),
-            live: Mutex::new(HashMap::new()),
-        })
-    }
-
-    pub(crate) fn track(self: &Arc<Self>, session: Option<&str>) -> CheckoutTracker {
-        let id = self.next.fetch_add(1, Relaxed);
-        let backtrace = self.backtraces.then(Backtrace::force_capture);
-        let entry = Entry {
-            since: Instant::now(),
-            session: session.map(str::to_owned),
-            backtrace,
-            warned: false,
-        };
-        self.live.lock().insert(id, entry);
-        CheckoutTracker {
-            registry: self.clone(),
-            id,
-        }
-    }
-
-    /// Warns once for each checkout held longer than the threshold; returns how many are.
-    pub(crate) fn check(&self) -> usize {
-        let mut live = self.live.lock();
-        let mut over = 0;
-        for e in live.values_mut() {
-            let held = e.since.elapsed();
-            if held < self.threshold {
-                continue;
-            }
-            over += 1;
-            if !e.warned {
-                e.warned = true;
-                warn_leak(e, held, self.threshold, "is still checked out");
-            }
-        }
-        over
-    }
-}
-
-fn warn_leak(e: &Entry, held: Duration, threshold: Duration, what: &str) {
-    let backtrace = e
-        .backtrace
-        .as_ref()
-        .map(|b| b.to_string())
-        .unwrap_or_default();
-    tracing::warn!(target: "session_pool::leak", session = ?e.session, ?held, ?threshold,
-        %backtrace, "session {what} after longer than the leak threshold");
-}
-
-/// Tracks one checkout for the leak warning; returned by
-/// [`AbstractSessionPool::track_checkout`]. Dropping it ends the tracking.
-pub struct CheckoutTracker {
-    registry: Arc<LeakRegistry>,
-    id: u64,
-}
-
-impl fmt::Debug for CheckoutTracker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CheckoutTracker")
-            .field("id", &self.id)
-            .finish()
-    }
-}
-
-impl Drop for CheckoutTracker {
-    fn drop(&mut self) {
-        let entry = self.registry.live.lock().remove(&self.id);
-        if let Some(e) = entry {
-            let held = e.since.elapsed();
-            if held >= self.registry.threshold && !e.warned {
-                warn_leak(&e, held, self.registry.threshold, "was returned");
-            }
         }
     }
 }

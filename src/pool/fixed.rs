@@ -1,19 +1,53 @@
 //! `FixedSizePool`: a fixed number of sessions, made up front.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-
-use super::core::{Core, Probe};
-use super::{AbstractSessionPool, PingReport, PoolOptions, check_size};
+use super::core::{Probe, Rules};
+use super::handle::{Pool, Sealed, Strategy};
+use super::options::{PoolOptions, check_size};
 use crate::database::Database;
 use crate::error::Result;
-use crate::session::Session;
 
-/// Options of a [`FixedSizePool`], with the Python client's defaults.
+/// The fixed-size strategy (Spanner's `FixedSizePool`); see [`FixedSizePool`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixedSize {}
+
+impl Sealed for FixedSize {}
+impl Strategy for FixedSize {
+    const NAME: &'static str = "FixedSizePool";
+}
+
+/// A pool of a fixed number of sessions (Spanner's `FixedSizePool`).
+///
+/// - Building (or `bind`) creates the sessions, concurrently, exactly as many as are
+///   missing.
+/// - `get` hands out the least recently returned session, waiting up to the timeout when
+///   all are out, in arrival order; then [`Error::PoolTimeout`](crate::Error::PoolTimeout).
+/// - A session idle for `max_age` or longer is checked with `exists()` first, and replaced
+///   (the dead one dropped) if it is gone.
+/// - `put` into a full pool fails with [`Error::PoolFull`](crate::Error::PoolFull).
+///
+/// ```no_run
+/// # async fn demo() -> session_pool::Result<()> {
+/// use std::time::Duration;
+/// use session_pool::{Database, FixedSizePool};
+/// // Python: pool = FixedSizePool(size=10, default_timeout=5); pool.bind(database)
+/// let db = Database::open("sqlite://app.db").await?;
+/// let pool = FixedSizePool::builder()
+///     .size(10)
+///     .default_timeout(Duration::from_secs(5))
+///     .build(&db)
+///     .await?;
+/// let mut session = pool.session().await?;
+/// session.ping().await?;
+/// # Ok(()) }
+/// ```
+pub type FixedSizePool = Pool<FixedSize>;
+
+/// Options and builder of a [`FixedSizePool`], with the Python client's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use = "options do nothing until a pool is built with them"]
 pub struct FixedSizeOptions {
     /// Number of sessions (default 10).
     pub size: usize,
@@ -39,113 +73,65 @@ impl Default for FixedSizeOptions {
 
 impl FixedSizeOptions {
     /// Sets the size.
-    #[must_use]
     pub fn size(mut self, size: usize) -> Self {
         self.size = size;
         self
     }
 
     /// Sets how long `get` waits.
-    #[must_use]
     pub fn default_timeout(mut self, timeout: Duration) -> Self {
         self.default_timeout = timeout;
         self
     }
 
     /// Sets the idle time after which a session is checked before use.
-    #[must_use]
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = max_age;
         self
     }
 
     /// Sets labels, role and leak warning.
-    #[must_use]
     pub fn pool(mut self, pool: PoolOptions) -> Self {
         self.pool = pool;
         self
     }
+
+    /// Builds the pool and binds it to `database`, creating its sessions.
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a size of 0; the first
+    /// connection error if a session cannot be created.
+    pub async fn build(self, database: &Database) -> Result<FixedSizePool> {
+        let pool = FixedSizePool::new(self)?;
+        pool.bind(database).await?;
+        Ok(pool)
+    }
 }
 
-/// A pool of a fixed number of sessions (Spanner's `FixedSizePool`).
-///
-/// - `bind` creates the sessions, concurrently, exactly as many as are missing.
-/// - `get` hands out the least recently returned session, waiting up to the timeout when all
-///   are out, in arrival order; then [`Error::PoolTimeout`](crate::Error::PoolTimeout).
-/// - A session idle for `max_age` or longer is checked with `exists()` first, and replaced
-///   (the dead one dropped) if it is gone.
-/// - `put` into a full pool fails with [`Error::PoolFull`](crate::Error::PoolFull).
-///
-/// Cloning is cheap and shares the pool.
-#[derive(Debug, Clone)]
-pub struct FixedSizePool {
-    core: Arc<Core>,
-    default_timeout: Duration,
-    max_age: Duration,
-}
+impl Pool<FixedSize> {
+    /// Options to build a pool with, starting from the defaults.
+    pub fn builder() -> FixedSizeOptions {
+        FixedSizeOptions::default()
+    }
 
-impl FixedSizePool {
-    /// A pool with these options; [`Error::InvalidArgument`](crate::Error::InvalidArgument) for
-    /// a size of 0.
+    /// A pool with these options, not yet bound: for parity with the Python API
+    /// (`FixedSizePool(size=…)`, then `bind`). Until [`bind`](Pool::bind), `get` fails
+    /// with [`Error::NotBound`](crate::Error::NotBound); prefer
+    /// [`builder`](Pool::<FixedSize>::builder). A size of 0 is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
     pub fn new(options: FixedSizeOptions) -> Result<Self> {
         check_size("FixedSizePool size", options.size)?;
-        Ok(FixedSizePool {
-            core: options.pool.into_core(options.size, options.size),
-            default_timeout: options.default_timeout,
-            max_age: options.max_age,
-        })
+        let rules = Rules {
+            max_open: options.size,
+            max_idle: options.size,
+            default_timeout: Some(options.default_timeout),
+            check_after: options.max_age,
+            probe: Probe::Exists,
+            fill: true,
+        };
+        Ok(Pool::from_rules(rules, options.pool))
     }
 
     /// The pool's size.
     pub fn size(&self) -> usize {
-        self.core.max_open
-    }
-
-    /// `get` without boxing its future (the trait's `get` delegates here).
-    pub async fn get(&self, timeout: Option<Duration>) -> Result<Session> {
-        let max_age = self.max_age;
-        let now = coarsetime::Instant::now();
-        self.core
-            .get_checked(Some(timeout.unwrap_or(self.default_timeout)), |s| {
-                s.idle_for(now).is_some_and(|idle| idle >= max_age)
-            })
-            .await
-    }
-
-    super::checkout_and_ping_task!();
-
-    /// Checks sessions idle for `max_age` or longer, replaces dead ones, and recreates
-    /// missing ones.
-    pub async fn ping(&self) -> Result<PingReport> {
-        let max_age = self.max_age;
-        let now = coarsetime::Instant::now();
-        let due = |s: &Session| s.idle_for(now).is_some_and(|idle| idle >= max_age);
-        Ok(self.core.ping_round(due, Probe::Exists, true).await)
-    }
-}
-
-#[async_trait]
-impl AbstractSessionPool for FixedSizePool {
-    super::forward_to_core!();
-
-    async fn bind(&self, database: &Database) -> Result<()> {
-        self.core.bind_and_fill(database).await
-    }
-
-    async fn get(&self, timeout: Option<Duration>) -> Result<Session> {
-        FixedSizePool::get(self, timeout).await
-    }
-
-    async fn clear(&self) -> Result<()> {
-        self.core.clear().await;
-        Ok(())
-    }
-
-    async fn ping(&self) -> Result<PingReport> {
-        FixedSizePool::ping(self).await
-    }
-
-    async fn close(&self) {
-        self.core.close_and_retire().await
+        self.core.rules.max_open
     }
 }

@@ -1,15 +1,15 @@
 //! The background ping task: the thread the Python client asks the application to run.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::AbstractSessionPool;
+use std::sync::Arc;
+
 use super::core::Core;
 
-/// Handle of a running ping task. The task runs the pool's
-/// [`ping`](AbstractSessionPool::ping) every interval; it stops when this handle is dropped
-/// (or [`stop`](PingTask::stop)ped) or when the pool closes. A round under way when the
-/// handle is dropped is finished first, so no session is lost mid-ping.
+/// Handle of a running ping task. The task runs the pool's [`ping`](super::Pool::ping) every
+/// interval; it stops when this handle is dropped (or [`stop`](PingTask::stop)ped) or when
+/// the pool closes. A round under way when the handle is dropped is finished first, so no
+/// session is lost mid-ping.
 #[derive(Debug)]
 #[must_use = "the ping task stops when its handle is dropped"]
 pub struct PingTask {
@@ -21,10 +21,7 @@ pub struct PingTask {
 const MIN_INTERVAL: Duration = Duration::from_millis(1);
 
 impl PingTask {
-    pub(crate) fn spawn<P>(pool: P, core: Arc<Core>, interval: Duration) -> PingTask
-    where
-        P: AbstractSessionPool + 'static,
-    {
+    pub(crate) fn spawn(core: Arc<Core>, interval: Duration) -> PingTask {
         let interval = interval.max(MIN_INTERVAL);
         let stop = Arc::new(tokio::sync::Notify::new());
         let stopped = stop.clone();
@@ -44,9 +41,7 @@ impl PingTask {
                     _ = &mut closed => break,
                     _ = stopped.notified() => break,
                     _ = tick.tick() => {
-                        if let Err(e) = pool.ping().await {
-                            tracing::warn!(target: "session_pool::ping", error = %e, "ping round failed");
-                        }
+                        core.ping_round().await;
                     }
                 }
             }

@@ -2,19 +2,17 @@
 //! fails waiters whose deadline passed. Waiters themselves arm no timer, so a contended
 //! checkout costs no timer-wheel insert and removal.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
-
-use super::core::Core;
 
 /// The sweeper's state, kept under the pool's lock.
 #[derive(Debug, Default)]
 pub(crate) struct Sweeper {
     running: bool,
     /// The deadline the running sweeper sleeps until.
-    pub(super) next: Option<Instant>,
+    pub(crate) next: Option<Instant>,
 }
 
 /// What a new deadline asks of the sweeper.
@@ -30,7 +28,7 @@ pub(crate) enum Arm {
 
 impl Sweeper {
     /// Takes a new waiter's deadline into account.
-    pub(super) fn arm(&mut self, deadline: Instant) -> Arm {
+    pub(crate) fn arm(&mut self, deadline: Instant) -> Arm {
         if !self.running {
             self.running = true;
             self.next = Some(deadline);
@@ -43,33 +41,34 @@ impl Sweeper {
         }
     }
 
-    pub(super) fn disarm(&mut self) {
+    pub(crate) fn disarm(&mut self) {
         self.running = false;
         self.next = None;
     }
 }
 
-/// Tells the pool if the sweeper's task is dropped before it stood down.
-struct Lost(Option<Weak<Core>>);
+/// Runs `on_lost` if the sweeper's task is dropped before it stood down.
+struct Lost<F: FnOnce()>(Option<F>);
 
-impl Drop for Lost {
+impl<F: FnOnce()> Drop for Lost<F> {
     fn drop(&mut self) {
-        if let Some(core) = self.0.take().and_then(|c| c.upgrade()) {
-            core.sweeper_lost();
+        if let Some(f) = self.0.take() {
+            f();
         }
     }
 }
 
-/// The sweeper's task: expire, sleep until the next deadline (or an earlier one arrives),
-/// repeat; stand down when no waiter has a deadline or the pool is gone.
-pub(super) async fn run(core: Weak<Core>, notify: Arc<Notify>) {
-    let mut lost = Lost(Some(core.clone()));
+/// The sweeper's task: `expire` fails the overdue waiters and returns the next deadline
+/// (`None`: stand down, as nobody waits with a deadline or the pool is gone); sleep until
+/// then or until an earlier deadline arrives; repeat.
+pub(crate) async fn run(
+    expire: impl Fn() -> Option<Instant>,
+    on_lost: impl FnOnce(),
+    notify: Arc<Notify>,
+) {
+    let mut lost = Lost(Some(on_lost));
     loop {
-        let next = match core.upgrade() {
-            Some(core) => core.expire_waiters(),
-            None => None,
-        };
-        let Some(next) = next else {
+        let Some(next) = expire() else {
             lost.0 = None;
             return;
         };

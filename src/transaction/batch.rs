@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{TransactionOptions, retry};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::mutation::{Mutate, Mutation};
 use crate::session::Session;
 
@@ -29,13 +29,9 @@ impl<'s> Batch<'s> {
     /// An abort is retried as [`Session::run_in_transaction`] does; any other error rolls
     /// everything back.
     pub async fn commit(self) -> Result<DateTime<Utc>> {
-        let mutations = self.mutations;
         let options = TransactionOptions::default();
-        let committed = retry::run(self.session, options, async |tx| {
-            for m in &mutations {
-                tx.buffer(m.clone());
-            }
-            Ok(())
+        let committed = retry::run(self.session, options, &self.mutations, async |_tx| {
+            Ok::<_, Error>(())
         })
         .await?;
         Ok(committed.commit_timestamp)

@@ -7,18 +7,13 @@ pub use batch::Batch;
 pub use retry::{Committed, TransactionOptions};
 
 use chrono::{DateTime, Utc};
-use futures_core::stream::BoxStream;
-use futures_util::StreamExt;
 use sqlx::{AssertSqlSafe, Connection};
 
-use crate::conn::{ExecResult, IntoSql, RawConnection, RowRef};
+use crate::conn::{ExecResult, RawConnection};
 use crate::database::Database;
 use crate::error::{Error, Result};
-use crate::keyset::KeySet;
 use crate::mutation::{self, Mutate, Mutation};
-use crate::param::Param;
-use crate::row::{ResultSet, Row};
-use crate::session::{Meta, ReadRequest, Session};
+use crate::session::{Context, Exec, Meta, ReadContext, Session, WriteContext};
 use crate::value::Value;
 
 /// The driver transaction: sqlx's, so that dropping it queues a rollback without I/O.
@@ -102,6 +97,7 @@ async fn begin(session: &mut Session, mode: Mode) -> Result<(TxConn<'_>, &mut Me
 /// Reads and DML run at once; mutations ([`Mutate`]) are buffered and applied at
 /// [`commit`](Transaction::commit). Dropping it without `commit` or `rollback` rolls it back:
 /// the rollback is queued on the connection and sent with its next use, so `Drop` does no I/O.
+#[must_use = "a transaction rolls back unless it is committed"]
 pub struct Transaction<'s> {
     tx: TxConn<'s>,
     meta: &'s mut Meta,
@@ -129,58 +125,6 @@ impl<'s> Transaction<'s> {
         })
     }
 
-    fn split(&mut self) -> (RawConnection<'_>, &mut Meta) {
-        (self.tx.raw(), self.meta)
-    }
-
-    /// Runs a query inside the transaction and collects its rows.
-    pub async fn execute_sql(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet> {
-        let (conn, meta) = self.split();
-        conn.fetch_all(sql, params).await.map_err(|e| meta.fail(e))
-    }
-
-    /// Runs a query inside the transaction and streams its rows.
-    pub fn execute_sql_stream<'a>(
-        &'a mut self,
-        sql: &'a str,
-        params: &'a [Value],
-    ) -> BoxStream<'a, Result<Row>> {
-        let (conn, meta) = self.split();
-        conn.fetch(sql, params)
-            .map(move |r| r.map_err(|e| meta.fail(e)))
-            .boxed()
-    }
-
-    /// Runs a DML statement and returns how many rows it changed.
-    pub async fn execute_update(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        let (conn, meta) = self.split();
-        conn.execute(sql, params).await.map_err(|e| meta.fail(e))
-    }
-
-    /// [`execute_sql`](Transaction::execute_sql) for the stores: borrowed parameters, rows
-    /// decoded by position.
-    pub(crate) async fn map_rows<T>(
-        &mut self,
-        sql: impl IntoSql,
-        params: &[Param<'_>],
-        decode: impl FnMut(RowRef<'_>) -> ExecResult<T>,
-    ) -> Result<Vec<T>> {
-        let (conn, meta) = self.split();
-        conn.fetch_map(sql, params, decode)
-            .await
-            .map_err(|e| meta.fail(e))
-    }
-
-    /// [`execute_update`](Transaction::execute_update) with borrowed parameters.
-    pub(crate) async fn update_with(
-        &mut self,
-        sql: impl IntoSql,
-        params: &[Param<'_>],
-    ) -> Result<u64> {
-        let (conn, meta) = self.split();
-        conn.execute(sql, params).await.map_err(|e| meta.fail(e))
-    }
-
     /// Runs DML statements in order and returns each one's row count; stops at the first
     /// error and returns it.
     pub async fn batch_update<S: AsRef<str>>(
@@ -192,24 +136,6 @@ impl<'s> Transaction<'s> {
             counts.push(self.execute_update(sql.as_ref(), params).await?);
         }
         Ok(counts)
-    }
-
-    /// Reads rows inside the transaction; see [`Session::read`].
-    pub async fn read<S: AsRef<str>>(
-        &mut self,
-        table: &str,
-        columns: &[S],
-        keyset: &KeySet,
-        index: Option<&str>,
-        limit: usize,
-    ) -> Result<ResultSet> {
-        let request = ReadRequest::new(table, columns, index)?;
-        let db = self.database;
-        let (conn, meta) = self.split();
-        request
-            .run(conn, db, keyset, limit)
-            .await
-            .map_err(|e| meta.fail(e))
     }
 
     async fn apply_mutations(&mut self) -> ExecResult<()> {
@@ -247,6 +173,19 @@ impl<'s> Transaction<'s> {
     }
 }
 
+impl Context for Transaction<'_> {
+    async fn exec(&mut self) -> Result<Exec<'_>> {
+        Ok(Exec {
+            conn: self.tx.raw(),
+            meta: self.meta,
+            db: self.database,
+        })
+    }
+}
+
+impl ReadContext for Transaction<'_> {}
+impl WriteContext for Transaction<'_> {}
+
 impl Mutate for Transaction<'_> {
     /// Buffers a mutation, applied at commit (reads in the transaction do not see it).
     fn buffer(&mut self, mutation: Mutation) -> &mut Self {
@@ -262,6 +201,7 @@ impl Mutate for Transaction<'_> {
 /// A multi-use read-only transaction (Spanner's multi-use `Snapshot`): every read sees the
 /// same state. PostgreSQL `REPEATABLE READ READ ONLY`; SQLite a deferred transaction, whose
 /// snapshot is fixed by its first read (WAL).
+#[must_use = "a snapshot ends as soon as it is dropped"]
 pub struct Snapshot<'s> {
     tx: TxConn<'s>,
     meta: &'s mut Meta,
@@ -282,45 +222,6 @@ impl<'s> Snapshot<'s> {
         Ok(Snapshot { tx, meta, database })
     }
 
-    /// Runs a query in the snapshot and collects its rows.
-    pub async fn execute_sql(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet> {
-        let conn = self.tx.raw();
-        conn.fetch_all(sql, params)
-            .await
-            .map_err(|e| self.meta.fail(e))
-    }
-
-    /// Runs a query in the snapshot and streams its rows.
-    pub fn execute_sql_stream<'a>(
-        &'a mut self,
-        sql: &'a str,
-        params: &'a [Value],
-    ) -> BoxStream<'a, Result<Row>> {
-        let meta = &mut *self.meta;
-        self.tx
-            .raw()
-            .fetch(sql, params)
-            .map(move |r| r.map_err(|e| meta.fail(e)))
-            .boxed()
-    }
-
-    /// Reads rows in the snapshot; see [`Session::read`].
-    pub async fn read<S: AsRef<str>>(
-        &mut self,
-        table: &str,
-        columns: &[S],
-        keyset: &KeySet,
-        index: Option<&str>,
-        limit: usize,
-    ) -> Result<ResultSet> {
-        let request = ReadRequest::new(table, columns, index)?;
-        let conn = self.tx.raw();
-        request
-            .run(conn, self.database, keyset, limit)
-            .await
-            .map_err(|e| self.meta.fail(e))
-    }
-
     /// Ends the snapshot. Dropping it does the same, queued without I/O.
     pub async fn close(self) -> Result<()> {
         self.tx
@@ -329,6 +230,18 @@ impl<'s> Snapshot<'s> {
             .map_err(|e| self.meta.fail(e.into()))
     }
 }
+
+impl Context for Snapshot<'_> {
+    async fn exec(&mut self) -> Result<Exec<'_>> {
+        Ok(Exec {
+            conn: self.tx.raw(),
+            meta: self.meta,
+            db: self.database,
+        })
+    }
+}
+
+impl ReadContext for Snapshot<'_> {}
 
 impl Session {
     /// Starts a read-write [`Transaction`]. Prefer [`run_in_transaction`](Session::run_in_transaction),

@@ -1,11 +1,13 @@
 //! `run_in_transaction`: run a function in a transaction, retrying when it is aborted.
 
+use std::any::Any;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
 use super::Transaction;
-use crate::error::{Error, Result};
+use crate::error::Error;
+use crate::mutation::{Mutate, Mutation};
 use crate::session::Session;
 
 /// How [`Session::run_in_transaction_with`] retries.
@@ -19,6 +21,7 @@ use crate::session::Session;
 /// Any other error is rolled back and returned at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
+#[non_exhaustive]
 pub struct TransactionOptions {
     /// Total time to keep retrying (Spanner's default: 30 s).
     pub timeout: Duration,
@@ -72,30 +75,79 @@ fn jittered(step: Duration) -> Duration {
     half + half.mul_f64(fastrand::f64())
 }
 
-/// One attempt: begin, run `f`, commit; roll back if `f` fails.
-async fn attempt<T, F>(session: &mut Session, f: &mut F) -> Result<(T, DateTime<Utc>)>
+/// How an attempt ended badly: aborted (worth a retry, the abort kept for the deadline's
+/// error) or not.
+enum Failed<E> {
+    Aborted(Error),
+    Other(E),
+}
+
+/// True when the application's error is this crate's [`Error::Aborted`] (for example
+/// [`Error::aborted`]), whatever `E` is.
+fn is_crate_abort<E: 'static>(err: &E) -> bool {
+    (err as &dyn Any)
+        .downcast_ref::<Error>()
+        .is_some_and(Error::is_aborted)
+}
+
+/// One attempt: begin, buffer `mutations`, run `f`, commit; roll back if `f` fails.
+async fn attempt<T, E, F>(
+    session: &mut Session,
+    mutations: &[Mutation],
+    f: &mut F,
+) -> std::result::Result<(T, DateTime<Utc>), Failed<E>>
 where
-    F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+    F: AsyncFnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
+    E: From<Error> + 'static,
 {
-    let mut tx = Transaction::begin(session).await?;
+    let crate_failure = |e: Error| {
+        if e.is_aborted() {
+            Failed::Aborted(e)
+        } else {
+            Failed::Other(E::from(e))
+        }
+    };
+    let mut tx = Transaction::begin(session).await.map_err(crate_failure)?;
+    tx.meta.last_abort = None;
+    for m in mutations {
+        tx.buffer(m.clone());
+    }
     match f(&mut tx).await {
-        Ok(value) => Ok((value, tx.commit().await?)),
+        Ok(value) => Ok((value, tx.commit().await.map_err(crate_failure)?)),
         Err(err) => {
+            // An abort the database reported during the attempt makes it retryable, even
+            // when the application's own error type carried it out.
+            let abort = tx.meta.last_abort.take();
             // The function's error is the one that matters; a failed rollback is already
             // recorded on the session (a lost connection marks it broken).
             let _ = tx.rollback().await;
-            Err(err)
+            match abort {
+                Some((code, message)) => Err(Failed::Aborted(Error::Aborted {
+                    code,
+                    message,
+                    source: None,
+                })),
+                None if is_crate_abort(&err) => Err(Failed::Aborted(Error::aborted(
+                    "the transaction function asked for a retry",
+                ))),
+                None => Err(Failed::Other(err)),
+            }
         }
     }
 }
 
-pub(crate) async fn run<T, F>(
+/// The retry loop. `mutations` are buffered at the start of every attempt (a batch's),
+/// so that a batch needs no closure that borrows them: such a closure's future is not
+/// `Send` (rust-lang/rust#110338), and `Batch::commit` could not run in `tokio::spawn`.
+pub(crate) async fn run<T, E, F>(
     session: &mut Session,
     options: TransactionOptions,
+    mutations: &[Mutation],
     mut f: F,
-) -> Result<Committed<T>>
+) -> std::result::Result<Committed<T>, E>
 where
-    F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+    F: AsyncFnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
+    E: From<Error> + 'static,
 {
     let start = Instant::now();
     let deadline = start + options.timeout;
@@ -103,7 +155,7 @@ where
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        match attempt(session, &mut f).await {
+        match attempt(session, mutations, &mut f).await {
             Ok((value, commit_timestamp)) => {
                 if attempts > 1 {
                     tracing::debug!(target: "session_pool::transaction", attempts,
@@ -115,24 +167,24 @@ where
                     attempts,
                 });
             }
-            Err(err) if err.is_aborted() => {
+            Err(Failed::Aborted(abort)) => {
                 let now = Instant::now();
                 if now >= deadline {
                     tracing::warn!(target: "session_pool::transaction", attempts,
                         timeout = ?options.timeout, "transaction deadline exceeded");
-                    return Err(Error::DeadlineExceeded {
+                    return Err(E::from(Error::DeadlineExceeded {
                         timeout: options.timeout,
                         attempts,
-                        last: Box::new(err),
-                    });
+                        last: Box::new(abort),
+                    }));
                 }
                 let pause = jittered(step).min(deadline - now);
                 tracing::debug!(target: "session_pool::transaction", attempts, ?pause,
-                    error = %err, "transaction aborted; retrying");
+                    error = %abort, "transaction aborted; retrying");
                 tokio::time::sleep(pause).await;
                 step = (step * 2).min(options.max_backoff);
             }
-            Err(err) => return Err(err),
+            Err(Failed::Other(err)) => return Err(err),
         }
     }
 }
@@ -141,9 +193,12 @@ impl Session {
     /// Runs `f` in a read-write transaction and commits, retrying on abort with the default
     /// [`TransactionOptions`] (30 s deadline). Returns `f`'s value.
     ///
-    /// `f` may run several times: keep side effects outside the database idempotent. An
-    /// error from `f` other than [`Error::Aborted`] rolls back and is returned at once; wrap
-    /// your own errors with [`Error::application`].
+    /// `f` may run several times: keep side effects outside the database idempotent. `f`
+    /// returns its own error type `E`, any type this crate's [`Error`] converts into (`?`
+    /// works on every call in it). An attempt is retried when the database aborted one of
+    /// its statements, or its commit, even if `f` turned that error into its own; or when
+    /// `f` returns [`Error::aborted`] (with `E = Error`). Any other error rolls back and is
+    /// returned at once.
     ///
     /// Inside `tokio::spawn`, write the function as an `async move |tx| …` closure that owns
     /// what it uses (clone it first): a closure that borrows from its surroundings trips a
@@ -152,48 +207,52 @@ impl Session {
     /// ```no_run
     /// # async fn demo(session: &mut session_pool::Session) -> session_pool::Result<()> {
     /// use session_pool::params;
+    /// use session_pool::prelude::*;
     /// let balance: i64 = session
     ///     .run_in_transaction(async |tx| {
     ///         let row = tx.execute_sql("SELECT balance FROM accounts WHERE id = $1", &params![1]).await?.one()?;
     ///         let balance = row.get::<i64>(0)? + 10;
     ///         tx.execute_update("UPDATE accounts SET balance = $1 WHERE id = $2", &params![balance, 1]).await?;
-    ///         Ok(balance)
+    ///         Ok::<_, session_pool::Error>(balance)
     ///     })
     ///     .await?;
     /// # Ok(()) }
     /// ```
-    pub async fn run_in_transaction<T, F>(&mut self, f: F) -> Result<T>
+    pub async fn run_in_transaction<T, E, F>(&mut self, f: F) -> std::result::Result<T, E>
     where
-        F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+        F: AsyncFnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
+        E: From<Error> + 'static,
     {
-        run(self, TransactionOptions::default(), f)
+        run(self, TransactionOptions::default(), &[], f)
             .await
             .map(|c| c.value)
     }
 
     /// [`run_in_transaction`](Session::run_in_transaction) with explicit retry options.
-    pub async fn run_in_transaction_with<T, F>(
+    pub async fn run_in_transaction_with<T, E, F>(
         &mut self,
         options: TransactionOptions,
         f: F,
-    ) -> Result<T>
+    ) -> std::result::Result<T, E>
     where
-        F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+        F: AsyncFnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
+        E: From<Error> + 'static,
     {
-        run(self, options, f).await.map(|c| c.value)
+        run(self, options, &[], f).await.map(|c| c.value)
     }
 
     /// [`run_in_transaction_with`](Session::run_in_transaction_with), also returning the
     /// commit timestamp and the number of attempts.
-    pub async fn run_in_transaction_detailed<T, F>(
+    pub async fn run_in_transaction_detailed<T, E, F>(
         &mut self,
         options: TransactionOptions,
         f: F,
-    ) -> Result<Committed<T>>
+    ) -> std::result::Result<Committed<T>, E>
     where
-        F: AsyncFnMut(&mut Transaction<'_>) -> Result<T>,
+        F: AsyncFnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
+        E: From<Error> + 'static,
     {
-        run(self, options, f).await
+        run(self, options, &[], f).await
     }
 }
 

@@ -1,8 +1,14 @@
 //! Dialect-neutral values for parameters, keys and rows.
 
-use chrono::{DateTime, Utc};
+mod de;
+mod numeric;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use uuid::Uuid;
 
 use crate::error::{Error, Result};
+
+pub use numeric::Numeric;
 
 /// One SQL value, the same on SQLite and PostgreSQL.
 ///
@@ -13,7 +19,12 @@ use crate::error::{Error, Result};
 /// PostgreSQL converts these types in comparisons and assignments (an `Int` compares with and
 /// stores into an `INTEGER` column), but it picks functions by argument type: cast where a
 /// function wants another type, as in `pg_terminate_backend($1::int)` or `$1::uuid`.
+///
+/// PostgreSQL `NUMERIC`, `UUID`, `DATE` and `TIME` come back as [`Value::Numeric`],
+/// [`Value::Uuid`], [`Value::Date`] and [`Value::Time`]; on SQLite, which has no such types,
+/// they are bound as text (and read back as text, which converts to them).
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub enum Value {
     /// SQL `NULL`.
     #[default]
@@ -30,8 +41,16 @@ pub enum Value {
     Bytes(Vec<u8>),
     /// JSON (`JSONB`/`JSON` on PostgreSQL, `TEXT` on SQLite).
     Json(serde_json::Value),
-    /// A UTC timestamp (`TIMESTAMPTZ` on PostgreSQL).
+    /// A UTC timestamp (`TIMESTAMPTZ` on PostgreSQL; `TIMESTAMP` is read as UTC).
     Timestamp(DateTime<Utc>),
+    /// An exact decimal (`NUMERIC` on PostgreSQL), every digit kept.
+    Numeric(Numeric),
+    /// A UUID (`UUID` on PostgreSQL, its hyphenated text on SQLite).
+    Uuid(Uuid),
+    /// A calendar date (`DATE`; ISO 8601 text on SQLite).
+    Date(NaiveDate),
+    /// A time of day (`TIME`; ISO 8601 text on SQLite).
+    Time(NaiveTime),
 }
 
 impl Value {
@@ -51,6 +70,10 @@ impl Value {
             Value::Bytes(_) => "bytes",
             Value::Json(_) => "json",
             Value::Timestamp(_) => "timestamp",
+            Value::Numeric(_) => "numeric",
+            Value::Uuid(_) => "uuid",
+            Value::Date(_) => "date",
+            Value::Time(_) => "time",
         }
     }
 }
@@ -72,6 +95,10 @@ from_impl! {
     Vec<u8> => Bytes,
     serde_json::Value => Json,
     DateTime<Utc> => Timestamp,
+    Numeric => Numeric,
+    Uuid => Uuid,
+    NaiveDate => Date,
+    NaiveTime => Time,
 }
 
 impl From<&str> for Value {
@@ -110,10 +137,41 @@ pub trait FromValue: Sized {
 }
 
 fn mismatch<T>(want: &str, got: &Value) -> Result<T> {
-    Err(Error::invalid(format!(
-        "cannot read a {} value as {want}",
-        got.kind()
-    )))
+    Err(decode_error(want, got.kind(), None))
+}
+
+/// A failed conversion of a value not yet tied to a column ([`Row`](crate::Row) names it).
+fn decode_error(
+    want: &str,
+    found: impl Into<String>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+) -> Error {
+    Error::ColumnDecode {
+        column: "(value)".into(),
+        expected: want.into(),
+        found: found.into(),
+        source,
+    }
+}
+
+impl Error {
+    /// Names the column of a conversion error.
+    pub(crate) fn in_column(self, column: impl std::fmt::Display) -> Error {
+        match self {
+            Error::ColumnDecode {
+                expected,
+                found,
+                source,
+                ..
+            } => Error::ColumnDecode {
+                column: column.to_string(),
+                expected,
+                found,
+                source,
+            },
+            other => other,
+        }
+    }
 }
 
 impl FromValue for Value {
@@ -127,6 +185,10 @@ impl FromValue for i64 {
         match value {
             Value::Int(i) => Ok(*i),
             Value::Bool(b) => Ok(i64::from(*b)),
+            // `SUM` and `AVG` of integers are NUMERIC on PostgreSQL.
+            Value::Numeric(n) => n
+                .to_i64()
+                .ok_or_else(|| decode_error("i64", format!("numeric {n}"), None)),
             other => mismatch("i64", other),
         }
     }
@@ -135,7 +197,7 @@ impl FromValue for i64 {
 impl FromValue for i32 {
     fn from_value(value: &Value) -> Result<Self> {
         let i = i64::from_value(value)?;
-        i32::try_from(i).map_err(|_| Error::invalid(format!("{i} does not fit in an i32")))
+        i32::try_from(i).map_err(|e| decode_error("i32", format!("integer {i}"), Some(e.into())))
     }
 }
 
@@ -144,6 +206,7 @@ impl FromValue for f64 {
         match value {
             Value::Float(f) => Ok(*f),
             Value::Int(i) => Ok(*i as f64),
+            Value::Numeric(n) => Ok(n.to_f64()),
             other => mismatch("f64", other),
         }
     }
@@ -162,9 +225,14 @@ impl FromValue for bool {
 }
 
 impl FromValue for String {
+    /// Text, and the text forms of numerics, UUIDs, dates and times.
     fn from_value(value: &Value) -> Result<Self> {
         match value {
             Value::Text(s) => Ok(s.clone()),
+            Value::Numeric(n) => Ok(n.to_string()),
+            Value::Uuid(u) => Ok(u.to_string()),
+            Value::Date(d) => Ok(d.to_string()),
+            Value::Time(t) => Ok(t.to_string()),
             other => mismatch("String", other),
         }
     }
@@ -172,7 +240,62 @@ impl FromValue for String {
     fn from_owned(value: Value) -> Result<Self> {
         match value {
             Value::Text(s) => Ok(s),
-            other => mismatch("String", &other),
+            other => Self::from_value(&other),
+        }
+    }
+}
+
+/// Parses text (SQLite's form) into `T`, naming what it wanted on failure.
+fn parse_text<T: std::str::FromStr>(want: &str, s: &str) -> Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    s.parse()
+        .map_err(|e: T::Err| decode_error(want, format!("text {s:?}"), Some(e.into())))
+}
+
+impl FromValue for Numeric {
+    fn from_value(value: &Value) -> Result<Self> {
+        match value {
+            Value::Numeric(n) => Ok(n.clone()),
+            Value::Int(i) => Ok(Numeric::from(*i)),
+            Value::Text(s) => s
+                .parse()
+                .map_err(|e: Error| decode_error("Numeric", format!("text {s:?}"), Some(e.into()))),
+            other => mismatch("Numeric", other),
+        }
+    }
+}
+
+impl FromValue for Uuid {
+    fn from_value(value: &Value) -> Result<Self> {
+        match value {
+            Value::Uuid(u) => Ok(*u),
+            Value::Text(s) => parse_text("Uuid", s),
+            Value::Bytes(b) => {
+                Uuid::from_slice(b).map_err(|e| decode_error("Uuid", "bytes", Some(e.into())))
+            }
+            other => mismatch("Uuid", other),
+        }
+    }
+}
+
+impl FromValue for NaiveDate {
+    fn from_value(value: &Value) -> Result<Self> {
+        match value {
+            Value::Date(d) => Ok(*d),
+            Value::Text(s) => parse_text("NaiveDate", s),
+            other => mismatch("NaiveDate", other),
+        }
+    }
+}
+
+impl FromValue for NaiveTime {
+    fn from_value(value: &Value) -> Result<Self> {
+        match value {
+            Value::Time(t) => Ok(*t),
+            Value::Text(s) => parse_text("NaiveTime", s),
+            other => mismatch("NaiveTime", other),
         }
     }
 }
@@ -199,7 +322,7 @@ impl FromValue for serde_json::Value {
             Value::Json(j) => Ok(j.clone()),
             // SQLite keeps JSON as text.
             Value::Text(s) => serde_json::from_str(s)
-                .map_err(|e| Error::invalid(format!("text is not valid JSON: {e}"))),
+                .map_err(|e| decode_error("JSON", "text that is not JSON", Some(e.into()))),
             other => mismatch("JSON", other),
         }
     }
@@ -218,7 +341,7 @@ impl FromValue for DateTime<Utc> {
             Value::Timestamp(t) => Ok(*t),
             // SQLite keeps timestamps as text.
             Value::Text(s) => parse_timestamp(s)
-                .ok_or_else(|| Error::invalid(format!("text `{s}` is not a timestamp"))),
+                .ok_or_else(|| decode_error("DateTime<Utc>", format!("text {s:?}"), None)),
             other => mismatch("timestamp", other),
         }
     }

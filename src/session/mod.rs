@@ -4,22 +4,22 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Instant;
 
-use futures_core::stream::BoxStream;
-use futures_util::StreamExt;
 use sqlx::Connection;
 
-use crate::conn::{Conn, ExecError, ExecResult, IntoSql, RawConnection, RowRef};
+use crate::conn::{Conn, ExecError, RawConnection};
 use crate::database::Database;
 use crate::error::{Class, Error, Result, aborted_from, classify, database_from};
-use crate::ident::{Ident, idents};
-use crate::keyset::KeySet;
-use crate::param::Param;
-use crate::row::{ResultSet, Row};
-use crate::value::Value;
+
+pub(crate) mod exec;
+mod query;
+
+pub(crate) use exec::{Context, Exec};
+pub use query::{ReadContext, WriteContext};
 
 /// Labels and database role for new sessions (Spanner's `labels` and `database_role`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[must_use]
+#[non_exhaustive]
 pub struct SessionOptions {
     /// User-assigned labels. They are kept on the session and, on PostgreSQL, are not sent.
     pub labels: BTreeMap<String, String>,
@@ -57,6 +57,10 @@ pub(crate) struct Meta {
     /// A `BEGIN`, `COMMIT` or `ROLLBACK` was cut off (its future dropped): the connection may
     /// still be inside a transaction, so the next use rolls back first.
     pub(crate) tx_dirty: bool,
+    /// The last abort the database reported on this session (SQLSTATE or result code, and
+    /// message), so a retry loop knows an attempt was aborted even when the application's
+    /// own error type carried the failure out.
+    pub(crate) last_abort: Option<(Option<String>, String)>,
 }
 
 impl Meta {
@@ -74,9 +78,19 @@ impl Meta {
                     target: "session_pool::session", session = %self.name, error = %err,
                     "session lost its connection"
                 );
-                self.not_found(err.to_string())
+                Error::SessionNotFound {
+                    name: self.name.clone(),
+                    reason: err.to_string(),
+                    source: Some(err),
+                }
             }
-            Class::Aborted => aborted_from(err),
+            Class::Aborted => {
+                let err = aborted_from(err);
+                if let Error::Aborted { code, message, .. } = &err {
+                    self.last_abort = Some((code.clone(), message.clone()));
+                }
+                err
+            }
             Class::Other => database_from(err),
         }
     }
@@ -85,6 +99,7 @@ impl Meta {
         Error::SessionNotFound {
             name: self.name.clone(),
             reason,
+            source: None,
         }
     }
 }
@@ -97,11 +112,14 @@ pub(crate) struct Live {
 
 /// One server-side session: a single live connection (Spanner's `Session`).
 ///
-/// Create it with [`Database::session`], then [`create`](Session::create) it. Every
-/// operation takes `&mut self`: a session runs one thing at a time, as a connection does.
+/// Create it with [`Database::session`], then [`create`](Session::create) it; or take one
+/// from a pool. Every operation takes `&mut self`: a session runs one thing at a time, as a
+/// connection does. Queries come from [`ReadContext`] and [`WriteContext`] (in the prelude),
+/// shared with [`Transaction`](crate::Transaction) and [`Snapshot`](crate::Snapshot).
 ///
 /// ```no_run
 /// # async fn demo() -> session_pool::Result<()> {
+/// use session_pool::prelude::*;
 /// use session_pool::{Database, params};
 /// let db = Database::open("sqlite::memory:").await?;
 /// let mut session = db.session();
@@ -117,21 +135,6 @@ pub struct Session {
     options: std::sync::Arc<SessionOptions>,
     /// Boxed so that a `Session` is a few words and cheap to move through pool queues.
     pub(crate) live: Option<Box<Live>>,
-    /// The pool this session belongs to, if any.
-    pub(crate) home: Option<std::sync::Weak<crate::pool::core::Core>>,
-    /// Checked out of its pool: dropping it instead of `put` gives its place back.
-    pub(crate) leased: bool,
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        if self.leased
-            && let Some(core) = self.home.as_ref().and_then(std::sync::Weak::upgrade)
-        {
-            // Only bookkeeping (a lock, maybe waking a waiter): no I/O.
-            core.forget_leased();
-        }
-    }
 }
 
 impl fmt::Debug for Session {
@@ -160,14 +163,24 @@ fn quote_role(role: &str) -> Result<String> {
     Ok(format!("\"{}\"", role.replace('"', "\"\"")))
 }
 
+impl Database {
+    /// A new, not yet created session with no labels and no role.
+    pub fn session(&self) -> Session {
+        Session::new(self.clone(), Default::default())
+    }
+
+    /// A new, not yet created session with labels and a database role.
+    pub fn session_with(&self, options: SessionOptions) -> Session {
+        Session::new(self.clone(), std::sync::Arc::new(options))
+    }
+}
+
 impl Session {
     pub(crate) fn new(database: Database, options: std::sync::Arc<SessionOptions>) -> Session {
         Session {
             database,
             options,
             live: None,
-            home: None,
-            leased: false,
         }
     }
 
@@ -268,7 +281,7 @@ impl Session {
             .map(quote_role)
             .transpose()?;
         #[cfg(feature = "sqlite")]
-        if role.is_some() && self.database.dialect() == crate::database::Dialect::Sqlite {
+        if role.is_some() && self.database.dialect() == crate::dialect::Dialect::Sqlite {
             return Err(Error::Unsupported(
                 "SQLite has no database roles; create the session without `database_role`".into(),
             ));
@@ -282,9 +295,10 @@ impl Session {
             backend_pid: None,
             created_at: now,
             last_used: now,
-            touched: coarsetime::Instant::now(),
+            touched: coarsetime::Instant::now_without_cache_update(),
             broken: false,
             tx_dirty: false,
+            last_abort: None,
         };
         meta.backend_pid = conn
             .prepare_session(role.as_deref())
@@ -322,7 +336,7 @@ impl Session {
             live.meta.tx_dirty = false;
         }
         live.meta.last_used = Instant::now();
-        live.meta.touched = coarsetime::Instant::now();
+        live.meta.touched = coarsetime::Instant::now_without_cache_update();
         Ok((live.conn.as_mut(), &mut live.meta, &self.database))
     }
 
@@ -384,86 +398,11 @@ impl Session {
     /// Keeps the session alive by running `SELECT 1`. [`Error::NotCreated`] if it was never
     /// created, [`Error::SessionNotFound`] if the server dropped it.
     pub async fn ping(&mut self) -> Result<()> {
-        let (conn, meta, _) = self.ready().await?;
-        conn.execute(crate::conn::fixed("SELECT 1"), crate::param::NONE)
-            .await
-            .map_err(|e| meta.fail(e))?;
+        self.exec()
+            .await?
+            .execute(crate::conn::fixed("SELECT 1"), crate::param::NONE)
+            .await?;
         Ok(())
-    }
-
-    /// Runs a query and collects its rows. Parameters are positional: `$1`, `$2`, … on
-    /// both backends.
-    pub async fn execute_sql(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet> {
-        let (conn, meta, _) = self.ready().await?;
-        conn.fetch_all(sql, params).await.map_err(|e| meta.fail(e))
-    }
-
-    /// Runs a query and streams its rows as they arrive. Errors (including
-    /// [`Error::NotCreated`]) come as the stream's first item.
-    pub fn execute_sql_stream<'s>(
-        &'s mut self,
-        sql: &'s str,
-        params: &'s [Value],
-    ) -> BoxStream<'s, Result<Row>> {
-        futures_util::stream::once(self.ready())
-            .flat_map(move |ready| match ready {
-                Ok((conn, meta, _)) => conn
-                    .fetch(sql, params)
-                    .map(move |r| r.map_err(|e| meta.fail(e)))
-                    .boxed(),
-                Err(e) => futures_util::stream::once(async { Err(e) }).boxed(),
-            })
-            .boxed()
-    }
-
-    /// Runs a statement outside any transaction (auto-commit) and returns how many rows it
-    /// changed. Use it for DDL too.
-    pub async fn execute_update(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        let (conn, meta, _) = self.ready().await?;
-        conn.execute(sql, params).await.map_err(|e| meta.fail(e))
-    }
-
-    /// [`execute_sql`](Session::execute_sql) for the stores: borrowed parameters, rows
-    /// decoded by position.
-    pub(crate) async fn map_rows<T>(
-        &mut self,
-        sql: impl IntoSql,
-        params: &[Param<'_>],
-        decode: impl FnMut(RowRef<'_>) -> ExecResult<T>,
-    ) -> Result<Vec<T>> {
-        let (conn, meta, _) = self.ready().await?;
-        conn.fetch_map(sql, params, decode)
-            .await
-            .map_err(|e| meta.fail(e))
-    }
-
-    /// [`execute_update`](Session::execute_update) with borrowed parameters.
-    pub(crate) async fn update_with(
-        &mut self,
-        sql: impl IntoSql,
-        params: &[Param<'_>],
-    ) -> Result<u64> {
-        let (conn, meta, _) = self.ready().await?;
-        conn.execute(sql, params).await.map_err(|e| meta.fail(e))
-    }
-
-    /// Reads rows of `table` (Spanner's `read`): the `columns` of the rows in `keyset`, keyed
-    /// on the primary key or on `index` when given, in key order, at most `limit` rows
-    /// (0: no limit). Names are validated; a bad one is [`Error::InvalidArgument`].
-    pub async fn read<S: AsRef<str>>(
-        &mut self,
-        table: &str,
-        columns: &[S],
-        keyset: &KeySet,
-        index: Option<&str>,
-        limit: usize,
-    ) -> Result<ResultSet> {
-        let request = ReadRequest::new(table, columns, index)?;
-        let (conn, meta, db) = self.ready().await?;
-        request
-            .run(conn, db, keyset, limit)
-            .await
-            .map_err(|e| meta.fail(e))
     }
 
     /// The sqlx connection, for typed queries. See [`RawConnection`].
@@ -473,48 +412,12 @@ impl Session {
     }
 }
 
-/// A validated `read`, shared by sessions, snapshots and transactions.
-pub(crate) struct ReadRequest {
-    table: Ident,
-    columns: Vec<Ident>,
-    index: Option<Ident>,
-}
-
-impl ReadRequest {
-    pub(crate) fn new<S: AsRef<str>>(
-        table: &str,
-        columns: &[S],
-        index: Option<&str>,
-    ) -> Result<Self> {
-        let table = Ident::new(table)?;
-        let columns = idents(columns)?;
-        if columns.is_empty() {
-            return Err(Error::invalid(format!("a read of {table} names no column")));
-        }
-        let index = index
-            .filter(|i| !i.is_empty())
-            .map(Ident::new)
-            .transpose()?;
-        Ok(ReadRequest {
-            table,
-            columns,
-            index,
-        })
-    }
-
-    pub(crate) async fn run(
-        &self,
-        mut conn: RawConnection<'_>,
-        db: &Database,
-        keyset: &KeySet,
-        limit: usize,
-    ) -> crate::conn::ExecResult<ResultSet> {
-        let key = db
-            .inner
-            .schema
-            .key_columns(conn.reborrow(), &self.table, self.index.as_ref())
-            .await?;
-        let (sql, params) = crate::sql::read(&self.table, &self.columns, keyset, &key, limit)?;
-        conn.fetch_all(&sql, &params).await
+impl Context for Session {
+    async fn exec(&mut self) -> Result<Exec<'_>> {
+        let (conn, meta, db) = self.ready().await?;
+        Ok(Exec { conn, meta, db })
     }
 }
+
+impl ReadContext for Session {}
+impl WriteContext for Session {}

@@ -1,0 +1,294 @@
+//! The ADK store's statement texts, apart from its API: one function per statement, given
+//! the store's tables and the placeholders its parameters were bound to. The store caches
+//! each text per [`Stmt`] shape, so these run once per shape and store.
+
+use super::config::Tables;
+use super::record::{EVENT_COLUMNS, event_values};
+use crate::support::Placeholder;
+
+/// The shape of a statement's text: everything that changes it, placeholder numbers
+/// included (with the store's table names, which are fixed per store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Stmt {
+    Create {
+        postgres: bool,
+        owner: bool,
+    },
+    Get {
+        scoped: bool,
+    },
+    Update {
+        postgres: bool,
+        scoped: bool,
+    },
+    Delete {
+        scoped: bool,
+    },
+    DeleteFor {
+        scoped: bool,
+    },
+    List {
+        user: bool,
+        scoped: bool,
+        after: bool,
+        limit: bool,
+    },
+    Append {
+        postgres: bool,
+        scoped: bool,
+    },
+    AppendUpdate {
+        postgres: bool,
+        scoped: bool,
+        cas: bool,
+    },
+    SqliteInsert,
+    Events {
+        after: bool,
+        scoped: bool,
+        limit: bool,
+    },
+}
+
+/// The placeholders of a new state.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StateBinds {
+    pub(super) state: Placeholder,
+    /// SQLite's update time comes from the client's clock.
+    pub(super) now: Option<Placeholder>,
+}
+
+/// ` AND owner = $n` for a scoped store.
+pub(super) fn owner_filter(t: &Tables, owner: Option<Placeholder>) -> String {
+    match (owner, &t.owner) {
+        (Some(p), Some(column)) => format!(" AND {} = {p}", column.name),
+        _ => String::new(),
+    }
+}
+
+/// `state = …, update_time = …`: the update time always moves forward, even within one
+/// microsecond, so it can serve as the session's version.
+pub(super) fn set_state(set: StateBinds) -> String {
+    let state = set.state;
+    match set.now {
+        None => format!(
+            "state = {state}::jsonb, update_time = \
+             GREATEST(CURRENT_TIMESTAMP, update_time + interval '1 microsecond')"
+        ),
+        // 1e-9 days is two steps of a REAL Julian day today (about 86 µs).
+        Some(now) => format!("state = {state}, update_time = MAX({now}, update_time + 1e-9)"),
+    }
+}
+
+/// The new session's row, returned.
+pub(super) struct CreateBinds {
+    pub(super) id: Placeholder,
+    pub(super) app: Placeholder,
+    pub(super) user: Placeholder,
+    pub(super) state: Placeholder,
+    pub(super) owner: Option<Placeholder>,
+    /// SQLite: both times from the client's clock.
+    pub(super) now: Option<Placeholder>,
+}
+
+pub(super) fn create(t: &Tables, b: &CreateBinds) -> String {
+    let mut columns = String::from("id, app_name, user_id, state");
+    let mut values = format!("{}, {}, {}, {}", b.id, b.app, b.user, b.state);
+    if let (Some(column), Some(value)) = (&t.owner, b.owner) {
+        columns += &format!(", {}", column.name);
+        values += &format!(", {value}");
+    }
+    if let Some(now) = b.now {
+        columns += ", create_time, update_time";
+        values += &format!(", {now}, {now}");
+    }
+    format!(
+        "INSERT INTO {} ({columns}) VALUES ({values}) RETURNING {}",
+        t.sessions, t.session_columns
+    )
+}
+
+pub(super) fn get(t: &Tables, id: Placeholder, owner: Option<Placeholder>) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE id = {id}{}",
+        t.session_columns,
+        t.sessions,
+        owner_filter(t, owner)
+    )
+}
+
+/// A session of an app and user (the stale-session check after a missed update).
+pub(super) fn get_for(
+    t: &Tables,
+    [id, app, user]: [Placeholder; 3],
+    owner: Option<Placeholder>,
+) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE id = {id} AND app_name = {app} AND user_id = {user}{}",
+        t.session_columns,
+        t.sessions,
+        owner_filter(t, owner)
+    )
+}
+
+pub(super) fn update(
+    t: &Tables,
+    set: StateBinds,
+    id: Placeholder,
+    owner: Option<Placeholder>,
+) -> String {
+    format!(
+        "UPDATE {} SET {} WHERE id = {id}{} RETURNING {}",
+        t.sessions,
+        set_state(set),
+        owner_filter(t, owner),
+        t.session_columns
+    )
+}
+
+pub(super) fn delete(t: &Tables, id: Placeholder, owner: Option<Placeholder>) -> String {
+    format!(
+        "DELETE FROM {} WHERE id = {id}{}",
+        t.sessions,
+        owner_filter(t, owner)
+    )
+}
+
+pub(super) fn delete_for(
+    t: &Tables,
+    [id, app, user]: [Placeholder; 3],
+    owner: Option<Placeholder>,
+) -> String {
+    format!(
+        "DELETE FROM {} WHERE id = {id} AND app_name = {app} AND user_id = {user}{}",
+        t.sessions,
+        owner_filter(t, owner)
+    )
+}
+
+/// A listing's filters and page.
+pub(super) struct ListBinds {
+    pub(super) app: Placeholder,
+    pub(super) user: Option<Placeholder>,
+    pub(super) owner: Option<Placeholder>,
+    /// The cursor: update time and id of the last session seen.
+    pub(super) after: Option<(Placeholder, Placeholder)>,
+    pub(super) limit: Option<Placeholder>,
+}
+
+pub(super) fn list(t: &Tables, b: &ListBinds) -> String {
+    let mut sql = format!(
+        "SELECT {} FROM {} WHERE app_name = {}",
+        t.session_columns, t.sessions, b.app
+    );
+    if let Some(user) = b.user {
+        sql += &format!(" AND user_id = {user}");
+    }
+    sql += &owner_filter(t, b.owner);
+    if let Some((time, id)) = b.after {
+        sql += &format!(" AND (update_time, id) < ({time}, {id})");
+    }
+    sql += " ORDER BY update_time DESC, id DESC";
+    if let Some(limit) = b.limit {
+        sql += &format!(" LIMIT {limit}");
+    }
+    sql
+}
+
+/// Inserts the event bound at `$1..` only if its session (`$2..$4`: id, app, user) exists,
+/// so a missing one is a typed error, not a foreign-key one.
+pub(super) fn append(t: &Tables, postgres: bool, owner: Option<Placeholder>) -> String {
+    format!(
+        "INSERT INTO {} ({EVENT_COLUMNS}) SELECT {} FROM {} \
+         WHERE id = $2 AND app_name = $3 AND user_id = $4{}",
+        t.events,
+        event_values(postgres),
+        t.sessions,
+        owner_filter(t, owner)
+    )
+}
+
+/// Updates the event's session (`$2..$4`) to the new state, optionally only at the expected
+/// update time, and returns it; on PostgreSQL the event is inserted by the same statement,
+/// only when the update matched.
+pub(super) fn append_update(
+    t: &Tables,
+    postgres: bool,
+    set: StateBinds,
+    cas: Option<Placeholder>,
+    owner: Option<Placeholder>,
+) -> String {
+    let mut filter = String::from("id = $2 AND app_name = $3 AND user_id = $4");
+    if let Some(cas) = cas {
+        filter += &format!(" AND update_time = {cas}");
+    }
+    filter += &owner_filter(t, owner);
+    let update = format!(
+        "UPDATE {} SET {} WHERE {filter} RETURNING {}",
+        t.sessions,
+        set_state(set),
+        t.session_columns
+    );
+    if postgres {
+        // Data-modifying CTEs run to completion in one statement: the event is inserted
+        // only when the update matched.
+        format!(
+            "WITH s AS ({update}), e AS (INSERT INTO {} ({EVENT_COLUMNS}) SELECT {} \
+             FROM s RETURNING 1) SELECT * FROM s",
+            t.events,
+            event_values(true)
+        )
+    } else {
+        update
+    }
+}
+
+/// SQLite's second statement of the atomic append: the event, in the same transaction.
+pub(super) fn sqlite_insert(t: &Tables) -> String {
+    format!(
+        "INSERT INTO {} ({EVENT_COLUMNS}) SELECT {}",
+        t.events,
+        event_values(false)
+    )
+}
+
+/// A session's events in chronological order; with a limit, the newest `limit` of them.
+pub(super) fn events(
+    t: &Tables,
+    sid: Placeholder,
+    after: Option<Placeholder>,
+    owner: Option<Placeholder>,
+    limit: Option<Placeholder>,
+) -> String {
+    let mut filter = format!("session_id = {sid}");
+    if let Some(after) = after {
+        filter += &format!(" AND timestamp > {after}");
+    }
+    if owner.is_some() {
+        filter += &format!(
+            " AND session_id IN (SELECT id FROM {} WHERE id = {sid}{})",
+            t.sessions,
+            owner_filter(t, owner)
+        );
+    }
+    let e = &t.events;
+    match limit {
+        None => format!(
+            "SELECT {EVENT_COLUMNS} FROM {e} WHERE {filter} \
+             ORDER BY timestamp ASC, id ASC"
+        ),
+        Some(n) => format!(
+            "SELECT {EVENT_COLUMNS} FROM (SELECT {EVENT_COLUMNS} FROM {e} \
+             WHERE {filter} ORDER BY timestamp DESC, id DESC LIMIT {n}) AS newest \
+             ORDER BY timestamp ASC, id ASC"
+        ),
+    }
+}
+
+pub(super) fn delete_idle(t: &Tables, before: Placeholder, owner: Option<Placeholder>) -> String {
+    format!(
+        "DELETE FROM {} WHERE update_time < {before}{}",
+        t.sessions,
+        owner_filter(t, owner)
+    )
+}

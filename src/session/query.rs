@@ -1,0 +1,103 @@
+//! The one query surface: [`ReadContext`] (queries and reads) and [`WriteContext`] (DML),
+//! as in Spanner's Java client, written once for sessions, transactions and snapshots.
+
+use std::future::Future;
+
+use futures_core::stream::BoxStream;
+use futures_util::StreamExt;
+
+use super::exec::Context;
+use crate::conn::FromDriverRow;
+use crate::error::Result;
+use crate::keyset::KeySet;
+use crate::read::ReadRequest;
+use crate::row::{ResultSet, Row};
+use crate::value::Value;
+
+/// Queries and reads, the same on a [`Session`](crate::Session) (each statement on its
+/// own), a [`Transaction`](crate::Transaction) and a [`Snapshot`](crate::Snapshot).
+///
+/// In the prelude: `use session_pool::prelude::*;`. Parameters are positional, written
+/// `$1`, `$2`, … on both backends; build them with [`params!`](crate::params).
+///
+/// ```no_run
+/// # async fn demo(session: &mut session_pool::Session) -> session_pool::Result<()> {
+/// use session_pool::params;
+/// use session_pool::prelude::*;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Counter { id: i64, n: i64 }
+///
+/// let rows = session.execute_sql("SELECT id, n FROM counters WHERE id = $1", &params![1]).await?;
+/// let counters: Vec<Counter> = rows.deserialize()?;
+/// let mut snapshot = session.snapshot().await?;
+/// let same = snapshot.execute_sql("SELECT id, n FROM counters", &[]).await?;
+/// # Ok(()) }
+/// ```
+pub trait ReadContext: Context {
+    /// Runs a query and collects its rows.
+    fn execute_sql(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> impl Future<Output = Result<ResultSet>> + Send {
+        async move { self.exec().await?.fetch_all(sql, params).await }
+    }
+
+    /// Runs a query and streams its rows as the server sends them. Errors (including
+    /// [`Error::NotCreated`](crate::Error::NotCreated)) come as items of the stream.
+    fn execute_sql_stream<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> BoxStream<'a, Result<Row>> {
+        futures_util::stream::once(self.exec())
+            .flat_map(move |exec| match exec {
+                Ok(exec) => exec.fetch(sql, params),
+                Err(e) => futures_util::stream::once(async { Err(e) }).boxed(),
+            })
+            .boxed()
+    }
+
+    /// Runs a query and decodes each row with sqlx's
+    /// [`FromRow`](https://docs.rs/sqlx/latest/sqlx/trait.FromRow.html) (derive it with
+    /// `#[derive(sqlx::FromRow)]`), straight from the driver's row on either backend.
+    fn query_as<T: FromDriverRow>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> impl Future<Output = Result<Vec<T>>> + Send {
+        async move { self.exec().await?.fetch_as(sql, params).await }
+    }
+
+    /// Reads rows of `table` (Spanner's `read`): the `columns` of the rows in `keyset`,
+    /// keyed on the primary key or on `index` when given, in key order, at most `limit`
+    /// rows (0: no limit). Names are validated; a bad one is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    fn read<S: AsRef<str> + Sync>(
+        &mut self,
+        table: &str,
+        columns: &[S],
+        keyset: &KeySet,
+        index: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ResultSet>> + Send {
+        async move {
+            let request = ReadRequest::new(table, columns, index)?;
+            self.exec().await?.read(&request, keyset, limit).await
+        }
+    }
+}
+
+/// Statements that change data: on a [`Session`](crate::Session) each one commits on its
+/// own; in a [`Transaction`](crate::Transaction) they commit together.
+pub trait WriteContext: ReadContext {
+    /// Runs a statement and returns how many rows it changed (DDL too, on a session).
+    fn execute_update(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> impl Future<Output = Result<u64>> + Send {
+        async move { self.exec().await?.execute(sql, params).await }
+    }
+}
