@@ -3,21 +3,14 @@ mod common;
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use serde_json::json;
 use session_pool::adk::{AdkConfig, AdkStore, EventRecord};
-use session_pool::{Database, Error, FixedSizePool};
+use session_pool::{Database, Error};
 
 fn event(id: String, session: &str) -> EventRecord {
-    EventRecord {
-        id,
-        session_id: session.into(),
-        app_name: "app".into(),
-        user_id: "u".into(),
-        author: Some("model".into()),
-        timestamp: Utc::now(),
-        ..EventRecord::default()
-    }
+    let mut e = EventRecord::new(id, session, "app", "u");
+    e.author = Some("model".into());
+    e
 }
 
 async fn appends_and_updates_atomically(db: Database) {
@@ -138,7 +131,7 @@ async fn racing_writers_from_one_version(db: Database) {
 
 /// Writers that reread and retry on a stale error lose nothing.
 async fn retrying_writers_lose_nothing(db: Database) {
-    let store: AdkStore<FixedSizePool> = common::adk_store(&db, AdkConfig::default()).await;
+    let store: AdkStore = common::adk_store(&db, AdkConfig::default()).await;
     store
         .create_session("s", "app", "u", &json!({}), None)
         .await

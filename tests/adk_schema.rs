@@ -220,7 +220,7 @@ async fn sqlite_companion_layout() {
     assert_eq!(indexes.len(), 3, "{indexes:?}");
 }
 
-async fn snapshot(db: &Database, store: &AdkStore<session_pool::FixedSizePool>) -> String {
+async fn snapshot(db: &Database, store: &AdkStore) -> String {
     let mut s = db.session();
     s.create().await.unwrap();
     let sql = common::by_dialect(

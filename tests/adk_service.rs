@@ -11,7 +11,7 @@ fn map(v: serde_json::Value) -> JsonMap {
     v.as_object().unwrap().clone()
 }
 
-async fn service(db: &Database) -> SessionService<session_pool::FixedSizePool> {
+async fn service(db: &Database) -> SessionService {
     SessionService::new(common::adk_store(db, AdkConfig::default()).await)
 }
 
@@ -184,20 +184,11 @@ async fn recent_events_window(db: Database) {
         }
     };
     assert_eq!(texts(GetSessionConfig::default()).await.len(), 6);
-    let recent = GetSessionConfig {
-        num_recent_events: Some(2),
-        ..GetSessionConfig::default()
-    };
+    let recent = GetSessionConfig::default().num_recent_events(2);
     assert_eq!(texts(recent).await, ["m4", "m5"]);
-    let after = GetSessionConfig {
-        after_timestamp: Some(s.events[3].timestamp),
-        ..GetSessionConfig::default()
-    };
+    let after = GetSessionConfig::default().after_timestamp(s.events[3].timestamp);
     assert_eq!(texts(after).await, ["m4", "m5"]);
-    let none = GetSessionConfig {
-        num_recent_events: Some(0),
-        ..GetSessionConfig::default()
-    };
+    let none = GetSessionConfig::default().num_recent_events(0);
     assert!(texts(none).await.is_empty());
 }
 

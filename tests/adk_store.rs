@@ -7,18 +7,14 @@ use serde_json::json;
 use session_pool::Database;
 use session_pool::Error;
 use session_pool::adk::{AdkConfig, EventRecord};
+use session_pool::prelude::*;
 
 fn event(id: &str, session: &str, at: chrono::DateTime<Utc>) -> EventRecord {
-    EventRecord {
-        id: id.into(),
-        session_id: session.into(),
-        app_name: "app".into(),
-        user_id: "u1".into(),
-        author: Some("user".into()),
-        timestamp: at,
-        content: Some(json!({"parts": [{"text": id}]})),
-        ..EventRecord::default()
-    }
+    let mut e = EventRecord::new(id, session, "app", "u1");
+    e.author = Some("user".into());
+    e.timestamp = at;
+    e.content = Some(json!({"parts": [{"text": id}]}));
+    e
 }
 
 fn ids(events: &[EventRecord]) -> Vec<&str> {
@@ -209,26 +205,22 @@ async fn all_event_columns_round_trip(db: Database) {
         .create_session("s", "app", "u1", &json!({}), None)
         .await
         .unwrap();
-    let full = EventRecord {
-        invocation_id: Some("inv_1".into()),
-        actions: Some(vec![0, 159, 146, 150, 255]),
-        long_running_tool_ids_json: Some(r#"["call_1"]"#.into()),
-        branch: Some("root.child".into()),
-        grounding_metadata: Some(json!({"sources": ["kb"]})),
-        custom_metadata: Some(json!({"confidence": 0.95})),
-        partial: Some(false),
-        turn_complete: Some(true),
-        interrupted: Some(false),
-        error_code: Some("E1".into()),
-        error_message: Some("é".repeat(1024)),
-        ..event("full", "s", Utc::now())
-    };
+    let mut full = event("full", "s", Utc::now());
+    full.invocation_id = Some("inv_1".into());
+    full.actions = Some(vec![0, 159, 146, 150, 255]);
+    full.long_running_tool_ids_json = Some(r#"["call_1"]"#.into());
+    full.branch = Some("root.child".into());
+    full.grounding_metadata = Some(json!({"sources": ["kb"]}));
+    full.custom_metadata = Some(json!({"confidence": 0.95}));
+    full.partial = Some(false);
+    full.turn_complete = Some(true);
+    full.interrupted = Some(false);
+    full.error_code = Some("E1".into());
+    full.error_message = Some("é".repeat(1024));
     store.append_event(&full).await.unwrap();
-    let bare = EventRecord {
-        author: None,
-        content: None,
-        ..event("bare", "s", Utc::now() + Duration::seconds(1))
-    };
+    let mut bare = event("bare", "s", Utc::now() + Duration::seconds(1));
+    bare.author = None;
+    bare.content = None;
     store.append_event(&bare).await.unwrap();
     let got = store.get_events("s", None, None).await.unwrap();
     let mut expect_full = full.clone();
@@ -265,7 +257,7 @@ async fn delete_cascades_to_events(db: Database) {
     );
     assert_eq!(store.get_events("kept", None, None).await.unwrap().len(), 3);
     // Not filtered by session: the rows are really gone from the table.
-    let mut s = store.pool().session(None).await.unwrap();
+    let mut s = store.pool().session().await.unwrap();
     let n: i64 = s
         .execute_sql(
             &format!("SELECT COUNT(*) FROM \"{}\"", store.events_table()),
@@ -364,22 +356,22 @@ async fn bad_input_is_rejected_before_any_query(db: Database) {
             .await
             .unwrap_err(),
     );
-    let nul = EventRecord {
-        author: Some("a\0b".into()),
-        ..event("e", "s", Utc::now())
-    };
+    let mut nul = event("e", "s", Utc::now());
+    nul.author = Some("a\0b".into());
     invalid(store.append_event(&nul).await.unwrap_err());
 
     // An unknown session, or one of another app or user, is a typed not-found.
     for e in [
         event("e1", "missing", Utc::now()),
-        EventRecord {
-            app_name: "other".into(),
-            ..event("e2", "s", Utc::now())
+        {
+            let mut e = event("e2", "s", Utc::now());
+            e.app_name = "other".into();
+            e
         },
-        EventRecord {
-            user_id: "u2".into(),
-            ..event("e3", "s", Utc::now())
+        {
+            let mut e = event("e3", "s", Utc::now());
+            e.user_id = "u2".into();
+            e
         },
     ] {
         let err = store.append_event(&e).await.unwrap_err();

@@ -7,14 +7,7 @@ use session_pool::adk::{AdkConfig, EventRecord};
 use session_pool::{Database, Error, Value};
 
 fn event(id: &str, session: &str) -> EventRecord {
-    EventRecord {
-        id: id.into(),
-        session_id: session.into(),
-        app_name: "app".into(),
-        user_id: "u".into(),
-        timestamp: Utc::now(),
-        ..EventRecord::default()
-    }
+    EventRecord::new(id, session, "app", "u")
 }
 
 async fn tenants_are_isolated(db: Database) {

@@ -1,6 +1,7 @@
 //! Opening databases: URLs, names, SQLite settings, errors.
 mod common;
 
+use session_pool::prelude::*;
 use session_pool::{Database, DatabaseOptions, Dialect, Error};
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! database_role: PostgreSQL `SET ROLE` (safely quoted); SQLite says it is unsupported.
 mod common;
 
+use session_pool::prelude::*;
 use session_pool::{Error, SessionOptions};
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! concurrent pops, corrupt rows and bad input, on both backends.
 mod common;
 
+use session_pool::prelude::*;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ fn msg(i: usize) -> Json {
     json!({"role": if i.is_multiple_of(2) { "user" } else { "assistant" }, "content": format!("m{i}"), "n": i})
 }
 
-async fn count(store: &ItemsStore<session_pool::FixedSizePool>, sql: &str, id: &str) -> i64 {
+async fn count(store: &ItemsStore, sql: &str, id: &str) -> i64 {
     let mut s = store.pool().get(None).await.unwrap();
     let n = s
         .execute_sql(sql, &[id.into()])

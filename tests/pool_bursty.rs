@@ -3,7 +3,6 @@ mod common;
 
 use std::time::Duration;
 
-use session_pool::prelude::*;
 use session_pool::{BurstyOptions, BurstyPool, Database, Error};
 
 #[test]

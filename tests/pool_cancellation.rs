@@ -22,7 +22,7 @@ fn pool() -> FixedSizePool {
 }
 
 async fn work(pool: FixedSizePool) -> Result<(), Error> {
-    let mut s = pool.session(Some(Duration::from_secs(10))).await?;
+    let mut s = pool.session_with_timeout(Duration::from_secs(10)).await?;
     s.execute_sql("SELECT 1", &[]).await?;
     tokio::task::yield_now().await;
     Ok(())

@@ -3,7 +3,6 @@ mod common;
 
 use std::time::Duration;
 
-use session_pool::prelude::*;
 use session_pool::{Error, FixedSizeOptions, FixedSizePool, PingingOptions, PingingPool};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,16 +1,15 @@
 //! A pool written outside the crate implements AbstractSessionPool and gets SessionCheckout
-//! and `session()` for free.
+//! and `session()` for free, also as a shared trait object and inside spawned tasks.
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use session_pool::pool::PutError;
 use session_pool::prelude::*;
-use session_pool::{Database, Error, PoolStats, Result, Session};
+use session_pool::{Database, Error, PoolStats, PooledSession, PutError, Result, Session};
 
 /// Keeps at most one idle session; creates one when it has none.
 #[derive(Default)]
@@ -32,23 +31,20 @@ impl AbstractSessionPool for OneIdle {
         let _ = self.database.set(database.clone());
         Ok(())
     }
-    async fn get(&self, _timeout: Option<Duration>) -> Result<Session> {
+    async fn get(&self, _timeout: Option<Duration>) -> Result<PooledSession> {
         if let Some(s) = self.idle.lock().take() {
-            return Ok(s);
+            return Ok(s.into());
         }
         let mut s = self.database.get().ok_or(Error::NotBound)?.session();
         s.create().await?;
-        Ok(s)
+        Ok(s.into())
     }
-    fn put(&self, session: Session) -> std::result::Result<(), PutError> {
+    fn put(&self, session: PooledSession) -> std::result::Result<(), PutError> {
         let mut idle = self.idle.lock();
         if idle.is_some() {
-            return Err(PutError {
-                session,
-                error: Error::PoolFull { size: 1 },
-            });
+            return Err(PutError::new(session, Error::PoolFull { size: 1 }));
         }
-        *idle = Some(session);
+        *idle = Some(session.detach());
         Ok(())
     }
     async fn clear(&self) -> Result<()> {
@@ -69,20 +65,26 @@ impl AbstractSessionPool for OneIdle {
 #[tokio::test]
 async fn a_custom_pool_works_with_checkouts() {
     let (db, _dir) = common::sqlite().await;
-    let pool = OneIdle::default();
+    let pool = Arc::new(OneIdle::default());
     assert!(matches!(pool.get(None).await, Err(Error::NotBound)));
     pool.bind(&db).await.unwrap();
     let id = {
-        let mut s = pool.session(None).await.unwrap();
+        let mut s = pool.session().await.unwrap();
         s.ping().await.unwrap();
         s.session_id().unwrap().to_owned()
     };
     // The checkout put it back; the next one gets the same session.
-    let s = pool.session(None).await.unwrap();
+    let s = pool.session().await.unwrap();
     assert_eq!(s.session_id().unwrap(), id);
-    // Also as a trait object.
-    let dyn_pool: &dyn AbstractSessionPool = &pool;
     drop(s);
-    let c = session_pool::SessionCheckout::new(dyn_pool, dyn_pool.get(None).await.unwrap());
-    assert_eq!(c.session_id().unwrap(), id);
+    // Also as a shared trait object, from inside a task.
+    let dyn_pool: Arc<dyn AbstractSessionPool> = pool.clone();
+    let seen = tokio::spawn(async move {
+        let c = dyn_pool.session().await.unwrap();
+        c.session_id().map(str::to_owned)
+    })
+    .await
+    .unwrap();
+    assert_eq!(seen.as_deref(), Some(id.as_str()));
+    assert!(pool.idle.lock().is_some(), "the guard went home");
 }

@@ -7,14 +7,14 @@ use std::time::Duration;
 use session_pool::prelude::*;
 use session_pool::{
     BurstyOptions, BurstyPool, Error, FixedSizeOptions, FixedSizePool, PingingOptions, PingingPool,
-    Session,
+    PooledSession,
 };
 
 const SIZE: usize = 3;
 
 /// Checks out `n` sessions at once and checks that each is alive.
 async fn all_alive<P: AbstractSessionPool>(pool: &P, n: usize) {
-    let mut held: Vec<Session> = Vec::new();
+    let mut held: Vec<PooledSession> = Vec::new();
     for _ in 0..n {
         held.push(pool.get(Some(Duration::from_secs(5))).await.unwrap());
     }
@@ -36,9 +36,10 @@ async fn bursty_replaces_dead_sessions_at_once() {
     let mut admin = common::pg_admin().await.unwrap();
     let pool = BurstyPool::new(BurstyOptions::default().target_size(SIZE)).unwrap();
     pool.bind(&db).await.unwrap();
-    let first: Vec<Session> = futures_util::future::try_join_all((0..SIZE).map(|_| pool.get(None)))
-        .await
-        .unwrap();
+    let first: Vec<PooledSession> =
+        futures_util::future::try_join_all((0..SIZE).map(|_| pool.get(None)))
+            .await
+            .unwrap();
     for s in first {
         pool.put(s).unwrap();
     }
@@ -148,13 +149,13 @@ async fn a_session_lost_while_checked_out_is_not_handed_out_again() {
     let pool = FixedSizePool::new(FixedSizeOptions::default().size(1)).unwrap();
     pool.bind(&db).await.unwrap();
     let dead_id = {
-        let mut s = pool.session(None).await.unwrap();
+        let mut s = pool.session().await.unwrap();
         common::kill_backends(&mut admin, &[s.backend_pid().unwrap()]).await;
         let res = s.execute_sql("SELECT 1", &[]).await;
         assert!(matches!(res, Err(Error::SessionNotFound { .. })), "{res:?}");
         s.session_id().unwrap().to_owned()
     };
-    let mut s = pool.session(None).await.unwrap();
+    let mut s = pool.session().await.unwrap();
     assert_ne!(s.session_id().unwrap(), dead_id);
     s.execute_sql("SELECT 1", &[]).await.unwrap();
     let st = pool.stats();

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use session_pool::prelude::*;
 use session_pool::{Database, FixedSizeOptions, FixedSizePool};
 
 async fn waiters_are_served_in_arrival_order(db: Database) {
@@ -18,7 +17,10 @@ async fn waiters_are_served_in_arrival_order(db: Database) {
     for i in 0..20 {
         let (p, served) = (pool.clone(), served.clone());
         tasks.push(tokio::spawn(async move {
-            let s = p.session(Some(Duration::from_secs(30))).await.unwrap();
+            let s = p
+                .session_with_timeout(Duration::from_secs(30))
+                .await
+                .unwrap();
             served.lock().push(i);
             tokio::task::yield_now().await;
             drop(s);

@@ -68,7 +68,7 @@ async fn semantics(db: Database) {
     pool.put(d).unwrap();
     let mut extra = db.session();
     extra.create().await.unwrap();
-    let err = pool.put(extra).unwrap_err();
+    let err = pool.put(extra.into()).unwrap_err();
     assert!(matches!(err.error, Error::PoolFull { size: 3 }));
     assert!(
         err.session.is_created(),
@@ -76,7 +76,7 @@ async fn semantics(db: Database) {
     );
     // Not created: refused as invalid.
     assert!(matches!(
-        pool.put(db.session()).unwrap_err().error,
+        pool.put(db.session().into()).unwrap_err().error,
         Error::InvalidArgument(_)
     ));
 
@@ -90,7 +90,7 @@ async fn semantics(db: Database) {
     pool.clear().await.unwrap();
     let s = pool.stats();
     assert_eq!((s.open, s.idle, s.deleted), (0, 0, 3));
-    let mut again = pool.session(None).await.unwrap();
+    let mut again = pool.session().await.unwrap();
     again.ping().await.unwrap();
     assert_eq!(pool.stats().created, 4);
 }
@@ -99,19 +99,23 @@ async fn checkout_guard_returns_the_session(db: Database) {
     let pool = FixedSizePool::new(FixedSizeOptions::default().size(1)).unwrap();
     pool.bind(&db).await.unwrap();
     let id = {
-        let mut s = pool.session(None).await.unwrap();
+        let mut s = pool.session().await.unwrap();
         s.execute_sql("SELECT 1", &[]).await.unwrap();
         assert_eq!(pool.stats().in_use, 1);
         s.session_id().unwrap().to_owned()
     };
     assert_eq!(pool.stats().idle, 1);
-    let s = pool.session(None).await.unwrap();
+    let s = pool.session().await.unwrap();
     assert_eq!(s.session_id().unwrap(), id, "the same session came back");
-    // Through the trait object too.
+    // Through a shared trait object too, and the guard moves into a task.
     drop(s);
-    let dyn_pool: &dyn AbstractSessionPool = &pool;
-    let s = session_pool::SessionCheckout::new(dyn_pool, dyn_pool.get(None).await.unwrap());
-    assert_eq!(s.session_id().unwrap(), id);
+    let dyn_pool: std::sync::Arc<dyn AbstractSessionPool> = std::sync::Arc::new(pool.clone());
+    let s = dyn_pool.session().await.unwrap();
+    let seen = tokio::spawn(async move { s.session_id().map(str::to_owned) })
+        .await
+        .unwrap();
+    assert_eq!(seen.as_deref(), Some(id.as_str()));
+    assert_eq!(pool.stats().idle, 1, "the guard went home from the task");
 }
 
 async fn stale_sessions_are_checked_after_max_age(db: Database) {
@@ -120,7 +124,7 @@ async fn stale_sessions_are_checked_after_max_age(db: Database) {
     pool.bind(&db).await.unwrap();
     // max_age 0: every checkout checks exists(); live sessions are kept.
     for _ in 0..4 {
-        pool.session(None).await.unwrap().ping().await.unwrap();
+        pool.session().await.unwrap().ping().await.unwrap();
     }
     let s = pool.stats();
     assert_eq!((s.created, s.replaced), (2, 0));

@@ -49,12 +49,12 @@ async fn long_checkouts_are_logged_while_held_and_when_returned() {
     let task = pool.spawn_ping_task(Duration::from_millis(20));
 
     // A short checkout: nothing logged.
-    drop(pool.session(None).await.unwrap());
+    drop(pool.session().await.unwrap());
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(captured.text().is_empty(), "{}", captured.text());
 
     // A long one: logged while still held (by the ping task), once, with the backtrace.
-    let held = pool.session(None).await.unwrap();
+    let held = pool.session().await.unwrap();
     let id = held.session_id().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let text = captured.text();

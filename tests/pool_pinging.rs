@@ -3,7 +3,6 @@ mod common;
 
 use std::time::Duration;
 
-use session_pool::prelude::*;
 use session_pool::{Database, Error, PingingOptions, PingingPool};
 
 #[test]
@@ -34,7 +33,7 @@ async fn pings_only_due_sessions(db: Database) {
 
     tokio::time::sleep(Duration::from_millis(250)).await;
     // One session used just now is not due; the two others are.
-    pool.session(None).await.unwrap().ping().await.unwrap();
+    pool.session().await.unwrap().ping().await.unwrap();
     let report = pool.ping().await.unwrap();
     assert_eq!((report.pinged, report.replaced, report.failed), (2, 0, 0));
     assert_eq!(pool.stats().pinged, 2);
@@ -48,7 +47,7 @@ async fn least_recently_used_first(db: Database) {
     pool.bind(&db).await.unwrap();
     let mut order = Vec::new();
     for _ in 0..6 {
-        let s = pool.session(None).await.unwrap();
+        let s = pool.session().await.unwrap();
         order.push(s.session_id().unwrap().to_owned());
     }
     assert_eq!(
@@ -65,7 +64,7 @@ async fn transaction_pinging_pool_behaves_as_pinging(db: Database) {
         session_pool::TransactionPingingPool::new(PingingOptions::default().size(2)).unwrap();
     pool.bind(&db).await.unwrap();
     pool.begin_pending_transactions().await.unwrap();
-    let mut s = pool.session(None).await.unwrap();
+    let mut s = pool.session().await.unwrap();
     s.ping().await.unwrap();
     drop(s);
     assert_eq!(pool.stats().open, 2);

@@ -38,7 +38,7 @@ async fn pool_recovers_after_a_server_restart() {
         workers.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let res = async {
-                    let mut s = pool.session(None).await?;
+                    let mut s = pool.session().await?;
                     s.execute_sql("SELECT 1", &[]).await
                 }
                 .await;

@@ -54,7 +54,7 @@ async fn concurrent_increments(db: Database) {
                             &params![n + 1],
                         )
                         .await?;
-                        Ok(())
+                        Ok::<_, Error>(())
                     })
                     .await
                     .unwrap();
@@ -153,7 +153,10 @@ async fn other_errors_roll_back_without_retry(db: Database) {
     assert_eq!(n, 0, "nothing written");
 
     // The value of the function comes back.
-    let v = s.run_in_transaction(async |_tx| Ok(42)).await.unwrap();
+    let v = s
+        .run_in_transaction(async |_tx| Ok::<_, Error>(42))
+        .await
+        .unwrap();
     assert_eq!(v, 42);
 }
 
@@ -192,3 +195,85 @@ on_both!(
     other_errors_roll_back_without_retry,
     always_aborting_function_hits_the_deadline
 );
+
+/// An application error type, into which the crate's errors convert.
+#[derive(Debug)]
+enum AppError {
+    Db(Error),
+}
+
+impl From<Error> for AppError {
+    fn from(e: Error) -> Self {
+        AppError::Db(e)
+    }
+}
+
+/// Serialization failures raised by statements inside the function reach it as the
+/// application's own error type; they are still retried, and nothing is lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborts_in_an_application_error_type_are_retried() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let t = common::unique("app_err");
+    let mut s = db.session();
+    s.create().await.unwrap();
+    s.execute_update(
+        &format!("CREATE TABLE {t} (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)"),
+        &[],
+    )
+    .await
+    .unwrap();
+    s.execute_update(&format!("INSERT INTO {t} VALUES (1, 0)"), &[])
+        .await
+        .unwrap();
+    let (tasks, increments) = (8, 25);
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let (db, t) = (db.clone(), t.clone());
+        handles.push(tokio::spawn(async move {
+            let mut s = db.session();
+            s.create().await.unwrap();
+            let mut attempts = 0;
+            for _ in 0..increments {
+                let t = t.clone();
+                let done = s
+                    .run_in_transaction_detailed(
+                        TransactionOptions::default(),
+                        async move |tx| -> Result<(), AppError> {
+                            let n: i64 = tx
+                                .execute_sql(&format!("SELECT n FROM {t} WHERE id = 1"), &[])
+                                .await?
+                                .deserialize_one()?;
+                            tokio::task::yield_now().await;
+                            tx.execute_update(
+                                &format!("UPDATE {t} SET n = $1 WHERE id = 1"),
+                                &params![n + 1],
+                            )
+                            .await?;
+                            Ok(())
+                        },
+                    )
+                    .await
+                    .unwrap_or_else(|AppError::Db(e)| panic!("not retried: {e}"));
+                attempts += done.attempts;
+            }
+            attempts
+        }));
+    }
+    let mut attempts = 0;
+    for h in handles {
+        attempts += h.await.unwrap();
+    }
+    let n: i64 = s
+        .execute_sql(&format!("SELECT n FROM {t} WHERE id = 1"), &[])
+        .await
+        .unwrap()
+        .deserialize_one()
+        .unwrap();
+    assert_eq!(n, tasks * increments, "no increment lost or doubled");
+    assert!(
+        i64::from(attempts) > tasks * increments,
+        "some attempts were aborted and retried ({attempts})"
+    );
+}

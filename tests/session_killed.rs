@@ -2,6 +2,7 @@
 mod common;
 
 use session_pool::Error;
+use session_pool::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminated_backend_is_session_not_found() {

@@ -1,6 +1,7 @@
 //! Session create / exists / delete / ping / names, on both backends.
 mod common;
 
+use session_pool::prelude::*;
 use session_pool::{Database, Error, SessionOptions};
 
 async fn lifecycle(db: Database) {

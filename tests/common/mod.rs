@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use session_pool::prelude::*;
 use session_pool::{Database, DatabaseOptions, Dialect};
 
 /// True when running in CI, where a missing PostgreSQL is a failure, never a skip.
@@ -235,20 +236,19 @@ impl Drop for OwnServer {
 }
 
 /// A bound `FixedSizePool` of `size` sessions on `db`.
-pub async fn fixed_pool(db: &Database, size: usize) -> std::sync::Arc<session_pool::FixedSizePool> {
-    use session_pool::prelude::*;
-    let pool =
-        session_pool::FixedSizePool::new(session_pool::FixedSizeOptions::default().size(size))
-            .expect("pool options");
-    pool.bind(db).await.expect("bind");
-    std::sync::Arc::new(pool)
+pub async fn fixed_pool(db: &Database, size: usize) -> session_pool::FixedSizePool {
+    session_pool::FixedSizePool::builder()
+        .size(size)
+        .build(db)
+        .await
+        .expect("pool")
 }
 
 /// An ADK store on its own tables (so tests can share one PostgreSQL database), created.
 pub async fn adk_store(
     db: &Database,
     config: session_pool::adk::AdkConfig,
-) -> session_pool::adk::AdkStore<session_pool::FixedSizePool> {
+) -> session_pool::adk::AdkStore {
     let config = config
         .session_table(unique("adk_s"))
         .events_table(unique("adk_e"));
@@ -258,9 +258,7 @@ pub async fn adk_store(
 }
 
 /// A conversation-items store on its own tables, created.
-pub async fn items_store(
-    db: &Database,
-) -> session_pool::items::ItemsStore<session_pool::FixedSizePool> {
+pub async fn items_store(db: &Database) -> session_pool::items::ItemsStore {
     let config = session_pool::items::ItemsConfig::default()
         .sessions_table(unique("ag_s"))
         .messages_table(unique("ag_m"));
