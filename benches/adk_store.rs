@@ -12,7 +12,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use session_pool::adk::{AdkConfig, AdkStore, EventRecord};
@@ -42,25 +41,19 @@ fn content() -> serde_json::Value {
 }
 
 fn event(session_id: &str) -> EventRecord {
-    EventRecord {
-        id: next_id("e"),
-        session_id: session_id.to_owned(),
-        app_name: APP.to_owned(),
-        user_id: USER.to_owned(),
-        invocation_id: Some("inv".to_owned()),
-        author: Some("assistant".to_owned()),
-        timestamp: Utc::now(),
-        content: Some(content()),
-        turn_complete: Some(true),
-        ..EventRecord::default()
-    }
+    let mut e = EventRecord::new(next_id("e"), session_id, APP, USER);
+    e.invocation_id = Some("inv".to_owned());
+    e.author = Some("assistant".to_owned());
+    e.content = Some(content());
+    e.turn_complete = Some(true);
+    e
 }
 
 struct Fixture {
     _dir: tempfile::TempDir,
     pool: Arc<FixedSizePool>,
-    adk: AdkStore<FixedSizePool>,
-    items: ItemsStore<FixedSizePool>,
+    adk: AdkStore,
+    items: ItemsStore,
 }
 
 async fn fixture() -> Fixture {
@@ -81,7 +74,7 @@ async fn fixture() -> Fixture {
     }
 }
 
-async fn new_session(store: &AdkStore<FixedSizePool>) -> String {
+async fn new_session(store: &AdkStore) -> String {
     let id = next_id("s");
     store
         .create_session(&id, APP, USER, &json!({"turns": 0}), None)

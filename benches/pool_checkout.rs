@@ -14,11 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use session_pool::prelude::*;
-use session_pool::{
-    BurstyOptions, BurstyPool, Database, FixedSizeOptions, FixedSizePool, PingingOptions,
-    PingingPool,
-};
+use session_pool::{BurstyPool, Database, FixedSizePool, PingingPool};
 use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
 use tokio::runtime::Runtime;
@@ -77,9 +73,9 @@ impl bb8::ManageConnection for Bb8Manager {
 /// The contenders, each filled with `POOL_SIZE` connections.
 struct Pools {
     _db: Database,
-    fixed: Arc<FixedSizePool>,
-    pinging: Arc<PingingPool>,
-    bursty: Arc<BurstyPool>,
+    fixed: FixedSizePool,
+    pinging: PingingPool,
+    bursty: BurstyPool,
     deadpool: Deadpool,
     bb8: bb8::Pool<Bb8Manager>,
     sqlx: SqlitePool,
@@ -88,12 +84,21 @@ struct Pools {
 impl Pools {
     async fn new() -> Pools {
         let db = Database::open(URL).await.expect("database");
-        let fixed = FixedSizePool::new(FixedSizeOptions::default().size(POOL_SIZE)).unwrap();
-        fixed.bind(&db).await.unwrap();
-        let pinging = PingingPool::new(PingingOptions::default().size(POOL_SIZE)).unwrap();
-        pinging.bind(&db).await.unwrap();
-        let bursty = BurstyPool::new(BurstyOptions::default().target_size(POOL_SIZE)).unwrap();
-        bursty.bind(&db).await.unwrap();
+        let fixed = FixedSizePool::builder()
+            .size(POOL_SIZE)
+            .build(&db)
+            .await
+            .unwrap();
+        let pinging = PingingPool::builder()
+            .size(POOL_SIZE)
+            .build(&db)
+            .await
+            .unwrap();
+        let bursty = BurstyPool::builder()
+            .target_size(POOL_SIZE)
+            .build(&db)
+            .await
+            .unwrap();
         // Fill the bursty pool: it only keeps what is returned to it.
         let held: Vec<_> =
             futures_util::future::join_all((0..POOL_SIZE).map(|_| bursty.get(None))).await;
@@ -128,9 +133,9 @@ impl Pools {
         drop(warm);
         let pools = Pools {
             _db: db,
-            fixed: Arc::new(fixed),
-            pinging: Arc::new(pinging),
-            bursty: Arc::new(bursty),
+            fixed,
+            pinging,
+            bursty,
             deadpool,
             bb8,
             sqlx,
@@ -152,17 +157,17 @@ impl Pools {
 /// One checkout of a contender, held across `hold`, then returned by dropping its guard.
 macro_rules! checkout {
     (fixed, $p:expr, $hold:expr) => {{
-        let s = $p.fixed.session(None).await.unwrap();
+        let s = $p.fixed.session().await.unwrap();
         $hold;
         drop(black_box(s));
     }};
     (pinging, $p:expr, $hold:expr) => {{
-        let s = $p.pinging.session(None).await.unwrap();
+        let s = $p.pinging.session().await.unwrap();
         $hold;
         drop(black_box(s));
     }};
     (bursty, $p:expr, $hold:expr) => {{
-        let s = $p.bursty.session(None).await.unwrap();
+        let s = $p.bursty.session().await.unwrap();
         $hold;
         drop(black_box(s));
     }};

@@ -7,12 +7,9 @@
 //! DATABASE_URL=postgres://… cargo run --example adk_chat
 //! ```
 
-use std::sync::Arc;
-
 use serde_json::json;
 use session_pool::adk::{AdkConfig, AdkStore, Event, GetSessionConfig, JsonMap, SessionService};
-use session_pool::prelude::*;
-use session_pool::{Database, FixedSizeOptions, FixedSizePool, Result};
+use session_pool::{Database, FixedSizePool, Result};
 
 const SCRIPT: [(&str, &str, &str); 4] = [
     (
@@ -44,9 +41,8 @@ async fn main() -> Result<()> {
         format!("sqlite://{}", path.display())
     });
     let db = Database::open(&url).await?;
-    let pool = Arc::new(FixedSizePool::new(FixedSizeOptions::default().size(4))?);
-    pool.bind(&db).await?;
-    let store = AdkStore::new(Arc::clone(&pool), AdkConfig::default())?;
+    let pool = FixedSizePool::builder().size(4).build(&db).await?;
+    let store = AdkStore::new(pool.clone(), AdkConfig::default())?;
     store.create_tables().await?;
     let service = SessionService::new(store);
     println!("database  {}", db.name());
@@ -122,10 +118,7 @@ async fn main() -> Result<()> {
             "travel_agent",
             "user_42",
             &session.id,
-            &GetSessionConfig {
-                num_recent_events: Some(2),
-                ..GetSessionConfig::default()
-            },
+            &GetSessionConfig::default().num_recent_events(2),
         )
         .await?
         .expect("still there");

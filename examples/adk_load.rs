@@ -31,11 +31,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use serde_json::json;
 use session_pool::adk::{AdkConfig, AdkStore, EventRecord};
-use session_pool::prelude::*;
-use session_pool::{Database, Dialect, FixedSizeOptions, FixedSizePool};
+use session_pool::{Database, Dialect, FixedSizePool};
 
 #[path = "adk_load/baseline.rs"]
 mod baseline;
@@ -140,23 +138,22 @@ fn content(role: &str, conversation: usize, turn: usize) -> serde_json::Value {
 
 fn event(session_id: &str, user_id: &str, turn: usize, author: &str, conv: usize) -> EventRecord {
     let role = if author == "user" { "user" } else { "model" };
-    EventRecord {
-        id: format!("{session_id}-{turn}-{role}"),
-        session_id: session_id.to_owned(),
-        app_name: APP.to_owned(),
-        user_id: user_id.to_owned(),
-        invocation_id: Some(format!("inv-{turn}")),
-        author: Some(author.to_owned()),
-        timestamp: Utc::now(),
-        content: Some(content(role, conv, turn)),
-        turn_complete: (role == "model").then_some(true),
-        ..EventRecord::default()
-    }
+    let mut e = EventRecord::new(
+        format!("{session_id}-{turn}-{role}"),
+        session_id,
+        APP,
+        user_id,
+    );
+    e.invocation_id = Some(format!("inv-{turn}"));
+    e.author = Some(author.to_owned());
+    e.content = Some(content(role, conv, turn));
+    e.turn_complete = (role == "model").then_some(true);
+    e
 }
 
 /// One whole conversation; returns the ops done.
 async fn conversation(
-    store: &AdkStore<FixedSizePool>,
+    store: &AdkStore,
     p: &Params,
     run: &str,
     conv: usize,
@@ -226,7 +223,7 @@ fn percentile_ms(sorted: &[u64], q: f64) -> f64 {
 
 /// Runs the conversations through the store: `concurrency` workers share the pool.
 async fn through_store(
-    store: &AdkStore<FixedSizePool>,
+    store: &AdkStore,
     p: &Params,
     run: &str,
     done: &Arc<AtomicUsize>,
@@ -270,13 +267,12 @@ async fn main() -> Result<()> {
         format!("sqlite://{}", path.display())
     });
     let db = Database::open(&url).await?;
-    let pool = Arc::new(FixedSizePool::new(
-        FixedSizeOptions::default()
-            .size(p.pool_size)
-            .default_timeout(Duration::from_secs(60)),
-    )?);
-    pool.bind(&db).await?;
-    let store = AdkStore::new(Arc::clone(&pool), AdkConfig::default())?;
+    let pool = FixedSizePool::builder()
+        .size(p.pool_size)
+        .default_timeout(Duration::from_secs(60))
+        .build(&db)
+        .await?;
+    let store = AdkStore::new(pool.clone(), AdkConfig::default())?;
     store.create_tables().await?;
 
     let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();

@@ -24,7 +24,7 @@
 use std::time::Duration;
 
 use session_pool::prelude::*;
-use session_pool::{Database, PingingOptions, PingingPool, Result, params};
+use session_pool::{Database, PingingPool, Result, params};
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -35,13 +35,12 @@ async fn main() -> Result<()> {
     let database = Database::open(&url).await?;
 
     // pool = PingingPool(size=4, default_timeout=5, ping_interval=1)
-    let pool = PingingPool::new(
-        PingingOptions::default()
-            .size(4)
-            .default_timeout(Duration::from_secs(5))
-            .ping_interval(Duration::from_millis(200)),
-    )?;
-    pool.bind(&database).await?;
+    let pool = PingingPool::builder()
+        .size(4)
+        .default_timeout(Duration::from_secs(5))
+        .ping_interval(Duration::from_millis(200))
+        .build(&database)
+        .await?;
     println!("pool      {} sessions on {}", pool.size(), database.name());
 
     // The background loop: one task, stopped when `task` is dropped or the pool closes.
@@ -49,7 +48,7 @@ async fn main() -> Result<()> {
 
     // with pool.session() as session: ...
     for i in 0..3 {
-        let mut session = pool.session(None).await?;
+        let mut session = pool.session().await?;
         let row = session
             .execute_sql("SELECT $1 + 1 AS n", &params![i])
             .await?

@@ -70,7 +70,7 @@ async fn main() -> Result<()> {
                 &params![amount, 2],
             )
             .await?;
-            Ok(amount)
+            Ok::<_, session_pool::Error>(amount)
         })
         .await?;
     println!("txn       moved {moved} from ada to brian");

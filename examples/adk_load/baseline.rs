@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use serde_json::json;
-use session_pool::adk::{EventRecord, SessionRecord};
+use session_pool::adk::EventRecord;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
@@ -111,8 +111,44 @@ fn json(r: &PgRow, i: usize) -> sqlx::Result<Option<serde_json::Value>> {
         .map(|j| j.0))
 }
 
-fn session(r: &PgRow) -> sqlx::Result<SessionRecord> {
-    Ok(SessionRecord {
+/// The store's `SessionRecord`, decoded the same way (the crate's records are
+/// `#[non_exhaustive]`, so the baseline keeps its own of the same shape).
+#[allow(dead_code)]
+struct SessionRow {
+    id: String,
+    app_name: String,
+    user_id: String,
+    owner_id: Option<String>,
+    state: serde_json::Value,
+    create_time: chrono::DateTime<chrono::Utc>,
+    update_time: chrono::DateTime<chrono::Utc>,
+}
+
+/// The store's `EventRecord`, decoded the same way.
+#[allow(dead_code)]
+struct EventRow {
+    id: String,
+    session_id: String,
+    app_name: String,
+    user_id: String,
+    invocation_id: Option<String>,
+    author: Option<String>,
+    actions: Option<Vec<u8>>,
+    long_running_tool_ids_json: Option<String>,
+    branch: Option<String>,
+    timestamp: chrono::DateTime<chrono::Utc>,
+    content: Option<serde_json::Value>,
+    grounding_metadata: Option<serde_json::Value>,
+    custom_metadata: Option<serde_json::Value>,
+    partial: Option<bool>,
+    turn_complete: Option<bool>,
+    interrupted: Option<bool>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+}
+
+fn session(r: &PgRow) -> sqlx::Result<SessionRow> {
+    Ok(SessionRow {
         id: r.try_get(0)?,
         app_name: r.try_get(1)?,
         user_id: r.try_get(2)?,
@@ -123,8 +159,8 @@ fn session(r: &PgRow) -> sqlx::Result<SessionRecord> {
     })
 }
 
-fn event_record(r: &PgRow) -> sqlx::Result<EventRecord> {
-    Ok(EventRecord {
+fn event_record(r: &PgRow) -> sqlx::Result<EventRow> {
+    Ok(EventRow {
         id: r.try_get(0)?,
         session_id: r.try_get(1)?,
         app_name: r.try_get(2)?,
