@@ -11,9 +11,8 @@ use session_pool::{Database, Error, TransactionOptions, params};
 const TASKS: i64 = 16;
 const INCREMENTS: i64 = 50;
 
-/// 16 tasks × 50 read-modify-write increments of one row, each in run_in_transaction.
-async fn concurrent_increments(db: Database) {
-    let t = common::unique("ctr");
+/// Creates table `t` with one counter row (id 1, n 0); returns the session that did it.
+async fn counter_table(db: &Database, t: &str) -> session_pool::Session {
     let mut s = db.session();
     s.create().await.unwrap();
     s.execute_update(
@@ -25,6 +24,13 @@ async fn concurrent_increments(db: Database) {
     s.execute_update(&format!("INSERT INTO {t} VALUES (1, 0)"), &[])
         .await
         .unwrap();
+    s
+}
+
+/// 16 tasks × 50 read-modify-write increments of one row, each in run_in_transaction.
+async fn concurrent_increments(db: Database) {
+    let t = common::unique("ctr");
+    let mut s = counter_table(&db, &t).await;
 
     let attempts = Arc::new(AtomicU32::new(0));
     let calls = Arc::new(AtomicU32::new(0));
@@ -216,17 +222,7 @@ async fn aborts_in_an_application_error_type_are_retried() {
         return;
     };
     let t = common::unique("app_err");
-    let mut s = db.session();
-    s.create().await.unwrap();
-    s.execute_update(
-        &format!("CREATE TABLE {t} (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)"),
-        &[],
-    )
-    .await
-    .unwrap();
-    s.execute_update(&format!("INSERT INTO {t} VALUES (1, 0)"), &[])
-        .await
-        .unwrap();
+    let mut s = counter_table(&db, &t).await;
     let (tasks, increments) = (8, 25);
     let mut handles = Vec::new();
     for _ in 0..tasks {
