@@ -12,15 +12,10 @@ use parking_lot::RwLock;
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::param::Param;
-use crate::pool::{AbstractSessionPool, SessionCheckout, SharedPool};
+use crate::pool::{SessionCheckout, SharedPool};
 
 /// Longest id the stores accept (the seed's `VARCHAR(128)`).
 pub const MAX_ID_LEN: usize = 128;
-
-/// Shares `pool` behind [`SharedPool`].
-pub(crate) fn share(pool: impl AbstractSessionPool) -> SharedPool {
-    Arc::new(pool)
-}
 
 /// Checks a session out of `pool` with the pool's default wait.
 pub(crate) async fn checkout(pool: &SharedPool) -> Result<SessionCheckout> {

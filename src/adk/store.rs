@@ -18,9 +18,7 @@ use crate::pool::SharedPool;
 use crate::row::only;
 use crate::session::Session;
 use crate::session::{Context, ReadContext, WriteContext};
-use crate::support::{
-    Binds, Placeholder, SqlCache, check_id, check_object, checkout, is_postgres, share,
-};
+use crate::support::{Binds, Placeholder, SqlCache, check_id, check_object, checkout, is_postgres};
 use crate::value::Value;
 
 /// The ADK session and event store (SQLSpec's `AsyncpgADKStore` and its SQLite sibling) over
@@ -98,7 +96,7 @@ impl AdkStore {
     /// A store on `pool` with the tables named by `config`. A bad table name or owner column
     /// is [`Error::InvalidArgument`]; nothing is sent to the database until a call.
     pub fn new(pool: impl AbstractSessionPool, config: AdkConfig) -> Result<Self> {
-        let pool = share(pool);
+        let pool: SharedPool = Arc::new(pool);
         Ok(AdkStore {
             pool,
             tables: Arc::new(Tables::new(&config)?),

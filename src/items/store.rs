@@ -11,7 +11,7 @@ use crate::param::Param;
 use crate::pool::AbstractSessionPool;
 use crate::pool::SharedPool;
 use crate::session::{Context, ReadContext, WriteContext};
-use crate::support::{check_id, checkout, is_postgres, share};
+use crate::support::{check_id, checkout, is_postgres};
 use crate::value::FromValue;
 
 /// Table names of the items store (the SDK's `sessions_table` / `messages_table`).
@@ -76,7 +76,7 @@ impl fmt::Debug for ItemsStore {
 impl ItemsStore {
     /// A store on `pool`; a bad table name is [`Error::InvalidArgument`].
     pub fn new(pool: impl AbstractSessionPool, config: ItemsConfig) -> Result<Self> {
-        let pool = share(pool);
+        let pool: SharedPool = Arc::new(pool);
         validate(&config.sessions_table, "sessions_table")?;
         validate(&config.messages_table, "messages_table")?;
         if config.sessions_table == config.messages_table {

@@ -365,14 +365,6 @@ impl Core {
         (0..n).map(|_| Slot::new(self, None)).collect()
     }
 
-    /// Creates a session with the pool's labels and role.
-    async fn new_session(&self) -> Result<Session> {
-        let mut session = Session::new(self.database()?.clone(), self.options.clone());
-        session.create().await?;
-        Counters::add(&self.counters.created, 1);
-        Ok(session)
-    }
-
     /// [`checkin`](Core::checkin), counting the session as released by a user when
     /// `released` says so (under the lock it takes anyway).
     fn checkin_counted(&self, session: Session, released: bool) {
@@ -383,7 +375,7 @@ impl Core {
             Counters::add(&self.counters.replaced, 1);
             tracing::debug!(target: "session_pool::pool", session = ?session.session_id(),
                 "dropping a broken session; a new one will take its place");
-            self.free_place(Some(session));
+            self.release_place(Some(session));
             return;
         }
         let mut st = self.state.lock();
@@ -447,24 +439,6 @@ impl Core {
         drop(st);
         self.checkin(session);
         Ok(())
-    }
-
-    /// Frees a counted place (dropping its session, if any) and offers it to a waiter.
-    fn free_place(&self, session: Option<Session>) {
-        let mut st = self.state.lock();
-        st.open -= 1;
-        st.in_use -= 1;
-        let mut waker = None;
-        if !st.closed && st.open < self.rules.max_open && !st.waiters.is_empty() {
-            st.open += 1;
-            st.in_use += 1;
-            waker = st.grant_first(Grant::Create).ok().flatten();
-        }
-        drop(st);
-        drop(session);
-        if let Some(w) = waker {
-            w.wake();
-        }
     }
 
     /// Closes the pool: waiters get [`Error::Closed`]; returns the idle sessions to delete.
@@ -604,12 +578,30 @@ impl Places for Core {
         self.checkin_counted(session, false);
     }
 
+    /// Frees a counted place (dropping its session, if any) and offers it to a waiter.
     fn release_place(&self, session: Option<Session>) {
-        self.free_place(session);
+        let mut st = self.state.lock();
+        st.open -= 1;
+        st.in_use -= 1;
+        let mut waker = None;
+        if !st.closed && st.open < self.rules.max_open && !st.waiters.is_empty() {
+            st.open += 1;
+            st.in_use += 1;
+            waker = st.grant_first(Grant::Create).ok().flatten();
+        }
+        drop(st);
+        drop(session);
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
+    /// Creates a session with the pool's labels and role.
     async fn create_session(&self) -> Result<Session> {
-        self.new_session().await
+        let mut session = Session::new(self.database()?.clone(), self.options.clone());
+        session.create().await?;
+        Counters::add(&self.counters.created, 1);
+        Ok(session)
     }
 
     fn count_replaced(&self, dead: &Session) {

@@ -16,6 +16,7 @@ use super::leak::{CheckoutTracker, LeakRegistry};
 use super::lease::PooledSession;
 use super::options::PoolOptions;
 use super::ping_task::PingTask;
+use super::slot::Places;
 use super::stats::{PingReport, PoolStats};
 use crate::database::Database;
 use crate::error::Result;
@@ -102,13 +103,13 @@ impl<S: Strategy> Pool<S> {
                 Ok(())
             }
             (session, home) => {
-                // Leased from another pool: its place there is freed once this one takes it.
-                let session = match home {
-                    Some(home) => PooledSession::leased(session, home),
-                    None => PooledSession::from(session),
-                };
+                // Leased from another pool: its place there is freed first, whether or not
+                // this pool takes the session.
+                if let Some(home) = home {
+                    home.release_place(None);
+                }
                 self.core
-                    .adopt(session.detach())
+                    .adopt(session)
                     .map_err(|(session, error)| PutError::new(session.into(), error))
             }
         }

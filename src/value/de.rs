@@ -150,6 +150,15 @@ fn json_error(e: serde_json::Error) -> DeError {
     de::Error::custom(e)
 }
 
+/// `RowDe` methods that read a one-column row as that column's value.
+macro_rules! single_value {
+    ($($method:ident => $value_method:ident),* $(,)?) => {$(
+        fn $method<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
+            self.single()?.$value_method(v)
+        }
+    )*};
+}
+
 /// A row as a deserializer.
 struct RowDe<'a> {
     row: &'a Row,
@@ -270,59 +279,25 @@ impl<'de> Deserializer<'de> for RowDe<'_> {
     }
 
     // A one-column row read as a plain value.
-    fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_bool(v)
-    }
-    fn deserialize_i8<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_i64(v)
-    }
-    fn deserialize_i16<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_i64(v)
-    }
-    fn deserialize_i32<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_i64(v)
-    }
-    fn deserialize_i64<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_i64(v)
-    }
-    fn deserialize_i128<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_i128(v)
-    }
-    fn deserialize_u8<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_i64(v)
-    }
-    fn deserialize_u16<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_i64(v)
-    }
-    fn deserialize_u32<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_i64(v)
-    }
-    fn deserialize_u64<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_u64(v)
-    }
-    fn deserialize_u128<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_i128(v)
-    }
-    fn deserialize_f32<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_f64(v)
-    }
-    fn deserialize_f64<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_f64(v)
-    }
-    fn deserialize_char<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_str(v)
-    }
-    fn deserialize_str<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_str(v)
-    }
-    fn deserialize_string<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_str(v)
-    }
-    fn deserialize_bytes<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_bytes(v)
-    }
-    fn deserialize_byte_buf<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, DeError> {
-        self.single()?.deserialize_bytes(v)
+    single_value! {
+        deserialize_bool => deserialize_bool,
+        deserialize_i8 => deserialize_i64,
+        deserialize_i16 => deserialize_i64,
+        deserialize_i32 => deserialize_i64,
+        deserialize_i64 => deserialize_i64,
+        deserialize_i128 => deserialize_i128,
+        deserialize_u8 => deserialize_i64,
+        deserialize_u16 => deserialize_i64,
+        deserialize_u32 => deserialize_i64,
+        deserialize_u64 => deserialize_u64,
+        deserialize_u128 => deserialize_i128,
+        deserialize_f32 => deserialize_f64,
+        deserialize_f64 => deserialize_f64,
+        deserialize_char => deserialize_str,
+        deserialize_str => deserialize_str,
+        deserialize_string => deserialize_str,
+        deserialize_bytes => deserialize_bytes,
+        deserialize_byte_buf => deserialize_bytes,
     }
 }
 
