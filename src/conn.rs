@@ -59,6 +59,15 @@ pub(crate) fn fixed(sql: &'static str) -> SqlStr {
     sql.into_sql_str()
 }
 
+/// What readying a connection learned.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// The PostgreSQL backend pid.
+    pub(crate) pid: Option<i32>,
+    /// The SQLite statement deadline its progress handler checks.
+    pub(crate) interrupt: Option<Arc<crate::deadline::Interrupt>>,
+}
+
 /// An owned driver connection.
 #[derive(Debug)]
 pub(crate) enum Conn {
@@ -69,31 +78,66 @@ pub(crate) enum Conn {
 }
 
 impl Conn {
-    /// Readies a new connection as a session: on PostgreSQL learns its backend pid and
-    /// assumes `role` (already quoted); returns the pid.
-    pub(crate) async fn prepare_session(&mut self, role: Option<&str>) -> ExecResult<Option<i32>> {
+    /// Readies a new connection as a session: on PostgreSQL learns its backend pid, sets
+    /// the statement timeout and assumes `role` (already quoted); on SQLite installs the
+    /// progress handler that interrupts statements past their deadline.
+    pub(crate) async fn prepare_session(
+        &mut self,
+        role: Option<&str>,
+        statement_timeout: Option<std::time::Duration>,
+    ) -> ExecResult<Prepared> {
         match self {
             #[cfg(feature = "sqlite")]
-            Conn::Sqlite(_) => {
+            Conn::Sqlite(c) => {
                 debug_assert!(
                     role.is_none(),
                     "roles are refused on SQLite before connecting"
                 );
-                Ok(None)
+                let _ = statement_timeout; // armed per statement
+                let interrupt = Arc::new(crate::deadline::Interrupt::default());
+                let check = Arc::clone(&interrupt);
+                c.lock_handle()
+                    .await?
+                    .set_progress_handler(crate::deadline::CHECK_EVERY_OPS, move || {
+                        !check.expired()
+                    });
+                Ok(Prepared {
+                    pid: None,
+                    interrupt: Some(interrupt),
+                })
             }
             #[cfg(feature = "postgres")]
             Conn::Postgres(_) => {
-                let rows = self
-                    .as_mut()
-                    .fetch_all(fixed("SELECT pg_backend_pid()"), crate::param::NONE)
-                    .await?;
+                // One round trip for the pid and the timeout.
+                let rows = match statement_timeout {
+                    Some(t) => {
+                        let ms = format!("{}ms", t.as_millis().max(1));
+                        self.as_mut()
+                            .fetch_all(
+                                fixed(
+                                    "SELECT pg_backend_pid(), \
+                                     set_config('statement_timeout', $1, false)",
+                                ),
+                                &[Value::Text(ms)],
+                            )
+                            .await?
+                    }
+                    None => {
+                        self.as_mut()
+                            .fetch_all(fixed("SELECT pg_backend_pid()"), crate::param::NONE)
+                            .await?
+                    }
+                };
                 let pid = rows.one()?.get::<i32>(0)?;
                 if let Some(role) = role {
                     self.as_mut()
                         .execute(&format!("SET ROLE {role}"), crate::param::NONE)
                         .await?;
                 }
-                Ok(Some(pid))
+                Ok(Prepared {
+                    pid: Some(pid),
+                    interrupt: None,
+                })
             }
         }
     }

@@ -21,17 +21,22 @@ pub struct DatabaseOptions {
     url: String,
     sqlite_busy_timeout: Duration,
     connect_timeout: Duration,
+    check_timeout: Duration,
+    statement_timeout: Option<Duration>,
     application_name: String,
 }
 
 impl DatabaseOptions {
     /// Options for `url`, with the defaults: SQLite busy timeout 5 s, connect timeout 10 s,
-    /// PostgreSQL `application_name` `session-pool` (unless the URL sets one).
+    /// check timeout 5 s, no statement timeout, PostgreSQL `application_name`
+    /// `session-pool` (unless the URL sets one).
     pub fn new(url: impl Into<String>) -> Self {
         DatabaseOptions {
             url: url.into(),
             sqlite_busy_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
+            check_timeout: Duration::from_secs(5),
+            statement_timeout: None,
             application_name: "session-pool".to_owned(),
         }
     }
@@ -43,9 +48,35 @@ impl DatabaseOptions {
         self
     }
 
-    /// How long creating a session may take before it fails with [`Error::Connect`].
+    /// How long creating a session may take, all of it (connecting, authenticating, learning
+    /// its backend pid, assuming its role), before it fails with [`Error::Connect`].
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a check may take: [`Session::exists`](crate::Session::exists),
+    /// [`Session::ping`](crate::Session::ping), the probes of a pool's ping round, the
+    /// rollback of an abandoned transaction, and the wait for a cancelled statement to
+    /// stop. Past it the session counts as lost, as it does against a server that stopped
+    /// answering. Default 5 s.
+    pub fn check_timeout(mut self, timeout: Duration) -> Self {
+        self.check_timeout = timeout;
+        self
+    }
+
+    /// Cancels any statement that runs longer than `timeout` (default: none), as asyncpg's
+    /// `command_timeout` does, with [`Error::StatementTimeout`]; the session stays usable.
+    ///
+    /// - PostgreSQL: the server's `statement_timeout`, set when each session is created
+    ///   (so it also bounds statements run through [`Session::connection`](crate::Session::connection)).
+    ///   If the server does not answer within the timeout plus the check timeout (a hung
+    ///   network), the session is dropped as lost.
+    /// - SQLite: an interrupt from the connection's progress handler.
+    ///
+    /// [`ReadContext::with_timeout`](crate::ReadContext::with_timeout) sets one per call.
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = Some(timeout);
         self
     }
 
@@ -73,6 +104,8 @@ pub(crate) struct Inner {
     name: String,
     target: Target,
     connect_timeout: Duration,
+    check_timeout: Duration,
+    statement_timeout: Option<Duration>,
     pub(crate) schema: SchemaCache,
     /// Keeps an in-memory SQLite database alive while the `Database` lives, so that its
     /// sessions share it even when none is open.
@@ -179,6 +212,8 @@ impl Database {
                     name,
                     target: Target::Sqlite(options),
                     connect_timeout: opts.connect_timeout,
+                    check_timeout: opts.check_timeout,
+                    statement_timeout: opts.statement_timeout,
                     schema: SchemaCache::default(),
                     _keeper: keeper,
                 }))
@@ -205,6 +240,8 @@ impl Database {
                     name,
                     target: Target::Postgres(options),
                     connect_timeout: opts.connect_timeout,
+                    check_timeout: opts.check_timeout,
+                    statement_timeout: opts.statement_timeout,
                     schema: SchemaCache::default(),
                     #[cfg(feature = "sqlite")]
                     _keeper: None,
@@ -249,19 +286,66 @@ impl Database {
         self.inner.schema.clear();
     }
 
-    /// Opens one new connection.
+    /// How long a check (exists, ping, rollback of an abandoned transaction) may take.
+    pub(crate) fn check_timeout(&self) -> Duration {
+        self.inner.check_timeout
+    }
+
+    /// The database-wide statement timeout, if any.
+    pub(crate) fn statement_timeout(&self) -> Option<Duration> {
+        self.inner.statement_timeout
+    }
+
+    /// Opens one new connection (unbounded: the caller bounds the whole session setup).
     pub(crate) async fn connect(&self) -> Result<crate::conn::Conn> {
-        let t = self.inner.connect_timeout;
         let name = &self.inner.name;
+        let failed = |e| connect_error(name, e);
         match &self.inner.target {
             #[cfg(feature = "sqlite")]
             Target::Sqlite(o) => Ok(crate::conn::Conn::Sqlite(
-                connect_timeout(name, t, o.connect()).await?,
+                o.connect().await.map_err(failed)?,
             )),
             #[cfg(feature = "postgres")]
             Target::Postgres(o) => Ok(crate::conn::Conn::Postgres(
-                connect_timeout(name, t, o.connect()).await?,
+                o.connect().await.map_err(failed)?,
             )),
+        }
+    }
+
+    /// Asks the server to cancel what backend `pid` is running (PostgreSQL
+    /// `pg_cancel_backend`, from a connection of its own, which sqlx's lack of a cancel
+    /// request makes necessary). Returns whether the server found the backend.
+    #[cfg(feature = "postgres")]
+    pub(crate) async fn cancel_backend(&self, pid: i32) -> Result<bool> {
+        let Target::Postgres(options) = &self.inner.target else {
+            return Ok(false);
+        };
+        let mut conn: PgConnection = options
+            .connect()
+            .await
+            .map_err(|e| connect_error(&self.inner.name, e))?;
+        let found: bool = sqlx::query_scalar("SELECT pg_cancel_backend($1)")
+            .bind(pid)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(crate::error::from_sqlx)?;
+        let _ = conn.close().await;
+        Ok(found)
+    }
+
+    /// Creates a session's connection and readies it, bounded as a whole by the connect
+    /// timeout.
+    pub(crate) async fn bounded_connect<T>(
+        &self,
+        setup: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let timeout = self.inner.connect_timeout;
+        match tokio::time::timeout(timeout, setup).await {
+            Ok(res) => res,
+            Err(_) => Err(Error::Connect {
+                target: self.inner.name.clone(),
+                source: timed_out(timeout),
+            }),
         }
     }
 }
@@ -282,18 +366,34 @@ async fn connect_timeout<C>(
 ) -> Result<C> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(c)) => Ok(c),
-        Ok(Err(source)) => Err(Error::Connect {
-            target: target.to_owned(),
-            source,
-        }),
+        Ok(Err(source)) => Err(connect_error(target, source)),
         Err(_) => Err(Error::Connect {
             target: target.to_owned(),
-            source: sqlx::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no connection within {timeout:?}"),
-            )),
+            source: timed_out(timeout),
         }),
     }
+}
+
+/// A failed connection attempt: [`Error::TooManyConnections`] when the server or a pooler
+/// has none to spare, else [`Error::Connect`].
+fn connect_error(target: &str, source: sqlx::Error) -> Error {
+    match crate::error::classify(&source) {
+        crate::error::Class::Overloaded { .. } => Error::TooManyConnections {
+            message: crate::error::describe(&source).1,
+            source: Some(source),
+        },
+        _ => Error::Connect {
+            target: target.to_owned(),
+            source,
+        },
+    }
+}
+
+fn timed_out(timeout: Duration) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no session within {timeout:?}"),
+    ))
 }
 
 #[cfg(test)]

@@ -75,6 +75,73 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// The statement itself was refused and the session is still usable: parameters that do
+    /// not match its placeholders (checked before sending on SQLite; PostgreSQL `08P01` at
+    /// ERROR level), or a NUL character in its text.
+    #[error(
+        "invalid statement{}: {message}; fix the SQL or its parameters (the session is fine)",
+        code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default()
+    )]
+    InvalidStatement {
+        /// SQLSTATE, when the server refused it.
+        code: Option<String>,
+        /// What is wrong.
+        message: String,
+        /// The driver's error, when the server refused it.
+        #[source]
+        source: Option<sqlx::Error>,
+    },
+
+    /// A statement ran longer than its timeout (the database-wide
+    /// [`statement_timeout`](crate::DatabaseOptions::statement_timeout), or
+    /// [`with_timeout`](crate::ReadContext::with_timeout)) and was cancelled on the server.
+    #[error(
+        "the statement did not finish within {timeout:?} and was cancelled{}",
+        if *session_lost {
+            "; the server did not answer the cancel either, so the session was dropped"
+        } else {
+            "; the session is still usable"
+        }
+    )]
+    StatementTimeout {
+        /// The timeout that applied.
+        timeout: Duration,
+        /// True when the server did not answer even the cancel, so the session was marked
+        /// broken (a pool replaces it).
+        session_lost: bool,
+    },
+
+    /// The server, or a pooler in front of it, refused a connection or a query for lack of
+    /// connections: PostgreSQL `53300` (`max_connections`, or a role's connection limit),
+    /// PgBouncer's `no more connections allowed` or `query_wait_timeout`.
+    #[error(
+        "too many connections: {message}; lower the pool sizes (summed over every process) \
+         below the server's limit, or put a pooler such as PgBouncer in front"
+    )]
+    TooManyConnections {
+        /// What the server or pooler said.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: Option<sqlx::Error>,
+    },
+
+    /// The connection failed while a COMMIT was in flight, or the database said it cannot
+    /// tell whether the statement completed (`40003`, CockroachDB's "result is ambiguous"):
+    /// the transaction may or may not have been applied. Check before retrying unless the
+    /// writes are idempotent.
+    #[error(
+        "the outcome of the commit is unknown: {message}; the transaction may have been \
+         applied, so check before retrying"
+    )]
+    CommitUnknown {
+        /// What happened.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: Option<sqlx::Error>,
+    },
+
     /// A query expected to return a row returned none (for example
     /// [`ResultSet::one`](crate::ResultSet::one) on an empty result).
     #[error("the query returned no row where exactly one was expected")]
@@ -219,7 +286,12 @@ impl Error {
             Error::SessionNotFound { .. } => ErrorKind::SessionLost,
             Error::Aborted { .. } => ErrorKind::Aborted,
             Error::DeadlineExceeded { .. } => ErrorKind::DeadlineExceeded,
-            Error::InvalidArgument(_) | Error::InvalidUrl { .. } => ErrorKind::InvalidArgument,
+            Error::InvalidArgument(_)
+            | Error::InvalidUrl { .. }
+            | Error::InvalidStatement { .. } => ErrorKind::InvalidArgument,
+            Error::StatementTimeout { .. } => ErrorKind::StatementTimeout,
+            Error::TooManyConnections { .. } => ErrorKind::TooManyConnections,
+            Error::CommitUnknown { .. } => ErrorKind::CommitUnknown,
             Error::RowNotFound
             | Error::TooManyRows { .. }
             | Error::ColumnNotFound { .. }
@@ -251,7 +323,9 @@ impl Error {
     /// The SQLSTATE (PostgreSQL) or result code (SQLite) behind this error, if any.
     pub fn code(&self) -> Option<&str> {
         match self {
-            Error::Aborted { code, .. } | Error::Database { code, .. } => code.as_deref(),
+            Error::Aborted { code, .. }
+            | Error::Database { code, .. }
+            | Error::InvalidStatement { code, .. } => code.as_deref(),
             _ => None,
         }
     }
@@ -292,6 +366,12 @@ pub enum ErrorKind {
     AlreadyExists,
     /// A compare-and-swap lost to another writer.
     Conflict,
+    /// A statement ran past its timeout and was cancelled.
+    StatementTimeout,
+    /// The server or a pooler has no connection to spare: lower pool sizes or use a pooler.
+    TooManyConnections,
+    /// A commit may or may not have been applied.
+    CommitUnknown,
     /// The pool is closed.
     PoolClosed,
     /// No session came free in time.
@@ -315,6 +395,14 @@ pub(crate) enum Class {
     Aborted,
     /// The connection is gone: the session must not be used again.
     ConnectionLost,
+    /// No connection to spare (server or pooler); `lost` when it also ended the connection.
+    Overloaded { lost: bool },
+    /// The database cannot tell whether the statement completed (`40003`).
+    CommitUnknown,
+    /// The statement was refused at ERROR level and the connection is fine (`08P01`).
+    InvalidStatement,
+    /// The statement was cancelled (PostgreSQL `57014`, SQLite `SQLITE_INTERRUPT`).
+    Cancelled,
     /// Anything else: the session is still usable.
     Other,
 }
@@ -332,20 +420,37 @@ pub(crate) fn classify(err: &sqlx::Error) -> Class {
     }
 }
 
+/// PgBouncer's refusals for lack of connections: FATAL, with no SQLSTATE of their own.
+const POOLER_OVERLOAD: [&str; 3] = [
+    "no more connections allowed",
+    "query_wait_timeout",
+    "pool_size limit reached",
+];
+
 fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
     #[cfg(feature = "postgres")]
-    if db
-        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-        .is_some()
-    {
-        let code = db.code();
-        return match code.as_deref() {
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        use sqlx::postgres::PgSeverity;
+        // FATAL and PANIC end the backend; at ERROR level the connection lives on, whatever
+        // the SQLSTATE says.
+        let lost = matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic);
+        let code = pg.code();
+        if code == "53300" || POOLER_OVERLOAD.iter().any(|m| pg.message().contains(m)) {
+            return Class::Overloaded { lost };
+        }
+        return match code {
             // serialization_failure, deadlock_detected
-            Some("40001" | "40P01") => Class::Aborted,
+            "40001" | "40P01" => Class::Aborted,
+            // statement_completion_unknown
+            "40003" => Class::CommitUnknown,
+            "57014" if !lost => Class::Cancelled,
             // admin_shutdown, crash_shutdown, cannot_connect_now, idle_session_timeout,
             // idle_in_transaction_session_timeout: all end the backend.
-            Some("57P01" | "57P02" | "57P03" | "57P05" | "25P03") => Class::ConnectionLost,
-            Some(c) if c.starts_with("08") => Class::ConnectionLost,
+            "57P01" | "57P02" | "57P03" | "57P05" | "25P03" => Class::ConnectionLost,
+            c if c.starts_with("08") && lost => Class::ConnectionLost,
+            // protocol_violation at ERROR level: wrong parameter count, and the like.
+            c if c.starts_with("08") => Class::InvalidStatement,
+            _ if lost => Class::ConnectionLost,
             _ => Class::Other,
         };
     }
@@ -358,30 +463,52 @@ fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
             .map(|c| c & 0xff);
         return match primary {
             Some(5 /* SQLITE_BUSY */ | 6 /* SQLITE_LOCKED */) => Class::Aborted,
+            Some(9 /* SQLITE_INTERRUPT */) => Class::Cancelled,
             _ => Class::Other,
         };
     }
+    let _ = (POOLER_OVERLOAD, db);
     Class::Other
+}
+
+/// The database's message and code for a driver error.
+pub(crate) fn describe(err: &sqlx::Error) -> (Option<String>, String) {
+    match err {
+        sqlx::Error::Database(db) => (db.code().map(|c| c.into_owned()), db.message().to_owned()),
+        other => (None, other.to_string()),
+    }
+}
+
+/// A driver error of a class that has its own variant, as that variant; `None` for the
+/// others.
+pub(crate) fn typed(class: Class, err: sqlx::Error) -> std::result::Result<Error, sqlx::Error> {
+    let (code, message) = describe(&err);
+    Ok(match class {
+        Class::Aborted => Error::Aborted {
+            code,
+            message,
+            source: Some(err),
+        },
+        Class::Overloaded { .. } => Error::TooManyConnections {
+            message,
+            source: Some(err),
+        },
+        Class::CommitUnknown => Error::CommitUnknown {
+            message,
+            source: Some(err),
+        },
+        Class::InvalidStatement => Error::InvalidStatement {
+            code,
+            message,
+            source: Some(err),
+        },
+        Class::ConnectionLost | Class::Cancelled | Class::Other => return Err(err),
+    })
 }
 
 /// Converts a driver error that is not about a particular session.
 pub(crate) fn from_sqlx(err: sqlx::Error) -> Error {
-    match classify(&err) {
-        Class::Aborted => aborted_from(err),
-        _ => database_from(err),
-    }
-}
-
-pub(crate) fn aborted_from(err: sqlx::Error) -> Error {
-    let (code, message) = match &err {
-        sqlx::Error::Database(db) => (db.code().map(|c| c.into_owned()), db.message().to_owned()),
-        other => (None, other.to_string()),
-    };
-    Error::Aborted {
-        code,
-        message,
-        source: Some(err),
-    }
+    typed(classify(&err), err).unwrap_or_else(database_from)
 }
 
 /// A driver error that is neither an abort nor a lost connection: decoding failures get

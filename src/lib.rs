@@ -14,6 +14,7 @@ compile_error!(
 pub mod adk;
 mod conn;
 mod database;
+mod deadline;
 mod dialect;
 mod error;
 mod ident;
@@ -23,6 +24,7 @@ pub mod items;
 mod keyset;
 mod mutation;
 mod param;
+mod placeholders;
 mod pool;
 mod read;
 mod row;
@@ -56,7 +58,7 @@ pub use pool::{
     TransactionPinging, TransactionPingingOptions, TransactionPingingPool,
 };
 pub use row::{ColumnIndex, ResultSet, Row};
-pub use session::{ReadContext, Session, SessionOptions, WriteContext};
+pub use session::{ReadContext, Session, SessionOptions, WithTimeout, WriteContext};
 #[cfg(any(feature = "adk", feature = "items"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "adk", feature = "items"))))]
 pub use support::MAX_ID_LEN;

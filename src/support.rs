@@ -9,10 +9,13 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::conn::{ExecResult, IntoSql, RowRef};
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
+use crate::param::AsParam;
 use crate::param::Param;
 use crate::pool::{SessionCheckout, SharedPool};
+use crate::session::Context;
 
 /// Longest id the stores accept (the seed's `VARCHAR(128)`).
 pub const MAX_ID_LEN: usize = 128;
@@ -22,6 +25,41 @@ pub(crate) async fn checkout(pool: &SharedPool) -> Result<SessionCheckout> {
     // `get` is cancel-safe and nothing awaits between it and the guard.
     let session = pool.as_ref().get(None).await?;
     Ok(SessionCheckout::new(pool, session))
+}
+
+/// Runs a read on `first`, and once more on a fresh checkout if `first` turned out to be
+/// lost (a server restart, a failover, a killed backend): reads are idempotent, so the
+/// caller sees no error for a session the pool had no way to know was dead. The lost
+/// session is dropped with its checkout, and the pool replaces it.
+pub(crate) async fn read_rows<T, S, D>(
+    pool: &SharedPool,
+    first: SessionCheckout,
+    sql: S,
+    params: &[impl AsParam + Sync],
+    decode: D,
+) -> Result<Vec<T>>
+where
+    S: IntoSql + Clone,
+    D: FnMut(RowRef<'_>) -> ExecResult<T> + Clone,
+{
+    let mut session = first;
+    let mut retried = false;
+    loop {
+        let res = match session.exec().await {
+            Ok(exec) => exec.map_rows(sql.clone(), params, decode.clone()).await,
+            Err(e) => Err(e),
+        };
+        match res {
+            Err(e) if e.is_session_not_found() && !retried => {
+                tracing::debug!(target: "session_pool::store", error = %e,
+                    "read on a lost session; retrying once on another");
+                retried = true;
+                drop(session);
+                session = checkout(pool).await?;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// True when `dialect` is PostgreSQL.

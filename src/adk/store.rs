@@ -18,7 +18,9 @@ use crate::pool::SharedPool;
 use crate::row::only;
 use crate::session::Session;
 use crate::session::{Context, ReadContext, WriteContext};
-use crate::support::{Binds, Placeholder, SqlCache, check_id, check_object, checkout, is_postgres};
+use crate::support::{
+    Binds, Placeholder, SqlCache, check_id, check_object, checkout, is_postgres, read_rows,
+};
 use crate::value::Value;
 
 /// The ADK session and event store (SQLSpec's `AsyncpgADKStore` and its SQLite sibling) over
@@ -245,12 +247,8 @@ impl AdkStore {
             scoped: owner.is_some(),
         };
         let sql = self.sql.get(key, || sql::get(&self.tables, id, owner));
-        let mut session = checkout(&self.pool).await?;
-        let rows = session
-            .exec()
-            .await?
-            .map_rows(sql, &b.0, self.session_decoder())
-            .await?;
+        let session = checkout(&self.pool).await?;
+        let rows = read_rows(&self.pool, session, sql, &b.0, self.session_decoder()).await?;
         Ok(rows.into_iter().next())
     }
 
@@ -370,7 +368,7 @@ impl AdkStore {
         if let Some(after) = after {
             check_id("cursor id", &after.id)?;
         }
-        let mut session = checkout(&self.pool).await?;
+        let session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut b = Binds::default();
         let app = b.push(app_name);
@@ -397,11 +395,7 @@ impl AdkStore {
             limit,
         };
         let sql = self.sql.get(key, || sql::list(&self.tables, &binds));
-        session
-            .exec()
-            .await?
-            .map_rows(sql, &b.0, self.session_decoder())
-            .await
+        read_rows(&self.pool, session, sql, &b.0, self.session_decoder()).await
     }
 
     /// Appends an event to its session. The session must exist with the event's
@@ -553,7 +547,7 @@ impl AdkStore {
         if limit == Some(0) {
             return Ok(Vec::new());
         }
-        let mut session = checkout(&self.pool).await?;
+        let session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut b = Binds::default();
         let sid = b.push(session_id);
@@ -568,11 +562,7 @@ impl AdkStore {
         let sql = self
             .sql
             .get(key, || sql::events(&self.tables, sid, after, owner, limit));
-        session
-            .exec()
-            .await?
-            .map_rows(sql, &b.0, EventRecord::decode)
-            .await
+        read_rows(&self.pool, session, sql, &b.0, EventRecord::decode).await
     }
 
     /// Deletes the sessions (and their events) not written since `updated_before`; returns
@@ -591,7 +581,7 @@ impl AdkStore {
     }
 
     /// Reads the rows of [`session_columns`](AdkStore::session_columns).
-    fn session_decoder(&self) -> impl Fn(RowRef<'_>) -> ExecResult<SessionRecord> + use<> {
+    fn session_decoder(&self) -> impl Fn(RowRef<'_>) -> ExecResult<SessionRecord> + Clone + use<> {
         let has_owner = self.tables.owner.is_some();
         move |r| SessionRecord::decode(r, has_owner)
     }

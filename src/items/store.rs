@@ -11,7 +11,7 @@ use crate::param::Param;
 use crate::pool::AbstractSessionPool;
 use crate::pool::SharedPool;
 use crate::session::{Context, ReadContext, WriteContext};
-use crate::support::{check_id, checkout, is_postgres};
+use crate::support::{check_id, checkout, is_postgres, read_rows};
 use crate::value::FromValue;
 
 /// Table names of the items store (the SDK's `sessions_table` / `messages_table`).
@@ -184,18 +184,14 @@ impl ItemsSession {
             params.push(Param::Int(i64::try_from(n).unwrap_or(i64::MAX)));
         }
         let sql = sql::get_items(&self.store.tables, limit.is_some());
-        let mut session = checkout(&self.store.pool).await?;
-        let rows = session
-            .exec()
-            .await?
-            .map_rows(&sql, &params, |r| {
-                Ok((
-                    i64::from_owned(r.value(0)?).ok(),
-                    String::from_owned(r.value(1)?),
-                ))
-            })
-            .await?;
-        drop(session);
+        let session = checkout(&self.store.pool).await?;
+        let rows = read_rows(&self.store.pool, session, &sql, &params, |r| {
+            Ok((
+                i64::from_owned(r.value(0)?).ok(),
+                String::from_owned(r.value(1)?),
+            ))
+        })
+        .await?;
         let mut items: Vec<serde_json::Value> = rows
             .into_iter()
             .filter_map(|(id, data)| self.decode(id, data))

@@ -16,6 +16,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
+use super::janitor;
 use super::leak::{CheckoutTracker, LeakRegistry};
 use super::queue::{Grant, State, Waiter};
 use super::slot::{Places, Slot};
@@ -79,6 +80,8 @@ pub(crate) struct Core {
     pub(crate) closed_notify: tokio::sync::Notify,
     /// Wakes the sweeper when a waiter with an earlier deadline arrives.
     sweep_notify: Arc<tokio::sync::Notify>,
+    /// Wakes the janitor (see `janitor.rs`): work for it, or this core dropped.
+    janitor_notify: Arc<tokio::sync::Notify>,
     database: OnceLock<Database>,
     pub(crate) state: Mutex<State>,
 }
@@ -137,6 +140,7 @@ impl Core {
             leaks,
             closed_notify: tokio::sync::Notify::new(),
             sweep_notify: Arc::new(tokio::sync::Notify::new()),
+            janitor_notify: Arc::new(tokio::sync::Notify::new()),
             database: OnceLock::new(),
             state: Mutex::new(State::new(rules.max_idle)),
         })
@@ -196,29 +200,50 @@ impl Core {
         }
     }
 
-    /// The rest of `get`: check a due session, or wait for a session or a place.
+    /// The rest of `get`: check a due session, or wait for a session or a place. The
+    /// timeout bounds all of it, the check and the creation it may lead to included.
     async fn get_slow(
         self: &Arc<Self>,
         idle: Idle<'_>,
         timeout: Option<Duration>,
         due: impl Fn(&Session) -> bool,
     ) -> Result<Leased> {
+        let timeout = timeout.or(self.rules.default_timeout);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let (mut slot, check) = match idle {
             Idle::Ready(session) => return Ok(session),
             Idle::Due(slot) => (slot, true),
             Idle::Empty => {
-                let mut slot = self.acquire(timeout.or(self.rules.default_timeout)).await?;
-                let check = slot.session_mut().is_some_and(|s| due(s));
+                let mut slot = self.acquire(timeout).await?;
+                let check = slot
+                    .session_mut()
+                    .is_some_and(|s| due(s) || self.state.lock().suspect(s));
                 (slot, check)
             }
         };
-        if check
-            && let Some(s) = slot.session_mut()
-            && !s.exists().await.unwrap_or(false)
-        {
-            slot.discard_dead();
+        let ready = async {
+            if check
+                && let Some(s) = slot.session_mut()
+                && !s.exists().await.unwrap_or(false)
+            {
+                slot.discard_dead();
+            }
+            slot.ensure_session().await
+        };
+        match deadline {
+            None => ready.await?,
+            Some(deadline) => match tokio::time::timeout_at(deadline, ready).await {
+                Ok(res) => res?,
+                Err(_) => {
+                    // The slot drops with this frame: the place is freed, and a session cut
+                    // off mid-check is closed rather than handed out.
+                    Counters::add(&self.counters.get_timeouts, 1);
+                    return Err(Error::PoolTimeout {
+                        timeout: timeout.unwrap_or_default(),
+                    });
+                }
+            },
         }
-        slot.ensure_session().await?;
         slot.checkout()
     }
 
@@ -238,7 +263,7 @@ impl Core {
             return Idle::Empty;
         };
         st.in_use += 1;
-        if due(&session) {
+        if due(&session) || st.suspect(&session) {
             drop(st);
             return Idle::Due(Slot::new(self, Some(session)));
         }
@@ -343,7 +368,7 @@ impl Core {
     ) -> Vec<Slot<'_, Core>> {
         let mut st = self.state.lock();
         let mut out = Vec::new();
-        while st.idle.front().is_some_and(&due) {
+        while st.idle.front().is_some_and(|s| due(s) || st.suspect(s)) {
             if let Some(s) = st.idle.pop_front() {
                 st.in_use += 1;
                 out.push(Slot::new(self, Some(s)));
@@ -369,8 +394,10 @@ impl Core {
     /// `released` says so (under the lock it takes anyway).
     fn checkin_counted(&self, session: Session, released: bool) {
         if session.is_broken() {
-            if released {
-                self.state.lock().released += 1;
+            {
+                let mut st = self.state.lock();
+                st.released += u64::from(released);
+                st.lost_at = Some(coarsetime::Instant::now_without_cache_update());
             }
             Counters::add(&self.counters.replaced, 1);
             tracing::debug!(target: "session_pool::pool", session = ?session.session_id(),
@@ -380,6 +407,18 @@ impl Core {
         }
         let mut st = self.state.lock();
         st.released += u64::from(released);
+        if !st.closed && session.needs_rollback() {
+            // An abandoned transaction: the janitor rolls it back now, so its locks do not
+            // wait for the session's next use. Still counted in use until then.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                st.dirty.push(session);
+                let start = !std::mem::replace(&mut st.janitor, true);
+                drop(st);
+                self.wake_janitor(start.then_some(rt));
+                return;
+            }
+            // No runtime to roll back on: the next use does it.
+        }
         if st.closed {
             st.in_use -= 1;
             st.open -= 1;
@@ -477,21 +516,97 @@ impl Core {
         self.retire_all(idle).await;
     }
 
-    /// `bind`: binds, then (for strategies that fill) creates the missing sessions and
-    /// returns the first error, if any (the sessions that were made stay).
+    /// `bind`: binds, then (for strategies that fill) creates the missing sessions. All or
+    /// nothing: if one cannot be created, those that were are closed again, so a failed
+    /// start holds no connections that other processes may need; the first error is
+    /// returned.
     pub(crate) async fn bind_and_fill(self: &Arc<Self>, database: &Database) -> Result<()> {
         self.bind(database)?;
         if !self.rules.fill {
             return Ok(());
         }
-        match self.fill().await.1.into_iter().next() {
-            Some(e) => Err(e),
-            None => Ok(()),
+        let slots = self.reserve_missing();
+        let created = futures_util::future::join_all(
+            slots
+                .into_iter()
+                .map(|mut slot| async move { slot.ensure_session().await.map(|()| slot) }),
+        )
+        .await;
+        let (made, failed): (Vec<_>, Vec<_>) = created.into_iter().partition(Result::is_ok);
+        match failed.into_iter().find_map(Result::err) {
+            None => {
+                made.into_iter().flatten().for_each(Slot::checkin);
+                Ok(())
+            }
+            Some(e) => {
+                let n = made.len();
+                let sessions: Vec<Session> = made
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Slot::release)
+                    .collect();
+                self.retire_all(sessions).await;
+                tracing::warn!(target: "session_pool::pool", error = %e, closed = n,
+                    "could not create every session of the pool; closed those that were");
+                Err(e)
+            }
         }
     }
 
     pub(crate) fn track_checkout(&self, session: &Session) -> Option<CheckoutTracker> {
-        self.leaks.as_ref().map(|l| l.track(session.session_id()))
+        let leaks = self.leaks.as_ref()?;
+        let tracker = leaks.track(session.session_id());
+        // The janitor warns about leaks while they are held.
+        let start = !std::mem::replace(&mut self.state.lock().janitor, true);
+        if start && let Ok(rt) = tokio::runtime::Handle::try_current() {
+            self.wake_janitor(Some(rt));
+        } else if start {
+            self.state.lock().janitor = false;
+        }
+        Some(tracker)
+    }
+
+    /// Starts the janitor on `start`'s runtime, or wakes the running one.
+    fn wake_janitor(&self, start: Option<tokio::runtime::Handle>) {
+        match start {
+            Some(rt) => {
+                let tick = self
+                    .leaks
+                    .as_ref()
+                    .map(|l| janitor::leak_tick(l.threshold()));
+                rt.spawn(janitor::run(
+                    self.me.clone(),
+                    self.janitor_notify.clone(),
+                    tick,
+                ));
+            }
+            None => self.janitor_notify.notify_one(),
+        }
+    }
+
+    /// The sessions waiting for the janitor.
+    pub(crate) fn take_dirty(&self) -> Vec<Session> {
+        std::mem::take(&mut self.state.lock().dirty)
+    }
+
+    /// Rolls back the abandoned transactions of `dirty` (each within the check timeout),
+    /// concurrently, and returns the sessions to the pool; a session that did not answer is
+    /// dropped and replaced.
+    pub(crate) async fn clean(&self, dirty: Vec<Session>) {
+        let n = dirty.len();
+        let cleaned = futures_util::future::join_all(dirty.into_iter().map(|mut s| async move {
+            if let Err(e) = s.roll_back_abandoned().await {
+                tracing::debug!(target: "session_pool::pool", error = %e,
+                    "could not roll back an abandoned transaction; dropping its session");
+            }
+            s
+        }))
+        .await;
+        tracing::debug!(target: "session_pool::pool", sessions = n,
+            "rolled back abandoned transactions");
+        for s in cleaned {
+            self.checkin(s);
+        }
     }
 
     pub(crate) fn stats(&self) -> PoolStats {
@@ -511,6 +626,13 @@ impl Core {
             replaced: c.replaced.load(Relaxed),
             pinged: c.pinged.load(Relaxed),
         }
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // Ends the janitor, which holds only a weak handle. No I/O.
+        self.janitor_notify.notify_one();
     }
 }
 
@@ -605,6 +727,7 @@ impl Places for Core {
     }
 
     fn count_replaced(&self, dead: &Session) {
+        self.state.lock().lost_at = Some(coarsetime::Instant::now_without_cache_update());
         Counters::add(&self.counters.replaced, 1);
         tracing::info!(target: "session_pool::pool", session = ?dead.session_id(),
             "session is gone on the server; replacing it");

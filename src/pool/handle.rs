@@ -68,7 +68,10 @@ impl<S: Strategy> fmt::Debug for Pool<S> {
 
 impl<S: Strategy> Pool<S> {
     /// A pool following `rules`, not yet bound.
-    pub(crate) fn from_rules(rules: Rules, options: PoolOptions) -> Self {
+    pub(crate) fn from_rules(mut rules: Rules, options: PoolOptions) -> Self {
+        if let Some(idle) = options.check_idle_after {
+            rules.check_after = rules.check_after.min(idle);
+        }
         let leaks = options
             .leak_threshold
             .map(|t| LeakRegistry::new(t, options.leak_backtrace));

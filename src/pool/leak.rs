@@ -43,6 +43,11 @@ impl LeakRegistry {
         })
     }
 
+    /// How long a checkout may be held before it is reported.
+    pub(crate) fn threshold(&self) -> Duration {
+        self.threshold
+    }
+
     pub(crate) fn track(self: &Arc<Self>, session: Option<&str>) -> CheckoutTracker {
         let id = self.next.fetch_add(1, Relaxed);
         let backtrace = self.backtraces.then(Backtrace::force_capture);

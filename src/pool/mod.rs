@@ -10,6 +10,7 @@ mod checkout;
 mod core;
 mod fixed;
 mod handle;
+mod janitor;
 mod leak;
 mod lease;
 mod maintenance;

@@ -17,12 +17,24 @@ pub struct PoolOptions {
     /// Capture a backtrace at each checkout to show in the leak warning (costly; for
     /// debugging).
     pub leak_backtrace: bool,
+    /// Check a session idle at least this long with `exists()` before handing it out (and
+    /// in ping rounds), like sqlx's `test_before_acquire`; zero checks every checkout. It
+    /// can only shorten the strategy's own interval (`max_age`, `ping_interval`). Whatever
+    /// this says, once a pool finds one of its sessions lost, every idle session last used
+    /// before then is checked before it is handed out.
+    pub check_idle_after: Option<Duration>,
 }
 
 impl PoolOptions {
     /// Labels and role for the pool's sessions.
     pub fn session(mut self, session: SessionOptions) -> Self {
         self.session = session;
+        self
+    }
+
+    /// Checks sessions idle at least `idle` before handing them out.
+    pub fn check_idle_after(mut self, idle: Duration) -> Self {
+        self.check_idle_after = Some(idle);
         self
     }
 

@@ -8,14 +8,20 @@ use super::core::Core;
 
 /// Handle of a running ping task. The task runs the pool's [`ping`](super::Pool::ping) every
 /// interval; it stops when this handle is dropped (or [`stop`](PingTask::stop)ped) or when
-/// the pool closes. A round under way when the handle is dropped is finished first, so no
-/// session is lost mid-ping.
+/// the pool closes. A round under way is given 100 ms to finish (against a healthy server
+/// it needs far less, and no session is lost); against a server that stopped answering it
+/// is abandoned, the sessions it was checking are closed, and the pool creates new ones
+/// when it needs them. Each probe of a round is bounded by the database's
+/// [check timeout](crate::DatabaseOptions::check_timeout).
 #[derive(Debug)]
 #[must_use = "the ping task stops when its handle is dropped"]
 pub struct PingTask {
     handle: tokio::task::JoinHandle<()>,
     stop: Arc<tokio::sync::Notify>,
 }
+
+/// How long a round under way may go on once the task is asked to stop.
+const STOP_GRACE: Duration = Duration::from_millis(100);
 
 /// The shortest interval accepted; shorter ones are raised to it.
 const MIN_INTERVAL: Duration = Duration::from_millis(1);
@@ -40,10 +46,19 @@ impl PingTask {
                 tokio::select! {
                     _ = &mut closed => break,
                     _ = stopped.notified() => break,
-                    _ = tick.tick() => {
-                        core.ping_round().await;
-                    }
+                    _ = tick.tick() => {}
                 }
+                let round = core.ping_round();
+                tokio::pin!(round);
+                tokio::select! {
+                    _ = &mut closed => {}
+                    _ = stopped.notified() => {}
+                    _ = &mut round => continue,
+                }
+                // Asked to stop mid-round: a healthy server finishes it at once, and no
+                // session is lost; a hung one does not, and the round is abandoned.
+                let _ = tokio::time::timeout(STOP_GRACE, round).await;
+                break;
             }
             tracing::debug!(target: "session_pool::ping", "ping task stopped");
         });
@@ -58,7 +73,7 @@ impl PingTask {
         self.handle.is_finished()
     }
 
-    /// Stops the task and waits until it has ended (its current round finished).
+    /// Stops the task and waits until it has ended.
     pub async fn shutdown(mut self) {
         self.stop.notify_one();
         let _ = (&mut self.handle).await;

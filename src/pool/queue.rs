@@ -71,6 +71,14 @@ pub(crate) struct State {
     /// every checkout takes anyway, rather than with two more atomic operations.
     pub(crate) acquired: u64,
     pub(crate) released: u64,
+    /// Sessions back with an abandoned transaction, for the janitor to roll back (counted
+    /// in use until then).
+    pub(crate) dirty: Vec<Session>,
+    /// The janitor task has been started.
+    pub(crate) janitor: bool,
+    /// When a session of this pool was last found lost: idle sessions last used before
+    /// then are checked before they are handed out (a restart or failover takes them all).
+    pub(crate) lost_at: Option<coarsetime::Instant>,
 }
 
 impl State {
@@ -84,7 +92,16 @@ impl State {
             closed: false,
             acquired: 0,
             released: 0,
+            dirty: Vec::new(),
+            janitor: false,
+            lost_at: None,
         }
+    }
+
+    /// True when `session` was last used before a sibling was found lost.
+    pub(crate) fn suspect(&self, session: &Session) -> bool {
+        self.lost_at
+            .is_some_and(|lost| session.touched().is_some_and(|t| t <= lost))
     }
 
     /// Hands `grant` to the longest waiter; gives it back if nobody waits.

@@ -68,6 +68,15 @@ impl<'c, P: Places> Slot<'c, P> {
         Ok((session, Arc::clone(self.core)))
     }
 
+    /// Frees the place and hands the session over, to be closed by the caller (no longer
+    /// counted).
+    pub(crate) fn release(mut self) -> Option<Session> {
+        self.armed = false;
+        let session = self.session.take();
+        self.core.release_place(None);
+        session
+    }
+
     /// Returns the session to the pool (after a check); an empty place is freed.
     pub(crate) fn checkin(mut self) {
         self.armed = false;

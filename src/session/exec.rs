@@ -4,55 +4,163 @@
 //! [`WriteContext`](super::WriteContext); this module is what they share.
 
 use std::future::Future;
+use std::time::Duration;
 
 use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
 
 use super::Meta;
+use crate::conn::ExecResult;
 #[cfg(any(feature = "adk", feature = "items"))]
-use crate::conn::{ExecResult, RowRef};
-use crate::conn::{FromDriverRow, IntoSql, RawConnection};
+use crate::conn::RowRef;
+use crate::conn::{ExecError, FromDriverRow, IntoSql, RawConnection};
 use crate::database::Database;
-use crate::error::Result;
+use crate::error::{Class, Error, Result, classify};
 use crate::keyset::KeySet;
 use crate::param::AsParam;
 use crate::read::ReadRequest;
 use crate::row::{ResultSet, Row};
 
+/// How long a statement may run, and who stops it when it runs longer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limit {
+    pub(crate) timeout: Duration,
+    by: By,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum By {
+    /// The client: a cancel request on PostgreSQL, the progress handler's interrupt on
+    /// SQLite; then the check timeout for the statement to stop.
+    Cancel,
+    /// The server (PostgreSQL's `statement_timeout`); the client gives up, dropping the
+    /// session, only after the check timeout more.
+    Server,
+    /// Nobody: past the timeout the session counts as lost (a check).
+    Lost,
+}
+
+impl Limit {
+    /// A per-call timeout, cancelled by the client.
+    pub(crate) fn cancel_after(timeout: Duration) -> Limit {
+        Limit {
+            timeout,
+            by: By::Cancel,
+        }
+    }
+
+    /// A check: past `timeout`, the session is lost.
+    pub(crate) fn lost_after(timeout: Duration) -> Limit {
+        Limit {
+            timeout,
+            by: By::Lost,
+        }
+    }
+
+    /// The database-wide statement timeout, if any.
+    fn database_wide(db: &Database, conn: &RawConnection<'_>) -> Option<Limit> {
+        let timeout = db.statement_timeout()?;
+        let by = match conn {
+            #[cfg(feature = "postgres")]
+            RawConnection::Postgres(_) => By::Server,
+            #[cfg(feature = "sqlite")]
+            RawConnection::Sqlite(_) => By::Cancel,
+        };
+        Some(Limit { timeout, by })
+    }
+}
+
 /// A connection ready for one statement, with the bookkeeping that turns its failures into
-/// this crate's errors (a lost connection marks the session broken).
+/// this crate's errors (a lost connection marks the session broken) and the limit on how
+/// long it may run.
 #[derive(Debug)]
 pub struct Exec<'a> {
     pub(crate) conn: RawConnection<'a>,
     pub(crate) meta: &'a mut Meta,
     pub(crate) db: &'a Database,
+    pub(crate) limit: Option<Limit>,
 }
 
 impl<'a> Exec<'a> {
+    /// An executor bounded by the database-wide statement timeout, if any.
+    pub(crate) fn new(conn: RawConnection<'a>, meta: &'a mut Meta, db: &'a Database) -> Self {
+        let limit = Limit::database_wide(db, &conn);
+        Exec {
+            conn,
+            meta,
+            db,
+            limit,
+        }
+    }
+
+    /// Refuses, before sending, a NUL in the text and (SQLite) a parameter count that does
+    /// not match the placeholders: for the statements users write (the stores bind one
+    /// parameter list for several statements of their own, some using only part of it).
+    pub(crate) fn checked(self, sql: &str, params: usize) -> Result<Self> {
+        #[cfg(feature = "sqlite")]
+        let sqlite = matches!(self.conn, RawConnection::Sqlite(_));
+        #[cfg(not(feature = "sqlite"))]
+        let sqlite = false;
+        crate::placeholders::check(sql, params, sqlite)?;
+        Ok(self)
+    }
+
     pub(crate) async fn fetch_all(
         self,
         sql: impl IntoSql,
         params: &[impl AsParam],
     ) -> Result<ResultSet> {
-        let res = self.conn.fetch_all(sql, params).await;
-        res.map_err(|e| self.meta.fail(e))
+        let Exec {
+            conn,
+            meta,
+            db,
+            limit,
+        } = self;
+        bounded(meta, db, limit, conn.fetch_all(sql, params)).await
     }
 
+    /// Streams rows. The database-wide timeout bounds it on both backends; a per-call one
+    /// only on SQLite (whose interrupt needs no second connection).
     pub(crate) fn fetch(
         self,
         sql: impl IntoSql,
         params: &[impl AsParam],
     ) -> BoxStream<'a, Result<Row>> {
         let meta = self.meta;
+        // SQLite: armed for the whole stream, disarmed when it ends or is dropped.
+        let armed = match (self.limit, &meta.interrupt) {
+            (Some(limit), Some(interrupt)) => {
+                interrupt.arm(limit.timeout);
+                Some(crate::deadline::Armed(interrupt.clone()))
+            }
+            _ => None,
+        };
+        let timeout = self.limit.map(|l| l.timeout);
         self.conn
             .fetch(sql, params)
-            .map(move |r| r.map_err(|e| meta.fail(e)))
+            .map(move |r| {
+                let _keep = &armed;
+                r.map_err(|e| match (e, timeout) {
+                    (ExecError::Sql(e), Some(timeout)) if classify(&e) == Class::Cancelled => {
+                        Error::StatementTimeout {
+                            timeout,
+                            session_lost: false,
+                        }
+                    }
+                    (e, _) => meta.fail(e),
+                })
+            })
             .boxed()
     }
 
     pub(crate) async fn execute(self, sql: impl IntoSql, params: &[impl AsParam]) -> Result<u64> {
-        let res = self.conn.execute(sql, params).await;
-        res.map_err(|e| self.meta.fail(e))
+        let Exec {
+            conn,
+            meta,
+            db,
+            limit,
+        } = self;
+        bounded(meta, db, limit, conn.execute(sql, params)).await
     }
 
     /// Runs a query and decodes each row by position with `decode` (the stores' records).
@@ -63,8 +171,13 @@ impl<'a> Exec<'a> {
         params: &[impl AsParam],
         decode: impl FnMut(RowRef<'_>) -> ExecResult<T>,
     ) -> Result<Vec<T>> {
-        let res = self.conn.fetch_map(sql, params, decode).await;
-        res.map_err(|e| self.meta.fail(e))
+        let Exec {
+            conn,
+            meta,
+            db,
+            limit,
+        } = self;
+        bounded(meta, db, limit, conn.fetch_map(sql, params, decode)).await
     }
 
     /// Runs a query and decodes each row with sqlx's `FromRow`.
@@ -73,8 +186,13 @@ impl<'a> Exec<'a> {
         sql: impl IntoSql,
         params: &[impl AsParam],
     ) -> Result<Vec<T>> {
-        let res = self.conn.fetch_as(sql, params).await;
-        res.map_err(|e| self.meta.fail(e))
+        let Exec {
+            conn,
+            meta,
+            db,
+            limit,
+        } = self;
+        bounded(meta, db, limit, conn.fetch_as(sql, params)).await
     }
 
     pub(crate) async fn read(
@@ -83,9 +201,85 @@ impl<'a> Exec<'a> {
         keyset: &KeySet,
         limit: usize,
     ) -> Result<ResultSet> {
-        let res = request.run(self.conn, self.db, keyset, limit).await;
-        res.map_err(|e| self.meta.fail(e))
+        let Exec {
+            conn,
+            meta,
+            db,
+            limit: bound,
+        } = self;
+        bounded(meta, db, bound, request.run(conn, db, keyset, limit)).await
     }
+}
+
+/// Runs one statement's future within `limit`, and turns its failure into this crate's
+/// error. With no limit, it is just awaited.
+async fn bounded<T>(
+    meta: &mut Meta,
+    db: &Database,
+    limit: Option<Limit>,
+    run: impl Future<Output = ExecResult<T>>,
+) -> Result<T> {
+    let Some(limit) = limit else {
+        return run.await.map_err(|e| meta.fail(e));
+    };
+    let finish = |meta: &mut Meta, res: ExecResult<T>| {
+        res.map_err(|e| match e {
+            ExecError::Sql(e) if classify(&e) == Class::Cancelled => Error::StatementTimeout {
+                timeout: limit.timeout,
+                session_lost: false,
+            },
+            e => meta.fail(e),
+        })
+    };
+    if let Some(interrupt) = meta.interrupt.clone() {
+        // SQLite: the progress handler stops the statement at the deadline.
+        interrupt.arm(limit.timeout);
+        let _armed = crate::deadline::Armed(interrupt);
+        let res = run.await;
+        return finish(meta, res);
+    }
+    let grace = db.check_timeout();
+    let mut run = std::pin::pin!(run);
+    let first = match limit.by {
+        By::Cancel | By::Lost => limit.timeout,
+        By::Server => limit.timeout.saturating_add(grace),
+    };
+    if let Ok(res) = tokio::time::timeout(first, run.as_mut()).await {
+        return finish(meta, res);
+    }
+    if limit.by == By::Cancel
+        && let Some(pid) = meta.backend_pid
+    {
+        #[cfg(feature = "postgres")]
+        match tokio::time::timeout(grace, db.cancel_backend(pid)).await {
+            Ok(Ok(_)) => {
+                if let Ok(res) = tokio::time::timeout(grace, run.as_mut()).await {
+                    return finish(meta, res);
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(target: "session_pool::session", session = %meta.name,
+                error = %e, "could not send a cancel for a statement past its timeout"),
+            Err(_) => tracing::warn!(target: "session_pool::session", session = %meta.name,
+                "no answer to a cancel within the check timeout"),
+        }
+        #[cfg(not(feature = "postgres"))]
+        let _ = pid;
+    }
+    // The server answers neither the statement nor its cancel: the connection is stuck
+    // mid-statement, so the session cannot be reused.
+    meta.broken = true;
+    tracing::warn!(target: "session_pool::session", session = %meta.name, timeout = ?limit.timeout,
+        "no answer from the server past the timeout; dropping the session");
+    Err(match limit.by {
+        By::Lost => meta.not_found(format!(
+            "the server did not answer within the check timeout ({:?})",
+            limit.timeout
+        )),
+        By::Cancel | By::Server => Error::StatementTimeout {
+            timeout: limit.timeout,
+            session_lost: true,
+        },
+    })
 }
 
 /// What runs statements: implemented by [`Session`](crate::Session),

@@ -8,13 +8,13 @@ use sqlx::Connection;
 
 use crate::conn::{Conn, ExecError, RawConnection};
 use crate::database::Database;
-use crate::error::{Class, Error, Result, aborted_from, classify, database_from};
+use crate::error::{Class, Error, Result, classify, database_from, typed};
 
 pub(crate) mod exec;
 mod query;
 
 pub(crate) use exec::{Context, Exec};
-pub use query::{ReadContext, WriteContext};
+pub use query::{ReadContext, WithTimeout, WriteContext};
 
 /// Labels and database role for new sessions (Spanner's `labels` and `database_role`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,10 +57,15 @@ pub(crate) struct Meta {
     /// A `BEGIN`, `COMMIT` or `ROLLBACK` was cut off (its future dropped): the connection may
     /// still be inside a transaction, so the next use rolls back first.
     pub(crate) tx_dirty: bool,
+    /// A transaction sqlx knows of was begun and has not finished: dropped half-way, sqlx
+    /// queued its ROLLBACK on the connection (PostgreSQL sends it with the next message).
+    pub(crate) tx_open: bool,
     /// The last abort the database reported on this session (SQLSTATE or result code, and
     /// message), so a retry loop knows an attempt was aborted even when the application's
     /// own error type carried the failure out.
     pub(crate) last_abort: Option<(Option<String>, String)>,
+    /// SQLite: the deadline the connection's progress handler checks.
+    pub(crate) interrupt: Option<std::sync::Arc<crate::deadline::Interrupt>>,
 }
 
 impl Meta {
@@ -71,27 +76,44 @@ impl Meta {
             ExecError::Crate(e) => return e,
             ExecError::Sql(e) => e,
         };
-        match classify(&err) {
-            Class::ConnectionLost => {
-                self.broken = true;
-                tracing::debug!(
-                    target: "session_pool::session", session = %self.name, error = %err,
-                    "session lost its connection"
-                );
-                Error::SessionNotFound {
-                    name: self.name.clone(),
-                    reason: err.to_string(),
-                    source: Some(err),
-                }
-            }
-            Class::Aborted => {
-                let err = aborted_from(err);
-                if let Error::Aborted { code, message, .. } = &err {
+        let class = classify(&err);
+        if matches!(
+            class,
+            Class::ConnectionLost | Class::Overloaded { lost: true }
+        ) {
+            self.broken = true;
+            tracing::debug!(
+                target: "session_pool::session", session = %self.name, error = %err,
+                "session lost its connection"
+            );
+        }
+        if class == Class::ConnectionLost {
+            return Error::SessionNotFound {
+                name: self.name.clone(),
+                reason: err.to_string(),
+                source: Some(err),
+            };
+        }
+        match typed(class, err) {
+            Ok(e) => {
+                if let Error::Aborted { code, message, .. } = &e {
                     self.last_abort = Some((code.clone(), message.clone()));
                 }
-                err
+                e
             }
-            Class::Other => database_from(err),
+            Err(err) => database_from(err),
+        }
+    }
+
+    /// [`fail`](Meta::fail) for a failed COMMIT: a connection lost while it was in flight
+    /// leaves its outcome unknown.
+    pub(crate) fn fail_commit(&mut self, err: sqlx::Error) -> Error {
+        match self.fail(err.into()) {
+            Error::SessionNotFound { reason, source, .. } => Error::CommitUnknown {
+                message: format!("the connection was lost during COMMIT: {reason}"),
+                source,
+            },
+            other => other,
         }
     }
 
@@ -108,6 +130,43 @@ impl Meta {
 pub(crate) struct Live {
     pub(crate) conn: Conn,
     pub(crate) meta: Meta,
+}
+
+impl Live {
+    /// Rolls back whatever an abandoned transaction left open, within `timeout`; past it the
+    /// session is lost. A dropped `Transaction` needs only its queued ROLLBACK sent (any
+    /// round trip sends it); a cut-off BEGIN, COMMIT or ROLLBACK needs one of ours, which
+    /// SQLite refuses and PostgreSQL warns about when no transaction is open, both fine.
+    async fn roll_back_abandoned(&mut self, timeout: std::time::Duration) -> Result<()> {
+        let res = if self.meta.tx_dirty {
+            let rollback = self
+                .conn
+                .as_mut()
+                .execute(crate::conn::fixed("ROLLBACK"), crate::param::NONE);
+            tokio::time::timeout(timeout, async { rollback.await.map(drop) }).await
+        } else {
+            let flush = async { Ok(self.conn.ping().await?) };
+            tokio::time::timeout(timeout, flush).await
+        };
+        match res {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                let err = self.meta.fail(e);
+                if self.meta.broken {
+                    return Err(err);
+                }
+            }
+            Err(_) => {
+                self.meta.broken = true;
+                return Err(self.meta.not_found(format!(
+                    "the server did not answer a ROLLBACK within {timeout:?}"
+                )));
+            }
+        }
+        self.meta.tx_open = false;
+        self.meta.tx_dirty = false;
+        Ok(())
+    }
 }
 
 /// One server-side session: a single live connection (Spanner's `Session`).
@@ -252,6 +311,11 @@ impl Session {
             .map(|l| now.duration_since(l.meta.touched).into())
     }
 
+    /// When the session last started an operation, on the coarse clock.
+    pub(crate) fn touched(&self) -> Option<coarsetime::Instant> {
+        self.live.as_ref().map(|l| l.meta.touched)
+    }
+
     /// True once the session's connection is known to be gone; such a session must not be
     /// handed out again.
     pub fn is_broken(&self) -> bool {
@@ -286,24 +350,36 @@ impl Session {
                 "SQLite has no database roles; create the session without `database_role`".into(),
             ));
         }
-        let mut conn = self.database.connect().await?;
+        let database = &self.database;
+        let statement_timeout = database.statement_timeout();
+        let (conn, prepared) = database
+            .bounded_connect(async {
+                let mut conn = database.connect().await?;
+                let prepared = conn
+                    .prepare_session(role.as_deref(), statement_timeout)
+                    .await
+                    .map_err(|e| match e {
+                        ExecError::Crate(e) => e,
+                        ExecError::Sql(e) => crate::error::from_sqlx(e),
+                    })?;
+                Ok((conn, prepared))
+            })
+            .await?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let now = Instant::now();
-        let mut meta = Meta {
+        let meta = Meta {
             name: format!("{}/sessions/{id}", self.database.name()),
             id,
-            backend_pid: None,
+            backend_pid: prepared.pid,
             created_at: now,
             last_used: now,
             touched: coarsetime::Instant::now_without_cache_update(),
             broken: false,
             tx_dirty: false,
+            tx_open: false,
             last_abort: None,
+            interrupt: prepared.interrupt,
         };
-        meta.backend_pid = conn
-            .prepare_session(role.as_deref())
-            .await
-            .map_err(|e| meta.fail(e))?;
         tracing::debug!(
             target: "session_pool::session", session = %meta.name, pid = ?meta.backend_pid,
             "session created"
@@ -319,21 +395,9 @@ impl Session {
         if live.meta.broken {
             return Err(live.meta.not_found("the session was marked broken".into()));
         }
-        if live.meta.tx_dirty {
-            // Rolls back whatever a cancelled BEGIN/COMMIT left; SQLite complains when no
-            // transaction is open, which is fine.
-            let res = live
-                .conn
-                .as_mut()
-                .execute(crate::conn::fixed("ROLLBACK"), crate::param::NONE)
-                .await;
-            if let Err(e) = res {
-                let err = live.meta.fail(e);
-                if live.meta.broken {
-                    return Err(err);
-                }
-            }
-            live.meta.tx_dirty = false;
+        if live.meta.tx_dirty || live.meta.tx_open {
+            live.roll_back_abandoned(self.database.check_timeout())
+                .await?;
         }
         live.meta.last_used = Instant::now();
         live.meta.touched = coarsetime::Instant::now_without_cache_update();
@@ -349,10 +413,10 @@ impl Session {
         if live.meta.broken {
             return Ok(false);
         }
-        let res = live.conn.ping().await;
-        match res {
-            Ok(()) => Ok(true),
-            Err(e) => {
+        let timeout = self.database.check_timeout();
+        match tokio::time::timeout(timeout, live.conn.ping()).await {
+            Ok(Ok(())) => Ok(true),
+            Ok(Err(e)) => {
                 let err = live.meta.fail(e.into());
                 if live.meta.broken {
                     Ok(false)
@@ -360,6 +424,35 @@ impl Session {
                     Err(err)
                 }
             }
+            Err(_) => {
+                // A server that does not answer a ping within the check timeout is as good
+                // as gone: what was sent may still be in flight, so the connection cannot
+                // be reused either.
+                live.meta.broken = true;
+                tracing::debug!(target: "session_pool::session", session = %live.meta.name,
+                    ?timeout, "no answer to a ping within the check timeout");
+                Ok(false)
+            }
+        }
+    }
+
+    /// True when the session may hold an open transaction that was abandoned (its
+    /// `Transaction` dropped, or a BEGIN or COMMIT cut off): the next use rolls it back first.
+    pub(crate) fn needs_rollback(&self) -> bool {
+        self.live
+            .as_ref()
+            .is_some_and(|l| (l.meta.tx_dirty || l.meta.tx_open) && !l.meta.broken)
+    }
+
+    /// Rolls back an abandoned transaction now (see [`needs_rollback`](Session::needs_rollback)),
+    /// within the check timeout.
+    pub(crate) async fn roll_back_abandoned(&mut self) -> Result<()> {
+        let timeout = self.database.check_timeout();
+        match self.live.as_mut() {
+            Some(live) if (live.meta.tx_dirty || live.meta.tx_open) && !live.meta.broken => {
+                live.roll_back_abandoned(timeout).await
+            }
+            _ => Ok(()),
         }
     }
 
@@ -373,20 +466,31 @@ impl Session {
             return Err(live.meta.not_found("the session was already lost".into()));
         }
         let mut live = *live;
+        let timeout = self.database.check_timeout();
         // Closing alone cannot tell a live session from one the server dropped: ask first.
-        let alive = live.conn.ping().await;
-        if let Err(e) = alive {
-            let err = live.meta.fail(e.into());
-            if live.meta.broken {
-                return Err(err);
+        match tokio::time::timeout(timeout, live.conn.ping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let err = live.meta.fail(e.into());
+                if live.meta.broken {
+                    return Err(err);
+                }
+            }
+            Err(_) => {
+                return Err(live.meta.not_found(format!(
+                    "the server did not answer within the check timeout ({timeout:?})"
+                )));
             }
         }
-        let closed = match live.conn {
-            #[cfg(feature = "sqlite")]
-            Conn::Sqlite(c) => c.close().await,
-            #[cfg(feature = "postgres")]
-            Conn::Postgres(c) => c.close().await,
+        let close = async {
+            match live.conn {
+                #[cfg(feature = "sqlite")]
+                Conn::Sqlite(c) => c.close().await,
+                #[cfg(feature = "postgres")]
+                Conn::Postgres(c) => c.close().await,
+            }
         };
+        let closed = tokio::time::timeout(timeout, close).await.unwrap_or(Ok(()));
         if let Err(e) = closed {
             tracing::debug!(target: "session_pool::session", session = %live.meta.name, error = %e,
                 "error while closing a session");
@@ -398,9 +502,10 @@ impl Session {
     /// Keeps the session alive by running `SELECT 1`. [`Error::NotCreated`] if it was never
     /// created, [`Error::SessionNotFound`] if the server dropped it.
     pub async fn ping(&mut self) -> Result<()> {
-        self.exec()
-            .await?
-            .execute(crate::conn::fixed("SELECT 1"), crate::param::NONE)
+        let timeout = self.database.check_timeout();
+        let mut exec = self.exec().await?;
+        exec.limit = Some(crate::session::exec::Limit::lost_after(timeout));
+        exec.execute(crate::conn::fixed("SELECT 1"), crate::param::NONE)
             .await?;
         Ok(())
     }
@@ -415,7 +520,7 @@ impl Session {
 impl Context for Session {
     async fn exec(&mut self) -> Result<Exec<'_>> {
         let (conn, meta, db) = self.ready().await?;
-        Ok(Exec { conn, meta, db })
+        Ok(Exec::new(conn, meta, db))
     }
 }
 

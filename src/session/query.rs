@@ -2,11 +2,12 @@
 //! as in Spanner's Java client, written once for sessions, transactions and snapshots.
 
 use std::future::Future;
+use std::time::Duration;
 
 use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
 
-use super::exec::Context;
+use super::exec::{Context, Exec, Limit};
 use crate::conn::FromDriverRow;
 use crate::error::Result;
 use crate::keyset::KeySet;
@@ -35,13 +36,47 @@ use crate::value::Value;
 /// # Ok(()) }
 /// ```
 pub trait ReadContext: Context {
+    /// The same context, with every statement run through it bounded by `timeout` (the
+    /// seed's `execute_sql(timeout=…)`): past it the statement is cancelled on the server
+    /// (PostgreSQL: a cancel for its backend, SQLite: an interrupt) and fails with
+    /// [`Error::StatementTimeout`](crate::Error::StatementTimeout); the session stays
+    /// usable. With a database-wide
+    /// [`statement_timeout`](crate::DatabaseOptions::statement_timeout) too, the shorter
+    /// of the two applies.
+    ///
+    /// On PostgreSQL, a stream ([`execute_sql_stream`](ReadContext::execute_sql_stream)) is
+    /// bounded only by the database-wide timeout.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: &mut session_pool::Session) -> session_pool::Result<()> {
+    /// use std::time::Duration;
+    /// use session_pool::prelude::*;
+    /// let rows = session
+    ///     .with_timeout(Duration::from_millis(250))
+    ///     .execute_sql("SELECT count(*) FROM events", &[])
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    fn with_timeout(&mut self, timeout: Duration) -> WithTimeout<'_, Self>
+    where
+        Self: Sized,
+    {
+        WithTimeout {
+            inner: self,
+            timeout,
+        }
+    }
+
     /// Runs a query and collects its rows.
     fn execute_sql(
         &mut self,
         sql: &str,
         params: &[Value],
     ) -> impl Future<Output = Result<ResultSet>> + Send {
-        async move { self.exec().await?.fetch_all(sql, params).await }
+        async move {
+            let exec = self.exec().await?.checked(sql, params.len())?;
+            exec.fetch_all(sql, params).await
+        }
     }
 
     /// Runs a query and streams its rows as the server sends them. Errors (including
@@ -52,10 +87,12 @@ pub trait ReadContext: Context {
         params: &'a [Value],
     ) -> BoxStream<'a, Result<Row>> {
         futures_util::stream::once(self.exec())
-            .flat_map(move |exec| match exec {
-                Ok(exec) => exec.fetch(sql, params),
-                Err(e) => futures_util::stream::once(async { Err(e) }).boxed(),
-            })
+            .flat_map(
+                move |exec| match exec.and_then(|e| e.checked(sql, params.len())) {
+                    Ok(exec) => exec.fetch(sql, params),
+                    Err(e) => futures_util::stream::once(async { Err(e) }).boxed(),
+                },
+            )
             .boxed()
     }
 
@@ -67,7 +104,10 @@ pub trait ReadContext: Context {
         sql: &str,
         params: &[Value],
     ) -> impl Future<Output = Result<Vec<T>>> + Send {
-        async move { self.exec().await?.fetch_as(sql, params).await }
+        async move {
+            let exec = self.exec().await?.checked(sql, params.len())?;
+            exec.fetch_as(sql, params).await
+        }
     }
 
     /// Reads rows of `table` (Spanner's `read`): the `columns` of the rows in `keyset`,
@@ -98,6 +138,33 @@ pub trait WriteContext: ReadContext {
         sql: &str,
         params: &[Value],
     ) -> impl Future<Output = Result<u64>> + Send {
-        async move { self.exec().await?.execute(sql, params).await }
+        async move {
+            let exec = self.exec().await?.checked(sql, params.len())?;
+            exec.execute(sql, params).await
+        }
     }
 }
+
+/// A context whose statements are bounded by a timeout; from
+/// [`ReadContext::with_timeout`].
+#[derive(Debug)]
+pub struct WithTimeout<'c, C> {
+    inner: &'c mut C,
+    timeout: Duration,
+}
+
+impl<C: Context> Context for WithTimeout<'_, C> {
+    async fn exec(&mut self) -> Result<Exec<'_>> {
+        let mut exec = self.inner.exec().await?;
+        exec.limit = Some(match exec.limit {
+            // The database-wide timeout is shorter: it applies (on PostgreSQL the server
+            // enforces it whatever the client asks).
+            Some(wide) if wide.timeout <= self.timeout => wide,
+            _ => Limit::cancel_after(self.timeout),
+        });
+        Ok(exec)
+    }
+}
+
+impl<C: ReadContext> ReadContext for WithTimeout<'_, C> {}
+impl<C: WriteContext> WriteContext for WithTimeout<'_, C> {}

@@ -88,7 +88,25 @@ async fn begin(session: &mut Session, mode: Mode) -> Result<(TxConn<'_>, &mut Me
     };
     meta.tx_dirty = false;
     let tx = tx.map_err(|e| meta.fail(e.into()))?;
+    // Until COMMIT or ROLLBACK has answered, `tx_open` stays up: a transaction dropped
+    // before that (a cancelled task, a panic) leaves it up, and the pool sends the queued
+    // rollback as soon as the session comes home, so its locks do not wait for the
+    // session's next use.
+    meta.tx_open = true;
     Ok((tx, meta, db))
+}
+
+/// Runs a COMMIT or ROLLBACK. While it is in flight, a dropped future could leave the
+/// transaction open or closed: the flags make the next use roll back to be sure.
+async fn end(
+    finish: impl Future<Output = std::result::Result<(), sqlx::Error>>,
+    meta: &mut Meta,
+) -> std::result::Result<(), sqlx::Error> {
+    meta.tx_dirty = true;
+    let res = finish.await;
+    meta.tx_dirty = false;
+    meta.tx_open = false;
+    res
 }
 
 /// A read-write transaction (Spanner's `Transaction`): PostgreSQL `SERIALIZABLE`, SQLite
@@ -154,32 +172,26 @@ impl<'s> Transaction<'s> {
             let err = self.meta.fail(e);
             // The rollback of a failed transaction changes nothing; its own error would only
             // hide the first one.
-            let _ = self.tx.rollback().await;
+            let _ = end(self.tx.rollback(), self.meta).await;
             return Err(err);
         }
-        self.meta.tx_dirty = true;
-        let res = self.tx.commit().await;
-        self.meta.tx_dirty = false;
-        res.map_err(|e| self.meta.fail(e.into()))?;
+        end(self.tx.commit(), self.meta)
+            .await
+            .map_err(|e| self.meta.fail_commit(e))?;
         Ok(Utc::now())
     }
 
     /// Rolls back, discarding buffered mutations.
     pub async fn rollback(self) -> Result<()> {
-        self.meta.tx_dirty = true;
-        let res = self.tx.rollback().await;
-        self.meta.tx_dirty = false;
-        res.map_err(|e| self.meta.fail(e.into()))
+        end(self.tx.rollback(), self.meta)
+            .await
+            .map_err(|e| self.meta.fail(e.into()))
     }
 }
 
 impl Context for Transaction<'_> {
     async fn exec(&mut self) -> Result<Exec<'_>> {
-        Ok(Exec {
-            conn: self.tx.raw(),
-            meta: self.meta,
-            db: self.database,
-        })
+        Ok(Exec::new(self.tx.raw(), self.meta, self.database))
     }
 }
 
@@ -224,8 +236,7 @@ impl<'s> Snapshot<'s> {
 
     /// Ends the snapshot. Dropping it does the same, queued without I/O.
     pub async fn close(self) -> Result<()> {
-        self.tx
-            .rollback()
+        end(self.tx.rollback(), self.meta)
             .await
             .map_err(|e| self.meta.fail(e.into()))
     }
@@ -233,11 +244,7 @@ impl<'s> Snapshot<'s> {
 
 impl Context for Snapshot<'_> {
     async fn exec(&mut self) -> Result<Exec<'_>> {
-        Ok(Exec {
-            conn: self.tx.raw(),
-            meta: self.meta,
-            db: self.database,
-        })
+        Ok(Exec::new(self.tx.raw(), self.meta, self.database))
     }
 }
 

@@ -1,6 +1,8 @@
 //! Shared test helpers: real databases for every test.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use session_pool::prelude::*;

@@ -1,0 +1,54 @@
+//! The janitor: one task per pool, started the first time there is work for it, that
+//!
+//! - rolls back sessions that came home with an abandoned transaction (a task aborted or
+//!   panicking inside `run_in_transaction`), so that the transaction's locks go within
+//!   milliseconds rather than at the session's next use, however quiet the pool is;
+//! - with the leak warning on, looks for checkouts held too long, while they are held.
+//!
+//! Checkin stays free of I/O: it only queues the session and wakes this task.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::core::Core;
+
+/// How often the janitor looks for leaks: often enough to warn soon after the threshold.
+pub(crate) fn leak_tick(threshold: Duration) -> Duration {
+    (threshold / 2).clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
+
+/// The janitor's task. Holds its pool only while it works, so that a pool nobody holds any
+/// more is dropped; its core's `Drop` wakes the task to end.
+pub(crate) async fn run(core: Weak<Core>, notify: Arc<Notify>, tick: Option<Duration>) {
+    tracing::debug!(target: "session_pool::pool", "janitor started");
+    loop {
+        {
+            let Some(core) = core.upgrade() else {
+                break;
+            };
+            let dirty = core.take_dirty();
+            if !dirty.is_empty() {
+                core.clean(dirty).await;
+                continue;
+            }
+            if let Some(leaks) = &core.leaks {
+                leaks.check();
+            }
+            if core.is_closed() {
+                break;
+            }
+        }
+        match tick {
+            Some(t) => {
+                tokio::select! {
+                    () = notify.notified() => {}
+                    () = tokio::time::sleep(t) => {}
+                }
+            }
+            None => notify.notified().await,
+        }
+    }
+    tracing::debug!(target: "session_pool::pool", "janitor stopped");
+}

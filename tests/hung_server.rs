@@ -1,0 +1,174 @@
+//! A server that stops answering (a frozen loopback proxy in front of PostgreSQL): every
+//! wait is bounded, by the checkout timeout, the connect timeout, the check timeout or the
+//! statement timeout, and the ping task stops promptly.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::proxy::{Proxy, upstream_of};
+use session_pool::prelude::*;
+use session_pool::{Database, DatabaseOptions, Error, PingingPool, PoolOptions};
+
+/// Generous: each wait below is bounded well under it.
+const BOUND: Duration = Duration::from_secs(5);
+
+async fn behind_proxy(
+    f: impl FnOnce(DatabaseOptions) -> DatabaseOptions,
+) -> Option<(Proxy, Database)> {
+    let url = common::pg_url()?;
+    let proxy = Proxy::start(upstream_of(&url)).await;
+    let db = f(DatabaseOptions::new(proxy.url_for(&url)))
+        .open()
+        .await
+        .expect("PostgreSQL reachable through the proxy");
+    Some((proxy, db))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_bounds_the_check_it_triggers() {
+    // A long check timeout: only the checkout's own timeout can end the wait.
+    let Some((proxy, db)) = behind_proxy(|o| o.check_timeout(Duration::from_secs(60))).await else {
+        return;
+    };
+    let pool = session_pool::FixedSizePool::builder()
+        .size(1)
+        .pool(PoolOptions::default().check_idle_after(Duration::ZERO))
+        .build(&db)
+        .await
+        .unwrap();
+    proxy.freeze();
+    let start = Instant::now();
+    let res = pool.get(Some(Duration::from_millis(300))).await;
+    assert!(matches!(res, Err(Error::PoolTimeout { .. })), "{res:?}");
+    assert!(start.elapsed() < BOUND, "took {:?}", start.elapsed());
+    // The place of the session cut off mid-check is free again.
+    let stats = pool.stats();
+    assert_eq!(stats.in_use, 0, "{stats:?}");
+    assert_eq!(stats.get_timeouts, 1, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_bounds_the_creation_it_triggers() {
+    let Some((proxy, db)) = behind_proxy(|o| o.connect_timeout(Duration::from_secs(60))).await
+    else {
+        return;
+    };
+    let pool = session_pool::BurstyPool::builder()
+        .target_size(2)
+        .build(&db)
+        .await
+        .unwrap();
+    proxy.freeze();
+    let start = Instant::now();
+    let res = pool.get(Some(Duration::from_millis(300))).await;
+    assert!(matches!(res, Err(Error::PoolTimeout { .. })), "{res:?}");
+    assert!(start.elapsed() < BOUND, "took {:?}", start.elapsed());
+    assert_eq!(pool.stats().open, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_creation_is_bounded_by_the_connect_timeout() {
+    let Some((proxy, db)) = behind_proxy(|o| o.connect_timeout(Duration::from_millis(300))).await
+    else {
+        return;
+    };
+    proxy.freeze();
+    let start = Instant::now();
+    let res = db.session().create().await;
+    assert!(matches!(res, Err(Error::Connect { .. })), "{res:?}");
+    assert!(start.elapsed() < BOUND, "took {:?}", start.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_are_bounded_by_the_check_timeout() {
+    let Some((proxy, db)) = behind_proxy(|o| o.check_timeout(Duration::from_millis(300))).await
+    else {
+        return;
+    };
+    let mut a = db.session();
+    a.create().await.unwrap();
+    let mut b = db.session();
+    b.create().await.unwrap();
+    proxy.freeze();
+
+    let start = Instant::now();
+    assert!(!a.exists().await.unwrap(), "a hung session does not exist");
+    assert!(a.is_broken());
+    let res = b.ping().await;
+    assert!(matches!(res, Err(Error::SessionNotFound { .. })), "{res:?}");
+    assert!(b.is_broken());
+    assert!(start.elapsed() < BOUND, "took {:?}", start.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_past_its_timeout_on_a_hung_server_is_given_up() {
+    let Some((proxy, db)) = behind_proxy(|o| o.check_timeout(Duration::from_millis(300))).await
+    else {
+        return;
+    };
+    let mut s = db.session();
+    s.create().await.unwrap();
+    proxy.freeze();
+    let start = Instant::now();
+    let res = s
+        .with_timeout(Duration::from_millis(200))
+        .execute_sql("SELECT 1", &[])
+        .await;
+    assert!(
+        matches!(
+            res,
+            Err(Error::StatementTimeout {
+                session_lost: true,
+                ..
+            })
+        ),
+        "{res:?}"
+    );
+    assert!(s.is_broken(), "a session stuck mid-statement is not reused");
+    assert!(start.elapsed() < BOUND, "took {:?}", start.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ping_task_stops_promptly_over_a_hung_server() {
+    // Probes that would hang for a minute: only stopping can end them.
+    let Some((proxy, db)) = behind_proxy(|o| o.check_timeout(Duration::from_secs(60))).await else {
+        return;
+    };
+    let pool = PingingPool::builder()
+        .size(2)
+        .ping_interval(Duration::ZERO)
+        .build(&db)
+        .await
+        .unwrap();
+    proxy.freeze();
+
+    // Stopped through its handle.
+    let task = pool.spawn_ping_task(Duration::from_millis(5));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!task.is_finished(), "the round hangs on the frozen server");
+    let start = Instant::now();
+    tokio::time::timeout(BOUND, task.shutdown())
+        .await
+        .expect("shutdown returns while the round hangs");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        start.elapsed()
+    );
+
+    // Stopped by closing the pool.
+    let task = pool.spawn_ping_task(Duration::from_millis(5));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let close = tokio::time::timeout(BOUND, pool.close()).await;
+    assert!(close.is_ok(), "close returns while the server hangs");
+    for _ in 0..200 {
+        if task.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        task.is_finished(),
+        "the ping task ends when the pool closes"
+    );
+}

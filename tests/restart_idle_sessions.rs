@@ -1,0 +1,94 @@
+//! A server restart under an idle pool: once the pool finds one session lost, the idle
+//! siblings are checked before they are handed out; with `check_idle_after`, not even the
+//! first checkout fails; the stores retry a read that met a lost session.
+mod common;
+
+use std::time::Duration;
+
+use session_pool::prelude::*;
+use session_pool::{DatabaseOptions, Error, FixedSizePool, PoolOptions};
+
+const SIZE: usize = 8;
+
+async fn restarted_pool(options: PoolOptions) -> Option<(common::OwnServer, FixedSizePool)> {
+    let server = common::OwnServer::start()?;
+    let db = DatabaseOptions::new(&server.url)
+        .connect_timeout(Duration::from_secs(5))
+        .open()
+        .await
+        .unwrap();
+    let pool = FixedSizePool::builder()
+        .size(SIZE)
+        .pool(options)
+        .build(&db)
+        .await
+        .unwrap();
+    assert_eq!(pool.stats().idle, SIZE);
+    server.stop();
+    server.start_again();
+    Some((server, pool))
+}
+
+async fn use_once(pool: &FixedSizePool) -> session_pool::Result<()> {
+    let mut s = pool.session().await?;
+    s.execute_sql("SELECT 1", &[]).await.map(drop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_lost_session_gets_its_idle_siblings_checked() {
+    let Some((_server, pool)) = restarted_pool(PoolOptions::default()).await else {
+        return;
+    };
+    // Nothing tells the pool of the restart until a session is used: that use fails.
+    let first = use_once(&pool).await;
+    assert!(
+        matches!(first, Err(Error::SessionNotFound { .. })),
+        "{first:?}"
+    );
+    // From then on, every idle session last used before the loss is checked first.
+    for i in 0..SIZE {
+        use_once(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("checkout {i} after the first loss failed: {e}"));
+    }
+    let stats = pool.stats();
+    assert!(stats.replaced >= SIZE as u64, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_idle_after_makes_every_checkout_succeed() {
+    let options = PoolOptions::default().check_idle_after(Duration::from_millis(1));
+    let Some((_server, pool)) = restarted_pool(options).await else {
+        return;
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    for i in 0..SIZE {
+        use_once(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("checkout {i} after the restart failed: {e}"));
+    }
+    assert_eq!(pool.stats().replaced, SIZE as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_reads_retry_a_lost_session() {
+    use session_pool::adk::{AdkConfig, AdkStore};
+    let Some(server) = common::OwnServer::start() else {
+        return;
+    };
+    let db = DatabaseOptions::new(&server.url).open().await.unwrap();
+    let pool = FixedSizePool::builder().size(4).build(&db).await.unwrap();
+    let store = AdkStore::new(pool.clone(), AdkConfig::default()).unwrap();
+    store.create_tables().await.unwrap();
+    let created = store
+        .create_session("s1", "app", "user", &serde_json::json!({"k": 1}), None)
+        .await
+        .unwrap();
+    server.stop();
+    server.start_again();
+    // Every read below meets a dead session first, and retries on a checked one.
+    let got = store.get_session("s1").await.unwrap().expect("the session");
+    assert_eq!(got.id, created.id);
+    assert!(store.get_events("s1", None, None).await.unwrap().is_empty());
+    assert_eq!(store.list_sessions("app", None).await.unwrap().len(), 1);
+}

@@ -1,0 +1,135 @@
+//! Statement timeouts: per call (`with_timeout`) and database-wide, cancelled on the server
+//! (PostgreSQL: a cancel for the backend; SQLite: an interrupt), the session still usable.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use session_pool::prelude::*;
+use session_pool::{Database, Error};
+
+/// A statement that runs far longer than any timeout below.
+fn slow_sql(db: &Database) -> &'static str {
+    common::by_dialect(
+        db,
+        // Counts forever: only an interrupt ends it.
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+         SELECT count(*) AS n FROM c",
+        "SELECT pg_sleep(30)",
+    )
+}
+
+fn assert_cancelled<T: std::fmt::Debug>(res: &session_pool::Result<T>, timeout: Duration) {
+    match res {
+        Err(Error::StatementTimeout {
+            timeout: t,
+            session_lost: false,
+        }) => assert_eq!(*t, timeout),
+        other => panic!("expected a cancelled statement, got {other:?}"),
+    }
+}
+
+async fn a_per_call_timeout_cancels_the_statement(db: Database) {
+    let mut s = db.session();
+    s.create().await.unwrap();
+    let pid = s.backend_pid();
+    let timeout = Duration::from_millis(200);
+    let start = Instant::now();
+    let res = s
+        .with_timeout(timeout)
+        .execute_sql(slow_sql(&db), &[])
+        .await;
+    assert_cancelled(&res, timeout);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    // The same connection goes on.
+    assert!(!s.is_broken());
+    assert_eq!(s.backend_pid(), pid);
+    let rs = s.execute_sql("SELECT 7 AS n", &[]).await.unwrap();
+    assert_eq!(rs.one().unwrap().get::<i64>("n").unwrap(), 7);
+    // A fast statement under a timeout is untouched.
+    let rs = s
+        .with_timeout(timeout)
+        .execute_sql("SELECT 8 AS n", &[])
+        .await
+        .unwrap();
+    assert_eq!(rs.one().unwrap().get::<i64>("n").unwrap(), 8);
+    // And the timeout does not outlive its call.
+    let rs = s
+        .execute_sql(
+            common::by_dialect(
+                &db,
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) \
+                 SELECT count(*) AS n FROM c",
+                "SELECT count(*) AS n FROM pg_sleep(0.4)",
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(rs.one().unwrap().get::<i64>("n").unwrap() > 0);
+}
+
+async fn a_database_wide_timeout_cancels_every_statement(db: Database) {
+    let timeout = Duration::from_millis(200);
+    let db = reopen_with_timeout(&db, timeout).await;
+    let mut s = db.session();
+    s.create().await.unwrap();
+    let res = s.execute_sql(slow_sql(&db), &[]).await;
+    assert_cancelled(&res, timeout);
+    s.execute_sql("SELECT 1", &[]).await.unwrap();
+    // Inside a transaction too; the transaction is then over, the session fine.
+    let mut tx = s.transaction().await.unwrap();
+    let res = tx.execute_sql(slow_sql(&db), &[]).await;
+    assert_cancelled(&res, timeout);
+    drop(tx);
+    s.execute_sql("SELECT 1", &[]).await.unwrap();
+    // With a per-call timeout too, the shorter applies.
+    let shorter = Duration::from_millis(100);
+    let res = s
+        .with_timeout(shorter)
+        .execute_sql(slow_sql(&db), &[])
+        .await;
+    assert_cancelled(&res, shorter);
+    let res = s
+        .with_timeout(Duration::from_secs(10))
+        .execute_sql(slow_sql(&db), &[])
+        .await;
+    assert_cancelled(&res, timeout);
+    s.execute_sql("SELECT 1", &[]).await.unwrap();
+}
+
+async fn a_stream_is_bounded_too(db: Database) {
+    use futures_util::StreamExt;
+    let timeout = Duration::from_millis(200);
+    let db = reopen_with_timeout(&db, timeout).await;
+    let mut s = db.session();
+    s.create().await.unwrap();
+    let sql = slow_sql(&db);
+    let first = s.execute_sql_stream(sql, &[]).next().await;
+    match first {
+        Some(Err(Error::StatementTimeout { .. })) => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    s.execute_sql("SELECT 1", &[]).await.unwrap();
+}
+
+async fn reopen_with_timeout(db: &Database, timeout: Duration) -> Database {
+    let url = match db.dialect() {
+        session_pool::Dialect::Postgres => common::pg_url().unwrap(),
+        _ => db.name().to_owned(),
+    };
+    session_pool::DatabaseOptions::new(url)
+        .statement_timeout(timeout)
+        .open()
+        .await
+        .unwrap()
+}
+
+on_both!(
+    a_per_call_timeout_cancels_the_statement,
+    a_database_wide_timeout_cancels_every_statement,
+    a_stream_is_bounded_too,
+);
