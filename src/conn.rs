@@ -142,6 +142,56 @@ impl Conn {
         }
     }
 
+    /// Puts the connection back as a new session finds it (reset on release): on
+    /// PostgreSQL everything `DISCARD ALL` resets except the prepared statements, which
+    /// sqlx keeps track of, then the session's role and statement timeout again, in one
+    /// round trip; on SQLite, temporary tables, views and triggers dropped.
+    pub(crate) async fn reset(
+        &mut self,
+        role: Option<&str>,
+        statement_timeout: Option<std::time::Duration>,
+    ) -> ExecResult<()> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => {
+                use sqlx::Executor;
+                let temp: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT type, name FROM temp.sqlite_master \
+                     WHERE type IN ('table', 'view', 'trigger') ORDER BY type = 'table'",
+                )
+                .fetch_all(&mut *c)
+                .await?;
+                let _ = role; // refused on SQLite before connecting
+                let _ = statement_timeout; // armed per statement
+                for (kind, name) in temp {
+                    let name = name.replace('"', "\"\"");
+                    let drop = format!("DROP {kind} IF EXISTS temp.\"{name}\"");
+                    c.execute(AssertSqlSafe(drop)).await?;
+                }
+                Ok(())
+            }
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => {
+                let mut sql = String::from(
+                    "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
+                     SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; \
+                     DISCARD SEQUENCES;",
+                );
+                if let Some(role) = role {
+                    sql.push_str(&format!(" SET ROLE {role};"));
+                }
+                if let Some(t) = statement_timeout {
+                    sql.push_str(&format!(
+                        " SET statement_timeout = '{}ms';",
+                        t.as_millis().max(1)
+                    ));
+                }
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *c).await?;
+                Ok(())
+            }
+        }
+    }
+
     /// The driver's cheapest round trip (no statement).
     pub(crate) async fn ping(&mut self) -> std::result::Result<(), sqlx::Error> {
         use sqlx::Connection;

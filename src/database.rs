@@ -317,6 +317,20 @@ impl Database {
     /// request makes necessary). Returns whether the server found the backend.
     #[cfg(feature = "postgres")]
     pub(crate) async fn cancel_backend(&self, pid: i32) -> Result<bool> {
+        self.signal_backend("SELECT pg_cancel_backend($1)", pid)
+            .await
+    }
+
+    /// Ends backend `pid` (PostgreSQL `pg_terminate_backend`): its transaction rolls back
+    /// and its locks go. Returns whether the server found the backend.
+    #[cfg(feature = "postgres")]
+    pub(crate) async fn terminate_backend(&self, pid: i32) -> Result<bool> {
+        self.signal_backend("SELECT pg_terminate_backend($1)", pid)
+            .await
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn signal_backend(&self, sql: &'static str, pid: i32) -> Result<bool> {
         let Target::Postgres(options) = &self.inner.target else {
             return Ok(false);
         };
@@ -324,7 +338,7 @@ impl Database {
             .connect()
             .await
             .map_err(|e| connect_error(&self.inner.name, e))?;
-        let found: bool = sqlx::query_scalar("SELECT pg_cancel_backend($1)")
+        let found: bool = sqlx::query_scalar(sql)
             .bind(pid)
             .fetch_one(&mut conn)
             .await

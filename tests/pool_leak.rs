@@ -1,11 +1,14 @@
-//! The leak warning: a checkout held past the threshold is logged, with its backtrace.
+//! The leak warning: a checkout held past the threshold is logged while it is held (by the
+//! pool's own maintenance task, for `session()` and `get()` alike), with its backtrace;
+//! optionally the leaked session is closed.
 mod common;
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use session_pool::{FixedSizeOptions, FixedSizePool, PoolOptions};
+use session_pool::prelude::*;
+use session_pool::{Error, FixedSizeOptions, FixedSizePool, PoolOptions};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -20,50 +23,140 @@ impl Write for Captured {
     }
 }
 
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
+/// The log of every test in this file (one subscriber per process); tests tell their
+/// lines apart by session id.
+fn captured() -> String {
+    static LOG: OnceLock<Captured> = OnceLock::new();
+    let log = LOG.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("session_pool::leak=warn")
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .init();
+        captured
+    });
+    String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned()
+}
+
+fn lines_about(id: &str) -> Vec<String> {
+    captured()
+        .lines()
+        .filter(|l| l.contains(id))
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn leak_pool(db: &session_pool::Database, options: PoolOptions) -> FixedSizePool {
+    let pool = FixedSizePool::new(FixedSizeOptions::default().size(2).pool(options)).unwrap();
+    pool.bind(db).await.unwrap();
+    pool
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_checkouts_are_logged_while_held_and_when_returned() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("session_pool::leak=warn")
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
-
+    captured();
     let (db, _dir) = common::sqlite().await;
-    let pool = FixedSizePool::new(
-        FixedSizeOptions::default()
-            .size(2)
-            .pool(PoolOptions::default().leak_threshold(Duration::from_millis(100), true)),
+    let pool = leak_pool(
+        &db,
+        PoolOptions::default().leak_threshold(Duration::from_millis(100), true),
     )
-    .unwrap();
-    session_pool::AbstractSessionPool::bind(&pool, &db)
-        .await
-        .unwrap();
-    let task = pool.spawn_ping_task(Duration::from_millis(20));
+    .await;
+    // No ping task: the pool's own maintenance task does the watching.
 
     // A short checkout: nothing logged.
-    drop(pool.session().await.unwrap());
+    let short = pool.session().await.unwrap();
+    let short_id = short.session_id().unwrap().to_owned();
+    drop(short);
     tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(captured.text().is_empty(), "{}", captured.text());
+    assert!(lines_about(&short_id).is_empty(), "{}", captured());
 
-    // A long one: logged while still held (by the ping task), once, with the backtrace.
+    // A long one: logged while still held, once, with the backtrace.
     let held = pool.session().await.unwrap();
     let id = held.session_id().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let text = captured.text();
-    assert_eq!(text.matches("still checked out").count(), 1, "{text}");
-    assert!(text.contains(&id), "{text}");
+    let lines = lines_about(&id);
+    assert_eq!(lines.len(), 1, "{}", captured());
+    assert!(lines[0].contains("still checked out"), "{lines:?}");
     assert!(
-        text.contains("pool_leak"),
-        "the backtrace names the test: {text}"
+        captured().contains("pool_leak"),
+        "the backtrace names the test: {}",
+        captured()
     );
     drop(held);
-    drop(task);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_checkouts_are_tracked_too() {
+    captured();
+    let (db, _dir) = common::sqlite().await;
+    let pool = leak_pool(
+        &db,
+        PoolOptions::default().leak_threshold(Duration::from_millis(100), false),
+    )
+    .await;
+    let session = pool.get(None).await.unwrap();
+    let id = session.session_id().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lines = lines_about(&id);
+    assert_eq!(lines.len(), 1, "{}", captured());
+    assert!(lines[0].contains("still checked out"), "{lines:?}");
+    pool.put(session).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(lines_about(&id).len(), 1, "warned once, not again on put");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaked_postgres_sessions_can_be_closed() {
+    captured();
+    let Some((db, app)) = common::postgres_tagged("leak").await else {
+        return;
+    };
+    let pool = leak_pool(
+        &db,
+        PoolOptions::default()
+            .leak_threshold(Duration::from_millis(100), false)
+            .leak_close(true),
+    )
+    .await;
+    let mut admin = common::pg_admin().await.unwrap();
+    let name = common::unique("leaked");
+    admin
+        .execute_update(&format!("CREATE TABLE {name} (id INT PRIMARY KEY)"), &[])
+        .await
+        .unwrap();
+    admin
+        .execute_update(&format!("INSERT INTO {name} VALUES (1)"), &[])
+        .await
+        .unwrap();
+
+    // A checkout forgotten inside a transaction that holds a row lock.
+    let mut leaked = pool.session().await.unwrap();
+    let pid = leaked.backend_pid().unwrap();
+    let mut tx = leaked.transaction().await.unwrap();
+    tx.execute_update(&format!("UPDATE {name} SET id = 1 WHERE id = 1"), &[])
+        .await
+        .unwrap();
+    std::mem::forget(tx.rollback()); // never awaited: the transaction stays open
+
+    // Its backend is terminated: the lock goes, and another writer gets through.
+    admin
+        .execute_update("SET lock_timeout = '3s'", &[])
+        .await
+        .unwrap();
+    admin
+        .execute_update(&format!("UPDATE {name} SET id = 1 WHERE id = 1"), &[])
+        .await
+        .expect("the leaked transaction's lock was released");
+    let pids = common::backends(&mut admin, &app).await;
+    assert!(!pids.contains(&pid), "{pids:?}");
+
+    // The holder meets a lost session; the pool replaces it when it comes back.
+    let res = leaked.execute_sql("SELECT 1", &[]).await;
+    assert!(matches!(res, Err(Error::SessionNotFound { .. })), "{res:?}");
+    drop(leaked);
+    let mut s = pool.session().await.unwrap();
+    s.execute_sql("SELECT 1", &[]).await.unwrap();
+    assert_eq!(pool.stats().replaced, 1);
 }

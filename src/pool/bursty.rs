@@ -103,6 +103,7 @@ impl Pool<Bursty> {
             check_after: Duration::ZERO,
             probe: Probe::Exists,
             fill: false,
+            reset_on_release: false,
         };
         Ok(Pool::from_rules(rules, options.pool))
     }

@@ -41,7 +41,7 @@ pub struct SessionCheckout {
 struct Extra {
     /// A pool outside this crate, which takes its session back through `put`.
     other: Option<Arc<dyn AbstractSessionPool>>,
-    _tracker: Option<CheckoutTracker>,
+    tracker: Option<CheckoutTracker>,
 }
 
 impl Extra {
@@ -49,12 +49,7 @@ impl Extra {
         other: Option<Arc<dyn AbstractSessionPool>>,
         tracker: Option<CheckoutTracker>,
     ) -> Option<Box<Extra>> {
-        (other.is_some() || tracker.is_some()).then(|| {
-            Box::new(Extra {
-                other,
-                _tracker: tracker,
-            })
-        })
+        (other.is_some() || tracker.is_some()).then(|| Box::new(Extra { other, tracker }))
     }
 }
 
@@ -62,8 +57,9 @@ impl SessionCheckout {
     /// Wraps a session taken from `pool` with [`get`](AbstractSessionPool::get); dropping
     /// the guard puts it back into `pool`.
     pub fn new<P: AbstractSessionPool + Clone>(pool: &P, session: PooledSession) -> Self {
-        let tracker = pool.track_checkout(&session);
-        let (session, home) = session.into_parts();
+        let (session, home, tracker) = session.into_parts();
+        // This crate's pools track `get` already; others may track here.
+        let tracker = tracker.or_else(|| pool.track_checkout(&session));
         let other = match home {
             Some(_) => None,
             None => Some(Arc::new(pool.clone()) as Arc<dyn AbstractSessionPool>),
@@ -95,8 +91,9 @@ impl SessionCheckout {
             .session
             .take()
             .expect("a checkout holds its session until dropped");
+        let tracker = self.extra.take().and_then(|e| e.tracker);
         match self.home.take() {
-            Some(core) => PooledSession::leased(session, core),
+            Some(core) => PooledSession::leased(session, core, tracker),
             None => PooledSession::from(session),
         }
     }

@@ -67,6 +67,8 @@ pub(crate) struct Rules {
     pub(crate) probe: Probe,
     /// `bind` and ping rounds create sessions up to `max_open`.
     pub(crate) fill: bool,
+    /// Sessions users give back are reset before their next use.
+    pub(crate) reset_on_release: bool,
 }
 
 /// The shared core of a pool.
@@ -262,7 +264,7 @@ impl Core {
         let Some(session) = st.idle.pop_front() else {
             return Idle::Empty;
         };
-        st.in_use += 1;
+        st.add_in_use(1);
         if due(&session) || st.suspect(&session) {
             drop(st);
             return Idle::Due(Slot::new(self, Some(session)));
@@ -284,12 +286,12 @@ impl Core {
                 return Err(Error::Closed);
             }
             if let Some(e) = st.idle.pop_front() {
-                st.in_use += 1;
+                st.add_in_use(1);
                 return Ok(Slot::new(self, Some(e)));
             }
             if st.open < self.rules.max_open {
                 st.open += 1;
-                st.in_use += 1;
+                st.add_in_use(1);
                 return Ok(Slot::new(self, None));
             }
             if timeout == Some(Duration::ZERO) {
@@ -370,7 +372,7 @@ impl Core {
         let mut out = Vec::new();
         while st.idle.front().is_some_and(|s| due(s) || st.suspect(s)) {
             if let Some(s) = st.idle.pop_front() {
-                st.in_use += 1;
+                st.add_in_use(1);
                 out.push(Slot::new(self, Some(s)));
             }
         }
@@ -385,7 +387,7 @@ impl Core {
         }
         let n = self.rules.max_open.saturating_sub(st.open);
         st.open += n;
-        st.in_use += n;
+        st.add_in_use(n);
         drop(st);
         (0..n).map(|_| Slot::new(self, None)).collect()
     }
@@ -449,7 +451,10 @@ impl Core {
     }
 
     /// A leased session coming home from its checkout guard.
-    pub(crate) fn return_leased(&self, session: Session) {
+    pub(crate) fn return_leased(&self, mut session: Session) {
+        if self.rules.reset_on_release {
+            session.reset_before_next_use();
+        }
         self.checkin_counted(session, true);
     }
 
@@ -474,7 +479,7 @@ impl Core {
             return Err((session, Error::PoolFull { size }));
         }
         st.open += 1;
-        st.in_use += 1;
+        st.add_in_use(1);
         drop(st);
         self.checkin(session);
         Ok(())
@@ -555,7 +560,7 @@ impl Core {
 
     pub(crate) fn track_checkout(&self, session: &Session) -> Option<CheckoutTracker> {
         let leaks = self.leaks.as_ref()?;
-        let tracker = leaks.track(session.session_id());
+        let tracker = leaks.track(session.session_id(), session.backend_pid());
         // The janitor warns about leaks while they are held.
         let start = !std::mem::replace(&mut self.state.lock().janitor, true);
         if start && let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -582,6 +587,28 @@ impl Core {
             }
             None => self.janitor_notify.notify_one(),
         }
+    }
+
+    /// Warns about checkouts held past the leak threshold and, when asked to, closes them:
+    /// on PostgreSQL their backend is terminated, so their transaction rolls back and their
+    /// locks go; the holder then meets [`Error::SessionNotFound`] and the pool replaces
+    /// the session when it comes back.
+    pub(crate) async fn check_leaks(&self) {
+        let Some(leaks) = &self.leaks else {
+            return;
+        };
+        let doomed = leaks.check();
+        #[cfg(feature = "postgres")]
+        if let (false, Ok(db)) = (doomed.is_empty(), self.database()) {
+            let timeout = db.check_timeout();
+            for pid in doomed {
+                let res = tokio::time::timeout(timeout, db.terminate_backend(pid)).await;
+                tracing::warn!(target: "session_pool::leak", pid, closed = matches!(res, Ok(Ok(true))),
+                    "closed a leaked session's backend");
+            }
+        }
+        #[cfg(not(feature = "postgres"))]
+        let _ = doomed;
     }
 
     /// The sessions waiting for the janitor.
@@ -615,6 +642,7 @@ impl Core {
         PoolStats {
             open: st.open,
             in_use: st.in_use,
+            max_in_use: st.max_in_use,
             idle: st.idle.len(),
             max_open: self.rules.max_open,
             waiters: st.waiters.len(),
@@ -708,7 +736,7 @@ impl Places for Core {
         let mut waker = None;
         if !st.closed && st.open < self.rules.max_open && !st.waiters.is_empty() {
             st.open += 1;
-            st.in_use += 1;
+            st.add_in_use(1);
             waker = st.grant_first(Grant::Create).ok().flatten();
         }
         drop(st);

@@ -126,6 +126,7 @@ impl Pool<FixedSize> {
             check_after: options.max_age,
             probe: Probe::Exists,
             fill: true,
+            reset_on_release: false,
         };
         Ok(Pool::from_rules(rules, options.pool))
     }

@@ -72,9 +72,10 @@ impl<S: Strategy> Pool<S> {
         if let Some(idle) = options.check_idle_after {
             rules.check_after = rules.check_after.min(idle);
         }
+        rules.reset_on_release = options.reset_on_release;
         let leaks = options
             .leak_threshold
-            .map(|t| LeakRegistry::new(t, options.leak_backtrace));
+            .map(|t| LeakRegistry::new(t, options.leak_backtrace, options.leak_close));
         Pool {
             core: Core::new(rules, options.session, leaks),
             _strategy: PhantomData,
@@ -92,7 +93,8 @@ impl<S: Strategy> Pool<S> {
     /// [`AbstractSessionPool::get`].
     pub async fn get(&self, timeout: Option<Duration>) -> Result<PooledSession> {
         let (session, home) = self.core.get(timeout).await?;
-        Ok(PooledSession::leased(session, home))
+        let tracker = self.core.track_checkout(&session);
+        Ok(PooledSession::leased(session, home, tracker))
     }
 
     /// Gives a session back (Python: `pool.put(session)`); see [`AbstractSessionPool::put`].
@@ -100,12 +102,12 @@ impl<S: Strategy> Pool<S> {
     #[allow(clippy::result_large_err)]
     pub fn put(&self, session: PooledSession) -> std::result::Result<(), PutError> {
         match session.into_parts() {
-            (session, Some(home)) if Arc::ptr_eq(&home, &self.core) => {
+            (session, Some(home), _tracker) if Arc::ptr_eq(&home, &self.core) => {
                 // The lease's handle on this core drops once the session is back.
                 self.core.return_leased(session);
                 Ok(())
             }
-            (session, home) => {
+            (session, home, _tracker) => {
                 // Leased from another pool: its place there is freed first, whether or not
                 // this pool takes the session.
                 if let Some(home) = home {

@@ -33,9 +33,7 @@ pub(crate) async fn run(core: Weak<Core>, notify: Arc<Notify>, tick: Option<Dura
                 core.clean(dirty).await;
                 continue;
             }
-            if let Some(leaks) = &core.leaks {
-                leaks.check();
-            }
+            core.check_leaks().await;
             if core.is_closed() {
                 break;
             }

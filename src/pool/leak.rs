@@ -13,6 +13,8 @@ use parking_lot::Mutex;
 struct Entry {
     since: Instant,
     session: Option<String>,
+    /// The PostgreSQL backend, for closing a leaked session.
+    pid: Option<i32>,
     backtrace: Option<Backtrace>,
     warned: bool,
 }
@@ -21,6 +23,8 @@ struct Entry {
 pub(crate) struct LeakRegistry {
     threshold: Duration,
     backtraces: bool,
+    /// Close leaked sessions (their PostgreSQL backend terminated), not only warn.
+    close: bool,
     next: AtomicU64,
     live: Mutex<HashMap<u64, Entry>>,
 }
@@ -34,10 +38,11 @@ impl fmt::Debug for LeakRegistry {
 }
 
 impl LeakRegistry {
-    pub(crate) fn new(threshold: Duration, backtraces: bool) -> Arc<Self> {
+    pub(crate) fn new(threshold: Duration, backtraces: bool, close: bool) -> Arc<Self> {
         Arc::new(LeakRegistry {
             threshold,
             backtraces,
+            close,
             next: AtomicU64::new(0),
             live: Mutex::new(HashMap::new()),
         })
@@ -48,12 +53,17 @@ impl LeakRegistry {
         self.threshold
     }
 
-    pub(crate) fn track(self: &Arc<Self>, session: Option<&str>) -> CheckoutTracker {
+    pub(crate) fn track(
+        self: &Arc<Self>,
+        session: Option<&str>,
+        pid: Option<i32>,
+    ) -> CheckoutTracker {
         let id = self.next.fetch_add(1, Relaxed);
         let backtrace = self.backtraces.then(Backtrace::force_capture);
         let entry = Entry {
             since: Instant::now(),
             session: session.map(str::to_owned),
+            pid,
             backtrace,
             warned: false,
         };
@@ -64,22 +74,23 @@ impl LeakRegistry {
         }
     }
 
-    /// Warns once for each checkout held longer than the threshold; returns how many are.
-    pub(crate) fn check(&self) -> usize {
+    /// Warns once for each checkout held longer than the threshold, while it is held;
+    /// returns the backends to close (those newly found, when closing is on).
+    pub(crate) fn check(&self) -> Vec<i32> {
         let mut live = self.live.lock();
-        let mut over = 0;
+        let mut close = Vec::new();
         for e in live.values_mut() {
             let held = e.since.elapsed();
-            if held < self.threshold {
+            if held < self.threshold || e.warned {
                 continue;
             }
-            over += 1;
-            if !e.warned {
-                e.warned = true;
-                warn_leak(e, held, self.threshold, "is still checked out");
+            e.warned = true;
+            warn_leak(e, held, self.threshold, "is still checked out");
+            if self.close {
+                close.extend(e.pid);
             }
         }
-        over
+        close
     }
 }
 

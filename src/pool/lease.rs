@@ -7,6 +7,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use super::core::Core;
+use super::leak::CheckoutTracker;
 use super::slot::Places;
 use crate::session::Session;
 
@@ -22,6 +23,8 @@ use crate::session::Session;
 pub struct PooledSession {
     session: Session,
     lease: Lease,
+    /// The leak warning's tracking of this checkout, when the pool has one.
+    tracker: Option<CheckoutTracker>,
 }
 
 /// The place a session holds in one of this crate's pools. Dropping an armed lease frees
@@ -38,18 +41,23 @@ impl Drop for Lease {
 
 impl PooledSession {
     /// A session leased from `core`, which counts it in use.
-    pub(crate) fn leased(session: Session, core: Arc<Core>) -> Self {
+    pub(crate) fn leased(
+        session: Session,
+        core: Arc<Core>,
+        tracker: Option<CheckoutTracker>,
+    ) -> Self {
         PooledSession {
             session,
             lease: Lease(Some(core)),
+            tracker,
         }
     }
 
     /// Splits the session from its lease without freeing the place: the caller takes over
-    /// the place's accounting.
-    pub(crate) fn into_parts(mut self) -> (Session, Option<Arc<Core>>) {
+    /// the place's accounting (and the leak tracking, if any).
+    pub(crate) fn into_parts(mut self) -> (Session, Option<Arc<Core>>, Option<CheckoutTracker>) {
         let core = self.lease.0.take();
-        (self.session, core)
+        (self.session, core, self.tracker)
     }
 
     /// Takes the session out of the pool for good: its place is freed now, and the session
@@ -66,6 +74,7 @@ impl From<Session> for PooledSession {
         PooledSession {
             session,
             lease: Lease(None),
+            tracker: None,
         }
     }
 }

@@ -47,9 +47,7 @@ impl Core {
                 replaced = report.replaced, topped_up = report.topped_up, failed = report.failed,
                 "ping round");
         }
-        if let Some(leaks) = &self.leaks {
-            leaks.check();
-        }
+        self.check_leaks().await;
         report
     }
 

@@ -17,12 +17,32 @@ pub struct PoolOptions {
     /// Capture a backtrace at each checkout to show in the leak warning (costly; for
     /// debugging).
     pub leak_backtrace: bool,
+    /// Close a checkout held past the leak threshold, not only warn (Spanner Java's
+    /// `WarnAndClose`). On PostgreSQL its backend is terminated, so its transaction rolls
+    /// back and its locks go; the holder then meets
+    /// [`Error::SessionNotFound`](crate::Error::SessionNotFound), and the pool replaces
+    /// the session when it comes back. SQLite sessions are only warned about.
+    pub leak_close: bool,
     /// Check a session idle at least this long with `exists()` before handing it out (and
     /// in ping rounds), like sqlx's `test_before_acquire`; zero checks every checkout. It
     /// can only shorten the strategy's own interval (`max_age`, `ping_interval`). Whatever
     /// this says, once a pool finds one of its sessions lost, every idle session last used
     /// before then is checked before it is handed out.
     pub check_idle_after: Option<Duration>,
+    /// Reset each session's state when a user gives it back (asyncpg resets connections on
+    /// release), so that no checkout sees what the one before it left. The reset is sent
+    /// with the session's next use, not when it comes back (no I/O in `Drop`): one more
+    /// round trip per checkout.
+    ///
+    /// - PostgreSQL: what `DISCARD ALL` does (settings from `SET`, temporary tables,
+    ///   `LISTEN`s, advisory locks, open cursors, cached plans, sequence state), except
+    ///   that prepared statements stay, as sqlx keeps track of them; then the pool's
+    ///   database role and the statement timeout are applied again.
+    /// - SQLite: temporary tables, views and triggers are dropped.
+    ///
+    /// Without it (the default), all of those survive from one checkout to the next on
+    /// the same session; a transaction never does (an abandoned one is rolled back).
+    pub reset_on_release: bool,
 }
 
 impl PoolOptions {
@@ -38,10 +58,24 @@ impl PoolOptions {
         self
     }
 
-    /// Turns the leak warning on.
+    /// Turns the leak warning on: checkouts (from `session()` and `get()` alike) held
+    /// longer than `threshold` are logged while they are held, by the pool's maintenance
+    /// task, with the backtrace of where they were taken when `backtrace` is set.
     pub fn leak_threshold(mut self, threshold: Duration, backtrace: bool) -> Self {
         self.leak_threshold = Some(threshold);
         self.leak_backtrace = backtrace;
+        self
+    }
+
+    /// Resets sessions given back (see [`reset_on_release`](PoolOptions::reset_on_release)).
+    pub fn reset_on_release(mut self, reset: bool) -> Self {
+        self.reset_on_release = reset;
+        self
+    }
+
+    /// Closes leaked checkouts too (see [`leak_close`](PoolOptions::leak_close)).
+    pub fn leak_close(mut self, close: bool) -> Self {
+        self.leak_close = close;
         self
     }
 }

@@ -93,6 +93,7 @@ impl PingingOptions {
             check_after: self.ping_interval,
             probe: Probe::Ping,
             fill: true,
+            reset_on_release: false,
         })
     }
 }

@@ -66,6 +66,8 @@ pub(crate) struct State {
     pub(crate) open: usize,
     /// Places held outside the idle queue (checkouts, slots, grants).
     pub(crate) in_use: usize,
+    /// The most `in_use` has been.
+    pub(crate) max_in_use: usize,
     pub(crate) closed: bool,
     /// Sessions handed out by `get` and given back by `put`: counted here, under the lock
     /// every checkout takes anyway, rather than with two more atomic operations.
@@ -89,6 +91,7 @@ impl State {
             sweeper: Sweeper::default(),
             open: 0,
             in_use: 0,
+            max_in_use: 0,
             closed: false,
             acquired: 0,
             released: 0,
@@ -96,6 +99,12 @@ impl State {
             janitor: false,
             lost_at: None,
         }
+    }
+
+    /// Counts `n` more places in use, keeping the high-water mark.
+    pub(crate) fn add_in_use(&mut self, n: usize) {
+        self.in_use += n;
+        self.max_in_use = self.max_in_use.max(self.in_use);
     }
 
     /// True when `session` was last used before a sibling was found lost.

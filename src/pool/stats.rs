@@ -8,6 +8,9 @@ pub struct PoolStats {
     pub open: usize,
     /// Sessions outside the idle queue: checked out, or being checked or created.
     pub in_use: usize,
+    /// The most sessions that were in use at once (a high-water mark since the pool was
+    /// built): how close the pool came to its size.
+    pub max_in_use: usize,
     /// Sessions ready to be checked out.
     pub idle: usize,
     /// The most sessions the pool allows open (`usize::MAX` for an uncapped bursty pool).

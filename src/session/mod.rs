@@ -60,6 +60,8 @@ pub(crate) struct Meta {
     /// A transaction sqlx knows of was begun and has not finished: dropped half-way, sqlx
     /// queued its ROLLBACK on the connection (PostgreSQL sends it with the next message).
     pub(crate) tx_open: bool,
+    /// Reset the connection's state before its next use (a pool's reset on release).
+    pub(crate) needs_reset: bool,
     /// The last abort the database reported on this session (SQLSTATE or result code, and
     /// message), so a retry loop knows an attempt was aborted even when the application's
     /// own error type carried the failure out.
@@ -377,6 +379,7 @@ impl Session {
             broken: false,
             tx_dirty: false,
             tx_open: false,
+            needs_reset: false,
             last_abort: None,
             interrupt: prepared.interrupt,
         };
@@ -398,6 +401,32 @@ impl Session {
         if live.meta.tx_dirty || live.meta.tx_open {
             live.roll_back_abandoned(self.database.check_timeout())
                 .await?;
+        }
+        if live.meta.needs_reset {
+            let role = self
+                .options
+                .database_role
+                .as_deref()
+                .map(quote_role)
+                .transpose()?;
+            let reset = live
+                .conn
+                .reset(role.as_deref(), self.database.statement_timeout());
+            match tokio::time::timeout(self.database.check_timeout(), reset).await {
+                Ok(Ok(())) => live.meta.needs_reset = false,
+                Ok(Err(e)) => {
+                    // A session whose state could not be reset must not serve anyone.
+                    let err = live.meta.fail(e);
+                    live.meta.broken = true;
+                    return Err(err);
+                }
+                Err(_) => {
+                    live.meta.broken = true;
+                    return Err(live.meta.not_found(
+                        "the server did not answer the reset within the check timeout".into(),
+                    ));
+                }
+            }
         }
         live.meta.last_used = Instant::now();
         live.meta.touched = coarsetime::Instant::now_without_cache_update();
@@ -433,6 +462,13 @@ impl Session {
                     ?timeout, "no answer to a ping within the check timeout");
                 Ok(false)
             }
+        }
+    }
+
+    /// Resets the session's state before its next use (see `PoolOptions::reset_on_release`).
+    pub(crate) fn reset_before_next_use(&mut self) {
+        if let Some(live) = self.live.as_mut() {
+            live.meta.needs_reset = true;
         }
     }
 
