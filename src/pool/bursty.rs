@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::core::{Probe, Rules};
+use super::core::{Lifecycle, Probe, Rules};
 use super::handle::{Pool, Sealed, Strategy};
 use super::options::{PoolOptions, check_size};
 use crate::database::Database;
@@ -38,6 +38,10 @@ pub struct BurstyOptions {
     pub max_sessions: Option<usize>,
     /// How long `get` waits at the cap (default 10 s).
     pub cap_timeout: Duration,
+    /// Idle sessions kept ready (default 0, as the Python pool): created when the pool is
+    /// built, and topped up by the pool's maintenance task (about every second) and by
+    /// ping rounds. At most `target_size`.
+    pub min_idle: usize,
     /// Labels, role and leak warning.
     pub pool: PoolOptions,
 }
@@ -48,6 +52,7 @@ impl Default for BurstyOptions {
             target_size: 10,
             max_sessions: None,
             cap_timeout: Duration::from_secs(10),
+            min_idle: 0,
             pool: PoolOptions::default(),
         }
     }
@@ -67,13 +72,20 @@ impl BurstyOptions {
         self
     }
 
+    /// Keeps at least `min_idle` idle sessions ready.
+    pub fn min_idle(mut self, min_idle: usize) -> Self {
+        self.min_idle = min_idle;
+        self
+    }
+
     /// Sets labels, role and leak warning.
     pub fn pool(mut self, pool: PoolOptions) -> Self {
         self.pool = pool;
         self
     }
 
-    /// Builds the pool and binds it to `database` (a bursty pool creates nothing up front).
+    /// Builds the pool and binds it to `database` (a bursty pool creates nothing up front
+    /// but its `min_idle` sessions).
     pub async fn build(self, database: &Database) -> Result<BurstyPool> {
         let pool = BurstyPool::new(self)?;
         pool.bind(database).await?;
@@ -96,6 +108,12 @@ impl Pool<Bursty> {
         if let Some(cap) = options.max_sessions {
             check_size("BurstyPool max_sessions", cap)?;
         }
+        if options.min_idle > options.target_size {
+            return Err(crate::error::Error::invalid(format!(
+                "BurstyPool min_idle ({}) must not exceed target_size ({})",
+                options.min_idle, options.target_size
+            )));
+        }
         let rules = Rules {
             max_open: options.max_sessions.unwrap_or(usize::MAX),
             max_idle: options.target_size,
@@ -103,7 +121,10 @@ impl Pool<Bursty> {
             check_after: Duration::ZERO,
             probe: Probe::Exists,
             fill: false,
-            reset_on_release: false,
+            life: Lifecycle {
+                min_idle: options.min_idle,
+                ..Lifecycle::default()
+            },
         };
         Ok(Pool::from_rules(rules, options.pool))
     }

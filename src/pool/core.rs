@@ -67,8 +67,34 @@ pub(crate) struct Rules {
     pub(crate) probe: Probe,
     /// `bind` and ping rounds create sessions up to `max_open`.
     pub(crate) fill: bool,
+    /// How sessions are made, reset and retired.
+    pub(crate) life: Lifecycle,
+}
+
+/// How a pool's sessions are made, reset and retired (Spanner Go/Java, asyncpg).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Lifecycle {
     /// Sessions users give back are reset before their next use.
     pub(crate) reset_on_release: bool,
+    /// An idle session idle this long is closed (and, where the pool fills, replaced).
+    pub(crate) max_idle_lifetime: Option<Duration>,
+    /// A session checked out this many times is closed when it comes back.
+    pub(crate) max_uses: Option<u64>,
+    /// How many sessions are created at once when filling (0: all that are missing).
+    pub(crate) create_step: usize,
+    /// Idle sessions kept ready (a bursty pool's floor).
+    pub(crate) min_idle: usize,
+}
+
+impl Lifecycle {
+    /// How often the janitor must look at the pool for these rules (none: only on work).
+    pub(crate) fn tick(&self) -> Option<Duration> {
+        let idle = self
+            .max_idle_lifetime
+            .map(|l| (l / 2).clamp(Duration::from_millis(10), Duration::from_secs(30)));
+        let floor = (self.min_idle > 0).then_some(Duration::from_secs(1));
+        idle.into_iter().chain(floor).min()
+    }
 }
 
 /// The shared core of a pool.
@@ -84,6 +110,9 @@ pub(crate) struct Core {
     sweep_notify: Arc<tokio::sync::Notify>,
     /// Wakes the janitor (see `janitor.rs`): work for it, or this core dropped.
     janitor_notify: Arc<tokio::sync::Notify>,
+    /// Held while sessions are created to fill the pool, so that two fills (bind, a ping
+    /// round, the janitor) do not both create the same missing sessions.
+    pub(crate) fill_lock: tokio::sync::Mutex<()>,
     database: OnceLock<Database>,
     pub(crate) state: Mutex<State>,
 }
@@ -143,6 +172,7 @@ impl Core {
             closed_notify: tokio::sync::Notify::new(),
             sweep_notify: Arc::new(tokio::sync::Notify::new()),
             janitor_notify: Arc::new(tokio::sync::Notify::new()),
+            fill_lock: tokio::sync::Mutex::new(()),
             database: OnceLock::new(),
             state: Mutex::new(State::new(rules.max_idle)),
         })
@@ -269,7 +299,7 @@ impl Core {
             drop(st);
             return Idle::Due(Slot::new(self, Some(session)));
         }
-        st.acquired += 1;
+        st.count_acquired();
         drop(st);
         Idle::Ready((session, home))
     }
@@ -379,13 +409,23 @@ impl Core {
         out
     }
 
-    /// Reserves every free place (up to `max_open`), for creating sessions up front.
+    /// Reserves the places to fill, for creating sessions up front: every free place (up
+    /// to `max_open`) where the pool fills, enough for `min_idle` idle sessions otherwise.
     pub(crate) fn reserve_missing(self: &Arc<Self>) -> Vec<Slot<'_, Core>> {
         let mut st = self.state.lock();
         if st.closed {
             return Vec::new();
         }
-        let n = self.rules.max_open.saturating_sub(st.open);
+        let free = self.rules.max_open.saturating_sub(st.open);
+        let n = if self.rules.fill {
+            free
+        } else {
+            self.rules
+                .life
+                .min_idle
+                .saturating_sub(st.idle.len())
+                .min(free)
+        };
         st.open += n;
         st.add_in_use(n);
         drop(st);
@@ -452,10 +492,79 @@ impl Core {
 
     /// A leased session coming home from its checkout guard.
     pub(crate) fn return_leased(&self, mut session: Session) {
-        if self.rules.reset_on_release {
+        let life = &self.rules.life;
+        if let Some(max) = life.max_uses
+            && session.count_use() >= max
+        {
+            // Worn out: closed without awaiting anything; the pool makes a new one when it
+            // needs it.
+            self.state.lock().released += 1;
+            Counters::add(&self.counters.deleted, 1);
+            tracing::debug!(target: "session_pool::pool", session = ?session.session_id(),
+                uses = max, "session reached its maximum uses; closing it");
+            self.release_place(Some(session));
+            return;
+        }
+        if life.reset_on_release {
             session.reset_before_next_use();
         }
         self.checkin_counted(session, true);
+    }
+
+    /// Closes the idle sessions idle longer than the maximum idle lifetime, then tops the
+    /// pool up (to its size where it fills, to `min_idle` otherwise). For the janitor.
+    pub(crate) async fn maintain(self: &Arc<Self>) {
+        if self.database.get().is_none() || self.is_closed() {
+            return;
+        }
+        if let Some(limit) = self.rules.life.max_idle_lifetime {
+            let now = coarsetime::Instant::now_without_cache_update();
+            let expired: Vec<Session> = {
+                let mut st = self.state.lock();
+                let mut out = Vec::new();
+                while st
+                    .idle
+                    .front()
+                    .is_some_and(|s| s.idle_for(now).is_some_and(|i| i >= limit))
+                {
+                    out.extend(st.idle.pop_front());
+                }
+                st.open -= out.len();
+                out
+            };
+            if !expired.is_empty() {
+                tracing::debug!(target: "session_pool::pool", sessions = expired.len(),
+                    "closing sessions idle past the maximum idle lifetime");
+                self.retire_all(expired).await;
+                self.wake_waiters_for_free_places();
+            }
+        }
+        let (made, errors) = self.fill().await;
+        if let Some(e) = errors.first() {
+            tracing::warn!(target: "session_pool::pool", error = %e, made,
+                failed = errors.len(), "could not create sessions to refill the pool");
+        }
+    }
+
+    /// Places freed without `release_place` (sessions retired from the idle queue) are
+    /// offered to waiters.
+    fn wake_waiters_for_free_places(&self) {
+        let mut wakers = Vec::new();
+        let mut st = self.state.lock();
+        while !st.closed && st.open < self.rules.max_open && !st.waiters.is_empty() {
+            st.open += 1;
+            st.add_in_use(1);
+            match st.grant_first(Grant::Create) {
+                Ok(w) => wakers.extend(w),
+                Err(_) => {
+                    st.open -= 1;
+                    st.in_use -= 1;
+                    break;
+                }
+            }
+        }
+        drop(st);
+        wakers.into_iter().for_each(|w| w.wake());
     }
 
     /// Takes a session that is not one of ours, if there is room, as the Python pools do;
@@ -521,26 +630,30 @@ impl Core {
         self.retire_all(idle).await;
     }
 
-    /// `bind`: binds, then (for strategies that fill) creates the missing sessions. All or
-    /// nothing: if one cannot be created, those that were are closed again, so a failed
+    /// `bind`: binds, then creates the missing sessions (all of them for strategies that
+    /// fill, `min_idle` for the others), `create_step` at a time. All or nothing: if one cannot be created, those that were are closed again, so a failed
     /// start holds no connections that other processes may need; the first error is
     /// returned.
     pub(crate) async fn bind_and_fill(self: &Arc<Self>, database: &Database) -> Result<()> {
         self.bind(database)?;
-        if !self.rules.fill {
-            return Ok(());
-        }
+        let _filling = self.fill_lock.lock().await;
         let slots = self.reserve_missing();
-        let created = futures_util::future::join_all(
-            slots
-                .into_iter()
-                .map(|mut slot| async move { slot.ensure_session().await.map(|()| slot) }),
-        )
-        .await;
+        let mut created = Vec::with_capacity(slots.len());
+        for chunk in chunks(slots, self.rules.life.create_step) {
+            created.extend(
+                futures_util::future::join_all(
+                    chunk
+                        .into_iter()
+                        .map(|mut slot| async move { slot.ensure_session().await.map(|()| slot) }),
+                )
+                .await,
+            );
+        }
         let (made, failed): (Vec<_>, Vec<_>) = created.into_iter().partition(Result::is_ok);
         match failed.into_iter().find_map(Result::err) {
             None => {
                 made.into_iter().flatten().for_each(Slot::checkin);
+                self.start_ticking();
                 Ok(())
             }
             Some(e) => {
@@ -571,14 +684,34 @@ impl Core {
         Some(tracker)
     }
 
+    /// Starts the janitor if the pool's rules need it to look at the pool periodically
+    /// (leak warning, idle lifetime, idle floor).
+    fn start_ticking(&self) {
+        if self.janitor_tick().is_none() {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !std::mem::replace(&mut self.state.lock().janitor, true) {
+            self.wake_janitor(Some(rt));
+        }
+    }
+
+    /// How often the janitor looks at the pool, if it must.
+    fn janitor_tick(&self) -> Option<Duration> {
+        let leaks = self
+            .leaks
+            .as_ref()
+            .map(|l| janitor::leak_tick(l.threshold()));
+        leaks.into_iter().chain(self.rules.life.tick()).min()
+    }
+
     /// Starts the janitor on `start`'s runtime, or wakes the running one.
     fn wake_janitor(&self, start: Option<tokio::runtime::Handle>) {
         match start {
             Some(rt) => {
-                let tick = self
-                    .leaks
-                    .as_ref()
-                    .map(|l| janitor::leak_tick(l.threshold()));
+                let tick = self.janitor_tick();
                 rt.spawn(janitor::run(
                     self.me.clone(),
                     self.janitor_notify.clone(),
@@ -762,6 +895,34 @@ impl Places for Core {
     }
 
     fn count_acquired(&self) {
-        self.state.lock().acquired += 1;
+        self.state.lock().count_acquired();
+    }
+}
+
+/// `items` in groups of `step` (one group when `step` is 0).
+pub(crate) fn chunks<T>(items: Vec<T>, step: usize) -> Vec<Vec<T>> {
+    if step == 0 || items.len() <= step {
+        return vec![items];
+    }
+    let mut out = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        out.push(items.by_ref().take(step).collect());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunks;
+
+    #[test]
+    fn chunks_split_in_steps() {
+        assert_eq!(
+            chunks(vec![1, 2, 3, 4, 5], 2),
+            vec![vec![1, 2], vec![3, 4], vec![5]]
+        );
+        assert_eq!(chunks(vec![1, 2, 3], 0), vec![vec![1, 2, 3]]);
+        assert_eq!(chunks(Vec::<u8>::new(), 2), vec![Vec::<u8>::new()]);
     }
 }

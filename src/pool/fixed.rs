@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::core::{Probe, Rules};
+use super::core::{Lifecycle, Probe, Rules};
 use super::handle::{Pool, Sealed, Strategy};
 use super::options::{PoolOptions, check_size};
 use crate::database::Database;
@@ -126,7 +126,7 @@ impl Pool<FixedSize> {
             check_after: options.max_age,
             probe: Probe::Exists,
             fill: true,
-            reset_on_release: false,
+            life: Lifecycle::default(),
         };
         Ok(Pool::from_rules(rules, options.pool))
     }

@@ -72,7 +72,10 @@ impl<S: Strategy> Pool<S> {
         if let Some(idle) = options.check_idle_after {
             rules.check_after = rules.check_after.min(idle);
         }
-        rules.reset_on_release = options.reset_on_release;
+        rules.life.reset_on_release = options.reset_on_release;
+        rules.life.max_idle_lifetime = options.max_idle_lifetime;
+        rules.life.max_uses = options.max_uses;
+        rules.life.create_step = options.create_step;
         let leaks = options
             .leak_threshold
             .map(|t| LeakRegistry::new(t, options.leak_backtrace, options.leak_close));

@@ -3,7 +3,9 @@
 //! - rolls back sessions that came home with an abandoned transaction (a task aborted or
 //!   panicking inside `run_in_transaction`), so that the transaction's locks go within
 //!   milliseconds rather than at the session's next use, however quiet the pool is;
-//! - with the leak warning on, looks for checkouts held too long, while they are held.
+//! - with the leak warning on, looks for checkouts held too long, while they are held;
+//! - closes sessions idle past the maximum idle lifetime, and tops the pool up (to its
+//!   size, or to a bursty pool's `min_idle`).
 //!
 //! Checkin stays free of I/O: it only queues the session and wakes this task.
 
@@ -34,6 +36,7 @@ pub(crate) async fn run(core: Weak<Core>, notify: Arc<Notify>, tick: Option<Dura
                 continue;
             }
             core.check_leaks().await;
+            core.maintain().await;
             if core.is_closed() {
                 break;
             }

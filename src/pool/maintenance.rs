@@ -32,7 +32,7 @@ impl Core {
                 Outcome::Failed => report.failed += 1,
             }
         }
-        if self.rules.fill && !self.is_closed() {
+        if (self.rules.fill || self.rules.life.min_idle > 0) && !self.is_closed() {
             let (made, errors) = self.fill().await;
             report.topped_up = made;
             report.failed += errors.len();
@@ -51,17 +51,23 @@ impl Core {
         report
     }
 
-    /// Creates every missing session (up to `max_open`) concurrently; returns how many were
-    /// made and the errors of those that were not.
+    /// Creates the missing sessions (see [`reserve_missing`](Core::reserve_missing)),
+    /// `create_step` at a time; returns how many were made and the errors of those that
+    /// were not.
     pub(crate) async fn fill(self: &Arc<Self>) -> (usize, Vec<Error>) {
+        let _filling = self.fill_lock.lock().await;
         let slots = self.reserve_missing();
-        let results =
-            futures_util::future::join_all(slots.into_iter().map(|mut slot| async move {
-                slot.ensure_session().await?;
-                slot.checkin();
-                Ok::<_, Error>(())
-            }))
-            .await;
+        let mut results = Vec::with_capacity(slots.len());
+        for chunk in super::core::chunks(slots, self.rules.life.create_step) {
+            results.extend(
+                futures_util::future::join_all(chunk.into_iter().map(|mut slot| async move {
+                    slot.ensure_session().await?;
+                    slot.checkin();
+                    Ok::<_, Error>(())
+                }))
+                .await,
+            );
+        }
         let mut made = 0;
         let mut errors = Vec::new();
         for r in results {

@@ -43,6 +43,16 @@ pub struct PoolOptions {
     /// Without it (the default), all of those survive from one checkout to the next on
     /// the same session; a transaction never does (an abandoned one is rolled back).
     pub reset_on_release: bool,
+    /// Close a session idle this long (asyncpg's `max_inactive_connection_lifetime`); a
+    /// pool that fills (fixed, pinging) creates a new one in its place. Checked by the
+    /// pool's maintenance task at least every half of it (at most every 30 s).
+    pub max_idle_lifetime: Option<Duration>,
+    /// Close a session once it has been checked out this many times (asyncpg's
+    /// `max_queries`, counted in checkouts); the pool creates a new one when it needs it.
+    pub max_uses: Option<u64>,
+    /// How many sessions are created at once when the pool is built and refilled
+    /// (Spanner's `incStep`); 0 (the default) creates all that are missing at once.
+    pub create_step: usize,
 }
 
 impl PoolOptions {
@@ -70,6 +80,24 @@ impl PoolOptions {
     /// Resets sessions given back (see [`reset_on_release`](PoolOptions::reset_on_release)).
     pub fn reset_on_release(mut self, reset: bool) -> Self {
         self.reset_on_release = reset;
+        self
+    }
+
+    /// Closes sessions idle longer than `lifetime`.
+    pub fn max_idle_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_idle_lifetime = Some(lifetime);
+        self
+    }
+
+    /// Closes sessions after `uses` checkouts.
+    pub fn max_uses(mut self, uses: u64) -> Self {
+        self.max_uses = Some(uses);
+        self
+    }
+
+    /// Creates sessions `step` at a time.
+    pub fn create_step(mut self, step: usize) -> Self {
+        self.create_step = step;
         self
     }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::core::{Probe, Rules};
+use super::core::{Lifecycle, Probe, Rules};
 use super::handle::{Pool, Sealed, Strategy};
 use super::options::{PoolOptions, check_size};
 use crate::database::Database;
@@ -93,7 +93,7 @@ impl PingingOptions {
             check_after: self.ping_interval,
             probe: Probe::Ping,
             fill: true,
-            reset_on_release: false,
+            life: Lifecycle::default(),
         })
     }
 }

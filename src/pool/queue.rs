@@ -66,7 +66,7 @@ pub(crate) struct State {
     pub(crate) open: usize,
     /// Places held outside the idle queue (checkouts, slots, grants).
     pub(crate) in_use: usize,
-    /// The most `in_use` has been.
+    /// The most `in_use` has been when a session was handed to a user.
     pub(crate) max_in_use: usize,
     pub(crate) closed: bool,
     /// Sessions handed out by `get` and given back by `put`: counted here, under the lock
@@ -101,9 +101,14 @@ impl State {
         }
     }
 
-    /// Counts `n` more places in use, keeping the high-water mark.
+    /// Counts `n` more places in use.
     pub(crate) fn add_in_use(&mut self, n: usize) {
         self.in_use += n;
+    }
+
+    /// Counts a session handed to a user, keeping the high-water mark of places in use.
+    pub(crate) fn count_acquired(&mut self) {
+        self.acquired += 1;
         self.max_in_use = self.max_in_use.max(self.in_use);
     }
 

@@ -62,6 +62,8 @@ pub(crate) struct Meta {
     pub(crate) tx_open: bool,
     /// Reset the connection's state before its next use (a pool's reset on release).
     pub(crate) needs_reset: bool,
+    /// Times a pool handed the session out and got it back.
+    pub(crate) uses: u64,
     /// The last abort the database reported on this session (SQLSTATE or result code, and
     /// message), so a retry loop knows an attempt was aborted even when the application's
     /// own error type carried the failure out.
@@ -380,6 +382,7 @@ impl Session {
             tx_dirty: false,
             tx_open: false,
             needs_reset: false,
+            uses: 0,
             last_abort: None,
             interrupt: prepared.interrupt,
         };
@@ -463,6 +466,14 @@ impl Session {
                 Ok(false)
             }
         }
+    }
+
+    /// Counts one more use by a pool's user; returns the count.
+    pub(crate) fn count_use(&mut self) -> u64 {
+        self.live.as_mut().map_or(0, |l| {
+            l.meta.uses += 1;
+            l.meta.uses
+        })
     }
 
     /// Resets the session's state before its next use (see `PoolOptions::reset_on_release`).
