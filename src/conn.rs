@@ -22,11 +22,16 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 /// (the stores' statements) and static text move in without a copy.
 pub(crate) trait IntoSql {
     fn into_sql(self) -> SqlStr;
+    /// The text, for tracing.
+    fn text(&self) -> &str;
 }
 
 impl IntoSql for &str {
     fn into_sql(self) -> SqlStr {
         AssertSqlSafe(self).into_sql_str()
+    }
+    fn text(&self) -> &str {
+        self
     }
 }
 
@@ -34,11 +39,17 @@ impl IntoSql for &String {
     fn into_sql(self) -> SqlStr {
         AssertSqlSafe(self.as_str()).into_sql_str()
     }
+    fn text(&self) -> &str {
+        self
+    }
 }
 
 impl IntoSql for String {
     fn into_sql(self) -> SqlStr {
         AssertSqlSafe(self).into_sql_str()
+    }
+    fn text(&self) -> &str {
+        self
     }
 }
 
@@ -46,11 +57,17 @@ impl IntoSql for Arc<str> {
     fn into_sql(self) -> SqlStr {
         AssertSqlSafe(self).into_sql_str()
     }
+    fn text(&self) -> &str {
+        self
+    }
 }
 
 impl IntoSql for SqlStr {
     fn into_sql(self) -> SqlStr {
         self
+    }
+    fn text(&self) -> &str {
+        self.as_str()
     }
 }
 

@@ -23,6 +23,7 @@ pub struct DatabaseOptions {
     connect_timeout: Duration,
     check_timeout: Duration,
     statement_timeout: Option<Duration>,
+    trace_query_text: bool,
     application_name: String,
 }
 
@@ -37,6 +38,7 @@ impl DatabaseOptions {
             connect_timeout: Duration::from_secs(10),
             check_timeout: Duration::from_secs(5),
             statement_timeout: None,
+            trace_query_text: false,
             application_name: "session-pool".to_owned(),
         }
     }
@@ -80,6 +82,13 @@ impl DatabaseOptions {
         self
     }
 
+    /// Puts each statement's text in its tracing span (`db.query.text`); off by default,
+    /// since statements may carry what should not be logged.
+    pub fn trace_query_text(mut self, on: bool) -> Self {
+        self.trace_query_text = on;
+        self
+    }
+
     /// PostgreSQL `application_name` of the sessions, when the URL does not set one.
     pub fn application_name(mut self, name: impl Into<String>) -> Self {
         self.application_name = name.into();
@@ -106,6 +115,7 @@ pub(crate) struct Inner {
     connect_timeout: Duration,
     check_timeout: Duration,
     statement_timeout: Option<Duration>,
+    telemetry: crate::telemetry::DbMeta,
     pub(crate) schema: SchemaCache,
     /// Keeps an in-memory SQLite database alive while the `Database` lives, so that its
     /// sessions share it even when none is open.
@@ -208,12 +218,20 @@ impl Database {
                     first.close().await.map_err(crate::error::from_sqlx)?;
                     None
                 };
+                let telemetry = crate::telemetry::DbMeta {
+                    system: "sqlite",
+                    namespace: name.strip_prefix("sqlite://").unwrap_or(&name).to_owned(),
+                    address: None,
+                    port: None,
+                    query_text: opts.trace_query_text,
+                };
                 Ok(Database::from_inner(Inner {
                     name,
                     target: Target::Sqlite(options),
                     connect_timeout: opts.connect_timeout,
                     check_timeout: opts.check_timeout,
                     statement_timeout: opts.statement_timeout,
+                    telemetry,
                     schema: SchemaCache::default(),
                     _keeper: keeper,
                 }))
@@ -236,12 +254,23 @@ impl Database {
                 let probe: PgConnection =
                     connect_timeout(&name, opts.connect_timeout, options.connect()).await?;
                 probe.close().await.map_err(crate::error::from_sqlx)?;
+                let telemetry = crate::telemetry::DbMeta {
+                    system: "postgresql",
+                    namespace: options
+                        .get_database()
+                        .unwrap_or(options.get_username())
+                        .to_owned(),
+                    address: Some(options.get_host().to_owned()),
+                    port: Some(options.get_port()),
+                    query_text: opts.trace_query_text,
+                };
                 Ok(Database::from_inner(Inner {
                     name,
                     target: Target::Postgres(options),
                     connect_timeout: opts.connect_timeout,
                     check_timeout: opts.check_timeout,
                     statement_timeout: opts.statement_timeout,
+                    telemetry,
                     schema: SchemaCache::default(),
                     #[cfg(feature = "sqlite")]
                     _keeper: None,
@@ -291,6 +320,11 @@ impl Database {
         self.inner.check_timeout
     }
 
+    /// What tracing spans say about this database.
+    pub(crate) fn telemetry(&self) -> &crate::telemetry::DbMeta {
+        &self.inner.telemetry
+    }
+
     /// The database-wide statement timeout, if any.
     pub(crate) fn statement_timeout(&self) -> Option<Duration> {
         self.inner.statement_timeout
@@ -330,6 +364,7 @@ impl Database {
     }
 
     #[cfg(feature = "postgres")]
+    #[allow(irrefutable_let_patterns)] // refutable once SQLite is built too
     async fn signal_backend(&self, sql: &'static str, pid: i32) -> Result<bool> {
         let Target::Postgres(options) = &self.inner.target else {
             return Ok(false);

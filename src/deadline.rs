@@ -44,6 +44,7 @@ impl Interrupt {
     }
 
     /// True once an armed deadline has passed.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn expired(&self) -> bool {
         let d = self.deadline.load(Relaxed);
         d != 0 && self.now() >= d

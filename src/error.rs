@@ -390,6 +390,7 @@ pub enum ErrorKind {
 
 /// How a driver error bears on the session that raised it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) enum Class {
     /// A retryable conflict.
     Aborted,

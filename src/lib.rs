@@ -31,8 +31,10 @@ mod row;
 mod schema;
 mod session;
 mod sql;
+mod stopwatch;
 #[cfg(any(feature = "adk", feature = "items"))]
 mod support;
+mod telemetry;
 mod transaction;
 mod value;
 

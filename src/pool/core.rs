@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::janitor;
 use super::leak::{CheckoutTracker, LeakRegistry};
+use super::metrics::{Counters, Export, Stopwatch};
 use super::queue::{Grant, State, Waiter};
 use super::slot::{Places, Slot};
 use super::stats::PoolStats;
@@ -25,22 +26,6 @@ use super::sweeper::{self, Arm};
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::session::{Session, SessionOptions};
-
-/// Event counters, as Spanner's Go and Java clients export them.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) get_timeouts: AtomicU64,
-    pub(crate) created: AtomicU64,
-    pub(crate) deleted: AtomicU64,
-    pub(crate) replaced: AtomicU64,
-    pub(crate) pinged: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Relaxed);
-    }
-}
 
 /// How a ping round checks a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +125,11 @@ impl Slow<'_> {
     /// large too.
     pub(crate) async fn run(self, timeout: Option<Duration>) -> Result<Leased> {
         let due = self.core.due(self.now);
-        Box::pin(self.core.get_slow(self.idle, timeout, due)).await
+        let span = match self.core.database.get() {
+            Some(db) => crate::telemetry::session_op(db, "checkout"),
+            None => tracing::Span::none(),
+        };
+        crate::telemetry::traced(span, Box::pin(self.core.get_slow(self.idle, timeout, due))).await
     }
 }
 
@@ -162,12 +151,13 @@ impl Core {
         rules: Rules,
         options: SessionOptions,
         leaks: Option<Arc<LeakRegistry>>,
+        export: Export,
     ) -> Arc<Core> {
         Arc::new_cyclic(|me| Core {
             me: me.clone(),
             rules,
             options: Arc::new(options),
-            counters: Counters::default(),
+            counters: Counters::new(export),
             leaks,
             closed_notify: tokio::sync::Notify::new(),
             sweep_notify: Arc::new(tokio::sync::Notify::new()),
@@ -269,7 +259,7 @@ impl Core {
                 Err(_) => {
                     // The slot drops with this frame: the place is freed, and a session cut
                     // off mid-check is closed rather than handed out.
-                    Counters::add(&self.counters.get_timeouts, 1);
+                    self.counters.add_get_timeouts(1);
                     return Err(Error::PoolTimeout {
                         timeout: timeout.unwrap_or_default(),
                     });
@@ -301,6 +291,8 @@ impl Core {
         }
         st.count_acquired();
         drop(st);
+        let mut session = session;
+        session.checked_out(Stopwatch::start());
         Idle::Ready((session, home))
     }
 
@@ -326,7 +318,7 @@ impl Core {
             }
             if timeout == Some(Duration::ZERO) {
                 drop(st);
-                Counters::add(&self.counters.get_timeouts, 1);
+                self.counters.add_get_timeouts(1);
                 return Err(Error::PoolTimeout {
                     timeout: Duration::ZERO,
                 });
@@ -379,7 +371,7 @@ impl Core {
     fn expire_waiters(&self) -> Option<Instant> {
         let (wakers, next) = self.state.lock().expire_waiters(Instant::now());
         if !wakers.is_empty() {
-            Counters::add(&self.counters.get_timeouts, wakers.len() as u64);
+            self.counters.add_get_timeouts(wakers.len() as u64);
         }
         wakers.into_iter().for_each(|w| w.wake());
         next
@@ -441,7 +433,7 @@ impl Core {
                 st.released += u64::from(released);
                 st.lost_at = Some(coarsetime::Instant::now_without_cache_update());
             }
-            Counters::add(&self.counters.replaced, 1);
+            self.counters.add_replaced(1);
             tracing::debug!(target: "session_pool::pool", session = ?session.session_id(),
                 "dropping a broken session; a new one will take its place");
             self.release_place(Some(session));
@@ -465,7 +457,7 @@ impl Core {
             st.in_use -= 1;
             st.open -= 1;
             drop(st);
-            Counters::add(&self.counters.deleted, 1);
+            self.counters.add_deleted(1);
             return; // dropped: a closed pool keeps nothing
         }
         if st.waiters.is_empty() {
@@ -478,7 +470,7 @@ impl Core {
                 st.open -= 1;
                 drop(st);
                 drop(session);
-                Counters::add(&self.counters.deleted, 1);
+                self.counters.add_deleted(1);
             }
             return;
         }
@@ -492,6 +484,9 @@ impl Core {
 
     /// A leased session coming home from its checkout guard.
     pub(crate) fn return_leased(&self, mut session: Session) {
+        if let Some(watch) = session.checkout_watch() {
+            self.counters.export.use_time(watch);
+        }
         let life = &self.rules.life;
         if let Some(max) = life.max_uses
             && session.count_use() >= max
@@ -499,7 +494,7 @@ impl Core {
             // Worn out: closed without awaiting anything; the pool makes a new one when it
             // needs it.
             self.state.lock().released += 1;
-            Counters::add(&self.counters.deleted, 1);
+            self.counters.add_deleted(1);
             tracing::debug!(target: "session_pool::pool", session = ?session.session_id(),
                 uses = max, "session reached its maximum uses; closing it");
             self.release_place(Some(session));
@@ -615,7 +610,7 @@ impl Core {
     pub(crate) async fn retire_all(&self, sessions: Vec<Session>) {
         let n = sessions.len() as u64;
         futures_util::future::join_all(sessions.into_iter().map(Session::retire)).await;
-        Counters::add(&self.counters.deleted, n);
+        self.counters.add_deleted(n);
     }
 
     /// `clear`: deletes every idle session.
@@ -704,7 +699,11 @@ impl Core {
             .leaks
             .as_ref()
             .map(|l| janitor::leak_tick(l.threshold()));
-        leaks.into_iter().chain(self.rules.life.tick()).min()
+        leaks
+            .into_iter()
+            .chain(self.rules.life.tick())
+            .chain(super::metrics::SAMPLE_EVERY)
+            .min()
     }
 
     /// Starts the janitor on `start`'s runtime, or wakes the running one.
@@ -882,20 +881,23 @@ impl Places for Core {
     /// Creates a session with the pool's labels and role.
     async fn create_session(&self) -> Result<Session> {
         let mut session = Session::new(self.database()?.clone(), self.options.clone());
+        let watch = Stopwatch::start();
         session.create().await?;
-        Counters::add(&self.counters.created, 1);
+        self.counters.export.create_time(watch);
+        self.counters.add_created(1);
         Ok(session)
     }
 
     fn count_replaced(&self, dead: &Session) {
         self.state.lock().lost_at = Some(coarsetime::Instant::now_without_cache_update());
-        Counters::add(&self.counters.replaced, 1);
+        self.counters.add_replaced(1);
         tracing::info!(target: "session_pool::pool", session = ?dead.session_id(),
             "session is gone on the server; replacing it");
     }
 
-    fn count_acquired(&self) {
+    fn count_acquired(&self, session: &mut Session) {
         self.state.lock().count_acquired();
+        session.checked_out(Stopwatch::start());
     }
 }
 

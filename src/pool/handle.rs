@@ -14,6 +14,7 @@ use super::checkout::SessionCheckout;
 use super::core::{Core, Rules};
 use super::leak::{CheckoutTracker, LeakRegistry};
 use super::lease::PooledSession;
+use super::metrics::Stopwatch;
 use super::options::PoolOptions;
 use super::ping_task::PingTask;
 use super::slot::Places;
@@ -79,8 +80,9 @@ impl<S: Strategy> Pool<S> {
         let leaks = options
             .leak_threshold
             .map(|t| LeakRegistry::new(t, options.leak_backtrace, options.leak_close));
+        let export = super::metrics::Export::new(options.name.as_deref().unwrap_or(S::NAME));
         Pool {
-            core: Core::new(rules, options.session, leaks),
+            core: Core::new(rules, options.session, leaks, export),
             _strategy: PhantomData,
         }
     }
@@ -95,7 +97,9 @@ impl<S: Strategy> Pool<S> {
     /// pool's default when `None`. Give it back with [`put`](Pool::put); see
     /// [`AbstractSessionPool::get`].
     pub async fn get(&self, timeout: Option<Duration>) -> Result<PooledSession> {
+        let watch = Stopwatch::start();
         let (session, home) = self.core.get(timeout).await?;
+        self.core.counters.export.wait_time(watch);
         let tracker = self.core.track_checkout(&session);
         Ok(PooledSession::leased(session, home, tracker))
     }
@@ -126,19 +130,23 @@ impl<S: Strategy> Pool<S> {
     /// Checks a session out behind a guard that puts it back when dropped, waiting up to
     /// the pool's default timeout (Python: `with pool.session() as session:`).
     pub async fn session(&self) -> Result<SessionCheckout> {
+        let watch = Stopwatch::start();
         let session = match self.core.try_ready() {
             Ok(session) => session,
             Err(slow) => slow.run(None).await?,
         };
+        self.core.counters.export.wait_time(watch);
         Ok(self.guard(session))
     }
 
     /// [`session`](Pool::session), waiting up to `timeout`.
     pub async fn session_with_timeout(&self, timeout: Duration) -> Result<SessionCheckout> {
+        let watch = Stopwatch::start();
         let session = match self.core.try_ready() {
             Ok(session) => session,
             Err(slow) => slow.run(Some(timeout)).await?,
         };
+        self.core.counters.export.wait_time(watch);
         Ok(self.guard(session))
     }
 

@@ -37,6 +37,7 @@ pub(crate) async fn run(core: Weak<Core>, notify: Arc<Notify>, tick: Option<Dura
             }
             core.check_leaks().await;
             core.maintain().await;
+            core.counters.export.publish(&core.stats());
             if core.is_closed() {
                 break;
             }

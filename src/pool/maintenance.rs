@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::core::{Core, Counters, Probe};
+use super::core::{Core, Probe};
 use super::slot::Slot;
 use super::stats::PingReport;
 use crate::error::Error;
@@ -41,7 +41,8 @@ impl Core {
                     "could not create sessions to refill the pool");
             }
         }
-        Counters::add(&self.counters.pinged, report.pinged as u64);
+        self.counters.add_pinged(report.pinged as u64);
+        self.counters.export.publish(&self.stats());
         if report != PingReport::default() {
             tracing::debug!(target: "session_pool::ping", pinged = report.pinged,
                 replaced = report.replaced, topped_up = report.topped_up, failed = report.failed,

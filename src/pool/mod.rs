@@ -14,6 +14,7 @@ mod janitor;
 mod leak;
 mod lease;
 mod maintenance;
+mod metrics;
 mod options;
 mod ping_task;
 mod pinging;

@@ -10,6 +10,9 @@ use crate::session::SessionOptions;
 #[non_exhaustive]
 #[must_use]
 pub struct PoolOptions {
+    /// The pool's name in metrics (`db.client.connection.pool.name`); default the
+    /// strategy's name (`FixedSizePool`, …). Give each pool of a process its own.
+    pub name: Option<String>,
     /// Labels and database role of the sessions the pool creates.
     pub session: SessionOptions,
     /// Log a warning (target `session_pool::leak`) for a checkout held longer than this.
@@ -56,6 +59,12 @@ pub struct PoolOptions {
 }
 
 impl PoolOptions {
+    /// Names the pool in metrics.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// Labels and role for the pool's sessions.
     pub fn session(mut self, session: SessionOptions) -> Self {
         self.session = session;

@@ -20,7 +20,7 @@ pub(crate) trait Places: Send + Sync {
     /// Counts a session found gone and dropped.
     fn count_replaced(&self, dead: &Session);
     /// Counts a session handed to a user.
-    fn count_acquired(&self);
+    fn count_acquired(&self, session: &mut Session);
 }
 
 /// A counted place the pool holds outside the idle queue: a session being handed out or
@@ -62,9 +62,9 @@ impl<'c, P: Places> Slot<'c, P> {
     /// Hands the session to the caller, with a handle on the pool: whoever holds the pair
     /// now holds the place.
     pub(crate) fn checkout(mut self) -> Result<(Session, Arc<P>)> {
-        let session = self.session.take().ok_or(Error::NotCreated)?;
+        let mut session = self.session.take().ok_or(Error::NotCreated)?;
         self.armed = false;
-        self.core.count_acquired();
+        self.core.count_acquired(&mut session);
         Ok((session, Arc::clone(self.core)))
     }
 

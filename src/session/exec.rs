@@ -20,6 +20,7 @@ use crate::keyset::KeySet;
 use crate::param::AsParam;
 use crate::read::ReadRequest;
 use crate::row::{ResultSet, Row};
+use crate::telemetry;
 
 /// How long a statement may run, and who stops it when it runs longer.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +30,7 @@ pub(crate) struct Limit {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 enum By {
     /// The client: a cancel request on PostgreSQL, the progress handler's interrupt on
     /// SQLite; then the check timeout for the statement to stop.
@@ -116,7 +118,8 @@ impl<'a> Exec<'a> {
             db,
             limit,
         } = self;
-        bounded(meta, db, limit, conn.fetch_all(sql, params)).await
+        let span = telemetry::statement(db, sql.text(), true);
+        telemetry::traced(span, bounded(meta, db, limit, conn.fetch_all(sql, params))).await
     }
 
     /// Streams rows. The database-wide timeout bounds it on both backends; a per-call one
@@ -136,10 +139,13 @@ impl<'a> Exec<'a> {
             _ => None,
         };
         let timeout = self.limit.map(|l| l.timeout);
+        // The span lives as long as the stream.
+        let span = telemetry::statement(self.db, sql.text(), true);
         self.conn
             .fetch(sql, params)
             .map(move |r| {
                 let _keep = &armed;
+                let _entered = span.enter();
                 r.map_err(|e| match (e, timeout) {
                     (ExecError::Sql(e), Some(timeout)) if classify(&e) == Class::Cancelled => {
                         Error::StatementTimeout {
@@ -149,6 +155,7 @@ impl<'a> Exec<'a> {
                     }
                     (e, _) => meta.fail(e),
                 })
+                .inspect_err(|e| telemetry::failed(&span, e))
             })
             .boxed()
     }
@@ -160,7 +167,8 @@ impl<'a> Exec<'a> {
             db,
             limit,
         } = self;
-        bounded(meta, db, limit, conn.execute(sql, params)).await
+        let span = telemetry::statement(db, sql.text(), true);
+        telemetry::traced(span, bounded(meta, db, limit, conn.execute(sql, params))).await
     }
 
     /// Runs a query and decodes each row by position with `decode` (the stores' records).
@@ -177,7 +185,9 @@ impl<'a> Exec<'a> {
             db,
             limit,
         } = self;
-        bounded(meta, db, limit, conn.fetch_map(sql, params, decode)).await
+        let span = telemetry::statement(db, sql.text(), true);
+        let run = bounded(meta, db, limit, conn.fetch_map(sql, params, decode));
+        telemetry::traced(span, run).await
     }
 
     /// Runs a query and decodes each row with sqlx's `FromRow`.
@@ -192,7 +202,8 @@ impl<'a> Exec<'a> {
             db,
             limit,
         } = self;
-        bounded(meta, db, limit, conn.fetch_as(sql, params)).await
+        let span = telemetry::statement(db, sql.text(), true);
+        telemetry::traced(span, bounded(meta, db, limit, conn.fetch_as(sql, params))).await
     }
 
     pub(crate) async fn read(
@@ -207,7 +218,9 @@ impl<'a> Exec<'a> {
             db,
             limit: bound,
         } = self;
-        bounded(meta, db, bound, request.run(conn, db, keyset, limit)).await
+        let span = telemetry::statement(db, "SELECT", false);
+        let run = bounded(meta, db, bound, request.run(conn, db, keyset, limit));
+        telemetry::traced(span, run).await
     }
 }
 

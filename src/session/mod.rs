@@ -64,6 +64,8 @@ pub(crate) struct Meta {
     pub(crate) needs_reset: bool,
     /// Times a pool handed the session out and got it back.
     pub(crate) uses: u64,
+    /// When a pool last handed the session out (for the use-time histogram).
+    pub(crate) checked_out: Option<crate::stopwatch::Stopwatch>,
     /// The last abort the database reported on this session (SQLSTATE or result code, and
     /// message), so a retry loop knows an attempt was aborted even when the application's
     /// own error type carried the failure out.
@@ -337,6 +339,11 @@ impl Session {
     /// database role. [`Error::AlreadyCreated`] if it exists; [`Error::Unsupported`] for a
     /// role on SQLite; [`Error::Connect`] if the server cannot be reached.
     pub async fn create(&mut self) -> Result<()> {
+        let span = crate::telemetry::session_op(&self.database, "create_session");
+        crate::telemetry::traced(span, self.create_untraced()).await
+    }
+
+    async fn create_untraced(&mut self) -> Result<()> {
         if let Some(live) = &self.live {
             return Err(Error::AlreadyCreated {
                 name: live.meta.name.clone(),
@@ -383,6 +390,7 @@ impl Session {
             tx_open: false,
             needs_reset: false,
             uses: 0,
+            checked_out: None,
             last_abort: None,
             interrupt: prepared.interrupt,
         };
@@ -468,6 +476,18 @@ impl Session {
         }
     }
 
+    /// Notes when a pool handed the session out.
+    pub(crate) fn checked_out(&mut self, watch: crate::stopwatch::Stopwatch) {
+        if let Some(live) = self.live.as_mut() {
+            live.meta.checked_out = Some(watch);
+        }
+    }
+
+    /// When a pool last handed the session out, forgotten as it is read.
+    pub(crate) fn checkout_watch(&mut self) -> Option<crate::stopwatch::Stopwatch> {
+        self.live.as_mut().and_then(|l| l.meta.checked_out.take())
+    }
+
     /// Counts one more use by a pool's user; returns the count.
     pub(crate) fn count_use(&mut self) -> u64 {
         self.live.as_mut().map_or(0, |l| {
@@ -506,6 +526,11 @@ impl Session {
     /// Deletes the session: closes its connection. [`Error::NotCreated`] if there is none;
     /// [`Error::SessionNotFound`] if the server had already dropped it.
     pub async fn delete(&mut self) -> Result<()> {
+        let span = crate::telemetry::session_op(&self.database, "delete_session");
+        crate::telemetry::traced(span, self.delete_untraced()).await
+    }
+
+    async fn delete_untraced(&mut self) -> Result<()> {
         let Some(live) = self.live.take() else {
             return Err(Error::NotCreated);
         };

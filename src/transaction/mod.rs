@@ -61,6 +61,14 @@ enum Mode {
 
 /// Starts a transaction on the session's connection.
 async fn begin(session: &mut Session, mode: Mode) -> Result<(TxConn<'_>, &mut Meta, &Database)> {
+    let span = crate::telemetry::statement(session.database(), "BEGIN", false);
+    crate::telemetry::traced(span, begin_untraced(session, mode)).await
+}
+
+async fn begin_untraced(
+    session: &mut Session,
+    mode: Mode,
+) -> Result<(TxConn<'_>, &mut Meta, &Database)> {
     let (conn, meta, db) = session.ready().await?;
     // Until BEGIN has answered, a dropped future could leave a transaction open that sqlx
     // does not know of; the flag makes the next use roll it back.
@@ -175,9 +183,14 @@ impl<'s> Transaction<'s> {
             let _ = end(self.tx.rollback(), self.meta).await;
             return Err(err);
         }
-        end(self.tx.commit(), self.meta)
-            .await
-            .map_err(|e| self.meta.fail_commit(e))?;
+        let span = crate::telemetry::statement(self.database, "COMMIT", false);
+        let meta = self.meta;
+        let commit = async {
+            end(self.tx.commit(), meta)
+                .await
+                .map_err(|e| meta.fail_commit(e))
+        };
+        crate::telemetry::traced(span, commit).await?;
         Ok(Utc::now())
     }
 

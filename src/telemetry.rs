@@ -1,0 +1,128 @@
+//! Tracing spans with OpenTelemetry's database semantic conventions, one per statement
+//! (target `session_pool::query`, level INFO). With no subscriber interested, a span costs
+//! one cached check and none of its fields are computed.
+//!
+//! Fields: `otel.name` and `db.operation.name` (the statement's first keyword),
+//! `otel.kind` = `client`, `db.system.name` (`postgresql` or `sqlite`), `db.namespace`
+//! (the database name, or the SQLite file), `server.address` and `server.port`
+//! (PostgreSQL), `db.query.text` (only with
+//! [`DatabaseOptions::trace_query_text`](crate::DatabaseOptions::trace_query_text)), and
+//! on failure `db.response.status_code` (SQLSTATE or SQLite result code), `error.type`
+//! and `otel.status_code` = `ERROR`.
+
+use tracing::Span;
+use tracing::field::Empty;
+
+use crate::database::Database;
+use crate::error::Error;
+
+/// The statement's operation: its first keyword, upper-cased (`SELECT`, `INSERT`, …).
+pub(crate) fn operation(sql: &str) -> String {
+    let mut rest = sql.trim_start();
+    // Skip leading comments.
+    loop {
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else {
+            break;
+        }
+    }
+    rest.split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase()
+}
+
+/// The span of one statement on `db`; `text` is the SQL when there is one to show.
+pub(crate) fn statement(db: &Database, sql: &str, text: bool) -> Span {
+    let meta = db.telemetry();
+    let span = tracing::info_span!(
+        target: "session_pool::query",
+        "session_pool.statement",
+        otel.name = tracing::field::display(operation(sql)),
+        otel.kind = "client",
+        otel.status_code = Empty,
+        db.system.name = meta.system,
+        db.namespace = %meta.namespace,
+        db.operation.name = tracing::field::display(operation(sql)),
+        db.query.text = Empty,
+        db.response.status_code = Empty,
+        error.type = Empty,
+        server.address = meta.address.as_deref(),
+        server.port = meta.port,
+    );
+    if text && meta.query_text && !span.is_disabled() {
+        span.record("db.query.text", sql);
+    }
+    span
+}
+
+/// The span of a session's lifecycle operation (`create`, `delete`, `exists`, and the
+/// pool's checkouts that must wait, check or create), target `session_pool::session`.
+pub(crate) fn session_op(db: &Database, op: &'static str) -> Span {
+    let meta = db.telemetry();
+    tracing::info_span!(
+        target: "session_pool::session",
+        "session_pool.session",
+        otel.name = op,
+        otel.kind = "client",
+        otel.status_code = Empty,
+        db.system.name = meta.system,
+        db.namespace = %meta.namespace,
+        session_pool.operation = op,
+        error.type = Empty,
+        db.response.status_code = Empty,
+        server.address = meta.address.as_deref(),
+        server.port = meta.port,
+    )
+}
+
+/// Runs `fut` in `span`, recording its failure there.
+pub(crate) async fn traced<T>(
+    span: Span,
+    fut: impl std::future::Future<Output = crate::error::Result<T>>,
+) -> crate::error::Result<T> {
+    use tracing::Instrument;
+    let res = fut.instrument(span.clone()).await;
+    if let Err(e) = &res {
+        failed(&span, e);
+    }
+    res
+}
+
+/// Records a failure on `span`.
+pub(crate) fn failed(span: &Span, err: &Error) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("otel.status_code", "ERROR");
+    span.record("error.type", tracing::field::debug(err.kind()));
+    if let Some(code) = err.code() {
+        span.record("db.response.status_code", code);
+    }
+}
+
+/// What the spans of a database say about it, worked out once when it is opened.
+#[derive(Debug, Clone)]
+pub(crate) struct DbMeta {
+    pub(crate) system: &'static str,
+    pub(crate) namespace: String,
+    pub(crate) address: Option<String>,
+    pub(crate) port: Option<u16>,
+    pub(crate) query_text: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operation;
+
+    #[test]
+    fn operation_is_the_first_keyword() {
+        assert_eq!(operation("  select 1"), "SELECT");
+        assert_eq!(operation("-- note\n/* x */ INSERT INTO t"), "INSERT");
+        assert_eq!(operation("WITH x AS (SELECT 1) SELECT * FROM x"), "WITH");
+        assert_eq!(operation(""), "");
+    }
+}
