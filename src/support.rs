@@ -62,6 +62,24 @@ where
     }
 }
 
+/// Runs an operation that is idempotent by key (a delete by key, `CREATE … IF NOT
+/// EXISTS`) and, if its session turned out to be lost, runs it once more on a fresh
+/// checkout: whether or not the first attempt reached the database, the outcome is the
+/// same. Only for such operations: an insert retried this way could be applied twice.
+pub(crate) async fn retry_idempotent<T, F>(mut op: impl FnMut() -> F) -> Result<T>
+where
+    F: std::future::Future<Output = Result<T>>,
+{
+    match op().await {
+        Err(e) if e.is_session_not_found() => {
+            tracing::debug!(target: "session_pool::store", error = %e,
+                "idempotent write on a lost session; retrying once on another");
+            op().await
+        }
+        other => other,
+    }
+}
+
 /// True when `dialect` is PostgreSQL.
 pub(crate) fn is_postgres(dialect: Dialect) -> bool {
     #[cfg(feature = "postgres")]

@@ -1,6 +1,7 @@
 //! A server restart under an idle pool: once the pool finds one session lost, the idle
 //! siblings are checked before they are handed out; with `check_idle_after`, not even the
-//! first checkout fails; the stores retry a read that met a lost session.
+//! first checkout fails; the stores retry a read (or an idempotent write) that met a lost
+//! session.
 mod common;
 
 use std::time::Duration;
@@ -71,7 +72,7 @@ async fn check_idle_after_makes_every_checkout_succeed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn store_reads_retry_a_lost_session() {
+async fn store_reads_and_idempotent_writes_retry_a_lost_session() {
     use session_pool::adk::{AdkConfig, AdkStore};
     let Some(server) = common::OwnServer::start() else {
         return;
@@ -84,9 +85,17 @@ async fn store_reads_retry_a_lost_session() {
         .create_session("s1", "app", "user", &serde_json::json!({"k": 1}), None)
         .await
         .unwrap();
+    store
+        .create_session("s2", "app", "user", &serde_json::json!({}), None)
+        .await
+        .unwrap();
     server.stop();
     server.start_again();
-    // Every read below meets a dead session first, and retries on a checked one.
+    // A delete by key meets a dead session first, and runs again on a checked one.
+    assert!(store.delete_session("s2").await.unwrap());
+    server.stop();
+    server.start_again();
+    // So does every read below.
     let got = store.get_session("s1").await.unwrap().expect("the session");
     assert_eq!(got.id, created.id);
     assert!(store.get_events("s1", None, None).await.unwrap().is_empty());

@@ -20,6 +20,7 @@ use crate::session::Session;
 use crate::session::{Context, ReadContext, WriteContext};
 use crate::support::{
     Binds, Placeholder, SqlCache, check_id, check_object, checkout, is_postgres, read_rows,
+    retry_idempotent,
 };
 use crate::value::Value;
 
@@ -33,6 +34,21 @@ use crate::value::Value;
 /// **Owner scoping.** With an owner-id column configured, [`scoped`](AdkStore::scoped)
 /// returns a store that creates sessions for one owner and whose reads, lists, updates,
 /// appends and deletes only see that owner's sessions: a tenant never sees another's.
+///
+/// **Lost sessions.** When the session a call checked out turns out to be lost (a server
+/// restart, a failover, a killed backend), these calls run once more on another session,
+/// so the caller sees no error for a loss the pool could not have known of:
+///
+/// - reads: [`get_session`](AdkStore::get_session), [`get_events`](AdkStore::get_events),
+///   [`list_sessions`](AdkStore::list_sessions) and
+///   [`list_sessions_page`](AdkStore::list_sessions_page);
+/// - writes idempotent by key: [`create_tables`](AdkStore::create_tables),
+///   [`delete_session`](AdkStore::delete_session) and
+///   [`delete_idle_sessions`](AdkStore::delete_idle_sessions) (after such a retry,
+///   `delete_session` may report `false` for a session the first attempt deleted).
+///
+/// The other writes (`create_session`, `update_session_state`, `append_event`, …) are not
+/// retried: the first attempt may have been applied, so the error is returned.
 pub struct AdkStore {
     pool: SharedPool,
     tables: Arc<Tables>,
@@ -156,6 +172,10 @@ impl AdkStore {
     /// Creates both tables and their indexes if they do not exist (the seed's DDL on
     /// PostgreSQL, the companion layout on SQLite). Running it again changes nothing.
     pub async fn create_tables(&self) -> Result<()> {
+        retry_idempotent(|| self.create_tables_once()).await
+    }
+
+    async fn create_tables_once(&self) -> Result<()> {
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut tx = session.transaction().await?;
@@ -285,6 +305,10 @@ impl AdkStore {
     /// Deletes the session and, by the cascading foreign key, its events. Returns whether
     /// a session was deleted.
     pub async fn delete_session(&self, session_id: &str) -> Result<bool> {
+        retry_idempotent(|| self.delete_session_once(session_id)).await
+    }
+
+    async fn delete_session_once(&self, session_id: &str) -> Result<bool> {
         check_id("session_id", session_id)?;
         let mut b = Binds::default();
         let id = b.push(session_id);
@@ -299,6 +323,15 @@ impl AdkStore {
 
     /// Deletes session `session_id` only if it belongs to `app_name` and `user_id`.
     pub(crate) async fn delete_for(
+        &self,
+        app_name: &str,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<bool> {
+        retry_idempotent(|| self.delete_for_once(app_name, user_id, session_id)).await
+    }
+
+    async fn delete_for_once(
         &self,
         app_name: &str,
         user_id: &str,
@@ -568,6 +601,10 @@ impl AdkStore {
     /// Deletes the sessions (and their events) not written since `updated_before`; returns
     /// how many were deleted.
     pub async fn delete_idle_sessions(&self, updated_before: DateTime<Utc>) -> Result<u64> {
+        retry_idempotent(|| self.delete_idle_once(updated_before)).await
+    }
+
+    async fn delete_idle_once(&self, updated_before: DateTime<Utc>) -> Result<u64> {
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let mut b = Binds::default();

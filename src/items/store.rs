@@ -11,7 +11,7 @@ use crate::param::Param;
 use crate::pool::AbstractSessionPool;
 use crate::pool::SharedPool;
 use crate::session::{Context, ReadContext, WriteContext};
-use crate::support::{check_id, checkout, is_postgres, read_rows};
+use crate::support::{check_id, checkout, is_postgres, read_rows, retry_idempotent};
 use crate::value::FromValue;
 
 /// Table names of the items store (the SDK's `sessions_table` / `messages_table`).
@@ -50,6 +50,11 @@ impl ItemsConfig {
 }
 
 /// The conversation-items store over any [`AbstractSessionPool`]; cheap to clone.
+///
+/// **Lost sessions.** When a call's session turns out to be lost (a restart, a failover),
+/// [`ItemsSession::get_items`], [`create_tables`](ItemsStore::create_tables) and
+/// [`ItemsSession::clear_session`] run once more on another session; `add_items` and
+/// `pop_item` are not idempotent and return the error.
 pub struct ItemsStore {
     pool: SharedPool,
     tables: Arc<Tables>,
@@ -114,6 +119,10 @@ impl ItemsStore {
     /// Creates the two tables and the index if they do not exist; running it again
     /// changes nothing.
     pub async fn create_tables(&self) -> Result<()> {
+        retry_idempotent(|| self.create_tables_once()).await
+    }
+
+    async fn create_tables_once(&self) -> Result<()> {
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let t = &self.tables;
@@ -282,6 +291,10 @@ impl ItemsSession {
 
     /// Deletes the conversation: its items and its parent row.
     pub async fn clear_session(&self) -> Result<()> {
+        retry_idempotent(|| self.clear_session_once()).await
+    }
+
+    async fn clear_session_once(&self) -> Result<()> {
         let t = &self.store.tables;
         let params = [Param::Text(&self.session_id)];
         let mut session = checkout(&self.store.pool).await?;
