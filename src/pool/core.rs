@@ -292,7 +292,9 @@ impl Core {
         st.count_acquired();
         drop(st);
         let mut session = session;
-        session.checked_out(Stopwatch::start());
+        if cfg!(feature = "metrics") {
+            session.checked_out(Stopwatch::start());
+        }
         Idle::Ready((session, home))
     }
 
@@ -484,7 +486,9 @@ impl Core {
 
     /// A leased session coming home from its checkout guard.
     pub(crate) fn return_leased(&self, mut session: Session) {
-        if let Some(watch) = session.checkout_watch() {
+        if cfg!(feature = "metrics")
+            && let Some(watch) = session.checkout_watch()
+        {
             self.counters.export.use_time(watch);
         }
         let life = &self.rules.life;
@@ -897,7 +901,9 @@ impl Places for Core {
 
     fn count_acquired(&self, session: &mut Session) {
         self.state.lock().count_acquired();
-        session.checked_out(Stopwatch::start());
+        if cfg!(feature = "metrics") {
+            session.checked_out(Stopwatch::start());
+        }
     }
 }
 
