@@ -13,7 +13,6 @@
 use tracing::Span;
 use tracing::field::Empty;
 
-use crate::database::Database;
 use crate::error::Error;
 
 /// The statement's operation: its first keyword, upper-cased (`SELECT`, `INSERT`, …).
@@ -35,9 +34,8 @@ pub(crate) fn operation(sql: &str) -> String {
         .to_ascii_uppercase()
 }
 
-/// The span of one statement on `db`; `text` is the SQL when there is one to show.
-pub(crate) fn statement(db: &Database, sql: &str, text: bool) -> Span {
-    let meta = db.telemetry();
+/// The span of one statement on the database `meta` describes; `text` is the SQL when there is one to show.
+pub(crate) fn statement(meta: &DbMeta, sql: &str, text: bool) -> Span {
     let span = tracing::info_span!(
         target: "session_pool::query",
         "session_pool.statement",
@@ -61,8 +59,7 @@ pub(crate) fn statement(db: &Database, sql: &str, text: bool) -> Span {
 
 /// The span of a session's lifecycle operation (`create`, `delete`, `exists`, and the
 /// pool's checkouts that must wait, check or create), target `session_pool::session`.
-pub(crate) fn session_op(db: &Database, op: &'static str) -> Span {
-    let meta = db.telemetry();
+pub(crate) fn session_op(meta: &DbMeta, op: &'static str) -> Span {
     tracing::info_span!(
         target: "session_pool::session",
         "session_pool.session",

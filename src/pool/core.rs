@@ -126,7 +126,7 @@ impl Slow<'_> {
     pub(crate) async fn run(self, timeout: Option<Duration>) -> Result<Leased> {
         let due = self.core.due(self.now);
         let span = match self.core.database.get() {
-            Some(db) => crate::telemetry::session_op(db, "checkout"),
+            Some(db) => crate::telemetry::session_op(db.telemetry(), "checkout"),
             None => tracing::Span::none(),
         };
         crate::telemetry::traced(span, Box::pin(self.core.get_slow(self.idle, timeout, due))).await
@@ -715,11 +715,12 @@ impl Core {
         match start {
             Some(rt) => {
                 let tick = self.janitor_tick();
-                rt.spawn(janitor::run(
-                    self.me.clone(),
-                    self.janitor_notify.clone(),
-                    tick,
-                ));
+                let me = self.me.clone();
+                let round = move || {
+                    let core = me.upgrade()?;
+                    Some(async move { core.janitor_round().await })
+                };
+                rt.spawn(janitor::run(round, self.janitor_notify.clone(), tick));
             }
             None => self.janitor_notify.notify_one(),
         }
@@ -745,6 +746,24 @@ impl Core {
         }
         #[cfg(not(feature = "postgres"))]
         let _ = doomed;
+    }
+
+    /// One round of the janitor (see `janitor.rs`): roll back what came home dirty; else
+    /// look for leaks, retire and refill, and sample the gauges.
+    async fn janitor_round(self: Arc<Self>) -> janitor::Next {
+        let dirty = self.take_dirty();
+        if !dirty.is_empty() {
+            self.clean(dirty).await;
+            return janitor::Next::Again;
+        }
+        self.check_leaks().await;
+        self.maintain().await;
+        self.counters.export.publish(&self.stats());
+        if self.is_closed() {
+            janitor::Next::Stop
+        } else {
+            janitor::Next::Wait
+        }
     }
 
     /// The sessions waiting for the janitor.

@@ -9,38 +9,45 @@
 //!
 //! Checkin stays free of I/O: it only queues the session and wakes this task.
 
-use std::sync::{Arc, Weak};
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::core::Core;
+/// What the janitor does after a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// There may be more work: another round at once.
+    Again,
+    /// Wait for work, or for the next tick.
+    Wait,
+    /// The pool is closed: end.
+    Stop,
+}
 
 /// How often the janitor looks for leaks: often enough to warn soon after the threshold.
 pub(crate) fn leak_tick(threshold: Duration) -> Duration {
     (threshold / 2).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
-/// The janitor's task. Holds its pool only while it works, so that a pool nobody holds any
-/// more is dropped; its core's `Drop` wakes the task to end.
-pub(crate) async fn run(core: Weak<Core>, notify: Arc<Notify>, tick: Option<Duration>) {
+/// The janitor's task: runs `round` (which returns `None` once its pool is gone), then
+/// waits for `notify` or the `tick`. `round` should hold its pool only while it works, so
+/// that a pool nobody holds any more is dropped; the pool's `Drop` wakes the task to end.
+pub(crate) async fn run<F: Future<Output = Next>>(
+    round: impl Fn() -> Option<F>,
+    notify: Arc<Notify>,
+    tick: Option<Duration>,
+) {
     tracing::debug!(target: "session_pool::pool", "janitor started");
     loop {
-        {
-            let Some(core) = core.upgrade() else {
-                break;
-            };
-            let dirty = core.take_dirty();
-            if !dirty.is_empty() {
-                core.clean(dirty).await;
-                continue;
-            }
-            core.check_leaks().await;
-            core.maintain().await;
-            core.counters.export.publish(&core.stats());
-            if core.is_closed() {
-                break;
-            }
+        let Some(work) = round() else {
+            break;
+        };
+        match work.await {
+            Next::Again => continue,
+            Next::Stop => break,
+            Next::Wait => {}
         }
         match tick {
             Some(t) => {

@@ -107,19 +107,32 @@ impl<'a> Exec<'a> {
         Ok(self)
     }
 
-    pub(crate) async fn fetch_all(
+    /// Runs one statement: `op` on the connection, in the statement's span, within the
+    /// limit, its failure turned into this crate's error.
+    async fn run<S: IntoSql, T, F>(
         self,
-        sql: impl IntoSql,
-        params: &[impl AsParam],
-    ) -> Result<ResultSet> {
+        sql: S,
+        op: impl FnOnce(RawConnection<'a>, S) -> F,
+    ) -> Result<T>
+    where
+        F: Future<Output = ExecResult<T>>,
+    {
         let Exec {
             conn,
             meta,
             db,
             limit,
         } = self;
-        let span = telemetry::statement(db, sql.text(), true);
-        telemetry::traced(span, bounded(meta, db, limit, conn.fetch_all(sql, params))).await
+        let span = telemetry::statement(db.telemetry(), sql.text(), true);
+        telemetry::traced(span, bounded(meta, db, limit, op(conn, sql))).await
+    }
+
+    pub(crate) async fn fetch_all(
+        self,
+        sql: impl IntoSql,
+        params: &[impl AsParam],
+    ) -> Result<ResultSet> {
+        self.run(sql, |c, sql| c.fetch_all(sql, params)).await
     }
 
     /// Streams rows. The database-wide timeout bounds it on both backends; a per-call one
@@ -140,7 +153,7 @@ impl<'a> Exec<'a> {
         };
         let timeout = self.limit.map(|l| l.timeout);
         // The span lives as long as the stream.
-        let span = telemetry::statement(self.db, sql.text(), true);
+        let span = telemetry::statement(self.db.telemetry(), sql.text(), true);
         self.conn
             .fetch(sql, params)
             .map(move |r| {
@@ -161,14 +174,7 @@ impl<'a> Exec<'a> {
     }
 
     pub(crate) async fn execute(self, sql: impl IntoSql, params: &[impl AsParam]) -> Result<u64> {
-        let Exec {
-            conn,
-            meta,
-            db,
-            limit,
-        } = self;
-        let span = telemetry::statement(db, sql.text(), true);
-        telemetry::traced(span, bounded(meta, db, limit, conn.execute(sql, params))).await
+        self.run(sql, |c, sql| c.execute(sql, params)).await
     }
 
     /// Runs a query and decodes each row by position with `decode` (the stores' records).
@@ -179,15 +185,8 @@ impl<'a> Exec<'a> {
         params: &[impl AsParam],
         decode: impl FnMut(RowRef<'_>) -> ExecResult<T>,
     ) -> Result<Vec<T>> {
-        let Exec {
-            conn,
-            meta,
-            db,
-            limit,
-        } = self;
-        let span = telemetry::statement(db, sql.text(), true);
-        let run = bounded(meta, db, limit, conn.fetch_map(sql, params, decode));
-        telemetry::traced(span, run).await
+        self.run(sql, |c, sql| c.fetch_map(sql, params, decode))
+            .await
     }
 
     /// Runs a query and decodes each row with sqlx's `FromRow`.
@@ -196,16 +195,10 @@ impl<'a> Exec<'a> {
         sql: impl IntoSql,
         params: &[impl AsParam],
     ) -> Result<Vec<T>> {
-        let Exec {
-            conn,
-            meta,
-            db,
-            limit,
-        } = self;
-        let span = telemetry::statement(db, sql.text(), true);
-        telemetry::traced(span, bounded(meta, db, limit, conn.fetch_as(sql, params))).await
+        self.run(sql, |c, sql| c.fetch_as(sql, params)).await
     }
 
+    /// A key-set read; its span shows `SELECT` and never the generated text.
     pub(crate) async fn read(
         self,
         request: &ReadRequest,
@@ -218,7 +211,7 @@ impl<'a> Exec<'a> {
             db,
             limit: bound,
         } = self;
-        let span = telemetry::statement(db, "SELECT", false);
+        let span = telemetry::statement(db.telemetry(), "SELECT", false);
         let run = bounded(meta, db, bound, request.run(conn, db, keyset, limit));
         telemetry::traced(span, run).await
     }

@@ -217,6 +217,11 @@ impl fmt::Debug for Session {
     }
 }
 
+/// The session's role, quoted for `SET ROLE`.
+fn quoted_role(options: &SessionOptions) -> Result<Option<String>> {
+    options.database_role.as_deref().map(quote_role).transpose()
+}
+
 /// Quotes a role name as a PostgreSQL identifier: any text is safe this way.
 fn quote_role(role: &str) -> Result<String> {
     if role.is_empty() || role.contains('\0') || role.len() > crate::ident::MAX_IDENT_LEN {
@@ -339,7 +344,7 @@ impl Session {
     /// database role. [`Error::AlreadyCreated`] if it exists; [`Error::Unsupported`] for a
     /// role on SQLite; [`Error::Connect`] if the server cannot be reached.
     pub async fn create(&mut self) -> Result<()> {
-        let span = crate::telemetry::session_op(&self.database, "create_session");
+        let span = crate::telemetry::session_op(self.database.telemetry(), "create_session");
         crate::telemetry::traced(span, self.create_untraced()).await
     }
 
@@ -349,12 +354,7 @@ impl Session {
                 name: live.meta.name.clone(),
             });
         }
-        let role = self
-            .options
-            .database_role
-            .as_deref()
-            .map(quote_role)
-            .transpose()?;
+        let role = quoted_role(&self.options)?;
         #[cfg(feature = "sqlite")]
         if role.is_some() && self.database.dialect() == crate::dialect::Dialect::Sqlite {
             return Err(Error::Unsupported(
@@ -414,12 +414,7 @@ impl Session {
                 .await?;
         }
         if live.meta.needs_reset {
-            let role = self
-                .options
-                .database_role
-                .as_deref()
-                .map(quote_role)
-                .transpose()?;
+            let role = quoted_role(&self.options)?;
             let reset = live
                 .conn
                 .reset(role.as_deref(), self.database.statement_timeout());
@@ -526,7 +521,7 @@ impl Session {
     /// Deletes the session: closes its connection. [`Error::NotCreated`] if there is none;
     /// [`Error::SessionNotFound`] if the server had already dropped it.
     pub async fn delete(&mut self) -> Result<()> {
-        let span = crate::telemetry::session_op(&self.database, "delete_session");
+        let span = crate::telemetry::session_op(self.database.telemetry(), "delete_session");
         crate::telemetry::traced(span, self.delete_untraced()).await
     }
 

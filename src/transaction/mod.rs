@@ -61,7 +61,7 @@ enum Mode {
 
 /// Starts a transaction on the session's connection.
 async fn begin(session: &mut Session, mode: Mode) -> Result<(TxConn<'_>, &mut Meta, &Database)> {
-    let span = crate::telemetry::statement(session.database(), "BEGIN", false);
+    let span = crate::telemetry::statement(session.database().telemetry(), "BEGIN", false);
     crate::telemetry::traced(span, begin_untraced(session, mode)).await
 }
 
@@ -183,7 +183,7 @@ impl<'s> Transaction<'s> {
             let _ = end(self.tx.rollback(), self.meta).await;
             return Err(err);
         }
-        let span = crate::telemetry::statement(self.database, "COMMIT", false);
+        let span = crate::telemetry::statement(self.database.telemetry(), "COMMIT", false);
         let meta = self.meta;
         let commit = async {
             end(self.tx.commit(), meta)
