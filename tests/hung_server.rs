@@ -126,6 +126,31 @@ async fn a_statement_past_its_timeout_on_a_hung_server_is_given_up() {
     );
     assert!(s.is_broken(), "a session stuck mid-statement is not reused");
     assert!(start.elapsed() < BOUND, "took {:?}", start.elapsed());
+
+    // A stream too.
+    use futures_util::StreamExt;
+    let mut t = db.session();
+    proxy.thaw();
+    t.create().await.unwrap();
+    proxy.freeze();
+    let start = Instant::now();
+    let first = t
+        .with_timeout(Duration::from_millis(200))
+        .execute_sql_stream("SELECT 1", &[])
+        .next()
+        .await;
+    assert!(
+        matches!(
+            first,
+            Some(Err(Error::StatementTimeout {
+                session_lost: true,
+                ..
+            }))
+        ),
+        "{first:?}"
+    );
+    assert!(t.is_broken());
+    assert!(start.elapsed() < BOUND, "took {:?}", start.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -49,6 +49,29 @@ async fn a_per_call_timeout_cancels_the_statement(db: Database) {
     assert_eq!(s.backend_pid(), pid);
     let rs = s.execute_sql("SELECT 7 AS n", &[]).await.unwrap();
     assert_eq!(rs.one().unwrap().get::<i64>("n").unwrap(), 7);
+    // A stream too, with nothing but the per-call timeout to stop it.
+    {
+        use futures_util::StreamExt;
+        let start = Instant::now();
+        let first = s
+            .with_timeout(timeout)
+            .execute_sql_stream(slow_sql(&db), &[])
+            .next()
+            .await;
+        match first {
+            Some(Err(Error::StatementTimeout {
+                session_lost: false,
+                ..
+            })) => {}
+            other => panic!("expected a cancelled stream, got {other:?}"),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(s.backend_pid(), pid);
+    }
     // A fast statement under a timeout is untouched.
     let rs = s
         .with_timeout(timeout)
@@ -113,6 +136,22 @@ async fn a_stream_is_bounded_too(db: Database) {
         Some(Err(Error::StatementTimeout { .. })) => {}
         other => panic!("expected a timeout, got {other:?}"),
     }
+    s.execute_sql("SELECT 1", &[]).await.unwrap();
+    // A per-call timeout (shorter than the database-wide one) bounds a stream too.
+    let shorter = Duration::from_millis(100);
+    let first = s
+        .with_timeout(shorter)
+        .execute_sql_stream(sql, &[])
+        .next()
+        .await;
+    match first {
+        Some(Err(Error::StatementTimeout {
+            timeout,
+            session_lost: false,
+        })) => assert_eq!(timeout, shorter),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(!s.is_broken());
     s.execute_sql("SELECT 1", &[]).await.unwrap();
 }
 

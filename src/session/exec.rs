@@ -135,8 +135,7 @@ impl<'a> Exec<'a> {
         self.run(sql, |c, sql| c.fetch_all(sql, params)).await
     }
 
-    /// Streams rows. The database-wide timeout bounds it on both backends; a per-call one
-    /// only on SQLite (whose interrupt needs no second connection).
+    /// Streams rows, bounded by the limit for as long as the stream runs.
     pub(crate) fn fetch(
         self,
         sql: impl IntoSql,
@@ -154,23 +153,34 @@ impl<'a> Exec<'a> {
         let timeout = self.limit.map(|l| l.timeout);
         // The span lives as long as the stream.
         let span = telemetry::statement(self.db.telemetry(), sql.text(), true);
-        self.conn
-            .fetch(sql, params)
-            .map(move |r| {
-                let _keep = &armed;
-                let _entered = span.enter();
-                r.map_err(|e| match (e, timeout) {
-                    (ExecError::Sql(e), Some(timeout)) if classify(&e) == Class::Cancelled => {
-                        Error::StatementTimeout {
-                            timeout,
-                            session_lost: false,
-                        }
+        let rows = self.conn.fetch(sql, params);
+        // PostgreSQL: a timer beside the stream (SQLite's interrupt needs none).
+        let rows = match (self.limit, meta.backend_pid) {
+            (Some(limit), Some(pid)) if armed.is_none() && limit.by != By::Lost => {
+                let cancel = limit.by == By::Cancel;
+                super::timed_stream::Timed::new(rows, self.db, pid, limit.timeout, cancel).boxed()
+            }
+            _ => rows,
+        };
+        rows.map(move |r| {
+            let _keep = &armed;
+            let _entered = span.enter();
+            r.map_err(|e| match (e, timeout) {
+                (ExecError::Sql(e), Some(timeout)) if classify(&e) == Class::Cancelled => {
+                    Error::StatementTimeout {
+                        timeout,
+                        session_lost: false,
                     }
-                    (e, _) => meta.fail(e),
-                })
-                .inspect_err(|e| telemetry::failed(&span, e))
+                }
+                (ExecError::Crate(e @ Error::StatementTimeout { session_lost, .. }), _) => {
+                    meta.broken |= session_lost;
+                    e
+                }
+                (e, _) => meta.fail(e),
             })
-            .boxed()
+            .inspect_err(|e| telemetry::failed(&span, e))
+        })
+        .boxed()
     }
 
     pub(crate) async fn execute(self, sql: impl IntoSql, params: &[impl AsParam]) -> Result<u64> {

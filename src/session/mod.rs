@@ -12,6 +12,7 @@ use crate::error::{Class, Error, Result, classify, database_from, typed};
 
 pub(crate) mod exec;
 mod query;
+mod timed_stream;
 
 pub(crate) use exec::{Context, Exec};
 pub use query::{ReadContext, WithTimeout, WriteContext};

@@ -44,8 +44,8 @@ pub trait ReadContext: Context {
     /// [`statement_timeout`](crate::DatabaseOptions::statement_timeout) too, the shorter
     /// of the two applies.
     ///
-    /// On PostgreSQL, a stream ([`execute_sql_stream`](ReadContext::execute_sql_stream)) is
-    /// bounded only by the database-wide timeout.
+    /// A stream ([`execute_sql_stream`](ReadContext::execute_sql_stream)) is bounded for as
+    /// long as it runs, its rows' consumption included.
     ///
     /// ```no_run
     /// # async fn demo(session: &mut session_pool::Session) -> session_pool::Result<()> {
