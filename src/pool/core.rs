@@ -757,7 +757,11 @@ impl Core {
             return janitor::Next::Again;
         }
         self.check_leaks().await;
-        self.maintain().await;
+        // Only the lifecycle rules retire and refill here: a janitor that ticks for the
+        // leak warning or the metrics changes nothing else.
+        if self.rules.life.tick().is_some() {
+            self.maintain().await;
+        }
         self.counters.export.publish(&self.stats());
         if self.is_closed() {
             janitor::Next::Stop
