@@ -8,11 +8,13 @@
 //!   `None`), in chronological order.
 //! - [`add_items`](ItemsSession::add_items): one transaction that creates the parent row if
 //!   missing (safe when two writers add the first items at once) and touches `updated_at`.
-//! - [`pop_item`](ItemsSession::pop_item): removes and returns the newest item, atomically.
+//! - [`pop_item`](ItemsSession::pop_item): removes and returns the newest item, atomically
+//!   (a newest row that is not valid JSON is removed and pops as `None`, as in the SDK).
 //! - [`clear_session`](ItemsSession::clear_session): removes the conversation.
 //!
 //! Items are stored as compact JSON text. A stored row that is not valid JSON is skipped
-//! with a `tracing` warning, never a panic.
+//! by `get_items` with a `tracing` warning, never a panic. Conversation ids are any
+//! non-empty text without NUL, of any length (the SDK's column is an unbounded `VARCHAR`).
 //!
 //! ```no_run
 //! # async fn demo() -> session_pool::Result<()> {

@@ -11,7 +11,7 @@ use crate::param::Param;
 use crate::pool::AbstractSessionPool;
 use crate::pool::SharedPool;
 use crate::session::{Context, ReadContext, WriteContext};
-use crate::support::{check_id, checkout, is_postgres, read_rows, retry_idempotent};
+use crate::support::{check_text, checkout, is_postgres, read_rows, retry_idempotent};
 use crate::value::FromValue;
 
 /// Table names of the items store (the SDK's `sessions_table` / `messages_table`).
@@ -141,10 +141,14 @@ impl ItemsStore {
         Ok(())
     }
 
-    /// The conversation `session_id` (at most 128 characters; checked here, before any
-    /// query). Nothing is written until items are added.
+    /// The conversation `session_id`: any non-empty text without NUL, of any length, as
+    /// the SDK's `VARCHAR` column takes (checked here, before any query). Nothing is
+    /// written until items are added.
     pub fn session(&self, session_id: &str) -> Result<ItemsSession> {
-        check_id("session_id", session_id)?;
+        if session_id.is_empty() {
+            return Err(Error::invalid("session_id must not be empty"));
+        }
+        check_text("session_id", session_id, usize::MAX)?;
         Ok(ItemsSession {
             store: self.clone(),
             session_id: session_id.to_owned(),
@@ -263,30 +267,29 @@ impl ItemsSession {
     }
 
     /// Removes the newest item and returns it; `None` when there are no items. A newest row
-    /// that is not valid JSON is removed with a warning and the next one is popped.
+    /// that is not valid JSON is removed too, with a warning, and pops as `None` (as the
+    /// SDK's `pop_item` does).
     pub async fn pop_item(&self) -> Result<Option<serde_json::Value>> {
         let mut session = checkout(&self.store.pool).await?;
         // One statement either way.
         let postgres = is_postgres(session.database().dialect());
         let sql = sql::pop_item(&self.store.tables, postgres);
-        loop {
-            let rows = session
-                .exec()
-                .await?
-                .map_rows(&sql, &[Param::Text(&self.session_id)], |r| {
-                    Ok((
-                        i64::from_owned(r.value(0)?).ok(),
-                        String::from_owned(r.value(1)?),
-                    ))
-                })
-                .await?;
-            let Some((id, data)) = rows.into_iter().next() else {
-                return Ok(None);
-            };
-            if let Some(item) = self.decode(id, data) {
-                return Ok(Some(item));
-            }
-        }
+        let rows = session
+            .exec()
+            .await?
+            .map_rows(&sql, &[Param::Text(&self.session_id)], |r| {
+                Ok((
+                    i64::from_owned(r.value(0)?).ok(),
+                    String::from_owned(r.value(1)?),
+                ))
+            })
+            .await?;
+        // As the SDK does: the newest row is deleted whatever it holds, and one that does
+        // not decode pops as `None` (with a warning), not as the item before it.
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|(id, data)| self.decode(id, data)))
     }
 
     /// Deletes the conversation: its items and its parent row.
