@@ -218,7 +218,82 @@ async fn rerun_is_a_no_op(db: Database) {
     assert_eq!(conv.get_items(None).await.unwrap(), vec![msg(0)]);
 }
 
+async fn raw_items_are_kept_byte_for_byte(db: Database) {
+    let store = common::items_store(&db).await;
+    let conv = store.session("raw").unwrap();
+    let raw = [
+        r#"{"n": 123456789012345678901234567890, "x": 1.10, "b": 1e400}"#,
+        r#"{"z":1,  "a":[1 ,2]}"#,
+        r#""just a string""#,
+    ];
+    conv.add_raw_items(&raw).await.unwrap();
+    assert_eq!(conv.get_raw_items(None).await.unwrap(), raw);
+    assert_eq!(conv.get_raw_items(Some(1)).await.unwrap(), &raw[2..]);
+    // Not JSON: refused, and nothing of the batch is written.
+    let err = conv
+        .add_raw_items(&[r#"{"ok": 1}"#, "{not json"])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    assert_eq!(conv.get_raw_items(None).await.unwrap().len(), 3);
+    assert_eq!(conv.pop_raw_item().await.unwrap().as_deref(), Some(raw[2]));
+    // The value API reads the same rows, but cannot hold `1e400`: that row is skipped
+    // there, and only the raw API keeps it.
+    assert_eq!(
+        conv.get_items(None).await.unwrap(),
+        vec![json!({"z": 1, "a": [1, 2]})]
+    );
+}
+
+async fn a_default_limit_applies_to_unlimited_reads(db: Database) {
+    let store = common::items_store(&db).await;
+    let conv = store.session("limited").unwrap().with_default_limit(2);
+    conv.add_items(&[msg(0), msg(1), msg(2)]).await.unwrap();
+    assert_eq!(conv.get_items(None).await.unwrap(), vec![msg(1), msg(2)]);
+    assert_eq!(conv.get_raw_items(None).await.unwrap().len(), 2);
+    assert_eq!(
+        conv.get_items(Some(3)).await.unwrap(),
+        vec![msg(0), msg(1), msg(2)]
+    );
+}
+
+/// Stores each item wrapped in an envelope, as a subclass overriding the SDK's
+/// `_serialize_item` / `_deserialize_item` might.
+#[derive(Debug)]
+struct Envelope;
+
+impl session_pool::items::ItemCodec for Envelope {
+    fn serialize(&self, item: &Json) -> session_pool::Result<String> {
+        Ok(json!({"v": 1, "item": item}).to_string())
+    }
+    fn deserialize(&self, text: &str) -> session_pool::Result<Json> {
+        let mut v: Json =
+            serde_json::from_str(text).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        v.get_mut("item")
+            .map(Json::take)
+            .ok_or_else(|| Error::InvalidArgument("no envelope".into()))
+    }
+}
+
+async fn a_codec_replaces_serialization(db: Database) {
+    let store = common::items_store(&db).await.with_codec(Envelope);
+    let conv = store.session("wrapped").unwrap();
+    conv.add_items(&[msg(0), msg(1)]).await.unwrap();
+    let raw = conv.get_raw_items(None).await.unwrap();
+    let stored: Json = serde_json::from_str(&raw[0]).unwrap();
+    assert_eq!(stored, json!({"v": 1, "item": msg(0)}));
+    assert_eq!(conv.get_items(None).await.unwrap(), vec![msg(0), msg(1)]);
+    // A row the codec cannot read is skipped, as a corrupt one is.
+    conv.add_raw_items(&[r#"{"v": 2}"#]).await.unwrap();
+    assert_eq!(conv.get_items(None).await.unwrap(), vec![msg(0), msg(1)]);
+    assert_eq!(conv.pop_item().await.unwrap(), None);
+    assert_eq!(conv.pop_item().await.unwrap(), Some(msg(1)));
+}
+
 on_both!(
+    raw_items_are_kept_byte_for_byte,
+    a_default_limit_applies_to_unlimited_reads,
+    a_codec_replaces_serialization,
     get_add_pop_clear,
     items_are_stored_as_compact_json,
     concurrent_first_writes,

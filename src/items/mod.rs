@@ -11,6 +11,14 @@
 //! - [`pop_item`](ItemsSession::pop_item): removes and returns the newest item, atomically
 //!   (a newest row that is not valid JSON is removed and pops as `None`, as in the SDK).
 //! - [`clear_session`](ItemsSession::clear_session): removes the conversation.
+//! - [`with_default_limit`](ItemsSession::with_default_limit): the SDK's
+//!   `SessionSettings(limit=…)`, for reads that give no limit.
+//! - [`get_raw_items`](ItemsSession::get_raw_items),
+//!   [`add_raw_items`](ItemsSession::add_raw_items),
+//!   [`pop_raw_item`](ItemsSession::pop_raw_item): items as JSON text, kept byte for byte
+//!   (numbers beyond `f64` or `i64`/`u64` included, which `serde_json::Value` cannot hold).
+//! - [`ItemsStore::with_codec`]: an [`ItemCodec`] replaces compact JSON, as overriding
+//!   the SDK's `_serialize_item` / `_deserialize_item` does.
 //!
 //! Items are stored as compact JSON text. A stored row that is not valid JSON is skipped
 //! by `get_items` with a `tracing` warning, never a panic. Conversation ids are any
@@ -32,8 +40,10 @@
 //! # Ok(()) }
 //! ```
 
+mod codec;
 mod schema;
 mod sql;
 mod store;
 
+pub use codec::{ItemCodec, JsonCodec};
 pub use store::{ItemsConfig, ItemsSession, ItemsStore};

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::codec::{ItemCodec, JsonCodec};
 use super::schema::{self, Tables};
 use super::sql;
 use crate::error::{Error, Result};
@@ -58,6 +59,7 @@ impl ItemsConfig {
 pub struct ItemsStore {
     pool: SharedPool,
     tables: Arc<Tables>,
+    codec: Arc<dyn ItemCodec>,
 }
 
 impl Clone for ItemsStore {
@@ -65,6 +67,7 @@ impl Clone for ItemsStore {
         ItemsStore {
             pool: Arc::clone(&self.pool),
             tables: Arc::clone(&self.tables),
+            codec: Arc::clone(&self.codec),
         }
     }
 }
@@ -98,7 +101,15 @@ impl ItemsStore {
                 messages: Ident::new(&config.messages_table)?,
                 index: Ident::new(&index)?,
             }),
+            codec: Arc::new(JsonCodec),
         })
+    }
+
+    /// The same store, turning items into stored text and back with `codec` (the SDK's
+    /// `_serialize_item` / `_deserialize_item` hooks) instead of compact JSON.
+    pub fn with_codec(mut self, codec: impl ItemCodec + 'static) -> Self {
+        self.codec = Arc::new(codec);
+        self
     }
 
     /// The pool the store checks sessions out of.
@@ -152,6 +163,7 @@ impl ItemsStore {
         Ok(ItemsSession {
             store: self.clone(),
             session_id: session_id.to_owned(),
+            default_limit: None,
         })
     }
 }
@@ -160,6 +172,8 @@ impl ItemsStore {
 pub struct ItemsSession {
     store: ItemsStore,
     session_id: String,
+    /// What `get_items(None)` reads (the SDK's `SessionSettings.limit`).
+    default_limit: Option<usize>,
 }
 
 impl Clone for ItemsSession {
@@ -167,6 +181,7 @@ impl Clone for ItemsSession {
         ItemsSession {
             store: self.store.clone(),
             session_id: self.session_id.clone(),
+            default_limit: self.default_limit,
         }
     }
 }
@@ -186,9 +201,34 @@ impl ItemsSession {
         &self.session_id
     }
 
-    /// The newest `limit` items (all of them when `None`), oldest first. Rows that are not
-    /// valid JSON are skipped with a warning.
+    /// The same conversation, whose `get_items(None)` and `get_raw_items(None)` read only
+    /// the newest `limit` items (the SDK's `SessionSettings(limit=…)`); an explicit limit
+    /// still wins.
+    pub fn with_default_limit(mut self, limit: usize) -> Self {
+        self.default_limit = Some(limit);
+        self
+    }
+
+    /// The newest `limit` items (when `None`, the default limit if one is set, else all of
+    /// them), oldest first. Rows that do not decode are skipped with a warning.
     pub async fn get_items(&self, limit: Option<usize>) -> Result<Vec<serde_json::Value>> {
+        let rows = self.get_rows(limit).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, data)| self.decode(id, data))
+            .collect())
+    }
+
+    /// [`get_items`](ItemsSession::get_items), as the stored text, byte for byte (numbers
+    /// of any size and precision, key order and spacing kept); rows are not checked.
+    pub async fn get_raw_items(&self, limit: Option<usize>) -> Result<Vec<String>> {
+        let rows = self.get_rows(limit).await?;
+        rows.into_iter().map(|(_, data)| data).collect()
+    }
+
+    /// The newest rows, oldest first: their ids and stored text.
+    async fn get_rows(&self, limit: Option<usize>) -> Result<Vec<(Option<i64>, Result<String>)>> {
+        let limit = limit.or(self.default_limit);
         if limit == Some(0) {
             return Ok(Vec::new());
         }
@@ -205,20 +245,42 @@ impl ItemsSession {
             ))
         })
         .await?;
-        let mut items: Vec<serde_json::Value> = rows
-            .into_iter()
-            .filter_map(|(id, data)| self.decode(id, data))
-            .collect();
+        let mut rows = rows;
         if limit.is_some() {
-            items.reverse();
+            rows.reverse();
         }
-        Ok(items)
+        Ok(rows)
     }
 
     /// Appends `items` in order, in one transaction that also creates the conversation's
     /// parent row if it is missing and touches its `updated_at`. Two writers adding the
     /// first items of a conversation at once both succeed.
     pub async fn add_items(&self, items: &[serde_json::Value]) -> Result<()> {
+        let texts = items
+            .iter()
+            .map(|item| self.store.codec.serialize(item))
+            .collect::<Result<Vec<_>>>()?;
+        self.add_texts(&texts).await
+    }
+
+    /// [`add_items`](ItemsSession::add_items) for items given as JSON text, stored byte for
+    /// byte (numbers of any size and precision kept). Each must be valid JSON, or nothing is
+    /// written and the error is [`Error::InvalidArgument`].
+    pub async fn add_raw_items(&self, items: &[impl AsRef<str>]) -> Result<()> {
+        let texts = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let text = item.as_ref();
+                serde_json::from_str::<serde::de::IgnoredAny>(text)
+                    .map_err(|e| Error::invalid(format!("item {i} is not JSON: {e}")))?;
+                Ok(text.to_owned())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.add_texts(&texts).await
+    }
+
+    async fn add_texts(&self, items: &[String]) -> Result<()> {
         if items.is_empty() {
             return Ok(());
         }
@@ -227,14 +289,7 @@ impl ItemsSession {
         if is_postgres(session.database().dialect()) {
             // One statement: the parent upsert and all items, which travel as one JSON
             // array.
-            let array = format!(
-                "[{}]",
-                items
-                    .iter()
-                    .map(serde_json::Value::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
+            let array = format!("[{}]", items.join(","));
             let sql = sql::add_items_pg(t);
             session
                 .exec()
@@ -251,14 +306,10 @@ impl ItemsSession {
                     &[Param::Text(&self.session_id)],
                 )
                 .await?;
-            for item in items {
-                let text = item.to_string();
+            for text in items {
                 tx.exec()
                     .await?
-                    .execute(
-                        &insert,
-                        &[Param::Text(&self.session_id), Param::Text(&text)],
-                    )
+                    .execute(&insert, &[Param::Text(&self.session_id), Param::Text(text)])
                     .await?;
             }
             tx.commit().await?;
@@ -270,6 +321,21 @@ impl ItemsSession {
     /// that is not valid JSON is removed too, with a warning, and pops as `None` (as the
     /// SDK's `pop_item` does).
     pub async fn pop_item(&self) -> Result<Option<serde_json::Value>> {
+        // As the SDK does: the newest row is deleted whatever it holds, and one that does
+        // not decode pops as `None` (with a warning), not as the item before it.
+        Ok(self
+            .pop_row()
+            .await?
+            .and_then(|(id, data)| self.decode(id, data)))
+    }
+
+    /// [`pop_item`](ItemsSession::pop_item), as the stored text, byte for byte.
+    pub async fn pop_raw_item(&self) -> Result<Option<String>> {
+        self.pop_row().await?.map(|(_, data)| data).transpose()
+    }
+
+    /// Deletes the newest row and returns its id and text.
+    async fn pop_row(&self) -> Result<Option<(Option<i64>, Result<String>)>> {
         let mut session = checkout(&self.store.pool).await?;
         // One statement either way.
         let postgres = is_postgres(session.database().dialect());
@@ -284,12 +350,7 @@ impl ItemsSession {
                 ))
             })
             .await?;
-        // As the SDK does: the newest row is deleted whatever it holds, and one that does
-        // not decode pops as `None` (with a warning), not as the item before it.
-        Ok(rows
-            .into_iter()
-            .next()
-            .and_then(|(id, data)| self.decode(id, data)))
+        Ok(rows.into_iter().next())
     }
 
     /// Deletes the conversation: its items and its parent row.
@@ -318,9 +379,7 @@ impl ItemsSession {
     }
 
     fn decode(&self, id: Option<i64>, data: Result<String>) -> Option<serde_json::Value> {
-        let parsed = data.and_then(|text| {
-            serde_json::from_str(&text).map_err(|e| Error::invalid(format!("not JSON: {e}")))
-        });
+        let parsed = data.and_then(|text| self.store.codec.deserialize(&text));
         match parsed {
             Ok(item) => Some(item),
             Err(e) => {
