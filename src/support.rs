@@ -163,6 +163,13 @@ impl std::fmt::Display for Placeholder {
     }
 }
 
+impl Placeholder {
+    /// `$n`, for statements whose parameters have fixed positions.
+    pub(crate) fn nth(n: usize) -> Placeholder {
+        Placeholder(n)
+    }
+}
+
 impl<'a> Binds<'a> {
     /// Adds a parameter and returns its placeholder.
     pub(crate) fn push(&mut self, value: impl Into<Param<'a>>) -> Placeholder {

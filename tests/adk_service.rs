@@ -86,7 +86,11 @@ async fn append_event_applies_deltas(db: Database) {
         .with_invocation_id("inv1");
     let stored = svc.append_event(&mut s, user).await.unwrap();
     assert!(!stored.actions.state_delta.contains_key("temp:scratch"));
-    assert_eq!(s.state, map(json!({"turns": 1})));
+    // `temp:` keys apply in memory for the rest of the invocation, and are never stored.
+    assert_eq!(
+        s.state,
+        map(json!({"turns": 1, "temp:scratch": "never stored"}))
+    );
     assert!(s.last_update_time > v0);
     assert_eq!(s.events, vec![stored.clone()]);
 
@@ -108,6 +112,7 @@ async fn append_event_applies_deltas(db: Database) {
         .await
         .unwrap()
         .unwrap();
+    s.state.remove("temp:scratch");
     assert_eq!(fresh, s);
     assert_eq!(
         fresh.events[1].actions.transfer_to_agent.as_deref(),

@@ -14,6 +14,8 @@ use crate::ident::{Ident, MAX_IDENT_LEN};
 pub struct AdkConfig {
     pub(crate) session_table: String,
     pub(crate) events_table: String,
+    pub(crate) app_state_table: String,
+    pub(crate) user_state_table: String,
     pub(crate) owner_id_column: Option<String>,
 }
 
@@ -22,6 +24,8 @@ impl Default for AdkConfig {
         AdkConfig {
             session_table: "adk_sessions".into(),
             events_table: "adk_events".into(),
+            app_state_table: "adk_app_states".into(),
+            user_state_table: "adk_user_states".into(),
             owner_id_column: None,
         }
     }
@@ -37,6 +41,22 @@ impl AdkConfig {
     /// The events table (default `adk_events`).
     pub fn events_table(mut self, name: impl Into<String>) -> Self {
         self.events_table = name.into();
+        self
+    }
+
+    /// The table of app-wide state, ADK's `app:` keys (default `adk_app_states`; ADK's
+    /// `DatabaseSessionService` calls it `app_states`). One row per app, written only when
+    /// a state delta holds `app:` keys.
+    pub fn app_state_table(mut self, name: impl Into<String>) -> Self {
+        self.app_state_table = name.into();
+        self
+    }
+
+    /// The table of user-wide state, ADK's `user:` keys (default `adk_user_states`; ADK's
+    /// `DatabaseSessionService` calls it `user_states`). One row per app and user, written
+    /// only when a state delta holds `user:` keys.
+    pub fn user_state_table(mut self, name: impl Into<String>) -> Self {
+        self.user_state_table = name.into();
         self
     }
 
@@ -64,6 +84,8 @@ pub(crate) struct OwnerColumn {
 pub(crate) struct Tables {
     pub(crate) sessions: Ident,
     pub(crate) events: Ident,
+    pub(crate) app_states: Ident,
+    pub(crate) user_states: Ident,
     pub(crate) owner: Option<OwnerColumn>,
     pub(crate) idx_app_user: Ident,
     pub(crate) idx_update_time: Ident,
@@ -86,10 +108,20 @@ impl Tables {
     pub(crate) fn new(config: &AdkConfig) -> Result<Tables> {
         let sessions = named("session_table", &config.session_table)?;
         let events = named("events_table", &config.events_table)?;
-        if sessions == events {
-            return Err(Error::invalid(format!(
-                "session_table and events_table are both {sessions}; they must differ"
-            )));
+        let app_states = named("app_state_table", &config.app_state_table)?;
+        let user_states = named("user_state_table", &config.user_state_table)?;
+        let all = [
+            ("session_table", &sessions),
+            ("events_table", &events),
+            ("app_state_table", &app_states),
+            ("user_state_table", &user_states),
+        ];
+        for (i, (what, a)) in all.iter().enumerate() {
+            if let Some((other, _)) = all[i + 1..].iter().find(|(_, b)| b == a) {
+                return Err(Error::invalid(format!(
+                    "{what} and {other} are both {a}; the four tables must differ"
+                )));
+            }
         }
         let owner = config
             .owner_id_column
@@ -108,6 +140,8 @@ impl Tables {
             idx_events_session: index(&events, "session"),
             sessions,
             events,
+            app_states,
+            user_states,
             owner,
         };
         let idx = [
@@ -194,6 +228,8 @@ mod tests {
             assert!(matches!(err, Error::InvalidArgument(_)), "{bad}: {err}");
         }
         assert!(Tables::new(&AdkConfig::default().events_table("adk_sessions")).is_err());
+        assert!(Tables::new(&AdkConfig::default().user_state_table("adk_app_states")).is_err());
+        assert!(Tables::new(&AdkConfig::default().app_state_table("x y")).is_err());
         // 63 characters are valid, but every index name would truncate to the same prefix.
         let long = "s".repeat(63);
         assert!(Tables::new(&AdkConfig::default().session_table(long)).is_err());

@@ -17,7 +17,9 @@
 //! makes UUIDv7 ids, which sort by creation.
 //!
 //! [`SessionService`] adds ADK's semantics on top: generated ids, partial events skipped,
-//! state deltas merged, `temp:` keys never stored, event and state saved atomically.
+//! state deltas merged, event and state saved atomically, and ADK's state scopes:
+//! `user:` keys shared by a user's sessions and `app:` keys by the app's (in two more
+//! tables, as ADK's `user_states` and `app_states`), `temp:` keys never stored.
 //!
 //! ```no_run
 //! # async fn demo() -> session_pool::Result<()> {
@@ -45,6 +47,7 @@ mod config;
 mod event;
 mod record;
 mod schema;
+mod scopes;
 mod service;
 mod sql;
 mod store;
@@ -52,5 +55,6 @@ mod store;
 pub use config::AdkConfig;
 pub use event::{Event, EventActions, JsonMap};
 pub use record::{EventRecord, SessionRecord, stored_time};
+pub use scopes::{APP_PREFIX, USER_PREFIX};
 pub use service::{AgentSession, GetSessionConfig, SessionService, TEMP_PREFIX};
 pub use store::{AdkStore, SessionCursor, SessionPage};

@@ -22,6 +22,7 @@ fn owner_line(tables: &Tables) -> String {
 
 fn postgres_ddl(t: &Tables) -> Vec<String> {
     let (s, e) = (&t.sessions, &t.events);
+    let (a, u) = (&t.app_states, &t.user_states);
     vec![
         format!(
             "CREATE TABLE IF NOT EXISTS {s} (
@@ -73,11 +74,29 @@ fn postgres_ddl(t: &Tables) -> Vec<String> {
             "CREATE INDEX IF NOT EXISTS {} ON {e}(session_id, timestamp ASC)",
             t.idx_events_session
         ),
+        // ADK's `app_states` and `user_states`: state without the `app:` / `user:` prefix.
+        format!(
+            "CREATE TABLE IF NOT EXISTS {a} (
+    app_name VARCHAR(128) PRIMARY KEY,
+    state JSONB NOT NULL DEFAULT '{{}}'::jsonb,
+    update_time TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP
+)"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {u} (
+    app_name VARCHAR(128) NOT NULL,
+    user_id VARCHAR(128) NOT NULL,
+    state JSONB NOT NULL DEFAULT '{{}}'::jsonb,
+    update_time TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (app_name, user_id)
+)"
+        ),
     ]
 }
 
 fn sqlite_ddl(t: &Tables) -> Vec<String> {
     let (s, e) = (&t.sessions, &t.events);
+    let (a, u) = (&t.app_states, &t.user_states);
     vec![
         format!(
             "CREATE TABLE IF NOT EXISTS {s} (
@@ -124,6 +143,22 @@ fn sqlite_ddl(t: &Tables) -> Vec<String> {
         format!(
             "CREATE INDEX IF NOT EXISTS {} ON {e}(session_id, timestamp ASC)",
             t.idx_events_session
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {a} (
+    app_name TEXT PRIMARY KEY,
+    state TEXT NOT NULL DEFAULT '{{}}',
+    update_time REAL NOT NULL DEFAULT (julianday('now'))
+)"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {u} (
+    app_name TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT '{{}}',
+    update_time REAL NOT NULL DEFAULT (julianday('now')),
+    PRIMARY KEY (app_name, user_id)
+)"
         ),
     ]
 }

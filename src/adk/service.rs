@@ -3,13 +3,13 @@
 use chrono::{DateTime, Utc};
 
 use super::event::{Event, JsonMap};
-use super::record::{SessionRecord, stored_time};
-use super::store::AdkStore;
+use super::record::stored_time;
+use super::scopes;
+use super::store::{AdkStore, Deltas, Scoped};
 use crate::error::Result;
 use crate::support::check_id;
 
-/// State keys with this prefix live only for one invocation and are never stored.
-pub const TEMP_PREFIX: &str = "temp:";
+pub use super::scopes::TEMP_PREFIX;
 
 /// A conversation as the agent sees it (ADK's `Session`).
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +31,9 @@ pub struct AgentSession {
 }
 
 impl AgentSession {
-    fn from_record(record: SessionRecord, events: Vec<Event>) -> AgentSession {
+    /// The session as the agent sees it: its own state merged with its app's and user's.
+    fn from_scoped(scoped: Scoped, events: Vec<Event>) -> AgentSession {
+        let Scoped { record, app, user } = scoped;
         let state = match record.state {
             serde_json::Value::Object(map) => map,
             other => {
@@ -44,7 +46,7 @@ impl AgentSession {
             id: record.id,
             app_name: record.app_name,
             user_id: record.user_id,
-            state,
+            state: scopes::merge(state, &app, &user),
             events,
             last_update_time: record.update_time,
         }
@@ -76,16 +78,24 @@ impl GetSessionConfig {
     }
 }
 
-/// ADK's session service (`SQLSpecSessionService`) over an [`AdkStore`].
+/// ADK's session service (`SQLSpecSessionService`, `DatabaseSessionService`) over an
+/// [`AdkStore`], with ADK's state scopes:
 ///
-/// - `append_event` ignores partial (streaming) events, merges the event's
-///   `actions.state_delta` into the session state, drops `temp:` keys from what is stored,
-///   and saves the event and the new state in one atomic step, as a compare-and-swap on
-///   the session's update time: a stale copy gets
-///   [`Error::StaleSession`](crate::Error::StaleSession) and changes
-///   nothing.
-/// - `app:` and `user:` keys are kept in the session's own state: the seed's schema has
-///   no app-wide or user-wide state tables.
+/// - `app:` keys are shared by every session of the app, `user:` keys by every session of
+///   the user (kept, without their prefix, in the store's app-state and user-state tables,
+///   as ADK's `app_states` and `user_states`); the other keys belong to the session;
+///   `temp:` keys last the invocation: they are applied to the in-memory state and never
+///   stored.
+/// - `create_session`, `get_session` and `list_sessions` return the merged state (the
+///   session's keys, then `app:` and `user:` keys with their prefixes).
+/// - `append_event` ignores partial (streaming) events; otherwise it splits the event's
+///   `actions.state_delta` by prefix and writes the event, the session's state and, only
+///   when the delta holds such keys, the app's and the user's state, in one atomic step
+///   (one statement on PostgreSQL, one transaction on SQLite), as a compare-and-swap on the
+///   session's update time: a stale copy gets
+///   [`Error::StaleSession`](crate::Error::StaleSession) and changes nothing. App and
+///   user keys are merged key by key, so concurrent appends to other sessions keep
+///   theirs.
 pub struct SessionService {
     store: AdkStore,
 }
@@ -130,12 +140,12 @@ impl SessionService {
             Some(id) => id.to_owned(),
             None => uuid::Uuid::new_v4().to_string(),
         };
-        let state = serde_json::Value::Object(without_temp(state.unwrap_or_default()));
-        let record = self
+        let split = scopes::split(&state.unwrap_or_default());
+        let scoped = self
             .store
-            .create_session(&id, app_name, user_id, &state, None)
+            .create_session_scoped(&id, app_name, user_id, &split)
             .await?;
-        Ok(AgentSession::from_record(record, Vec::new()))
+        Ok(AgentSession::from_scoped(scoped, Vec::new()))
     }
 
     /// The session with its events (as `config` says), or `None` if there is no such
@@ -149,10 +159,10 @@ impl SessionService {
     ) -> Result<Option<AgentSession>> {
         check_id("app_name", app_name)?;
         check_id("user_id", user_id)?;
-        let Some(record) = self.store.get_session(session_id).await? else {
+        let Some(scoped) = self.store.get_session_scoped(session_id).await? else {
             return Ok(None);
         };
-        if record.app_name != app_name || record.user_id != user_id {
+        if scoped.record.app_name != app_name || scoped.record.user_id != user_id {
             return Ok(None);
         }
         let events = self
@@ -162,7 +172,7 @@ impl SessionService {
             .into_iter()
             .map(Event::from_record)
             .collect();
-        Ok(Some(AgentSession::from_record(record, events)))
+        Ok(Some(AgentSession::from_scoped(scoped, events)))
     }
 
     /// The app's sessions (of one user when `user_id` is given), newest first, without
@@ -172,10 +182,10 @@ impl SessionService {
         app_name: &str,
         user_id: Option<&str>,
     ) -> Result<Vec<AgentSession>> {
-        let records = self.store.list_sessions(app_name, user_id).await?;
-        Ok(records
+        let sessions = self.store.list_sessions_scoped(app_name, user_id).await?;
+        Ok(sessions
             .into_iter()
-            .map(|r| AgentSession::from_record(r, Vec::new()))
+            .map(|s| AgentSession::from_scoped(s, Vec::new()))
             .collect())
     }
 
@@ -191,11 +201,11 @@ impl SessionService {
 
     /// Appends `event` to `session` and returns it as stored.
     ///
-    /// A partial event is returned as it is and neither stored nor applied. Otherwise the
-    /// `temp:` keys are removed from its state delta, the delta is merged into the state,
-    /// and event and state are written atomically, provided the database still holds the
-    /// version `session` was read at; then `session` is updated in place. On any error,
-    /// `session` is unchanged.
+    /// A partial event is returned as it is and neither stored nor applied. Otherwise its
+    /// state delta is applied to `session.state` (`temp:` keys too), and the event (without
+    /// its `temp:` keys), the session's keys, and the `app:` and `user:` keys are written
+    /// atomically, provided the database still holds the version `session` was read at;
+    /// then `session` is updated in place. On any error, `session` is unchanged.
     pub async fn append_event(
         &self,
         session: &mut AgentSession,
@@ -204,21 +214,27 @@ impl SessionService {
         if event.partial == Some(true) {
             return Ok(event);
         }
-        event.actions.state_delta = without_temp(std::mem::take(&mut event.actions.state_delta));
+        let delta = std::mem::take(&mut event.actions.state_delta);
+        // In memory, every key applies, `temp:` ones included.
         let mut state = session.state.clone();
-        for (key, value) in &event.actions.state_delta {
+        for (key, value) in &delta {
             state.insert(key.clone(), value.clone());
         }
-        let state = serde_json::Value::Object(state);
+        let deltas = Deltas::of(&scopes::split(&delta));
+        event.actions.state_delta = without_temp(delta);
+        let stored_state = serde_json::Value::Object(scopes::session_part(&state));
         let record = event.to_record(&session.app_name, &session.user_id, &session.id)?;
         let (stored, postgres) = self
             .store
-            .append_and_update(&record, &state, Some(session.last_update_time))
+            .append_and_update(
+                &record,
+                &stored_state,
+                Some(session.last_update_time),
+                &deltas,
+            )
             .await?;
         event.timestamp = stored_time(event.timestamp, postgres);
-        if let serde_json::Value::Object(state) = state {
-            session.state = state;
-        }
+        session.state = state;
         session.last_update_time = stored.update_time;
         session.events.push(event.clone());
         Ok(event)

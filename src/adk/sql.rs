@@ -16,6 +16,8 @@ pub(super) enum Stmt {
     },
     Get {
         scoped: bool,
+        /// With the app's and the user's state (ADK's scopes).
+        scopes: bool,
     },
     Update {
         postgres: bool,
@@ -32,6 +34,7 @@ pub(super) enum Stmt {
         scoped: bool,
         after: bool,
         limit: bool,
+        scopes: bool,
     },
     Append {
         postgres: bool,
@@ -41,6 +44,9 @@ pub(super) enum Stmt {
         postgres: bool,
         scoped: bool,
         cas: bool,
+        /// PostgreSQL: also merges an app / a user delta, in the same statement.
+        app: bool,
+        user: bool,
     },
     SqliteInsert,
     Events {
@@ -108,13 +114,23 @@ pub(super) fn create(t: &Tables, b: &CreateBinds) -> String {
     )
 }
 
-pub(super) fn get(t: &Tables, id: Placeholder, owner: Option<Placeholder>) -> String {
+/// A session by id; with `scopes`, its app's and user's state as two more columns.
+pub(super) fn get(t: &Tables, id: Placeholder, owner: Option<Placeholder>, scopes: bool) -> String {
     format!(
-        "SELECT {} FROM {} WHERE id = {id}{}",
+        "SELECT {}{} FROM {} WHERE id = {id}{}",
         t.session_columns,
+        scope_columns(t, scopes),
         t.sessions,
         owner_filter(t, owner)
     )
+}
+
+fn scope_columns(t: &Tables, scopes: bool) -> String {
+    if scopes {
+        super::scopes::state_columns(t)
+    } else {
+        String::new()
+    }
 }
 
 /// A session of an app and user (the stale-session check after a missed update).
@@ -166,6 +182,13 @@ pub(super) fn delete_for(
     )
 }
 
+/// The placeholders of an append's app and user deltas (PostgreSQL).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ScopeDeltas {
+    pub(super) app: Option<Placeholder>,
+    pub(super) user: Option<Placeholder>,
+}
+
 /// A listing's filters and page.
 pub(super) struct ListBinds {
     pub(super) app: Placeholder,
@@ -174,12 +197,17 @@ pub(super) struct ListBinds {
     /// The cursor: update time and id of the last session seen.
     pub(super) after: Option<(Placeholder, Placeholder)>,
     pub(super) limit: Option<Placeholder>,
+    /// With each session's app and user state.
+    pub(super) scopes: bool,
 }
 
 pub(super) fn list(t: &Tables, b: &ListBinds) -> String {
     let mut sql = format!(
-        "SELECT {} FROM {} WHERE app_name = {}",
-        t.session_columns, t.sessions, b.app
+        "SELECT {}{} FROM {} WHERE app_name = {}",
+        t.session_columns,
+        scope_columns(t, b.scopes),
+        t.sessions,
+        b.app
     );
     if let Some(user) = b.user {
         sql += &format!(" AND user_id = {user}");
@@ -217,6 +245,7 @@ pub(super) fn append_update(
     set: StateBinds,
     cas: Option<Placeholder>,
     owner: Option<Placeholder>,
+    deltas: ScopeDeltas,
 ) -> String {
     let mut filter = String::from("id = $2 AND app_name = $3 AND user_id = $4");
     if let Some(cas) = cas {
@@ -232,9 +261,21 @@ pub(super) fn append_update(
     if postgres {
         // Data-modifying CTEs run to completion in one statement: the event is inserted
         // only when the update matched.
+        // The app and user deltas, too, are merged only when the update matched.
+        use super::scopes::{Scope, upsert_pg};
+        let (app, user) = (Placeholder::nth(3), Placeholder::nth(4));
+        let mut scoped = String::new();
+        if let Some(delta) = deltas.app {
+            let upsert = upsert_pg(t, Scope::App, app, user, delta, Some("s"));
+            scoped += &format!(", a AS ({upsert} RETURNING 1)");
+        }
+        if let Some(delta) = deltas.user {
+            let upsert = upsert_pg(t, Scope::User, app, user, delta, Some("s"));
+            scoped += &format!(", u AS ({upsert} RETURNING 1)");
+        }
         format!(
             "WITH s AS ({update}), e AS (INSERT INTO {} ({EVENT_COLUMNS}) SELECT {} \
-             FROM s RETURNING 1) SELECT * FROM s",
+             FROM s RETURNING 1){scoped} SELECT * FROM s",
             t.events,
             event_values(true)
         )

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::config::{AdkConfig, Tables};
+use super::event::JsonMap;
 use super::record::{EventRecord, SessionRecord, time_param};
 use super::schema;
+use super::scopes::{self, Scope};
 use super::sql::{self, StateBinds, Stmt};
 use crate::conn::{ExecResult, RowRef};
 use crate::error::{Error, Result};
@@ -214,6 +216,30 @@ impl AdkStore {
         let owner_id = self.owner_for_create(owner_id)?;
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
+        let new = NewSession {
+            id: session_id,
+            app: app_name,
+            user: user_id,
+            state,
+            owner: owner_id.as_ref(),
+        };
+        self.create_in(&mut *session, postgres, new).await
+    }
+
+    /// Inserts a session through `ctx` (a session, or a transaction); arguments checked.
+    async fn create_in(
+        &self,
+        ctx: &mut impl Context,
+        postgres: bool,
+        new: NewSession<'_>,
+    ) -> Result<SessionRecord> {
+        let NewSession {
+            id: session_id,
+            app: app_name,
+            user: user_id,
+            state,
+            owner: owner_id,
+        } = new;
         let t = &self.tables;
         let mut b = Binds::default();
         let (id, app, user, state) = (
@@ -222,7 +248,7 @@ impl AdkStore {
             b.push(user_id),
             b.push(state),
         );
-        let owner = match (&t.owner, &owner_id) {
+        let owner = match (&t.owner, owner_id) {
             (Some(_), Some(value)) => Some(b.push(value)),
             _ => None,
         };
@@ -242,7 +268,7 @@ impl AdkStore {
         };
         let sql = self.sql.get(key, || sql::create(t, &binds));
         let has_owner = t.owner.is_some();
-        let rows = session
+        let rows = ctx
             .exec()
             .await?
             .map_rows(sql, &b.0, |r| SessionRecord::decode(r, has_owner))
@@ -259,17 +285,40 @@ impl AdkStore {
 
     /// The session with this id, or `None` (also when it belongs to another owner).
     pub async fn get_session(&self, session_id: &str) -> Result<Option<SessionRecord>> {
+        let rows = self
+            .get_with(session_id, false, self.session_decoder())
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// [`get_session`](AdkStore::get_session) with its app's and user's state (ADK's
+    /// scopes), in the same statement.
+    pub(crate) async fn get_session_scoped(&self, session_id: &str) -> Result<Option<Scoped>> {
+        let rows = self
+            .get_with(session_id, true, self.scoped_decoder())
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    async fn get_with<T>(
+        &self,
+        session_id: &str,
+        scopes: bool,
+        decode: impl FnMut(RowRef<'_>) -> ExecResult<T> + Clone,
+    ) -> Result<Vec<T>> {
         check_id("session_id", session_id)?;
         let mut b = Binds::default();
         let id = b.push(session_id);
         let owner = self.owner_bind(&mut b);
         let key = Stmt::Get {
             scoped: owner.is_some(),
+            scopes,
         };
-        let sql = self.sql.get(key, || sql::get(&self.tables, id, owner));
+        let sql = self
+            .sql
+            .get(key, || sql::get(&self.tables, id, owner, scopes));
         let session = checkout(&self.pool).await?;
-        let rows = read_rows(&self.pool, session, sql, &b.0, self.session_decoder()).await?;
-        Ok(rows.into_iter().next())
+        read_rows(&self.pool, session, sql, &b.0, decode).await
     }
 
     /// Replaces the whole state (a JSON object) and moves the update time forward. An
@@ -359,7 +408,8 @@ impl AdkStore {
         app_name: &str,
         user_id: Option<&str>,
     ) -> Result<Vec<SessionRecord>> {
-        self.list(app_name, user_id, None, None).await
+        self.list(app_name, user_id, None, None, false, self.session_decoder())
+            .await
     }
 
     /// One page of [`list_sessions`](AdkStore::list_sessions): at most `limit` sessions
@@ -374,7 +424,16 @@ impl AdkStore {
         if limit == 0 {
             return Err(Error::invalid("a page must hold at least one session"));
         }
-        let mut sessions = self.list(app_name, user_id, Some(limit + 1), after).await?;
+        let mut sessions = self
+            .list(
+                app_name,
+                user_id,
+                Some(limit + 1),
+                after,
+                false,
+                self.session_decoder(),
+            )
+            .await?;
         let next = if sessions.len() > limit {
             sessions.truncate(limit);
             sessions.last().map(|s| SessionCursor {
@@ -387,13 +446,26 @@ impl AdkStore {
         Ok(SessionPage { sessions, next })
     }
 
-    async fn list(
+    /// [`list_sessions`](AdkStore::list_sessions) with each session's app and user state
+    /// (ADK's scopes), in the same statement.
+    pub(crate) async fn list_sessions_scoped(
+        &self,
+        app_name: &str,
+        user_id: Option<&str>,
+    ) -> Result<Vec<Scoped>> {
+        self.list(app_name, user_id, None, None, true, self.scoped_decoder())
+            .await
+    }
+
+    async fn list<T>(
         &self,
         app_name: &str,
         user_id: Option<&str>,
         limit: Option<usize>,
         after: Option<&SessionCursor>,
-    ) -> Result<Vec<SessionRecord>> {
+        scopes: bool,
+        decode: impl FnMut(RowRef<'_>) -> ExecResult<T> + Clone,
+    ) -> Result<Vec<T>> {
         check_id("app_name", app_name)?;
         if let Some(user_id) = user_id {
             check_id("user_id", user_id)?;
@@ -419,6 +491,7 @@ impl AdkStore {
             scoped: owner.is_some(),
             after: after.is_some(),
             limit: limit.is_some(),
+            scopes,
         };
         let binds = sql::ListBinds {
             app,
@@ -426,9 +499,10 @@ impl AdkStore {
             owner,
             after,
             limit,
+            scopes,
         };
         let sql = self.sql.get(key, || sql::list(&self.tables, &binds));
-        read_rows(&self.pool, session, sql, &b.0, self.session_decoder()).await
+        read_rows(&self.pool, session, sql, &b.0, decode).await
     }
 
     /// Appends an event to its session. The session must exist with the event's
@@ -474,18 +548,22 @@ impl AdkStore {
         state: &serde_json::Value,
         expected_update_time: Option<DateTime<Utc>>,
     ) -> Result<SessionRecord> {
-        self.append_and_update(event, state, expected_update_time)
+        self.append_and_update(event, state, expected_update_time, &Deltas::default())
             .await
             .map(|(record, _)| record)
     }
 
     /// [`append_event_and_update_state`](AdkStore::append_event_and_update_state), also
     /// saying whether the database is PostgreSQL (which fixes the stored time precision).
+    ///
+    /// `deltas` are merged into the app's and the user's state (ADK's `app:` and `user:`
+    /// keys, without their prefix) in the same atomic step, only when the update matched.
     pub(crate) async fn append_and_update(
         &self,
         event: &EventRecord,
         state: &serde_json::Value,
         expected_update_time: Option<DateTime<Utc>>,
+        deltas: &Deltas,
     ) -> Result<(SessionRecord, bool)> {
         event.check()?;
         check_object("state", state)?;
@@ -496,13 +574,24 @@ impl AdkStore {
         let set = self.state_binds(&mut b, state, postgres);
         let cas = expected_update_time.map(|t| b.push(time_param(t, postgres)));
         let owner = self.owner_bind(&mut b);
+        // PostgreSQL merges the deltas in the same statement; SQLite in the transaction.
+        let scope_binds = if postgres {
+            sql::ScopeDeltas {
+                app: deltas.app.as_ref().map(|d| b.push(d)),
+                user: deltas.user.as_ref().map(|d| b.push(d)),
+            }
+        } else {
+            sql::ScopeDeltas::default()
+        };
         let key = Stmt::AppendUpdate {
             postgres,
             scoped: owner.is_some(),
             cas: cas.is_some(),
+            app: scope_binds.app.is_some(),
+            user: scope_binds.user.is_some(),
         };
         let update = self.sql.get(key, || {
-            sql::append_update(&self.tables, postgres, set, cas, owner)
+            sql::append_update(&self.tables, postgres, set, cas, owner, scope_binds)
         });
         let has_owner = self.tables.owner.is_some();
         let updated = if postgres {
@@ -517,7 +606,13 @@ impl AdkStore {
             let insert = self
                 .sql
                 .get(Stmt::SqliteInsert, || sql::sqlite_insert(&self.tables));
-            sqlite_append_and_update(&mut session, update, insert, &b.0, has_owner)
+            let scopes = SqliteScopes {
+                store: self,
+                app: &event.app_name,
+                user: &event.user_id,
+                deltas,
+            };
+            sqlite_append_and_update(&mut session, update, insert, &b.0, has_owner, scopes)
                 .await
                 .map_err(|e| duplicate_event(e, event))?
         };
@@ -623,6 +718,122 @@ impl AdkStore {
         move |r| SessionRecord::decode(r, has_owner)
     }
 
+    /// Creates a session from a state split by scope: the session's keys in its row, the
+    /// app's and the user's merged into theirs, all in one transaction; returns the session
+    /// with the app's and user's state as they now are.
+    pub(crate) async fn create_session_scoped(
+        &self,
+        session_id: &str,
+        app_name: &str,
+        user_id: &str,
+        split: &scopes::Split,
+    ) -> Result<Scoped> {
+        check_id("session_id", session_id)?;
+        check_id("app_name", app_name)?;
+        check_id("user_id", user_id)?;
+        let owner_id = self.owner_for_create(None)?;
+        let state = serde_json::Value::Object(split.session.clone());
+        let deltas = Deltas::of(split);
+        let mut session = checkout(&self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        let new = NewSession {
+            id: session_id,
+            app: app_name,
+            user: user_id,
+            state: &state,
+            owner: owner_id.as_ref(),
+        };
+        let mut tx = session.transaction().await?;
+        let record = self.create_in(&mut tx, postgres, new).await?;
+        for (scope, delta) in [(Scope::App, &deltas.app), (Scope::User, &deltas.user)] {
+            if let Some(delta) = delta {
+                self.merge_scope(&mut tx, postgres, scope, app_name, user_id, delta)
+                    .await?;
+            }
+        }
+        let (app, user) = self.read_scopes(&mut tx, app_name, user_id).await?;
+        tx.commit().await?;
+        Ok(Scoped { record, app, user })
+    }
+
+    /// Merges `delta` (an object) into the app's or the user's state, top-level keys
+    /// replaced as ADK's `dict.update` does; the row is created if missing. PostgreSQL
+    /// merges in the statement (`||`, under the row lock); SQLite reads and writes inside
+    /// the caller's `BEGIN IMMEDIATE` transaction, which no other writer can enter.
+    pub(crate) async fn merge_scope(
+        &self,
+        ctx: &mut impl Context,
+        postgres: bool,
+        scope: Scope,
+        app: &str,
+        user: &str,
+        delta: &serde_json::Value,
+    ) -> Result<()> {
+        let t = &self.tables;
+        let mut b = Binds::default();
+        let a = b.push(app);
+        let u = match scope {
+            Scope::App => a,
+            Scope::User => b.push(user),
+        };
+        if postgres {
+            let d = b.push(delta);
+            let sql = scopes::upsert_pg(t, scope, a, u, d, None);
+            ctx.exec().await?.execute(sql, &b.0).await?;
+            return Ok(());
+        }
+        let read = scopes::select_sqlite(t, scope);
+        let current = ctx
+            .exec()
+            .await?
+            .map_rows(read, &b.0, |r| r.get::<Option<serde_json::Value>>(0))
+            .await?;
+        let mut state = scopes::stored(current.into_iter().next().flatten());
+        if let serde_json::Value::Object(delta) = delta {
+            state.extend(delta.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let state = serde_json::Value::Object(state);
+        b.push(&state);
+        let write = scopes::replace_sqlite(t, scope);
+        ctx.exec().await?.execute(write, &b.0).await?;
+        Ok(())
+    }
+
+    /// The app's and the user's state, as they are.
+    async fn read_scopes(
+        &self,
+        ctx: &mut impl Context,
+        app: &str,
+        user: &str,
+    ) -> Result<(JsonMap, JsonMap)> {
+        let sql = scopes::select_both(&self.tables);
+        let rows = ctx
+            .exec()
+            .await?
+            .map_rows(sql, &[Param::Text(app), Param::Text(user)], |r| {
+                Ok((
+                    r.get::<Option<serde_json::Value>>(0)?,
+                    r.get::<Option<serde_json::Value>>(1)?,
+                ))
+            })
+            .await?;
+        let (a, u) = rows.into_iter().next().unwrap_or_default();
+        Ok((scopes::stored(a), scopes::stored(u)))
+    }
+
+    /// Reads a session row followed by its app's and user's state.
+    fn scoped_decoder(&self) -> impl Fn(RowRef<'_>) -> ExecResult<Scoped> + Clone + use<> {
+        let has_owner = self.tables.owner.is_some();
+        let n = 6 + usize::from(has_owner);
+        move |r| {
+            Ok(Scoped {
+                record: SessionRecord::decode(r, has_owner)?,
+                app: scopes::stored(r.get(n)?),
+                user: scopes::stored(r.get(n + 1)?),
+            })
+        }
+    }
+
     /// Binds a new state (and, on SQLite, the client's clock) for [`sql::set_state`].
     fn state_binds<'a>(
         &self,
@@ -659,12 +870,57 @@ impl AdkStore {
     }
 }
 
+/// A new session's row, for [`AdkStore::create_in`].
+struct NewSession<'a> {
+    id: &'a str,
+    app: &'a str,
+    user: &'a str,
+    state: &'a serde_json::Value,
+    owner: Option<&'a Value>,
+}
+
+/// A session with its app's and user's state (ADK's scopes, keys without their prefix).
+#[derive(Debug, Clone)]
+pub(crate) struct Scoped {
+    pub(crate) record: SessionRecord,
+    pub(crate) app: JsonMap,
+    pub(crate) user: JsonMap,
+}
+
+/// Deltas of app and user state to merge (JSON objects, keys without their prefix);
+/// `None` writes nothing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Deltas {
+    pub(crate) app: Option<serde_json::Value>,
+    pub(crate) user: Option<serde_json::Value>,
+}
+
+impl Deltas {
+    /// The app and user parts of a split state or delta; empty parts write nothing.
+    pub(crate) fn of(split: &scopes::Split) -> Deltas {
+        let part = |m: &JsonMap| (!m.is_empty()).then(|| serde_json::Value::Object(m.clone()));
+        Deltas {
+            app: part(&split.app),
+            user: part(&split.user),
+        }
+    }
+}
+
+/// What SQLite's atomic append merges into the app and user state, in its transaction.
+struct SqliteScopes<'a> {
+    store: &'a AdkStore,
+    app: &'a str,
+    user: &'a str,
+    deltas: &'a Deltas,
+}
+
 async fn sqlite_append_and_update(
     session: &mut Session,
     update: Arc<str>,
     insert: Arc<str>,
     binds: &[Param<'_>],
     has_owner: bool,
+    scopes: SqliteScopes<'_>,
 ) -> Result<Option<SessionRecord>> {
     let mut tx = session.transaction().await?;
     let rows = tx
@@ -677,6 +933,19 @@ async fn sqlite_append_and_update(
         return Ok(None);
     };
     tx.exec().await?.execute(insert, binds).await?;
+    let SqliteScopes {
+        store,
+        app,
+        user,
+        deltas,
+    } = scopes;
+    for (scope, delta) in [(Scope::App, &deltas.app), (Scope::User, &deltas.user)] {
+        if let Some(delta) = delta {
+            store
+                .merge_scope(&mut tx, false, scope, app, user, delta)
+                .await?;
+        }
+    }
     tx.commit().await?;
     Ok(Some(record))
 }

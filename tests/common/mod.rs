@@ -253,7 +253,9 @@ pub async fn adk_store(
 ) -> session_pool::adk::AdkStore {
     let config = config
         .session_table(unique("adk_s"))
-        .events_table(unique("adk_e"));
+        .events_table(unique("adk_e"))
+        .app_state_table(unique("adk_a"))
+        .user_state_table(unique("adk_u"));
     let store = session_pool::adk::AdkStore::new(fixed_pool(db, 4).await, config).expect("config");
     store.create_tables().await.expect("create_tables");
     store
