@@ -4,6 +4,7 @@ mod common;
 use chrono::Utc;
 use serde_json::json;
 use session_pool::adk::{AdkConfig, EventRecord};
+use session_pool::prelude::*;
 use session_pool::{Database, Error, Value};
 
 fn event(id: &str, session: &str) -> EventRecord {
@@ -96,4 +97,90 @@ async fn owner_arguments_are_checked(db: Database) {
     assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
 }
 
-on_both!(tenants_are_isolated, owner_arguments_are_checked);
+/// Scoped reads and writes of one tenant, and none of another's, whatever the owner type.
+async fn isolated(
+    store: &session_pool::adk::AdkStore,
+    mine: impl Into<Value>,
+    theirs: impl Into<Value>,
+    expected_owner: impl Fn(&Value) -> bool,
+) {
+    let a = store.scoped(mine).unwrap();
+    let b = store.scoped(theirs).unwrap();
+    let sa = a
+        .create_session("sa", "app", "u", &json!({"t": "a"}), None)
+        .await
+        .unwrap();
+    assert!(
+        sa.owner_id.as_ref().is_some_and(&expected_owner),
+        "{:?}",
+        sa.owner_id
+    );
+    b.create_session("sb", "app", "u", &json!({"t": "b"}), None)
+        .await
+        .unwrap();
+    a.append_event(&event("ea", "sa")).await.unwrap();
+    assert!(a.get_session("sb").await.unwrap().is_none());
+    assert!(a.get_session("sa").await.unwrap().is_some());
+    let listed: Vec<String> = a
+        .list_sessions("app", None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, ["sa"]);
+    assert_eq!(a.get_events("sa", None, None).await.unwrap().len(), 1);
+    assert!(!a.delete_session("sb").await.unwrap());
+    assert!(b.get_session("sb").await.unwrap().is_some());
+}
+
+async fn uuid_owners(db: Database) {
+    let store = common::adk_store(
+        &db,
+        AdkConfig::default().owner_id_column("tenant_id UUID NOT NULL"),
+    )
+    .await;
+    let (mine, theirs) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    // Given as a UUID or as its text, bound as a UUID.
+    isolated(&store, mine, theirs.to_string(), |v| {
+        matches!(v, Value::Uuid(u) if *u == mine)
+            || matches!(v, Value::Text(t) if *t == mine.to_string())
+    })
+    .await;
+    let err = store.scoped("not a uuid").unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+}
+
+async fn integer_owners_referencing_a_tenants_table(db: Database) {
+    let tenants = common::unique("tenants");
+    let mut s = db.session();
+    s.create().await.unwrap();
+    s.execute_update(
+        &format!("CREATE TABLE {tenants} (id INTEGER PRIMARY KEY)"),
+        &[],
+    )
+    .await
+    .unwrap();
+    s.execute_update(&format!("INSERT INTO {tenants} VALUES (7), (8)"), &[])
+        .await
+        .unwrap();
+    let store = common::adk_store(
+        &db,
+        AdkConfig::default().owner_id_column(format!("tenant_id INTEGER REFERENCES {tenants}(id)")),
+    )
+    .await;
+    isolated(&store, 7, "8", |v| matches!(v, Value::Int(7))).await;
+    // An owner the tenants table lacks is refused by its foreign key.
+    let err = store
+        .create_session("x", "app", "u", &json!({}), Some(Value::Int(99)))
+        .await
+        .unwrap_err();
+    assert!(!matches!(err, Error::InvalidArgument(_)), "{err}");
+}
+
+on_both!(
+    tenants_are_isolated,
+    owner_arguments_are_checked,
+    uuid_owners,
+    integer_owners_referencing_a_tenants_table,
+);

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::ident::{Ident, MAX_IDENT_LEN};
+use crate::value::Value;
 
 /// Where the ADK store keeps its data (SQLSpec's `extension_config["adk"]`).
 ///
@@ -66,6 +67,10 @@ impl AdkConfig {
     /// The first word is the column's name (a validated identifier); the rest is written into
     /// `CREATE TABLE` as it is, so it must come from the application, never from its users.
     /// A store [scoped](super::AdkStore::scoped) to an owner only sees that owner's sessions.
+    ///
+    /// Owner values are bound as the column's declared type: `UUID` (a `uuid::Uuid`, or its
+    /// text), the integer types (an integer, or its text), the text types (any of them, as
+    /// text); other types take the value as given.
     pub fn owner_id_column(mut self, ddl: impl Into<String>) -> Self {
         self.owner_id_column = Some(ddl.into());
         self
@@ -77,6 +82,65 @@ impl AdkConfig {
 pub(crate) struct OwnerColumn {
     pub(crate) name: Ident,
     pub(crate) definition: String,
+    /// What its declared type takes, so owner values are bound as that type.
+    pub(crate) kind: OwnerKind,
+}
+
+/// The kind of value an owner-id column holds, from its declared SQL type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OwnerKind {
+    Uuid,
+    Integer,
+    Text,
+    /// Any other type: values are bound as they are given.
+    Other,
+}
+
+impl OwnerKind {
+    /// The kind of the type a column definition starts with (`UUID`, `BIGINT NOT NULL`,
+    /// `VARCHAR(64) …`, `INTEGER REFERENCES tenants(id)`).
+    fn of(definition: &str) -> OwnerKind {
+        let ty = definition
+            .split(|c: char| c.is_whitespace() || c == '(')
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        match ty.as_str() {
+            "UUID" => OwnerKind::Uuid,
+            "INT" | "INTEGER" | "BIGINT" | "SMALLINT" | "INT2" | "INT4" | "INT8" | "SERIAL"
+            | "BIGSERIAL" | "SMALLSERIAL" => OwnerKind::Integer,
+            "TEXT" | "VARCHAR" | "CHAR" | "CHARACTER" | "CITEXT" | "NAME" => OwnerKind::Text,
+            _ => OwnerKind::Other,
+        }
+    }
+
+    /// `value` as this kind, for binding: a UUID or integer given as text is parsed, an
+    /// integer or UUID for a text column is written as text. A value that cannot be one is
+    /// [`Error::InvalidArgument`].
+    pub(crate) fn coerce(self, value: Value) -> Result<Value> {
+        let wrong = |v: &Value| {
+            Error::invalid(format!(
+                "owner id {v:?} does not fit the owner-id column's type ({self:?})"
+            ))
+        };
+        Ok(match (self, value) {
+            (OwnerKind::Uuid, Value::Text(s)) => match uuid::Uuid::parse_str(&s) {
+                Ok(u) => Value::Uuid(u),
+                Err(_) => return Err(wrong(&Value::Text(s))),
+            },
+            (OwnerKind::Uuid, v @ Value::Uuid(_)) => v,
+            (OwnerKind::Integer, Value::Text(s)) => match s.trim().parse::<i64>() {
+                Ok(i) => Value::Int(i),
+                Err(_) => return Err(wrong(&Value::Text(s))),
+            },
+            (OwnerKind::Integer, v @ Value::Int(_)) => v,
+            (OwnerKind::Text, Value::Int(i)) => Value::Text(i.to_string()),
+            (OwnerKind::Text, Value::Uuid(u)) => Value::Text(u.hyphenated().to_string()),
+            (OwnerKind::Text, v @ Value::Text(_)) => v,
+            (OwnerKind::Other, v) => v,
+            (_, v) => return Err(wrong(&v)),
+        })
+    }
 }
 
 /// Validated names, ready to write into SQL.
@@ -197,6 +261,7 @@ fn parse_owner(ddl: &str) -> Result<OwnerColumn> {
     }
     Ok(OwnerColumn {
         name,
+        kind: OwnerKind::of(definition),
         definition: definition.to_owned(),
     })
 }
@@ -245,6 +310,31 @@ mod tests {
         let owner = t.owner.unwrap();
         assert_eq!(owner.name.as_str(), "tenant_id");
         assert!(owner.definition.starts_with("BIGINT NOT NULL"));
+        assert_eq!(owner.kind, OwnerKind::Integer);
+        for (ddl, kind) in [
+            ("t UUID NOT NULL", OwnerKind::Uuid),
+            ("t INTEGER REFERENCES tenants(id)", OwnerKind::Integer),
+            ("t VARCHAR(64)", OwnerKind::Text),
+            ("t NUMERIC(10, 0)", OwnerKind::Other),
+        ] {
+            let t = Tables::new(&AdkConfig::default().owner_id_column(ddl)).unwrap();
+            assert_eq!(t.owner.unwrap().kind, kind, "{ddl}");
+        }
+        let u = "6f1c2f7e-8b7a-4f7e-9d1e-0a1b2c3d4e5f";
+        assert!(matches!(
+            OwnerKind::Uuid.coerce(Value::Text(u.into())),
+            Ok(Value::Uuid(_))
+        ));
+        assert!(OwnerKind::Uuid.coerce(Value::Text("nope".into())).is_err());
+        assert!(OwnerKind::Uuid.coerce(Value::Int(3)).is_err());
+        assert!(matches!(
+            OwnerKind::Integer.coerce(Value::Text("42".into())),
+            Ok(Value::Int(42))
+        ));
+        assert!(matches!(
+            OwnerKind::Text.coerce(Value::Int(7)),
+            Ok(Value::Text(s)) if s == "7"
+        ));
         for bad in [
             "tenant_id",
             "tenant-id INT",

@@ -152,21 +152,25 @@ impl AdkStore {
 
     /// This store limited to the sessions of `owner`. Fails with
     /// [`Error::InvalidArgument`] when no owner-id column is configured or `owner` is NULL.
+    ///
+    /// The owner is bound as the column's declared type: a UUID column takes a
+    /// `uuid::Uuid` or its text, an integer column an integer or its text, a text column
+    /// any of them as text.
     pub fn scoped(&self, owner: impl Into<Value>) -> Result<Self> {
         let owner = owner.into();
-        if self.tables.owner.is_none() {
+        let Some(column) = &self.tables.owner else {
             return Err(Error::invalid(
                 "this store has no owner-id column: configure one with \
                  `AdkConfig::owner_id_column` to scope by owner",
             ));
-        }
+        };
         if owner.is_null() {
             return Err(Error::invalid(
                 "the owner to scope a store to cannot be NULL",
             ));
         }
         Ok(AdkStore {
-            owner: Some(owner),
+            owner: Some(column.kind.coerce(owner)?),
             ..self.clone()
         })
     }
@@ -856,6 +860,11 @@ impl AdkStore {
     }
 
     fn owner_for_create(&self, owner_id: Option<Value>) -> Result<Option<Value>> {
+        // Bound as the column's declared type, so equal owners compare equal below.
+        let owner_id = match (&self.tables.owner, owner_id) {
+            (Some(column), Some(given)) if !given.is_null() => Some(column.kind.coerce(given)?),
+            (_, given) => given,
+        };
         match (&self.tables.owner, &self.owner, owner_id) {
             (None, _, Some(_)) => Err(Error::invalid(
                 "an owner id was given but the store has no owner-id column",
