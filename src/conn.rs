@@ -367,12 +367,16 @@ impl<'a> RawConnection<'a> {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => {
                 let rows = sqlite::query(sql, params).fetch_all(c).await?;
-                rows.iter().map(|r| decode(RowRef::Sqlite(r))).collect()
+                rows.iter()
+                    .map(|r| decode(RowRef::of(RowKind::Sqlite(r))))
+                    .collect()
             }
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(c) => {
                 let rows = pg::query(sql, params).fetch_all(c).await?;
-                rows.iter().map(|r| decode(RowRef::Postgres(r))).collect()
+                rows.iter()
+                    .map(|r| decode(RowRef::of(RowKind::Postgres(r))))
+                    .collect()
             }
         }
     }
@@ -453,9 +457,17 @@ fn decode_stream<'a, R: Send + 'a>(
 }
 
 #[cfg(any(feature = "adk", feature = "items"))]
-/// A driver row, read column by column (see [`RawConnection::fetch_map`]).
+/// A driver row, read column by column (see [`RawConnection::fetch_map`]), from column
+/// `base` on: a row that joins two records is read as two, each from its first column.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum RowRef<'r> {
+pub(crate) struct RowRef<'r> {
+    row: RowKind<'r>,
+    base: usize,
+}
+
+#[cfg(any(feature = "adk", feature = "items"))]
+#[derive(Debug, Clone, Copy)]
+enum RowKind<'r> {
     #[cfg(feature = "sqlite")]
     Sqlite(&'r SqliteRow),
     #[cfg(feature = "postgres")]
@@ -463,15 +475,29 @@ pub(crate) enum RowRef<'r> {
 }
 
 #[cfg(any(feature = "adk", feature = "items"))]
-impl RowRef<'_> {
+impl<'r> RowRef<'r> {
+    fn of(row: RowKind<'r>) -> Self {
+        RowRef { row, base: 0 }
+    }
+
+    /// The same row, its column `by` read as column 0.
+    #[cfg(feature = "adk")]
+    pub(crate) fn shifted(self, by: usize) -> Self {
+        RowRef {
+            row: self.row,
+            base: self.base + by,
+        }
+    }
+
     /// Column `i` as a [`Value`], decoded as [`Session::execute_sql`](crate::Session::execute_sql)
     /// would.
     pub(crate) fn value(&self, i: usize) -> ExecResult<Value> {
-        match self {
+        let i = self.base + i;
+        match self.row {
             #[cfg(feature = "sqlite")]
-            RowRef::Sqlite(r) => sqlite::decode_column(r, i),
+            RowKind::Sqlite(r) => sqlite::decode_column(r, i),
             #[cfg(feature = "postgres")]
-            RowRef::Postgres(r) => pg::decode_column(r, i),
+            RowKind::Postgres(r) => pg::decode_column(r, i),
         }
     }
 
@@ -479,22 +505,23 @@ impl RowRef<'_> {
     /// Column `i` as a `T`: on PostgreSQL decoded straight to `T`, on SQLite (which types
     /// values, not columns) through its [`Value`].
     pub(crate) fn get<T: FromColumn>(&self, i: usize) -> ExecResult<T> {
-        match self {
+        let i = self.base + i;
+        match self.row {
             #[cfg(feature = "sqlite")]
-            RowRef::Sqlite(r) => convert(i, sqlite::decode_column(r, i)?),
+            RowKind::Sqlite(r) => convert(i, sqlite::decode_column(r, i)?),
             #[cfg(feature = "postgres")]
-            RowRef::Postgres(r) => T::from_pg(r, i),
+            RowKind::Postgres(r) => T::from_pg(r, i),
         }
     }
 
     #[cfg(feature = "adk")]
     /// True for a PostgreSQL row.
     pub(crate) fn is_postgres(&self) -> bool {
-        match self {
+        match self.row {
             #[cfg(feature = "sqlite")]
-            RowRef::Sqlite(_) => false,
+            RowKind::Sqlite(_) => false,
             #[cfg(feature = "postgres")]
-            RowRef::Postgres(_) => true,
+            RowKind::Postgres(_) => true,
         }
     }
 }

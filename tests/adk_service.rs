@@ -191,10 +191,59 @@ async fn recent_events_window(db: Database) {
     assert_eq!(texts(GetSessionConfig::default()).await.len(), 6);
     let recent = GetSessionConfig::default().num_recent_events(2);
     assert_eq!(texts(recent).await, ["m4", "m5"]);
-    let after = GetSessionConfig::default().after_timestamp(s.events[3].timestamp);
-    assert_eq!(texts(after).await, ["m4", "m5"]);
+    // SQLSpec 0.41.1 kept the oldest; on request, so does this.
+    let oldest = GetSessionConfig::default()
+        .num_recent_events(2)
+        .keep_oldest();
+    assert_eq!(texts(oldest).await, ["m0", "m1"]);
+    // Inclusive, as ADK's services are; the store keeps the seed's exclusive `>`.
+    let t3 = s.events[3].timestamp;
+    let after = GetSessionConfig::default().after_timestamp(t3);
+    assert_eq!(texts(after).await, ["m3", "m4", "m5"]);
+    let after_recent = GetSessionConfig::default()
+        .after_timestamp(t3)
+        .num_recent_events(1);
+    assert_eq!(texts(after_recent).await, ["m5"]);
+    let stored = svc.store().get_events(&s.id, Some(t3), None).await.unwrap();
+    assert_eq!(stored.len(), 2, "the store's after_timestamp is exclusive");
     let none = GetSessionConfig::default().num_recent_events(0);
     assert!(texts(none).await.is_empty());
+}
+
+/// While another task appends, every read is one snapshot: the state's counter and the
+/// events read agree.
+async fn reads_are_one_snapshot(db: Database) {
+    let svc = service(&db).await;
+    let mut s = svc
+        .create_session("app", "u", Some(map(json!({"n": -1}))), None)
+        .await
+        .unwrap();
+    let id = s.id.clone();
+    let writer = {
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            for i in 0..60 {
+                let event = Event::text("user", "user", "x").with_state_delta("n", json!(i));
+                svc.append_event(&mut s, event).await.unwrap();
+            }
+        })
+    };
+    let mut reads = 0;
+    while !writer.is_finished() || reads == 0 {
+        let got = svc
+            .get_session("app", "u", &id, &GetSessionConfig::default())
+            .await
+            .unwrap()
+            .unwrap();
+        let n = got.state["n"].as_i64().unwrap();
+        assert_eq!(
+            n + 1,
+            got.events.len() as i64,
+            "state and events from one snapshot"
+        );
+        reads += 1;
+    }
+    writer.await.unwrap();
 }
 
 async fn bad_input(db: Database) {
@@ -223,6 +272,7 @@ async fn bad_input(db: Database) {
 }
 
 on_both!(
+    reads_are_one_snapshot,
     create_get_list_delete,
     append_event_applies_deltas,
     stale_copies_are_rejected,

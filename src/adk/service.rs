@@ -58,10 +58,15 @@ impl AgentSession {
 #[must_use]
 #[non_exhaustive]
 pub struct GetSessionConfig {
-    /// Only the newest this many events (`Some(0)`: none). `None` loads them all.
+    /// Only this many events (`Some(0)`: none): the newest, as ADK's services keep them,
+    /// unless [`keep_oldest`](GetSessionConfig::keep_oldest). `None` loads them all.
     pub num_recent_events: Option<usize>,
-    /// Only events after this time.
+    /// Only events at or after this time (inclusive, as in ADK's services; the store's
+    /// [`get_events`](super::AdkStore::get_events) keeps the seed's exclusive `>`).
     pub after_timestamp: Option<DateTime<Utc>>,
+    /// With `num_recent_events`, keep the oldest events rather than the newest, as SQLSpec
+    /// 0.41.1's service does.
+    pub keep_oldest: bool,
 }
 
 impl GetSessionConfig {
@@ -71,9 +76,16 @@ impl GetSessionConfig {
         self
     }
 
-    /// Only events after `t`.
+    /// Only events at or after `t`.
     pub fn after_timestamp(mut self, t: DateTime<Utc>) -> Self {
         self.after_timestamp = Some(t);
+        self
+    }
+
+    /// Keeps the oldest `num_recent_events` events rather than the newest (SQLSpec
+    /// 0.41.1's behaviour).
+    pub fn keep_oldest(mut self) -> Self {
+        self.keep_oldest = true;
         self
     }
 }
@@ -149,7 +161,8 @@ impl SessionService {
     }
 
     /// The session with its events (as `config` says), or `None` if there is no such
-    /// session for this app and user.
+    /// session for this app and user. Session, app and user state, and events are read in
+    /// one statement, so they are one consistent snapshot even while others append.
     pub async fn get_session(
         &self,
         app_name: &str,
@@ -159,19 +172,32 @@ impl SessionService {
     ) -> Result<Option<AgentSession>> {
         check_id("app_name", app_name)?;
         check_id("user_id", user_id)?;
-        let Some(scoped) = self.store.get_session_scoped(session_id).await? else {
+        if config.num_recent_events == Some(0) {
+            // No events: the session alone.
+            let Some(scoped) = self.store.get_session_scoped(session_id).await? else {
+                return Ok(None);
+            };
+            if scoped.record.app_name != app_name || scoped.record.user_id != user_id {
+                return Ok(None);
+            }
+            return Ok(Some(AgentSession::from_scoped(scoped, Vec::new())));
+        }
+        let read = self
+            .store
+            .read_session(
+                session_id,
+                config.after_timestamp,
+                config.num_recent_events,
+                config.keep_oldest,
+            )
+            .await?;
+        let Some((scoped, events)) = read else {
             return Ok(None);
         };
         if scoped.record.app_name != app_name || scoped.record.user_id != user_id {
             return Ok(None);
         }
-        let events = self
-            .store
-            .get_events(session_id, config.after_timestamp, config.num_recent_events)
-            .await?
-            .into_iter()
-            .map(Event::from_record)
-            .collect();
+        let events = events.into_iter().map(Event::from_record).collect();
         Ok(Some(AgentSession::from_scoped(scoped, events)))
     }
 

@@ -49,6 +49,13 @@ pub(super) enum Stmt {
         user: bool,
     },
     SqliteInsert,
+    /// The service's read: session, scopes and events in one statement.
+    Read {
+        scoped: bool,
+        after: bool,
+        limit: bool,
+        oldest: bool,
+    },
     Events {
         after: bool,
         scoped: bool,
@@ -179,6 +186,67 @@ pub(super) fn delete_for(
         "DELETE FROM {} WHERE id = {id} AND app_name = {app} AND user_id = {user}{}",
         t.sessions,
         owner_filter(t, owner)
+    )
+}
+
+/// The service's read of a session.
+pub(super) struct ReadBinds {
+    pub(super) id: Placeholder,
+    pub(super) owner: Option<Placeholder>,
+    /// Events at or after this time (ADK's service is inclusive).
+    pub(super) after: Option<Placeholder>,
+    pub(super) limit: Option<Placeholder>,
+    /// With a limit, the oldest events rather than the newest.
+    pub(super) oldest: bool,
+}
+
+/// The service's read of a session, in one statement (so one snapshot): the session's
+/// row with its app's and user's state, joined to its events in chronological order. The
+/// states come on the first row only, so a long history does not repeat them.
+pub(super) fn session_with_events(t: &Tables, b: &ReadBinds) -> String {
+    let (s, e) = (&t.sessions, &t.events);
+    let mut filter = format!("session_id = {}", b.id);
+    if let Some(after) = b.after {
+        filter += &format!(" AND timestamp >= {after}");
+    }
+    let events = match b.limit {
+        None => format!("SELECT {EVENT_COLUMNS} FROM {e} WHERE {filter}"),
+        Some(n) => {
+            let dir = if b.oldest { "ASC" } else { "DESC" };
+            format!(
+                "SELECT {EVENT_COLUMNS} FROM {e} WHERE {filter} \
+                 ORDER BY timestamp {dir}, id {dir} LIMIT {n}"
+            )
+        }
+    };
+    let first = "row_number() OVER (ORDER BY ev.timestamp ASC, ev.id ASC) = 1";
+    let mut columns = format!(
+        "{s}.id, {s}.app_name, {s}.user_id, CASE WHEN {first} THEN {s}.state END, \
+         {s}.create_time, {s}.update_time"
+    );
+    if let Some(owner) = &t.owner {
+        columns += &format!(", {s}.{}", owner.name);
+    }
+    columns += &format!(
+        ", CASE WHEN {first} THEN (SELECT state FROM {a} WHERE {a}.app_name = {s}.app_name) END, \
+         CASE WHEN {first} THEN (SELECT state FROM {u} WHERE {u}.app_name = {s}.app_name \
+         AND {u}.user_id = {s}.user_id) END",
+        a = t.app_states,
+        u = t.user_states
+    );
+    let event_columns: Vec<String> = EVENT_COLUMNS
+        .split(',')
+        .map(|c| format!("ev.{}", c.trim()))
+        .collect();
+    format!(
+        "SELECT {columns}, {} FROM {s} LEFT JOIN ({events}) AS ev ON true \
+         WHERE {s}.id = {}{} ORDER BY ev.timestamp ASC, ev.id ASC",
+        event_columns.join(", "),
+        b.id,
+        match (b.owner, &t.owner) {
+            (Some(p), Some(column)) => format!(" AND {s}.{} = {p}", column.name),
+            _ => String::new(),
+        }
     )
 }
 

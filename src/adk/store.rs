@@ -825,6 +825,74 @@ impl AdkStore {
         Ok((scopes::stored(a), scopes::stored(u)))
     }
 
+    /// The service's read: the session with its app's and user's state, and its events,
+    /// in one statement (one snapshot, one round trip). Events at or after `after` (ADK's
+    /// service is inclusive), the newest `limit` of them (the oldest with `oldest`), in
+    /// chronological order.
+    pub(crate) async fn read_session(
+        &self,
+        session_id: &str,
+        after: Option<DateTime<Utc>>,
+        limit: Option<usize>,
+        oldest: bool,
+    ) -> Result<Option<(Scoped, Vec<EventRecord>)>> {
+        check_id("session_id", session_id)?;
+        let session = checkout(&self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        let mut b = Binds::default();
+        let id = b.push(session_id);
+        let owner = self.owner_bind(&mut b);
+        let after = after.map(|t| b.push(time_param(t, postgres)));
+        let limit = limit.map(|n| b.push(i64::try_from(n).unwrap_or(i64::MAX)));
+        let key = Stmt::Read {
+            scoped: owner.is_some(),
+            after: after.is_some(),
+            limit: limit.is_some(),
+            oldest: oldest && limit.is_some(),
+        };
+        let binds = sql::ReadBinds {
+            id,
+            owner,
+            after,
+            limit,
+            oldest,
+        };
+        let sql = self
+            .sql
+            .get(key, || sql::session_with_events(&self.tables, &binds));
+        let has_owner = self.tables.owner.is_some();
+        let n = 6 + usize::from(has_owner);
+        // The first row carries the session and the states; every row an event, if any.
+        let mut first = true;
+        let decode = move |r: RowRef<'_>| {
+            let head = if std::mem::take(&mut first) {
+                Some(Scoped {
+                    record: SessionRecord::decode(r, has_owner)?,
+                    app: scopes::stored(r.get(n)?),
+                    user: scopes::stored(r.get(n + 1)?),
+                })
+            } else {
+                None
+            };
+            let ev = r.shifted(n + 2);
+            let event = match ev.value(0)? {
+                Value::Null => None,
+                _ => Some(EventRecord::decode(ev)?),
+            };
+            Ok((head, event))
+        };
+        let rows = read_rows(&self.pool, session, sql, &b.0, decode).await?;
+        let mut rows = rows.into_iter();
+        let Some((Some(head), first_event)) = rows.next() else {
+            return Ok(None);
+        };
+        let events = first_event
+            .into_iter()
+            .chain(rows.filter_map(|(_, e)| e))
+            .collect();
+        Ok(Some((head, events)))
+    }
+
     /// Reads a session row followed by its app's and user's state.
     fn scoped_decoder(&self) -> impl Fn(RowRef<'_>) -> ExecResult<Scoped> + Clone + use<> {
         let has_owner = self.tables.owner.is_some();
