@@ -107,8 +107,12 @@ async fn main() -> Result<()> {
             }
         );
     }
+    // `temp:` keys live for the invocation, in memory only; everything else is stored.
+    assert_eq!(session.state["temp:draft"], "scratch work, never stored");
+    let mut held = session.state.clone();
+    held.retain(|k, _| !k.starts_with(session_pool::adk::TEMP_PREFIX));
     assert_eq!(
-        stored.state, session.state,
+        stored.state, held,
         "what is stored is what the service holds"
     );
     assert!(!stored.state.contains_key("temp:draft"));

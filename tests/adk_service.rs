@@ -210,6 +210,37 @@ async fn recent_events_window(db: Database) {
     assert!(texts(none).await.is_empty());
 }
 
+/// Event fields the seed's columns have no place for round-trip through the service.
+async fn extra_event_fields_round_trip(db: Database) {
+    let svc = service(&db).await;
+    let mut s = svc.create_session("app", "u", None, None).await.unwrap();
+    let mut event = Event::text("model", "model", "answer");
+    event.extra.insert(
+        "usage_metadata".into(),
+        json!({"prompt_token_count": 120, "candidates_token_count": 30, "total_token_count": 150}),
+    );
+    event.extra.insert(
+        "citation_metadata".into(),
+        json!({"citations": [{"uri": "https://example.com", "start_index": 0}]}),
+    );
+    event
+        .extra
+        .insert("field_of_a_later_adk".into(), json!({"nested": [1, 2, 3]}));
+    event.custom_metadata = Some(json!({"trace_id": "abc"}));
+    let stored = svc.append_event(&mut s, event.clone()).await.unwrap();
+    let fresh = svc
+        .get_session("app", "u", &s.id, &GetSessionConfig::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fresh.events, vec![stored.clone()]);
+    assert_eq!(fresh.events[0].extra, event.extra);
+    assert_eq!(
+        fresh.events[0].custom_metadata,
+        Some(json!({"trace_id": "abc"}))
+    );
+}
+
 /// While another task appends, every read is one snapshot: the state's counter and the
 /// events read agree.
 async fn reads_are_one_snapshot(db: Database) {
@@ -272,6 +303,7 @@ async fn bad_input(db: Database) {
 }
 
 on_both!(
+    extra_event_fields_round_trip,
     reads_are_one_snapshot,
     create_get_list_delete,
     append_event_applies_deltas,

@@ -80,7 +80,15 @@ pub struct Event {
     pub error_code: Option<String>,
     /// An error message from the model.
     pub error_message: Option<String>,
+    /// Event fields the seed's columns have no place for (`usage_metadata`,
+    /// `citation_metadata`, and whatever a later ADK adds), by their ADK name. Stored in
+    /// the `custom_metadata` column under the key [`EXTRA_FIELDS_KEY`], and moved back here
+    /// when read, so they round-trip through the store and the service.
+    pub extra: JsonMap,
 }
+
+/// The key of `custom_metadata` under which [`Event::extra`] is stored.
+pub const EXTRA_FIELDS_KEY: &str = "_session_pool_event_fields";
 
 impl Event {
     /// An empty event by `author`, with a fresh UUIDv7 id and the current time.
@@ -101,6 +109,7 @@ impl Event {
             interrupted: None,
             error_code: None,
             error_message: None,
+            extra: JsonMap::new(),
         }
     }
 
@@ -156,6 +165,24 @@ impl Event {
             .long_running_tool_ids
             .as_ref()
             .map(|ids| serde_json::to_string(ids).expect("a list of strings serializes"));
+        let custom_metadata = match (&self.custom_metadata, self.extra.is_empty()) {
+            (custom, true) => custom.clone(),
+            (None, false) => Some(serde_json::json!({ EXTRA_FIELDS_KEY: self.extra })),
+            (Some(serde_json::Value::Object(custom)), false) => {
+                let mut custom = custom.clone();
+                custom.insert(
+                    EXTRA_FIELDS_KEY.to_owned(),
+                    serde_json::Value::Object(self.extra.clone()),
+                );
+                Some(serde_json::Value::Object(custom))
+            }
+            (Some(_), false) => {
+                return Err(Error::invalid(
+                    "an event with extra fields needs custom_metadata to be a JSON object \
+                     (or none): the extra fields are stored in it",
+                ));
+            }
+        };
         Ok(EventRecord {
             id: self.id.clone(),
             session_id: session_id.to_owned(),
@@ -169,7 +196,7 @@ impl Event {
             timestamp: self.timestamp,
             content: self.content.clone(),
             grounding_metadata: self.grounding_metadata.clone(),
-            custom_metadata: self.custom_metadata.clone(),
+            custom_metadata,
             partial: self.partial,
             turn_complete: self.turn_complete,
             interrupted: self.interrupted,
@@ -197,6 +224,23 @@ impl Event {
                 })
                 .ok()
         });
+        // The extra fields come back out of custom_metadata; one that held nothing else
+        // was made for them, and reads as none.
+        let mut custom_metadata = record.custom_metadata;
+        let mut extra = JsonMap::new();
+        if let Some(serde_json::Value::Object(custom)) = &mut custom_metadata
+            && let Some(fields) = custom.remove(EXTRA_FIELDS_KEY)
+        {
+            match fields {
+                serde_json::Value::Object(fields) => extra = fields,
+                other => {
+                    custom.insert(EXTRA_FIELDS_KEY.to_owned(), other);
+                }
+            }
+            if custom.is_empty() {
+                custom_metadata = None;
+            }
+        }
         Event {
             id: record.id,
             invocation_id: record.invocation_id,
@@ -207,12 +251,13 @@ impl Event {
             actions,
             long_running_tool_ids,
             grounding_metadata: record.grounding_metadata,
-            custom_metadata: record.custom_metadata,
+            custom_metadata,
             partial: record.partial,
             turn_complete: record.turn_complete,
             interrupted: record.interrupted,
             error_code: record.error_code,
             error_message: record.error_message,
+            extra,
         }
     }
 }
@@ -239,6 +284,28 @@ mod tests {
         );
         assert_eq!(Event::from_record(record), e);
         assert_eq!(e.first_text(), Some("hi"));
+    }
+
+    #[test]
+    fn extra_fields_round_trip_through_custom_metadata() {
+        let mut e = Event::text("model", "model", "hi");
+        e.extra.insert(
+            "usage_metadata".into(),
+            serde_json::json!({"prompt_token_count": 12, "candidates_token_count": 3}),
+        );
+        e.extra
+            .insert("a_future_field".into(), serde_json::json!([1, 2]));
+        // With no custom metadata of its own.
+        let record = e.to_record("app", "u", "s").unwrap();
+        assert!(record.custom_metadata.as_ref().unwrap()[EXTRA_FIELDS_KEY].is_object());
+        assert_eq!(Event::from_record(record), e);
+        // Beside the application's.
+        e.custom_metadata = Some(serde_json::json!({"trace": "t1"}));
+        let record = e.to_record("app", "u", "s").unwrap();
+        assert_eq!(Event::from_record(record), e);
+        // Custom metadata that is not an object cannot carry them.
+        e.custom_metadata = Some(serde_json::json!("text"));
+        assert!(e.to_record("app", "u", "s").is_err());
     }
 
     #[test]

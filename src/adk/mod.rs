@@ -53,7 +53,7 @@ mod sql;
 mod store;
 
 pub use config::AdkConfig;
-pub use event::{Event, EventActions, JsonMap};
+pub use event::{EXTRA_FIELDS_KEY, Event, EventActions, JsonMap};
 pub use record::{EventRecord, SessionRecord, stored_time};
 pub use scopes::{APP_PREFIX, USER_PREFIX};
 pub use service::{AgentSession, GetSessionConfig, SessionService, TEMP_PREFIX};
