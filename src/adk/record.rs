@@ -105,18 +105,42 @@ const EVENT_CASTS: [&str; 18] = [
 
 /// `$1, …, $18` for the values [`EventRecord::bind`] pushes, with a cast each on PostgreSQL
 /// so untyped `NULL`s get the column's type.
-pub(crate) fn event_values(postgres: bool) -> String {
+///
+/// `jsonb_tool_ids`: the table is SQLSpec's PostgreSQL layout, whose
+/// `long_running_tool_ids_json` is JSONB holding a JSON *string* of the list's text (what
+/// asyncpg writes there); the seed's is TEXT. On SQLite, `invocation_id`, `author` and
+/// `actions` are written non-null (empty when unset), as SQLSpec's layout requires.
+pub(crate) fn event_values(postgres: bool, jsonb_tool_ids: bool) -> String {
     let mut list = String::with_capacity(18 * 16);
     for (i, cast) in EVENT_CASTS.iter().enumerate() {
         let sep = if i == 0 { "" } else { ", " };
         let n = i + 1;
-        let _ = if postgres {
-            write!(list, "{sep}${n}::{cast}")
-        } else {
-            write!(list, "{sep}${n}")
+        let _ = match (postgres, n) {
+            (true, 8) if jsonb_tool_ids => write!(list, "{sep}to_jsonb(${n}::text)"),
+            (true, _) => write!(list, "{sep}${n}::{cast}"),
+            (false, 5 | 6) => write!(list, "{sep}COALESCE(${n}, '')"),
+            (false, 7) => write!(list, "{sep}COALESCE(${n}, X'')"),
+            (false, _) => write!(list, "{sep}${n}"),
         };
     }
     list
+}
+
+/// [`EVENT_COLUMNS`] as a select list: on SQLSpec's PostgreSQL layout, the JSONB
+/// `long_running_tool_ids_json` is read back as the list's text, whether it holds a JSON
+/// string of it (asyncpg's) or the list itself.
+pub(crate) fn event_select(jsonb_tool_ids: bool) -> std::borrow::Cow<'static, str> {
+    if !jsonb_tool_ids {
+        return EVENT_COLUMNS.into();
+    }
+    EVENT_COLUMNS
+        .replace(
+            "long_running_tool_ids_json",
+            "CASE jsonb_typeof(long_running_tool_ids_json) \
+             WHEN 'string' THEN long_running_tool_ids_json #>> '{}' \
+             ELSE long_running_tool_ids_json::text END AS long_running_tool_ids_json",
+        )
+        .into()
 }
 
 impl EventRecord {
@@ -186,14 +210,17 @@ impl EventRecord {
 
     /// Reads a row of [`EVENT_COLUMNS`].
     pub(crate) fn decode(row: RowRef<'_>) -> ExecResult<EventRecord> {
+        // Written empty rather than NULL on SQLite (SQLSpec's layout has them NOT NULL).
+        let text = |v: Option<String>| v.filter(|s| !s.is_empty());
+        let bytes = |v: Option<Vec<u8>>| v.filter(|b| !b.is_empty());
         Ok(EventRecord {
             id: row.get(0)?,
             session_id: row.get(1)?,
             app_name: row.get(2)?,
             user_id: row.get(3)?,
-            invocation_id: row.get(4)?,
-            author: row.get(5)?,
-            actions: row.get(6)?,
+            invocation_id: text(row.get(4)?),
+            author: text(row.get(5)?),
+            actions: bytes(row.get(6)?),
             long_running_tool_ids_json: row.get(7)?,
             branch: row.get(8)?,
             timestamp: time_at(row, 9)?,

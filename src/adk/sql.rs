@@ -3,7 +3,7 @@
 //! each text per [`Stmt`] shape, so these run once per shape and store.
 
 use super::config::Tables;
-use super::record::{EVENT_COLUMNS, event_values};
+use super::record::{EVENT_COLUMNS, event_select, event_values};
 use crate::support::Placeholder;
 
 /// The shape of a statement's text: everything that changes it, placeholder numbers
@@ -39,6 +39,7 @@ pub(super) enum Stmt {
     Append {
         postgres: bool,
         scoped: bool,
+        jsonb: bool,
     },
     AppendUpdate {
         postgres: bool,
@@ -47,6 +48,7 @@ pub(super) enum Stmt {
         /// PostgreSQL: also merges an app / a user delta, in the same statement.
         app: bool,
         user: bool,
+        jsonb: bool,
     },
     SqliteInsert,
     /// The service's read: session, scopes and events in one statement.
@@ -55,11 +57,13 @@ pub(super) enum Stmt {
         after: bool,
         limit: bool,
         oldest: bool,
+        jsonb: bool,
     },
     Events {
         after: bool,
         scoped: bool,
         limit: bool,
+        jsonb: bool,
     },
 }
 
@@ -198,6 +202,8 @@ pub(super) struct ReadBinds {
     pub(super) limit: Option<Placeholder>,
     /// With a limit, the oldest events rather than the newest.
     pub(super) oldest: bool,
+    /// SQLSpec's JSONB `long_running_tool_ids_json`.
+    pub(super) jsonb: bool,
 }
 
 /// The service's read of a session, in one statement (so one snapshot): the session's
@@ -209,12 +215,13 @@ pub(super) fn session_with_events(t: &Tables, b: &ReadBinds) -> String {
     if let Some(after) = b.after {
         filter += &format!(" AND timestamp >= {after}");
     }
+    let select = event_select(b.jsonb);
     let events = match b.limit {
-        None => format!("SELECT {EVENT_COLUMNS} FROM {e} WHERE {filter}"),
+        None => format!("SELECT {select} FROM {e} WHERE {filter}"),
         Some(n) => {
             let dir = if b.oldest { "ASC" } else { "DESC" };
             format!(
-                "SELECT {EVENT_COLUMNS} FROM {e} WHERE {filter} \
+                "SELECT {select} FROM {e} WHERE {filter} \
                  ORDER BY timestamp {dir}, id {dir} LIMIT {n}"
             )
         }
@@ -293,12 +300,17 @@ pub(super) fn list(t: &Tables, b: &ListBinds) -> String {
 
 /// Inserts the event bound at `$1..` only if its session (`$2..$4`: id, app, user) exists,
 /// so a missing one is a typed error, not a foreign-key one.
-pub(super) fn append(t: &Tables, postgres: bool, owner: Option<Placeholder>) -> String {
+pub(super) fn append(
+    t: &Tables,
+    postgres: bool,
+    owner: Option<Placeholder>,
+    jsonb: bool,
+) -> String {
     format!(
         "INSERT INTO {} ({EVENT_COLUMNS}) SELECT {} FROM {} \
          WHERE id = $2 AND app_name = $3 AND user_id = $4{}",
         t.events,
-        event_values(postgres),
+        event_values(postgres, jsonb),
         t.sessions,
         owner_filter(t, owner)
     )
@@ -314,6 +326,7 @@ pub(super) fn append_update(
     cas: Option<Placeholder>,
     owner: Option<Placeholder>,
     deltas: ScopeDeltas,
+    jsonb: bool,
 ) -> String {
     let mut filter = String::from("id = $2 AND app_name = $3 AND user_id = $4");
     if let Some(cas) = cas {
@@ -345,7 +358,7 @@ pub(super) fn append_update(
             "WITH s AS ({update}), e AS (INSERT INTO {} ({EVENT_COLUMNS}) SELECT {} \
              FROM s RETURNING 1){scoped} SELECT * FROM s",
             t.events,
-            event_values(true)
+            event_values(true, jsonb)
         )
     } else {
         update
@@ -357,7 +370,7 @@ pub(super) fn sqlite_insert(t: &Tables) -> String {
     format!(
         "INSERT INTO {} ({EVENT_COLUMNS}) SELECT {}",
         t.events,
-        event_values(false)
+        event_values(false, false)
     )
 }
 
@@ -368,6 +381,7 @@ pub(super) fn events(
     after: Option<Placeholder>,
     owner: Option<Placeholder>,
     limit: Option<Placeholder>,
+    jsonb: bool,
 ) -> String {
     let mut filter = format!("session_id = {sid}");
     if let Some(after) = after {
@@ -381,13 +395,14 @@ pub(super) fn events(
         );
     }
     let e = &t.events;
+    let select = event_select(jsonb);
     match limit {
         None => format!(
-            "SELECT {EVENT_COLUMNS} FROM {e} WHERE {filter} \
+            "SELECT {select} FROM {e} WHERE {filter} \
              ORDER BY timestamp ASC, id ASC"
         ),
         Some(n) => format!(
-            "SELECT {EVENT_COLUMNS} FROM (SELECT {EVENT_COLUMNS} FROM {e} \
+            "SELECT {EVENT_COLUMNS} FROM (SELECT {select} FROM {e} \
              WHERE {filter} ORDER BY timestamp DESC, id DESC LIMIT {n}) AS newest \
              ORDER BY timestamp ASC, id ASC"
         ),

@@ -57,6 +57,9 @@ pub struct AdkStore {
     /// Statement texts, shared with clones and scoped stores (same tables).
     sql: Arc<SqlCache<Stmt>>,
     owner: Option<Value>,
+    /// Whether the events table is SQLSpec's PostgreSQL layout (JSONB
+    /// `long_running_tool_ids_json`), learned on first use and shared with clones.
+    jsonb_tool_ids: Arc<std::sync::OnceLock<bool>>,
 }
 
 impl Clone for AdkStore {
@@ -66,6 +69,7 @@ impl Clone for AdkStore {
             tables: Arc::clone(&self.tables),
             sql: Arc::clone(&self.sql),
             owner: self.owner.clone(),
+            jsonb_tool_ids: Arc::clone(&self.jsonb_tool_ids),
         }
     }
 }
@@ -122,6 +126,7 @@ impl AdkStore {
             tables: Arc::new(Tables::new(&config)?),
             sql: Arc::default(),
             owner: None,
+            jsonb_tool_ids: Arc::default(),
         })
     }
 
@@ -516,16 +521,18 @@ impl AdkStore {
         event.check()?;
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
+        let jsonb = self.jsonb_tool_ids(&mut *session, postgres).await?;
         let mut b = Binds::default();
         event.bind(&mut b, postgres);
         let owner = self.owner_bind(&mut b);
         let key = Stmt::Append {
             postgres,
             scoped: owner.is_some(),
+            jsonb,
         };
         let sql = self
             .sql
-            .get(key, || sql::append(&self.tables, postgres, owner));
+            .get(key, || sql::append(&self.tables, postgres, owner, jsonb));
         let n = session
             .exec()
             .await?
@@ -573,6 +580,7 @@ impl AdkStore {
         check_object("state", state)?;
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
+        let jsonb = self.jsonb_tool_ids(&mut *session, postgres).await?;
         let mut b = Binds::default();
         event.bind(&mut b, postgres);
         let set = self.state_binds(&mut b, state, postgres);
@@ -593,9 +601,10 @@ impl AdkStore {
             cas: cas.is_some(),
             app: scope_binds.app.is_some(),
             user: scope_binds.user.is_some(),
+            jsonb,
         };
         let update = self.sql.get(key, || {
-            sql::append_update(&self.tables, postgres, set, cas, owner, scope_binds)
+            sql::append_update(&self.tables, postgres, set, cas, owner, scope_binds, jsonb)
         });
         let has_owner = self.tables.owner.is_some();
         let updated = if postgres {
@@ -679,8 +688,9 @@ impl AdkStore {
         if limit == Some(0) {
             return Ok(Vec::new());
         }
-        let session = checkout(&self.pool).await?;
+        let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
+        let jsonb = self.jsonb_tool_ids(&mut *session, postgres).await?;
         let mut b = Binds::default();
         let sid = b.push(session_id);
         let after = after_timestamp.map(|t| b.push(time_param(t, postgres)));
@@ -690,10 +700,11 @@ impl AdkStore {
             after: after.is_some(),
             scoped: owner.is_some(),
             limit: limit.is_some(),
+            jsonb,
         };
-        let sql = self
-            .sql
-            .get(key, || sql::events(&self.tables, sid, after, owner, limit));
+        let sql = self.sql.get(key, || {
+            sql::events(&self.tables, sid, after, owner, limit, jsonb)
+        });
         read_rows(&self.pool, session, sql, &b.0, EventRecord::decode).await
     }
 
@@ -837,8 +848,9 @@ impl AdkStore {
         oldest: bool,
     ) -> Result<Option<(Scoped, Vec<EventRecord>)>> {
         check_id("session_id", session_id)?;
-        let session = checkout(&self.pool).await?;
+        let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
+        let jsonb = self.jsonb_tool_ids(&mut *session, postgres).await?;
         let mut b = Binds::default();
         let id = b.push(session_id);
         let owner = self.owner_bind(&mut b);
@@ -849,6 +861,7 @@ impl AdkStore {
             after: after.is_some(),
             limit: limit.is_some(),
             oldest: oldest && limit.is_some(),
+            jsonb,
         };
         let binds = sql::ReadBinds {
             id,
@@ -856,6 +869,7 @@ impl AdkStore {
             after,
             limit,
             oldest,
+            jsonb,
         };
         let sql = self
             .sql
@@ -891,6 +905,36 @@ impl AdkStore {
             .chain(rows.filter_map(|(_, e)| e))
             .collect();
         Ok(Some((head, events)))
+    }
+
+    /// Whether the events table has SQLSpec's PostgreSQL layout, whose
+    /// `long_running_tool_ids_json` is JSONB (the seed's is TEXT): asked of the catalog
+    /// once, so tables either side created are read and written in their own form.
+    async fn jsonb_tool_ids(&self, ctx: &mut impl Context, postgres: bool) -> Result<bool> {
+        if !postgres {
+            return Ok(false);
+        }
+        if let Some(known) = self.jsonb_tool_ids.get() {
+            return Ok(*known);
+        }
+        let rows = ctx
+            .exec()
+            .await?
+            .map_rows(
+                "SELECT data_type::text FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1 \
+                 AND column_name = 'long_running_tool_ids_json'",
+                &[Param::Text(self.tables.events.as_str())],
+                |r| r.get::<String>(0),
+            )
+            .await?;
+        // No table yet: the seed's form, which `create_tables` would make; not cached.
+        let Some(kind) = rows.first() else {
+            return Ok(false);
+        };
+        let jsonb = kind.eq_ignore_ascii_case("jsonb");
+        let _ = self.jsonb_tool_ids.set(jsonb);
+        Ok(jsonb)
     }
 
     /// Reads a session row followed by its app's and user's state.
