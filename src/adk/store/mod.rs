@@ -7,10 +7,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::config::{AdkConfig, Tables};
-use super::event::JsonMap;
 use super::record::{EventRecord, SessionRecord, time_param};
 use super::schema;
-use super::scopes::{self, Scope};
+use super::scopes::Scope;
 use super::sql::{self, StateBinds, Stmt};
 use crate::conn::{ExecResult, RowRef};
 use crate::error::{Error, Result};
@@ -25,6 +24,11 @@ use crate::support::{
     retry_idempotent,
 };
 use crate::value::Value;
+
+mod layout;
+mod scoped;
+
+pub(crate) use scoped::{Deltas, Scoped};
 
 /// The ADK session and event store (SQLSpec's `AsyncpgADKStore` and its SQLite sibling) over
 /// any [`AbstractSessionPool`].
@@ -300,15 +304,6 @@ impl AdkStore {
         Ok(rows.into_iter().next())
     }
 
-    /// [`get_session`](AdkStore::get_session) with its app's and user's state (ADK's
-    /// scopes), in the same statement.
-    pub(crate) async fn get_session_scoped(&self, session_id: &str) -> Result<Option<Scoped>> {
-        let rows = self
-            .get_with(session_id, true, self.scoped_decoder())
-            .await?;
-        Ok(rows.into_iter().next())
-    }
-
     async fn get_with<T>(
         &self,
         session_id: &str,
@@ -453,17 +448,6 @@ impl AdkStore {
             None
         };
         Ok(SessionPage { sessions, next })
-    }
-
-    /// [`list_sessions`](AdkStore::list_sessions) with each session's app and user state
-    /// (ADK's scopes), in the same statement.
-    pub(crate) async fn list_sessions_scoped(
-        &self,
-        app_name: &str,
-        user_id: Option<&str>,
-    ) -> Result<Vec<Scoped>> {
-        self.list(app_name, user_id, None, None, true, self.scoped_decoder())
-            .await
     }
 
     async fn list<T>(
@@ -733,223 +717,6 @@ impl AdkStore {
         move |r| SessionRecord::decode(r, has_owner)
     }
 
-    /// Creates a session from a state split by scope: the session's keys in its row, the
-    /// app's and the user's merged into theirs, all in one transaction; returns the session
-    /// with the app's and user's state as they now are.
-    pub(crate) async fn create_session_scoped(
-        &self,
-        session_id: &str,
-        app_name: &str,
-        user_id: &str,
-        split: &scopes::Split,
-    ) -> Result<Scoped> {
-        check_id("session_id", session_id)?;
-        check_id("app_name", app_name)?;
-        check_id("user_id", user_id)?;
-        let owner_id = self.owner_for_create(None)?;
-        let state = serde_json::Value::Object(split.session.clone());
-        let deltas = Deltas::of(split);
-        let mut session = checkout(&self.pool).await?;
-        let postgres = is_postgres(session.database().dialect());
-        let new = NewSession {
-            id: session_id,
-            app: app_name,
-            user: user_id,
-            state: &state,
-            owner: owner_id.as_ref(),
-        };
-        let mut tx = session.transaction().await?;
-        let record = self.create_in(&mut tx, postgres, new).await?;
-        for (scope, delta) in [(Scope::App, &deltas.app), (Scope::User, &deltas.user)] {
-            if let Some(delta) = delta {
-                self.merge_scope(&mut tx, postgres, scope, app_name, user_id, delta)
-                    .await?;
-            }
-        }
-        let (app, user) = self.read_scopes(&mut tx, app_name, user_id).await?;
-        tx.commit().await?;
-        Ok(Scoped { record, app, user })
-    }
-
-    /// Merges `delta` (an object) into the app's or the user's state, top-level keys
-    /// replaced as ADK's `dict.update` does; the row is created if missing. PostgreSQL
-    /// merges in the statement (`||`, under the row lock); SQLite reads and writes inside
-    /// the caller's `BEGIN IMMEDIATE` transaction, which no other writer can enter.
-    pub(crate) async fn merge_scope(
-        &self,
-        ctx: &mut impl Context,
-        postgres: bool,
-        scope: Scope,
-        app: &str,
-        user: &str,
-        delta: &serde_json::Value,
-    ) -> Result<()> {
-        let t = &self.tables;
-        let mut b = Binds::default();
-        let a = b.push(app);
-        let u = match scope {
-            Scope::App => a,
-            Scope::User => b.push(user),
-        };
-        if postgres {
-            let d = b.push(delta);
-            let sql = scopes::upsert_pg(t, scope, a, u, d, None);
-            ctx.exec().await?.execute(sql, &b.0).await?;
-            return Ok(());
-        }
-        let read = scopes::select_sqlite(t, scope);
-        let current = ctx
-            .exec()
-            .await?
-            .map_rows(read, &b.0, |r| r.get::<Option<serde_json::Value>>(0))
-            .await?;
-        let mut state = scopes::stored(current.into_iter().next().flatten());
-        if let serde_json::Value::Object(delta) = delta {
-            state.extend(delta.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        let state = serde_json::Value::Object(state);
-        b.push(&state);
-        let write = scopes::replace_sqlite(t, scope);
-        ctx.exec().await?.execute(write, &b.0).await?;
-        Ok(())
-    }
-
-    /// The app's and the user's state, as they are.
-    async fn read_scopes(
-        &self,
-        ctx: &mut impl Context,
-        app: &str,
-        user: &str,
-    ) -> Result<(JsonMap, JsonMap)> {
-        let sql = scopes::select_both(&self.tables);
-        let rows = ctx
-            .exec()
-            .await?
-            .map_rows(sql, &[Param::Text(app), Param::Text(user)], |r| {
-                Ok((
-                    r.get::<Option<serde_json::Value>>(0)?,
-                    r.get::<Option<serde_json::Value>>(1)?,
-                ))
-            })
-            .await?;
-        let (a, u) = rows.into_iter().next().unwrap_or_default();
-        Ok((scopes::stored(a), scopes::stored(u)))
-    }
-
-    /// The service's read: the session with its app's and user's state, and its events,
-    /// in one statement (one snapshot, one round trip). Events at or after `after` (ADK's
-    /// service is inclusive), the newest `limit` of them (the oldest with `oldest`), in
-    /// chronological order.
-    pub(crate) async fn read_session(
-        &self,
-        session_id: &str,
-        after: Option<DateTime<Utc>>,
-        limit: Option<usize>,
-        oldest: bool,
-    ) -> Result<Option<(Scoped, Vec<EventRecord>)>> {
-        check_id("session_id", session_id)?;
-        let mut session = checkout(&self.pool).await?;
-        let postgres = is_postgres(session.database().dialect());
-        let jsonb = self.jsonb_tool_ids(&mut *session, postgres).await?;
-        let mut b = Binds::default();
-        let id = b.push(session_id);
-        let owner = self.owner_bind(&mut b);
-        let after = after.map(|t| b.push(time_param(t, postgres)));
-        let limit = limit.map(|n| b.push(i64::try_from(n).unwrap_or(i64::MAX)));
-        let key = Stmt::Read {
-            scoped: owner.is_some(),
-            after: after.is_some(),
-            limit: limit.is_some(),
-            oldest: oldest && limit.is_some(),
-            jsonb,
-        };
-        let binds = sql::ReadBinds {
-            id,
-            owner,
-            after,
-            limit,
-            oldest,
-            jsonb,
-        };
-        let sql = self
-            .sql
-            .get(key, || sql::session_with_events(&self.tables, &binds));
-        let has_owner = self.tables.owner.is_some();
-        let n = 6 + usize::from(has_owner);
-        // The first row carries the session and the states; every row an event, if any.
-        let mut first = true;
-        let decode = move |r: RowRef<'_>| {
-            let head = if std::mem::take(&mut first) {
-                Some(Scoped {
-                    record: SessionRecord::decode(r, has_owner)?,
-                    app: scopes::stored(r.get(n)?),
-                    user: scopes::stored(r.get(n + 1)?),
-                })
-            } else {
-                None
-            };
-            let ev = r.shifted(n + 2);
-            let event = match ev.value(0)? {
-                Value::Null => None,
-                _ => Some(EventRecord::decode(ev)?),
-            };
-            Ok((head, event))
-        };
-        let rows = read_rows(&self.pool, session, sql, &b.0, decode).await?;
-        let mut rows = rows.into_iter();
-        let Some((Some(head), first_event)) = rows.next() else {
-            return Ok(None);
-        };
-        let events = first_event
-            .into_iter()
-            .chain(rows.filter_map(|(_, e)| e))
-            .collect();
-        Ok(Some((head, events)))
-    }
-
-    /// Whether the events table has SQLSpec's PostgreSQL layout, whose
-    /// `long_running_tool_ids_json` is JSONB (the seed's is TEXT): asked of the catalog
-    /// once, so tables either side created are read and written in their own form.
-    async fn jsonb_tool_ids(&self, ctx: &mut impl Context, postgres: bool) -> Result<bool> {
-        if !postgres {
-            return Ok(false);
-        }
-        if let Some(known) = self.jsonb_tool_ids.get() {
-            return Ok(*known);
-        }
-        let rows = ctx
-            .exec()
-            .await?
-            .map_rows(
-                "SELECT data_type::text FROM information_schema.columns \
-                 WHERE table_schema = current_schema() AND table_name = $1 \
-                 AND column_name = 'long_running_tool_ids_json'",
-                &[Param::Text(self.tables.events.as_str())],
-                |r| r.get::<String>(0),
-            )
-            .await?;
-        // No table yet: the seed's form, which `create_tables` would make; not cached.
-        let Some(kind) = rows.first() else {
-            return Ok(false);
-        };
-        let jsonb = kind.eq_ignore_ascii_case("jsonb");
-        let _ = self.jsonb_tool_ids.set(jsonb);
-        Ok(jsonb)
-    }
-
-    /// Reads a session row followed by its app's and user's state.
-    fn scoped_decoder(&self) -> impl Fn(RowRef<'_>) -> ExecResult<Scoped> + Clone + use<> {
-        let has_owner = self.tables.owner.is_some();
-        let n = 6 + usize::from(has_owner);
-        move |r| {
-            Ok(Scoped {
-                record: SessionRecord::decode(r, has_owner)?,
-                app: scopes::stored(r.get(n)?),
-                user: scopes::stored(r.get(n + 1)?),
-            })
-        }
-    }
-
     /// Binds a new state (and, on SQLite, the client's clock) for [`sql::set_state`].
     fn state_binds<'a>(
         &self,
@@ -998,33 +765,6 @@ struct NewSession<'a> {
     user: &'a str,
     state: &'a serde_json::Value,
     owner: Option<&'a Value>,
-}
-
-/// A session with its app's and user's state (ADK's scopes, keys without their prefix).
-#[derive(Debug, Clone)]
-pub(crate) struct Scoped {
-    pub(crate) record: SessionRecord,
-    pub(crate) app: JsonMap,
-    pub(crate) user: JsonMap,
-}
-
-/// Deltas of app and user state to merge (JSON objects, keys without their prefix);
-/// `None` writes nothing.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Deltas {
-    pub(crate) app: Option<serde_json::Value>,
-    pub(crate) user: Option<serde_json::Value>,
-}
-
-impl Deltas {
-    /// The app and user parts of a split state or delta; empty parts write nothing.
-    pub(crate) fn of(split: &scopes::Split) -> Deltas {
-        let part = |m: &JsonMap| (!m.is_empty()).then(|| serde_json::Value::Object(m.clone()));
-        Deltas {
-            app: part(&split.app),
-            user: part(&split.user),
-        }
-    }
 }
 
 /// What SQLite's atomic append merges into the app and user state, in its transaction.
