@@ -15,8 +15,9 @@ use tracing::field::Empty;
 
 use crate::error::Error;
 
-/// The statement's operation: its first keyword, upper-cased (`SELECT`, `INSERT`, …).
-pub(crate) fn operation(sql: &str) -> String {
+/// The statement's operation: its first keyword (`select`, `INSERT`, …), shown upper-cased
+/// by [`Upper`] without allocating.
+pub(crate) fn operation(sql: &str) -> &str {
     let mut rest = sql.trim_start();
     // Skip leading comments.
     loop {
@@ -31,7 +32,18 @@ pub(crate) fn operation(sql: &str) -> String {
     rest.split(|c: char| !c.is_ascii_alphabetic())
         .next()
         .unwrap_or("")
-        .to_ascii_uppercase()
+}
+
+/// Shows ASCII text upper-cased.
+pub(crate) struct Upper<'a>(pub(crate) &'a str);
+
+impl std::fmt::Display for Upper<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        self.0
+            .chars()
+            .try_for_each(|c| f.write_char(c.to_ascii_uppercase()))
+    }
 }
 
 /// The span of one statement on the database `meta` describes; `text` is the SQL when there is one to show.
@@ -39,12 +51,12 @@ pub(crate) fn statement(meta: &DbMeta, sql: &str, text: bool) -> Span {
     let span = tracing::info_span!(
         target: "session_pool::query",
         "session_pool.statement",
-        otel.name = tracing::field::display(operation(sql)),
+        otel.name = tracing::field::display(Upper(operation(sql))),
         otel.kind = "client",
         otel.status_code = Empty,
         db.system.name = meta.system,
         db.namespace = %meta.namespace,
-        db.operation.name = tracing::field::display(operation(sql)),
+        db.operation.name = tracing::field::display(Upper(operation(sql))),
         db.query.text = Empty,
         db.response.status_code = Empty,
         error.type = Empty,
@@ -113,13 +125,14 @@ pub(crate) struct DbMeta {
 
 #[cfg(test)]
 mod tests {
-    use super::operation;
+    use super::{Upper, operation};
 
     #[test]
     fn operation_is_the_first_keyword() {
-        assert_eq!(operation("  select 1"), "SELECT");
-        assert_eq!(operation("-- note\n/* x */ INSERT INTO t"), "INSERT");
-        assert_eq!(operation("WITH x AS (SELECT 1) SELECT * FROM x"), "WITH");
-        assert_eq!(operation(""), "");
+        let op = |sql| Upper(operation(sql)).to_string();
+        assert_eq!(op("  select 1"), "SELECT");
+        assert_eq!(op("-- note\n/* x */ INSERT INTO t"), "INSERT");
+        assert_eq!(op("WITH x AS (SELECT 1) SELECT * FROM x"), "WITH");
+        assert_eq!(op(""), "");
     }
 }

@@ -135,8 +135,9 @@ impl AdkStore {
     }
 
     /// Creates a session from a state split by scope: the session's keys in its row, the
-    /// app's and the user's merged into theirs, all in one transaction; returns the session
-    /// with the app's and user's state as they now are.
+    /// app's and the user's merged into theirs, all in one transaction (none is needed when
+    /// the state has no app or user keys); returns the session with the app's and user's
+    /// state as they now are.
     pub(crate) async fn create_session_scoped(
         &self,
         session_id: &str,
@@ -159,6 +160,13 @@ impl AdkStore {
             state: &state,
             owner: owner_id.as_ref(),
         };
+        if deltas.app.is_none() && deltas.user.is_none() {
+            // Nothing to write but the session: its insert, then a read of the app's and
+            // user's state (two round trips, no transaction).
+            let record = self.create_in(&mut *session, postgres, new).await?;
+            let (app, user) = self.read_scopes(&mut *session, app_name, user_id).await?;
+            return Ok(Scoped { record, app, user });
+        }
         let mut tx = session.transaction().await?;
         let record = self.create_in(&mut tx, postgres, new).await?;
         for (scope, delta) in [(Scope::App, &deltas.app), (Scope::User, &deltas.user)] {
