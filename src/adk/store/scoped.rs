@@ -102,20 +102,15 @@ impl AdkStore {
             .sql
             .get(key, || sql::session_with_events(&self.tables, &binds));
         let has_owner = self.tables.owner.is_some();
-        let n = 6 + usize::from(has_owner);
         // The first row carries the session and the states; every row an event, if any.
         let mut first = true;
         let decode = move |r: RowRef<'_>| {
             let head = if std::mem::take(&mut first) {
-                Some(Scoped {
-                    record: SessionRecord::decode(r, has_owner)?,
-                    app: scopes::stored(r.get(n)?),
-                    user: scopes::stored(r.get(n + 1)?),
-                })
+                Some(Scoped::decode(r, has_owner)?)
             } else {
                 None
             };
-            let ev = r.shifted(n + 2);
+            let ev = r.shifted(Scoped::columns(has_owner));
             let event = match ev.value(0)? {
                 Value::Null => None,
                 _ => Some(EventRecord::decode(ev)?),
@@ -248,13 +243,23 @@ impl AdkStore {
     /// Reads a session row followed by its app's and user's state.
     fn scoped_decoder(&self) -> impl Fn(RowRef<'_>) -> ExecResult<Scoped> + Clone + use<> {
         let has_owner = self.tables.owner.is_some();
-        let n = 6 + usize::from(has_owner);
-        move |r| {
-            Ok(Scoped {
-                record: SessionRecord::decode(r, has_owner)?,
-                app: scopes::stored(r.get(n)?),
-                user: scopes::stored(r.get(n + 1)?),
-            })
-        }
+        move |r| Scoped::decode(r, has_owner)
+    }
+}
+
+impl Scoped {
+    /// Columns of a session row (with the owner, when there is one), then its app's and
+    /// user's state.
+    fn columns(has_owner: bool) -> usize {
+        6 + usize::from(has_owner) + 2
+    }
+
+    fn decode(r: RowRef<'_>, has_owner: bool) -> ExecResult<Scoped> {
+        let n = Scoped::columns(has_owner) - 2;
+        Ok(Scoped {
+            record: SessionRecord::decode(r, has_owner)?,
+            app: scopes::stored(r.get(n)?),
+            user: scopes::stored(r.get(n + 1)?),
+        })
     }
 }
