@@ -1,5 +1,6 @@
 //! `AdkConfig`: table names and the optional owner-id column, validated into `Tables`.
 
+use super::codec::ActionsCodec;
 use crate::error::{Error, Result};
 use crate::ident::{Ident, MAX_IDENT_LEN};
 use crate::value::Value;
@@ -18,6 +19,7 @@ pub struct AdkConfig {
     pub(crate) app_state_table: String,
     pub(crate) user_state_table: String,
     pub(crate) owner_id_column: Option<String>,
+    pub(crate) actions_codec: ActionsCodec,
 }
 
 impl Default for AdkConfig {
@@ -28,6 +30,7 @@ impl Default for AdkConfig {
             app_state_table: "adk_app_states".into(),
             user_state_table: "adk_user_states".into(),
             owner_id_column: None,
+            actions_codec: ActionsCodec::Json,
         }
     }
 }
@@ -58,6 +61,14 @@ impl AdkConfig {
     /// only when a state delta holds `user:` keys.
     pub fn user_state_table(mut self, name: impl Into<String>) -> Self {
         self.user_state_table = name.into();
+        self
+    }
+
+    /// The format the [`SessionService`](super::SessionService) writes event actions in
+    /// (default [`ActionsCodec::Json`]). Choose [`ActionsCodec::Pickle`] when Python's
+    /// SQLSpec stores share the tables: they can only read pickles. Reads take either.
+    pub fn actions_codec(mut self, codec: ActionsCodec) -> Self {
+        self.actions_codec = codec;
         self
     }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::codec::ActionsCodec;
 use super::record::EventRecord;
 use crate::error::{Error, Result};
 
@@ -13,11 +14,11 @@ pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 
 /// What an event does besides carrying content (ADK's `EventActions`).
 ///
-/// **Encoding.** The events table's `actions` column holds this struct as UTF-8 JSON
-/// (`serde_json`), with ADK's snake_case field names and empty fields left out, for example
-/// `{"state_delta":{"topic":"rust"},"transfer_to_agent":"billing"}`. Python ADK writes a
-/// pickle there instead, so the two do not read each other's `actions`; every other
-/// column is shared as it is. Fields this model does not know are kept in `extra`.
+/// **Encoding.** The events table's `actions` column holds this struct in the format an
+/// [`ActionsCodec`] chooses: UTF-8 JSON by default, with ADK's snake_case field names and
+/// empty fields left out (`{"state_delta":{"topic":"rust"},"transfer_to_agent":"billing"}`),
+/// or the pickle Python's stores write. Either is read back, row by row. Fields this model
+/// does not know are kept in `extra`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
@@ -52,7 +53,8 @@ pub struct EventActions {
 pub struct Event {
     /// Unique id; [`Event::new`] makes a time-ordered UUIDv7, so ids sort like creation.
     pub id: String,
-    /// The invocation (one user turn through the agents) that produced it.
+    /// The invocation (one user turn through the agents) that produced it. Stored as `''`
+    /// when `None` (ADK's default, which Python can read), and read back as `None`.
     pub invocation_id: Option<String>,
     /// `user` or the name of the agent that wrote it.
     pub author: String,
@@ -152,15 +154,26 @@ impl Event {
             .find_map(|p| p.get("text")?.as_str())
     }
 
-    /// The row for this event in session `session_id` of `app_name`/`user_id`.
+    /// The row for this event in session `session_id` of `app_name`/`user_id`, with its
+    /// actions as JSON ([`ActionsCodec::Json`]).
     pub fn to_record(
         &self,
         app_name: &str,
         user_id: &str,
         session_id: &str,
     ) -> Result<EventRecord> {
-        let actions = serde_json::to_vec(&self.actions)
-            .map_err(|e| Error::invalid(format!("event actions do not serialize: {e}")))?;
+        self.to_record_with(ActionsCodec::Json, app_name, user_id, session_id)
+    }
+
+    /// [`to_record`](Event::to_record), with the actions in `codec`'s format.
+    pub fn to_record_with(
+        &self,
+        codec: ActionsCodec,
+        app_name: &str,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<EventRecord> {
+        let actions = codec.encode(&self.actions)?;
         let long_running_tool_ids_json = self
             .long_running_tool_ids
             .as_ref()
@@ -188,7 +201,8 @@ impl Event {
             session_id: session_id.to_owned(),
             app_name: app_name.to_owned(),
             user_id: user_id.to_owned(),
-            invocation_id: self.invocation_id.clone(),
+            // ADK's model has no "no invocation": Python reads NULL as invalid, '' as unset.
+            invocation_id: Some(self.invocation_id.clone().unwrap_or_default()),
             author: Some(self.author.clone()),
             actions: Some(actions),
             long_running_tool_ids_json,
@@ -205,17 +219,15 @@ impl Event {
         })
     }
 
-    /// The event a row holds. Actions or tool ids that do not decode (written by another
-    /// client, say a pickle from Python ADK) are left empty with a warning.
+    /// The event a row holds. Its actions may be JSON or a pickle (see [`ActionsCodec`]);
+    /// actions or tool ids that do not decode are left empty with a warning.
     pub fn from_record(record: EventRecord) -> Event {
-        let actions = match record.actions.as_deref() {
-            None | Some([]) => EventActions::default(),
-            Some(bytes) => serde_json::from_slice(bytes).unwrap_or_else(|e| {
+        let actions = ActionsCodec::decode(record.actions.as_deref().unwrap_or_default())
+            .unwrap_or_else(|e| {
                 tracing::warn!(target: "session_pool::adk", event = %record.id, error = %e,
-                    "event actions are not JSON; reading them as empty");
+                    "event actions do not decode; reading them as empty");
                 EventActions::default()
-            }),
-        };
+            });
         let long_running_tool_ids = record.long_running_tool_ids_json.as_deref().and_then(|s| {
             serde_json::from_str(s)
                 .map_err(|e| {
@@ -243,7 +255,7 @@ impl Event {
         }
         Event {
             id: record.id,
-            invocation_id: record.invocation_id,
+            invocation_id: record.invocation_id.filter(|id| !id.is_empty()),
             author: record.author.unwrap_or_default(),
             branch: record.branch,
             timestamp: record.timestamp,
@@ -311,7 +323,7 @@ mod tests {
     #[test]
     fn undecodable_actions_read_as_empty() {
         let mut record = Event::new("model").to_record("a", "u", "s").unwrap();
-        record.actions = Some(b"\x80\x04pickle".to_vec());
+        record.actions = Some(b"\x80\x04\x82pickle".to_vec());
         record.long_running_tool_ids_json = Some("{not json".into());
         let e = Event::from_record(record);
         assert_eq!(e.actions, EventActions::default());

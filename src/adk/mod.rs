@@ -21,6 +21,15 @@
 //! `user:` keys shared by a user's sessions and `app:` keys by the app's (in two more
 //! tables, as ADK's `user_states` and `app_states`), `temp:` keys never stored.
 //!
+//! **Sharing tables with Python.** Python's SQLSpec stores read and write these tables too
+//! (either side may create them). Their `actions` column holds pickles: set
+//! [`AdkConfig::actions_codec`] to [`ActionsCodec::Pickle`] for Python to read what this
+//! crate writes; this crate reads both formats, row by row, running no Python.
+//!
+//! **ADK-Rust.** With the `adk-rust` feature, [`SessionService`] implements
+//! `adk_session::SessionService` (ADK-Rust's `adk-session` 2.x), so an ADK-Rust `Runner`
+//! can use it as its session service.
+//!
 //! ```no_run
 //! # async fn demo() -> session_pool::Result<()> {
 //! use session_pool::adk::{AdkConfig, AdkStore, Event, GetSessionConfig, SessionService};
@@ -43,8 +52,12 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "adk-rust")]
+mod adk_rust;
+mod codec;
 mod config;
 mod event;
+mod pickle;
 mod record;
 mod schema;
 mod scopes;
@@ -52,6 +65,7 @@ mod service;
 mod sql;
 mod store;
 
+pub use codec::ActionsCodec;
 pub use config::AdkConfig;
 pub use event::{EXTRA_FIELDS_KEY, Event, EventActions, JsonMap};
 pub use record::{EventRecord, SessionRecord, stored_time};

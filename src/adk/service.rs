@@ -249,7 +249,12 @@ impl SessionService {
         let deltas = Deltas::of(&scopes::split(&delta));
         event.actions.state_delta = without_temp(delta);
         let stored_state = serde_json::Value::Object(scopes::session_part(&state));
-        let record = event.to_record(&session.app_name, &session.user_id, &session.id)?;
+        let record = event.to_record_with(
+            self.store.actions_codec(),
+            &session.app_name,
+            &session.user_id,
+            &session.id,
+        )?;
         let (stored, postgres) = self
             .store
             .append_and_update(

@@ -271,3 +271,53 @@ pub async fn items_store(db: &Database) -> session_pool::items::ItemsStore {
     store.create_tables().await.expect("create_tables");
     store
 }
+
+/// The Python interpreter of the venv holding the real Python ADK stores
+/// (`tests/python/requirements.txt`), from `SESSION_POOL_PYTHON`, which `scripts/test` sets.
+/// `None` (test skipped) only outside CI.
+pub fn python() -> Option<std::path::PathBuf> {
+    match std::env::var_os("SESSION_POOL_PYTHON") {
+        Some(p) if std::path::Path::new(&p).exists() => Some(p.into()),
+        p if in_ci() => panic!(
+            "CI=true but SESSION_POOL_PYTHON ({p:?}) is not a Python interpreter: run the tests \
+             with scripts/test, which makes a venv with tests/python/requirements.txt"
+        ),
+        _ => {
+            eprintln!(
+                "skipping: set SESSION_POOL_PYTHON to a venv's python with \
+                 tests/python/requirements.txt installed (scripts/test does)"
+            );
+            None
+        }
+    }
+}
+
+/// Runs `tests/python/<script>` with one JSON argument and returns the JSON it prints;
+/// panics with Python's stderr when it fails.
+pub async fn run_python(
+    python: &std::path::Path,
+    script: &str,
+    request: &serde_json::Value,
+) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
+    let out = tokio::process::Command::new(python)
+        .arg(&path)
+        .arg(request.to_string())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
+    assert!(
+        out.status.success(),
+        "{script} {request} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{script} printed no JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::codec::ActionsCodec;
 use super::config::{AdkConfig, Tables};
 use super::record::{EventRecord, SessionRecord, time_param};
 use super::schema;
@@ -64,6 +65,7 @@ pub struct AdkStore {
     /// Whether the events table is SQLSpec's PostgreSQL layout (JSONB
     /// `long_running_tool_ids_json`), learned on first use and shared with clones.
     jsonb_tool_ids: Arc<std::sync::OnceLock<bool>>,
+    actions_codec: ActionsCodec,
 }
 
 impl Clone for AdkStore {
@@ -74,6 +76,7 @@ impl Clone for AdkStore {
             sql: Arc::clone(&self.sql),
             owner: self.owner.clone(),
             jsonb_tool_ids: Arc::clone(&self.jsonb_tool_ids),
+            actions_codec: self.actions_codec,
         }
     }
 }
@@ -131,6 +134,7 @@ impl AdkStore {
             sql: Arc::default(),
             owner: None,
             jsonb_tool_ids: Arc::default(),
+            actions_codec: config.actions_codec,
         })
     }
 
@@ -147,6 +151,11 @@ impl AdkStore {
     /// The events table's name.
     pub fn events_table(&self) -> &str {
         self.tables.events.as_str()
+    }
+
+    /// The format events' actions are written in ([`AdkConfig::actions_codec`]).
+    pub fn actions_codec(&self) -> ActionsCodec {
+        self.actions_codec
     }
 
     /// The owner-id column's name, when one is configured.
