@@ -149,6 +149,11 @@ async fn interop(db: Database, python_url: String, creator: Creator) {
     );
     service.append_event(&mut b, first).await.unwrap();
     service.append_event(&mut b, second).await.unwrap();
+    // Actions read from Python's pickle (nested ToolConfirmation, EventCompaction with a
+    // genai Content), written back as a pickle: Python validates them into its models again.
+    let mut relay = Event::new("relay").with_invocation_id("inv-rs-2");
+    relay.actions = a.events[1].actions.clone();
+    service.append_event(&mut b, relay).await.unwrap();
     // No invocation id: Python's model wants a string, and reads the empty one.
     service
         .append_event(&mut b, Event::text("user", "user", "again"))

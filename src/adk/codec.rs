@@ -139,6 +139,25 @@ mod tests {
     }
 
     #[test]
+    fn nested_models_and_enums_read_as_pythons_json_dump() {
+        // EventActions(requested_auth_configs={"call_7": AuthConfig(OAuth2 scheme,
+        // AuthCredential(auth_type=AuthCredentialTypes.OAUTH2, ...))}): fastapi models and
+        // an enum inside; expected is Python's `model_dump(mode="json", exclude_unset=True)`.
+        let bytes = include_bytes!("pickle/fixtures/adk_2_13_auth_config.pickle");
+        let actions = ActionsCodec::decode(bytes).unwrap();
+        assert_eq!(actions.state_delta["when"], "x");
+        assert_eq!(
+            serde_json::Value::Object(actions.requested_auth_configs),
+            serde_json::json!({"call_7": {
+                "auth_scheme": {"flows": {"authorizationCode": {"scopes": {"read": "r"},
+                    "authorizationUrl": "https://a/auth", "tokenUrl": "https://a/token"}}},
+                "raw_auth_credential": {"auth_type": "oauth2",
+                    "oauth2": {"client_id": "cid", "client_secret": "s"}},
+                "credential_key": "adk_oauth2_be570532078b8948_oauth2_f7eb2813ae07e841"}})
+        );
+    }
+
+    #[test]
     fn garbage_is_a_decode_error_naming_the_column() {
         for bad in [&b"\x80\x04\x82\x01."[..], b"{not json", b"\x80\x04K\x01."] {
             let err = ActionsCodec::decode(bad).unwrap_err();
