@@ -92,6 +92,10 @@ pub(crate) enum Conn {
     Sqlite(SqliteConnection),
     #[cfg(feature = "postgres")]
     Postgres(PgConnection),
+    /// PostgreSQL through a transaction pooler: statements are sent with client-side
+    /// literals (see `crate::inline`).
+    #[cfg(feature = "postgres")]
+    PgPooled(PgConnection),
 }
 
 impl Conn {
@@ -121,6 +125,25 @@ impl Conn {
                 Ok(Prepared {
                     pid: None,
                     interrupt: Some(interrupt),
+                })
+            }
+            #[cfg(feature = "postgres")]
+            Conn::PgPooled(_) => {
+                // Nothing to set: the session's settings would land on whichever server
+                // connection the pooler lends, and leak to its other clients. The statement
+                // timeout goes with each statement; backend pids change per transaction.
+                if role.is_some() {
+                    return Err(Error::Unsupported(
+                        "a database role through a transaction pooler: `SET ROLE` would \
+                         land on a shared server connection; connect as that role instead"
+                            .into(),
+                    )
+                    .into());
+                }
+                let _ = statement_timeout;
+                Ok(Prepared {
+                    pid: None,
+                    interrupt: None,
                 })
             }
             #[cfg(feature = "postgres")]
@@ -206,6 +229,13 @@ impl Conn {
                 sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *c).await?;
                 Ok(())
             }
+            // The pooler resets server connections itself; a session holds no state of
+            // its own on them.
+            #[cfg(feature = "postgres")]
+            Conn::PgPooled(_) => {
+                let _ = (role, statement_timeout);
+                Ok(())
+            }
         }
     }
 
@@ -216,7 +246,7 @@ impl Conn {
             #[cfg(feature = "sqlite")]
             Conn::Sqlite(c) => c.ping().await,
             #[cfg(feature = "postgres")]
-            Conn::Postgres(c) => c.ping().await,
+            Conn::Postgres(c) | Conn::PgPooled(c) => c.ping().await,
         }
     }
 
@@ -226,8 +256,33 @@ impl Conn {
             Conn::Sqlite(c) => RawConnection::Sqlite(c),
             #[cfg(feature = "postgres")]
             Conn::Postgres(c) => RawConnection::Postgres(c),
+            #[cfg(feature = "postgres")]
+            Conn::PgPooled(c) => RawConnection::PostgresPooled(c, PoolerLink::default()),
         }
     }
+
+    /// Closes the connection politely.
+    pub(crate) async fn close(self) -> std::result::Result<(), sqlx::Error> {
+        use sqlx::Connection;
+        match self {
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => c.close().await,
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) | Conn::PgPooled(c) => c.close().await,
+        }
+    }
+}
+
+/// How statements run on a PostgreSQL connection through a transaction pooler
+/// ([`DatabaseOptions::transaction_pooler`](crate::DatabaseOptions::transaction_pooler)):
+/// opaque, set by the session for each statement.
+#[cfg(feature = "postgres")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolerLink {
+    /// The server-side timeout to send with the statement (`SET LOCAL statement_timeout`).
+    pub(crate) timeout: Option<std::time::Duration>,
+    /// Whether a transaction is open: then the timeout is put back after the statement.
+    pub(crate) in_transaction: bool,
 }
 
 /// The sqlx connection behind a session, for typed queries (`sqlx::query_as`, `FromRow`)
@@ -247,6 +302,14 @@ pub enum RawConnection<'a> {
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     Postgres(&'a mut PgConnection),
+    /// A PostgreSQL connection through a transaction pooler (PgBouncer, Supavisor):
+    /// [`DatabaseOptions::transaction_pooler`](crate::DatabaseOptions::transaction_pooler).
+    /// sqlx's prepared statements do not work on it outside a transaction (the pooler may
+    /// switch server connections between parse and execute); use
+    /// [`sqlx::raw_sql`] with literals, or `persistent(false)` queries inside a transaction.
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    PostgresPooled(&'a mut PgConnection, PoolerLink),
 }
 
 /// A type sqlx can decode from a row of every backend this build has: derive
@@ -304,6 +367,40 @@ impl<'a> RawConnection<'a> {
             RawConnection::Sqlite(c) => RawConnection::Sqlite(c),
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(c) => RawConnection::Postgres(c),
+            #[cfg(feature = "postgres")]
+            RawConnection::PostgresPooled(c, link) => RawConnection::PostgresPooled(c, *link),
+        }
+    }
+
+    /// Whether this is a PostgreSQL connection through a transaction pooler.
+    pub(crate) fn is_pooled(&self) -> bool {
+        #[cfg(feature = "postgres")]
+        if let RawConnection::PostgresPooled(..) = self {
+            return true;
+        }
+        false
+    }
+
+    /// On a pooled link, sends `timeout` with each statement as its server-side
+    /// `statement_timeout`; elsewhere does nothing.
+    pub(crate) fn with_server_timeout(
+        self,
+        timeout: Option<std::time::Duration>,
+        in_transaction: bool,
+    ) -> Self {
+        match self {
+            #[cfg(feature = "postgres")]
+            RawConnection::PostgresPooled(c, _) => RawConnection::PostgresPooled(
+                c,
+                PoolerLink {
+                    timeout,
+                    in_transaction,
+                },
+            ),
+            other => {
+                let _ = (timeout, in_transaction);
+                other
+            }
         }
     }
 
@@ -312,7 +409,7 @@ impl<'a> RawConnection<'a> {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(_) => Dialect::Sqlite,
             #[cfg(feature = "postgres")]
-            RawConnection::Postgres(_) => Dialect::Postgres,
+            RawConnection::Postgres(_) | RawConnection::PostgresPooled(..) => Dialect::Postgres,
         }
     }
 
@@ -331,6 +428,11 @@ impl<'a> RawConnection<'a> {
             RawConnection::Postgres(c) => {
                 Ok(pg::query(sql, params).execute(c).await?.rows_affected())
             }
+            #[cfg(feature = "postgres")]
+            RawConnection::PostgresPooled(c, link) => Ok(pg::inline(sql, params, &link)?
+                .execute(c)
+                .await?
+                .rows_affected()),
         }
     }
 
@@ -349,6 +451,11 @@ impl<'a> RawConnection<'a> {
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(c) => {
                 let rows = pg::query(sql, params).fetch_all(c).await?;
+                collect(rows, pg::columns, pg::decode)
+            }
+            #[cfg(feature = "postgres")]
+            RawConnection::PostgresPooled(c, link) => {
+                let rows = pg::inline(sql, params, &link)?.fetch_all(c).await?;
                 collect(rows, pg::columns, pg::decode)
             }
         }
@@ -378,6 +485,13 @@ impl<'a> RawConnection<'a> {
                     .map(|r| decode(RowRef::of(RowKind::Postgres(r))))
                     .collect()
             }
+            #[cfg(feature = "postgres")]
+            RawConnection::PostgresPooled(c, link) => {
+                let rows = pg::inline(sql, params, &link)?.fetch_all(c).await?;
+                rows.iter()
+                    .map(|r| decode(RowRef::of(RowKind::Postgres(r))))
+                    .collect()
+            }
         }
     }
 
@@ -396,6 +510,11 @@ impl<'a> RawConnection<'a> {
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(c) => {
                 let rows = pg::query(sql, params).fetch_all(c).await?;
+                Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
+            }
+            #[cfg(feature = "postgres")]
+            RawConnection::PostgresPooled(c, link) => {
+                let rows = pg::inline(sql, params, &link)?.fetch_all(c).await?;
                 Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
             }
         }
@@ -418,6 +537,11 @@ impl<'a> RawConnection<'a> {
                 let stream = pg::query(sql, params).fetch(c);
                 decode_stream(stream, pg::columns, pg::decode)
             }
+            #[cfg(feature = "postgres")]
+            RawConnection::PostgresPooled(c, link) => match pg::inline(sql, params, &link) {
+                Ok(raw) => decode_stream(raw.fetch(c), pg::columns, pg::decode),
+                Err(e) => futures_util::stream::once(async move { Err(e) }).boxed(),
+            },
         }
     }
 }
@@ -669,25 +793,59 @@ mod pg {
         }
     }
 
-    pub(super) type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
+    pub(crate) type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
 
-    pub(super) fn query(sql: impl IntoSql, params: &[impl AsParam]) -> Query {
-        params
-            .iter()
-            .fold(sqlx::query(sql.into_sql()), |q, v| match v.as_param() {
-                Param::Null => q.bind(UntypedNull),
-                Param::Bool(b) => q.bind(b),
-                Param::Int(i) => q.bind(i),
-                Param::Float(f) => q.bind(f),
-                Param::Text(s) => q.bind(s),
-                Param::Bytes(b) => q.bind(b),
-                Param::Json(j) => q.bind(sqlx::types::Json(j)),
-                Param::Timestamp(t) => q.bind(t),
-                Param::Numeric(n) => q.bind(PgNumeric(n.clone())),
-                Param::Uuid(u) => q.bind(u),
-                Param::Date(d) => q.bind(d),
-                Param::Time(t) => q.bind(t),
-            })
+    pub(crate) fn query(sql: impl IntoSql, params: &[impl AsParam]) -> Query {
+        // sqlx looks its cache up by text even for `persistent(false)`: a run with other
+        // parameter types than the cached statement's gets a text of its own.
+        let query = if crate::param_types::cacheable(sql.text(), params) {
+            sqlx::query(sql.into_sql())
+        } else {
+            let text = format!(
+                "{}\n/* parameter types differ from the cached statement's */",
+                sql.text()
+            );
+            sqlx::query(AssertSqlSafe(text).into_sql_str()).persistent(false)
+        };
+        params.iter().fold(query, |q, v| match v.as_param() {
+            Param::Null => q.bind(UntypedNull),
+            Param::Bool(b) => q.bind(b),
+            Param::Int(i) => q.bind(i),
+            Param::Float(f) => q.bind(f),
+            Param::Text(s) => q.bind(s),
+            Param::Bytes(b) => q.bind(b),
+            Param::Json(j) => q.bind(sqlx::types::Json(j)),
+            Param::Timestamp(t) => q.bind(t),
+            Param::Numeric(n) => q.bind(PgNumeric(n.clone())),
+            Param::Uuid(u) => q.bind(u),
+            Param::Date(d) => q.bind(d),
+            Param::Time(t) => q.bind(t),
+        })
+    }
+
+    /// The statement as one simple-protocol message with client-side literals, for a
+    /// transaction pooler; with the link's server-side timeout when it has one.
+    pub(super) fn inline(
+        sql: impl IntoSql,
+        params: &[impl AsParam],
+        link: &PoolerLink,
+    ) -> ExecResult<sqlx::RawSql> {
+        let body = crate::inline::inline(sql.text(), params)?;
+        let text = match link.timeout {
+            None => body,
+            Some(t) => {
+                let ms = t.as_millis().clamp(1, i32::MAX as u128);
+                // SET LOCAL lasts to the end of the (implicit) transaction the message runs
+                // in; inside an open one it is put back after the statement.
+                let restore = if link.in_transaction {
+                    "; SET LOCAL statement_timeout TO DEFAULT"
+                } else {
+                    ""
+                };
+                format!("SET LOCAL statement_timeout = {ms}; {body}{restore}")
+            }
+        };
+        Ok(sqlx::raw_sql(AssertSqlSafe(text)))
     }
 
     pub(super) fn columns(row: &PgRow) -> Arc<[String]> {
@@ -729,6 +887,13 @@ mod pg {
             other => return Err(unsupported(col.name(), other)),
         })
     }
+}
+
+/// A statement with `params` bound as the extended protocol sends them (for tests that
+/// compare the inlined literals with it).
+#[cfg(all(test, feature = "postgres"))]
+pub(crate) fn pg_query_for_tests(sql: String, params: &[Value]) -> pg::Query {
+    pg::query(sql, params)
 }
 
 #[cfg(feature = "sqlite")]

@@ -25,6 +25,7 @@ pub struct DatabaseOptions {
     statement_timeout: Option<Duration>,
     trace_query_text: bool,
     application_name: String,
+    transaction_pooler: bool,
 }
 
 impl DatabaseOptions {
@@ -40,6 +41,7 @@ impl DatabaseOptions {
             statement_timeout: None,
             trace_query_text: false,
             application_name: "session-pool".to_owned(),
+            transaction_pooler: false,
         }
     }
 
@@ -95,6 +97,40 @@ impl DatabaseOptions {
         self
     }
 
+    /// PostgreSQL through a transaction-mode pooler (PgBouncer's `pool_mode = transaction`,
+    /// Supavisor, Neon's pooled endpoint), where consecutive transactions of one client
+    /// connection may run on different server connections. Also set by the URL parameter
+    /// `?pgbouncer=true` (as Prisma spells it). Default off.
+    ///
+    /// In this mode:
+    ///
+    /// - Each statement is one simple-protocol message, its parameters written into the
+    ///   text as typed, escaped literals (`E'…'::text`, `'42'::int8`…; see the crate's
+    ///   tests for the round trips): one round trip, no prepared statement, nothing that
+    ///   spans two protocol Syncs. Results come back in text form, which reads into the
+    ///   same [`Value`](crate::Value)s (floats exactly on PostgreSQL 12 and later).
+    /// - Sessions set nothing on the server at creation or release (no `statement_timeout`,
+    ///   no reset): such settings would land on a shared server connection. A statement
+    ///   timeout ([`statement_timeout`](DatabaseOptions::statement_timeout) or
+    ///   [`with_timeout`](crate::ReadContext::with_timeout)) is sent with each statement as
+    ///   `SET LOCAL statement_timeout` in the same message, so the server cancels it.
+    /// - A [`database_role`](crate::SessionOptions) is [`Error::Unsupported`]: connect as
+    ///   that role instead.
+    /// - A session is a link to the pooler, not to a server backend: `exists()` and
+    ///   `ping()` check that link (the pooler connects to the server per transaction), and
+    ///   sessions have no backend pid.
+    /// - Transactions, snapshots, batches, `run_in_transaction` and the stores work as
+    ///   elsewhere: a transaction holds one server connection from `BEGIN` to the end.
+    ///
+    /// Statement texts are read as `standard_conforming_strings = on` reads them (the
+    /// default since PostgreSQL 9.1) to find the `$n` placeholders. sqlx's startup
+    /// parameter `extra_float_digits` is never sent, in any mode, so PgBouncer's default
+    /// `ignore_startup_parameters` accepts the connection.
+    pub fn transaction_pooler(mut self, on: bool) -> Self {
+        self.transaction_pooler = on;
+        self
+    }
+
     /// Parses the URL, checks that the database can be reached (creating a SQLite file if it
     /// is missing) and returns the [`Database`].
     pub async fn open(self) -> Result<Database> {
@@ -115,6 +151,8 @@ pub(crate) struct Inner {
     connect_timeout: Duration,
     check_timeout: Duration,
     statement_timeout: Option<Duration>,
+    /// PostgreSQL through a transaction pooler.
+    transaction_pooler: bool,
     telemetry: crate::telemetry::DbMeta,
     pub(crate) schema: SchemaCache,
     /// Keeps an in-memory SQLite database alive while the `Database` lives, so that its
@@ -145,6 +183,34 @@ impl fmt::Debug for Database {
             .field("name", &self.inner.name)
             .field("dialect", &self.dialect())
             .finish()
+    }
+}
+
+/// `url` without its query parameter `key`, and that parameter's value.
+#[cfg(feature = "postgres")]
+fn take_param(url: &str, key: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut value = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.split_once('=') {
+            Some((k, v)) if k == key => {
+                value = Some(v.to_owned());
+                false
+            }
+            None if *pair == key => {
+                value = Some("true".to_owned());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    if kept.is_empty() {
+        (base.to_owned(), value)
+    } else {
+        (format!("{base}?{}", kept.join("&")), value)
     }
 }
 
@@ -231,6 +297,7 @@ impl Database {
                     connect_timeout: opts.connect_timeout,
                     check_timeout: opts.check_timeout,
                     statement_timeout: opts.statement_timeout,
+                    transaction_pooler: false,
                     telemetry,
                     schema: SchemaCache::default(),
                     _keeper: keeper,
@@ -238,10 +305,26 @@ impl Database {
             }
             #[cfg(feature = "postgres")]
             "postgres" | "postgresql" => {
-                let mut options: PgConnectOptions = opts
-                    .url
+                let (url, pgbouncer) = take_param(&opts.url, "pgbouncer");
+                let transaction_pooler = match pgbouncer.as_deref() {
+                    None => opts.transaction_pooler,
+                    Some("true" | "1" | "on" | "yes") => true,
+                    Some("false" | "0" | "off" | "no") => false,
+                    Some(other) => {
+                        return Err(invalid(format!(
+                            "pgbouncer={other}: expected true or false"
+                        )));
+                    }
+                };
+                let mut options: PgConnectOptions = url
                     .parse()
                     .map_err(|e: sqlx::Error| invalid(e.to_string()))?;
+                // Poolers refuse startup parameters they do not know (PgBouncer's default
+                // `ignore_startup_parameters` is empty), and it only shapes text output.
+                options = options.extra_float_digits(None);
+                if transaction_pooler {
+                    options = options.statement_cache_capacity(0);
+                }
                 if options.get_application_name().is_none() {
                     options = options.application_name(&opts.application_name);
                 }
@@ -270,6 +353,7 @@ impl Database {
                     connect_timeout: opts.connect_timeout,
                     check_timeout: opts.check_timeout,
                     statement_timeout: opts.statement_timeout,
+                    transaction_pooler,
                     telemetry,
                     schema: SchemaCache::default(),
                     #[cfg(feature = "sqlite")]
@@ -326,6 +410,12 @@ impl Database {
     }
 
     /// The database-wide statement timeout, if any.
+    /// Whether sessions go through a transaction pooler
+    /// ([`DatabaseOptions::transaction_pooler`]).
+    pub fn transaction_pooler(&self) -> bool {
+        self.inner.transaction_pooler
+    }
+
     pub(crate) fn statement_timeout(&self) -> Option<Duration> {
         self.inner.statement_timeout
     }
@@ -340,9 +430,14 @@ impl Database {
                 o.connect().await.map_err(failed)?,
             )),
             #[cfg(feature = "postgres")]
-            Target::Postgres(o) => Ok(crate::conn::Conn::Postgres(
-                o.connect().await.map_err(failed)?,
-            )),
+            Target::Postgres(o) => {
+                let c = o.connect().await.map_err(failed)?;
+                Ok(if self.inner.transaction_pooler {
+                    crate::conn::Conn::PgPooled(c)
+                } else {
+                    crate::conn::Conn::Postgres(c)
+                })
+            }
         }
     }
 
@@ -448,6 +543,29 @@ fn timed_out(timeout: Duration) -> sqlx::Error {
 #[cfg(test)]
 mod tests {
     use super::redact;
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn the_pgbouncer_parameter_is_taken_out_of_the_url() {
+        use super::take_param;
+        let t = |u: &str| take_param(u, "pgbouncer");
+        assert_eq!(t("postgres://h/db"), ("postgres://h/db".into(), None));
+        assert_eq!(
+            t("postgres://h/db?pgbouncer=true"),
+            ("postgres://h/db".into(), Some("true".into()))
+        );
+        assert_eq!(
+            t("postgres://h/db?sslmode=disable&pgbouncer=false&application_name=x"),
+            (
+                "postgres://h/db?sslmode=disable&application_name=x".into(),
+                Some("false".into())
+            )
+        );
+        assert_eq!(
+            t("postgres://h/db?pgbouncer"),
+            ("postgres://h/db".into(), Some("true".into()))
+        );
+    }
 
     #[test]
     fn redacts_passwords() {

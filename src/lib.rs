@@ -18,12 +18,16 @@ mod deadline;
 mod dialect;
 mod error;
 mod ident;
+#[cfg(feature = "postgres")]
+mod inline;
 #[cfg(feature = "items")]
 #[cfg_attr(docsrs, doc(cfg(feature = "items")))]
 pub mod items;
 mod keyset;
 mod mutation;
 mod param;
+#[cfg(feature = "postgres")]
+mod param_types;
 mod placeholders;
 mod pool;
 mod read;
@@ -45,6 +49,8 @@ pub mod prelude {
     pub use crate::session::{ReadContext, WriteContext};
 }
 
+#[cfg(feature = "postgres")]
+pub use conn::PoolerLink;
 pub use conn::{FromDriverRow, RawConnection};
 pub use database::{Database, DatabaseOptions};
 pub use dialect::Dialect;

@@ -1,10 +1,14 @@
-//! Checks a statement before it is sent: no NUL in its text, and on SQLite as many
-//! parameters as its placeholders ask for (sqlx binds a missing one as NULL, silently).
+//! Checks a statement before it is sent: no NUL in its text, and as many parameters as its
+//! placeholders ask for. SQLite would bind a missing one as NULL, silently; on PostgreSQL
+//! the outcome of a wrong count depended on sqlx's statement cache (refused with 08P01 when
+//! the text was cached, run with the extra parameters unused when not), and a transaction
+//! pooler's client-side literals have no server to count for them.
 
 use crate::error::{Error, Result};
 
 /// Refuses text with a NUL (PostgreSQL rejects it as a protocol violation, SQLite stops
-/// reading at it) and, on SQLite, a parameter count other than the placeholders'.
+/// reading at it) and a parameter count other than the placeholders' (`sqlite` says whose
+/// placeholder syntax to read).
 pub(crate) fn check(sql: &str, params: usize, sqlite: bool) -> Result<()> {
     if sql.as_bytes().contains(&0) {
         return Err(Error::InvalidStatement {
@@ -13,8 +17,12 @@ pub(crate) fn check(sql: &str, params: usize, sqlite: bool) -> Result<()> {
             source: None,
         });
     }
-    if sqlite {
-        let wanted = sqlite_params(sql);
+    let wanted = if sqlite {
+        sqlite_params(sql)
+    } else {
+        postgres_params(sql)
+    };
+    {
         if wanted != params {
             return Err(Error::InvalidStatement {
                 code: None,
@@ -27,6 +35,22 @@ pub(crate) fn check(sql: &str, params: usize, sqlite: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// How many parameters a PostgreSQL statement takes: its highest `$n` outside literals,
+/// quoted identifiers, dollar-quoted strings and comments.
+fn postgres_params(sql: &str) -> usize {
+    #[cfg(feature = "postgres")]
+    return crate::inline::placeholders(sql)
+        .into_iter()
+        .map(|(_, _, n)| n)
+        .max()
+        .unwrap_or(0);
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = sql;
+        0
+    }
 }
 
 /// How many parameters sqlx-sqlite binds for `sql`: `$N` and `?N` take argument N, and each
@@ -120,7 +144,12 @@ mod tests {
         assert!(check("UPDATE t SET a = $1 WHERE id = $2", 1, true).is_err());
         assert!(check("UPDATE t SET a = $1 WHERE id = $2", 3, true).is_err());
         assert!(check("UPDATE t SET a = $1 WHERE id = $2", 2, true).is_ok());
-        // PostgreSQL counts for itself.
-        assert!(check("UPDATE t SET a = $1 WHERE id = $2", 1, false).is_ok());
+        // PostgreSQL's syntax: dollar quotes and names with `$` are not placeholders.
+        #[cfg(feature = "postgres")]
+        {
+            assert!(check("UPDATE t SET a = $1 WHERE id = $2", 1, false).is_err());
+            assert!(check("UPDATE t SET a = $1 WHERE id = $2", 3, false).is_err());
+            assert!(check("SELECT $$ $3 $$, a$2 FROM t WHERE id = $1", 1, false).is_ok());
+        }
     }
 }

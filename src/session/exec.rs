@@ -64,7 +64,7 @@ impl Limit {
         let timeout = db.statement_timeout()?;
         let by = match conn {
             #[cfg(feature = "postgres")]
-            RawConnection::Postgres(_) => By::Server,
+            RawConnection::Postgres(_) | RawConnection::PostgresPooled(..) => By::Server,
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(_) => By::Cancel,
         };
@@ -123,6 +123,7 @@ impl<'a> Exec<'a> {
             db,
             limit,
         } = self;
+        let (conn, limit) = server_side(conn, limit, meta.tx_open);
         let span = telemetry::statement(db.telemetry(), sql.text(), true);
         telemetry::traced(span, bounded(meta, db, limit, op(conn, sql))).await
     }
@@ -221,9 +222,30 @@ impl<'a> Exec<'a> {
             db,
             limit: bound,
         } = self;
+        let (conn, bound) = server_side(conn, bound, meta.tx_open);
         let span = telemetry::statement(db.telemetry(), "SELECT", false);
         let run = bounded(meta, db, bound, request.run(conn, db, keyset, limit));
         telemetry::traced(span, run).await
+    }
+}
+
+/// On a transaction pooler's link the server enforces a statement's limit: it is sent
+/// with the statement (`SET LOCAL statement_timeout`), since a cancel needs the backend
+/// pid the pooler hides. Checks (`By::Lost`) stay the client's.
+fn server_side(
+    conn: RawConnection<'_>,
+    limit: Option<Limit>,
+    in_transaction: bool,
+) -> (RawConnection<'_>, Option<Limit>) {
+    match limit {
+        Some(l) if conn.is_pooled() && l.by != By::Lost => (
+            conn.with_server_timeout(Some(l.timeout), in_transaction),
+            Some(Limit {
+                by: By::Server,
+                ..l
+            }),
+        ),
+        other => (conn, other),
     }
 }
 

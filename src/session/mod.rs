@@ -4,8 +4,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Instant;
 
-use sqlx::Connection;
-
 use crate::conn::{Conn, ExecError, RawConnection};
 use crate::database::Database;
 use crate::error::{Class, Error, Result, classify, database_from, typed};
@@ -300,6 +298,9 @@ impl Session {
     }
 
     /// The PostgreSQL backend process id serving this session (`pg_backend_pid()`).
+    /// `None` on SQLite, and through a transaction pooler
+    /// ([`DatabaseOptions::transaction_pooler`](crate::DatabaseOptions::transaction_pooler)),
+    /// where each transaction may run on another backend.
     pub fn backend_pid(&self) -> Option<i32> {
         self.live.as_ref().and_then(|l| l.meta.backend_pid)
     }
@@ -550,14 +551,7 @@ impl Session {
                 )));
             }
         }
-        let close = async {
-            match live.conn {
-                #[cfg(feature = "sqlite")]
-                Conn::Sqlite(c) => c.close().await,
-                #[cfg(feature = "postgres")]
-                Conn::Postgres(c) => c.close().await,
-            }
-        };
+        let close = live.conn.close();
         let closed = tokio::time::timeout(timeout, close).await.unwrap_or(Ok(()));
         if let Err(e) = closed {
             tracing::debug!(target: "session_pool::session", session = %live.meta.name, error = %e,

@@ -20,8 +20,9 @@ use crate::value::Value;
 enum TxConn<'c> {
     #[cfg(feature = "sqlite")]
     Sqlite(sqlx::Transaction<'c, sqlx::Sqlite>),
+    /// With whether the connection goes through a transaction pooler.
     #[cfg(feature = "postgres")]
-    Postgres(sqlx::Transaction<'c, sqlx::Postgres>),
+    Postgres(sqlx::Transaction<'c, sqlx::Postgres>, bool),
 }
 
 impl TxConn<'_> {
@@ -30,7 +31,11 @@ impl TxConn<'_> {
             #[cfg(feature = "sqlite")]
             TxConn::Sqlite(t) => RawConnection::Sqlite(t),
             #[cfg(feature = "postgres")]
-            TxConn::Postgres(t) => RawConnection::Postgres(t),
+            TxConn::Postgres(t, false) => RawConnection::Postgres(t),
+            #[cfg(feature = "postgres")]
+            TxConn::Postgres(t, true) => {
+                RawConnection::PostgresPooled(t, crate::conn::PoolerLink::default())
+            }
         }
     }
 
@@ -39,7 +44,7 @@ impl TxConn<'_> {
             #[cfg(feature = "sqlite")]
             TxConn::Sqlite(t) => t.commit().await,
             #[cfg(feature = "postgres")]
-            TxConn::Postgres(t) => t.commit().await,
+            TxConn::Postgres(t, _) => t.commit().await,
         }
     }
 
@@ -48,7 +53,7 @@ impl TxConn<'_> {
             #[cfg(feature = "sqlite")]
             TxConn::Sqlite(t) => t.rollback().await,
             #[cfg(feature = "postgres")]
-            TxConn::Postgres(t) => t.rollback().await,
+            TxConn::Postgres(t, _) => t.rollback().await,
         }
     }
 }
@@ -86,13 +91,16 @@ async fn begin_untraced(
             c.begin_with(AssertSqlSafe(sql)).await.map(TxConn::Sqlite)
         }
         #[cfg(feature = "postgres")]
-        RawConnection::Postgres(c) => {
-            let sql = match mode {
-                Mode::ReadWrite => "BEGIN ISOLATION LEVEL SERIALIZABLE",
-                Mode::ReadOnly => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-            };
-            c.begin_with(AssertSqlSafe(sql)).await.map(TxConn::Postgres)
-        }
+        RawConnection::Postgres(c) => c
+            .begin_with(AssertSqlSafe(pg_begin(mode)))
+            .await
+            .map(|t| TxConn::Postgres(t, false)),
+        // BEGIN is a simple query: the pooler pins a server connection until COMMIT.
+        #[cfg(feature = "postgres")]
+        RawConnection::PostgresPooled(c, _) => c
+            .begin_with(AssertSqlSafe(pg_begin(mode)))
+            .await
+            .map(|t| TxConn::Postgres(t, true)),
     };
     meta.tx_dirty = false;
     let tx = tx.map_err(|e| meta.fail(e.into()))?;
@@ -102,6 +110,14 @@ async fn begin_untraced(
     // session's next use.
     meta.tx_open = true;
     Ok((tx, meta, db))
+}
+
+#[cfg(feature = "postgres")]
+fn pg_begin(mode: Mode) -> &'static str {
+    match mode {
+        Mode::ReadWrite => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+        Mode::ReadOnly => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    }
 }
 
 /// Runs a COMMIT or ROLLBACK. While it is in flight, a dropped future could leave the
