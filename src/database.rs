@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::schema::SchemaCache;
 
 #[cfg(feature = "postgres")]
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::PgConnection;
 #[cfg(feature = "sqlite")]
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection};
@@ -140,9 +140,9 @@ impl DatabaseOptions {
 
 enum Target {
     #[cfg(feature = "sqlite")]
-    Sqlite(SqliteConnectOptions),
+    Sqlite(Box<SqliteConnectOptions>),
     #[cfg(feature = "postgres")]
-    Postgres(PgConnectOptions),
+    Postgres(crate::hosts::Hosts),
 }
 
 pub(crate) struct Inner {
@@ -184,6 +184,14 @@ impl fmt::Debug for Database {
             .field("dialect", &self.dialect())
             .finish()
     }
+}
+
+/// A PostgreSQL backend a session runs on: which of the database's hosts, and its pid
+/// there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Backend {
+    pub(crate) host: usize,
+    pub(crate) pid: i32,
 }
 
 /// `url` without its query parameter `key`, and that parameter's value.
@@ -293,7 +301,7 @@ impl Database {
                 };
                 Ok(Database::from_inner(Inner {
                     name,
-                    target: Target::Sqlite(options),
+                    target: Target::Sqlite(Box::new(options)),
                     connect_timeout: opts.connect_timeout,
                     check_timeout: opts.check_timeout,
                     statement_timeout: opts.statement_timeout,
@@ -316,26 +324,31 @@ impl Database {
                         )));
                     }
                 };
-                let mut options: PgConnectOptions = url
-                    .parse()
-                    .map_err(|e: sqlx::Error| invalid(e.to_string()))?;
-                // Poolers refuse startup parameters they do not know (PgBouncer's default
-                // `ignore_startup_parameters` is empty), and it only shapes text output.
-                options = options.extra_float_digits(None);
-                if transaction_pooler {
-                    options = options.statement_cache_capacity(0);
+                let (url, attrs) = take_param(&url, "target_session_attrs");
+                let mut hosts = crate::hosts::parse(&url, attrs.as_deref()).map_err(invalid)?;
+                for options in &mut hosts.options {
+                    // Poolers refuse startup parameters they do not know (PgBouncer's
+                    // default `ignore_startup_parameters` is empty), and it only shapes text
+                    // output.
+                    let mut o = options.clone().extra_float_digits(None);
+                    if transaction_pooler {
+                        o = o.statement_cache_capacity(0);
+                    }
+                    if o.get_application_name().is_none() {
+                        o = o.application_name(&opts.application_name);
+                    }
+                    *options = o;
                 }
-                if options.get_application_name().is_none() {
-                    options = options.application_name(&opts.application_name);
-                }
+                let options = hosts.options[0].clone();
                 let name = format!(
-                    "postgres://{}:{}/{}",
-                    options.get_host(),
-                    options.get_port(),
+                    "postgres://{}/{}",
+                    hosts.addresses(),
                     options.get_database().unwrap_or(options.get_username())
                 );
-                let probe: PgConnection =
-                    connect_timeout(&name, opts.connect_timeout, options.connect()).await?;
+                let per_host = opts.connect_timeout;
+                let whole = per_host.saturating_mul(hosts.options.len() as u32);
+                let (probe, _) =
+                    connect_timeout(&name, whole, crate::hosts::connect(&hosts, per_host)).await?;
                 probe.close().await.map_err(crate::error::from_sqlx)?;
                 let telemetry = crate::telemetry::DbMeta {
                     system: "postgresql",
@@ -349,8 +362,8 @@ impl Database {
                 };
                 Ok(Database::from_inner(Inner {
                     name,
-                    target: Target::Postgres(options),
-                    connect_timeout: opts.connect_timeout,
+                    target: Target::Postgres(hosts),
+                    connect_timeout: whole,
                     check_timeout: opts.check_timeout,
                     statement_timeout: opts.statement_timeout,
                     transaction_pooler,
@@ -420,59 +433,74 @@ impl Database {
         self.inner.statement_timeout
     }
 
-    /// Opens one new connection (unbounded: the caller bounds the whole session setup).
-    pub(crate) async fn connect(&self) -> Result<crate::conn::Conn> {
+    /// Opens one new connection (unbounded: the caller bounds the whole session setup),
+    /// and says which host it went to (see [`Backend`]).
+    pub(crate) async fn connect(&self) -> Result<(crate::conn::Conn, usize)> {
         let name = &self.inner.name;
         let failed = |e| connect_error(name, e);
         match &self.inner.target {
             #[cfg(feature = "sqlite")]
-            Target::Sqlite(o) => Ok(crate::conn::Conn::Sqlite(
-                o.connect().await.map_err(failed)?,
+            Target::Sqlite(o) => Ok((
+                crate::conn::Conn::Sqlite(o.connect().await.map_err(failed)?),
+                0,
             )),
             #[cfg(feature = "postgres")]
-            Target::Postgres(o) => {
-                let c = o.connect().await.map_err(failed)?;
-                Ok(if self.inner.transaction_pooler {
+            Target::Postgres(hosts) => {
+                let per_host = self.inner.connect_timeout / hosts.options.len().max(1) as u32;
+                let (c, host) = crate::hosts::connect(hosts, per_host)
+                    .await
+                    .map_err(failed)?;
+                let conn = if self.inner.transaction_pooler {
                     crate::conn::Conn::PgPooled(c)
                 } else {
                     crate::conn::Conn::Postgres(c)
-                })
+                };
+                Ok((conn, host))
             }
         }
     }
 
-    /// Asks the server to cancel what backend `pid` is running (PostgreSQL
-    /// `pg_cancel_backend`, from a connection of its own, which sqlx's lack of a cancel
-    /// request makes necessary). Returns whether the server found the backend.
+    /// Asks the server to cancel what `backend` is running (PostgreSQL
+    /// `pg_cancel_backend`, from a connection of its own to the same host, which sqlx's
+    /// lack of a cancel request makes necessary). Returns whether the server found it.
     #[cfg(feature = "postgres")]
-    pub(crate) async fn cancel_backend(&self, pid: i32) -> Result<bool> {
-        self.signal_backend("SELECT pg_cancel_backend($1)", pid)
+    pub(crate) async fn cancel_backend(&self, backend: Backend) -> Result<bool> {
+        self.signal_backend("SELECT pg_cancel_backend($1)", backend)
             .await
     }
 
-    /// Ends backend `pid` (PostgreSQL `pg_terminate_backend`): its transaction rolls back
-    /// and its locks go. Returns whether the server found the backend.
+    /// Ends `backend` (PostgreSQL `pg_terminate_backend`): its transaction rolls back and
+    /// its locks go. Returns whether the server found it.
     #[cfg(feature = "postgres")]
-    pub(crate) async fn terminate_backend(&self, pid: i32) -> Result<bool> {
-        self.signal_backend("SELECT pg_terminate_backend($1)", pid)
+    pub(crate) async fn terminate_backend(&self, backend: Backend) -> Result<bool> {
+        self.signal_backend("SELECT pg_terminate_backend($1)", backend)
             .await
     }
 
     #[cfg(feature = "postgres")]
     #[allow(irrefutable_let_patterns)] // refutable once SQLite is built too
-    async fn signal_backend(&self, sql: &'static str, pid: i32) -> Result<bool> {
-        let Target::Postgres(options) = &self.inner.target else {
+    async fn signal_backend(&self, sql: &'static str, backend: Backend) -> Result<bool> {
+        let Target::Postgres(hosts) = &self.inner.target else {
+            return Ok(false);
+        };
+        // The backend's own host: a pid means nothing on another server.
+        let Some(options) = hosts.options.get(backend.host) else {
             return Ok(false);
         };
         let mut conn: PgConnection = options
             .connect()
             .await
             .map_err(|e| connect_error(&self.inner.name, e))?;
-        let found: bool = sqlx::query_scalar(sql)
-            .bind(pid)
-            .fetch_one(&mut conn)
-            .await
-            .map_err(crate::error::from_sqlx)?;
+        let found: bool = sqlx::raw_sql(sqlx::AssertSqlSafe(
+            sql.replace("$1", &backend.pid.to_string()),
+        ))
+        .fetch_one(&mut conn)
+        .await
+        .and_then(|row| {
+            use sqlx::Row;
+            row.try_get::<bool, _>(0)
+        })
+        .map_err(crate::error::from_sqlx)?;
         let _ = conn.close().await;
         Ok(found)
     }

@@ -17,6 +17,8 @@ mod database;
 mod deadline;
 mod dialect;
 mod error;
+#[cfg(feature = "postgres")]
+mod hosts;
 mod ident;
 #[cfg(feature = "postgres")]
 mod inline;

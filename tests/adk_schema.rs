@@ -277,6 +277,77 @@ async fn concurrent_create_tables(db: Database) {
         .unwrap();
 }
 
+/// `portable_ddl`: the seed's columns, keys, indexes and foreign key, without FILLFACTOR
+/// and the partial GIN index; created concurrently without a transaction or lock; and the
+/// store works on it. SQLite's layout is the same either way.
+async fn portable_ddl(db: Database) {
+    let pool = common::fixed_pool(&db, 4).await;
+    let (s_name, e_name) = (common::unique("pd_s"), common::unique("pd_e"));
+    let config = AdkConfig::default()
+        .session_table(&s_name)
+        .events_table(&e_name)
+        .app_state_table(common::unique("pd_a"))
+        .user_state_table(common::unique("pd_u"))
+        .portable_ddl(true);
+    let store = AdkStore::new(pool.clone(), config).unwrap();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create_tables().await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    if db.dialect() == session_pool::Dialect::Postgres {
+        let seed = common::adk_store(&db, AdkConfig::default()).await;
+        let mut c = pool.session().await.unwrap();
+        let portable = pg_shape(&mut c, &s_name, &s_name).await;
+        let full = pg_shape(&mut c, seed.session_table(), seed.session_table()).await;
+        assert!(
+            full.contains("fillfactor=80") && full.contains("USING gin"),
+            "{full}"
+        );
+        assert!(
+            !portable.contains("fillfactor") && !portable.contains("gin"),
+            "{portable}"
+        );
+        // Otherwise the same: columns, the other indexes, and the events table whole.
+        let without = |shape: &str| {
+            shape
+                .lines()
+                .map(|l| {
+                    l.split("\", \"")
+                        .filter(|part| !part.contains("gin") && !part.contains("fillfactor"))
+                        .collect::<Vec<_>>()
+                        .join("|")
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(without(&portable)[0], without(&full)[0], "columns");
+        assert_eq!(
+            pg_shape(&mut c, &e_name, &s_name).await,
+            pg_shape(&mut c, seed.events_table(), seed.session_table()).await
+        );
+    }
+    let service = session_pool::adk::SessionService::new(store);
+    let mut session = service
+        .create_session("app", "u", None, None)
+        .await
+        .unwrap();
+    let e = session_pool::adk::Event::text("user", "user", "hi")
+        .with_state_delta("k", json!(1))
+        .with_state_delta("user:n", json!(2));
+    service.append_event(&mut session, e).await.unwrap();
+    let read = service
+        .get_session("app", "u", &session.id, &Default::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.events.len(), 1);
+    assert_eq!(read.state["user:n"], json!(2));
+}
+
 async fn bad_table_names_never_reach_sql(db: Database) {
     let pool = common::fixed_pool(&db, 1).await;
     for config in [
@@ -292,6 +363,7 @@ async fn bad_table_names_never_reach_sql(db: Database) {
 }
 
 on_both!(
+    portable_ddl,
     rerun_is_a_no_op,
     concurrent_create_tables,
     bad_table_names_never_reach_sql

@@ -79,3 +79,25 @@ pg_stop() {
   rm -rf "$SESSION_POOL_PGDIR"
   unset SESSION_POOL_PGDATA
 }
+
+# Starts a streaming standby of the server in directory $1 (made by pg_start), on a free
+# port of its own, and prints its directory. `pg_basebackup -R` writes the standby's
+# connection to the primary.
+pg_standby_start() {
+  local primary=$1 bin; bin=$(pg_bin_dir)
+  local dir; dir=$(mktemp -d /tmp/session-pool-pg.XXXXXX)
+  [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+  chmod 700 "$dir"
+  pg_as_owner "$bin/pg_basebackup" -h 127.0.0.1 -p "$(cat "$primary/port")" -U postgres \
+    -D "$dir/data" -R -X stream -c fast >"$dir/basebackup.log" 2>&1 \
+    || { cat "$dir/basebackup.log" >&2; return 1; }
+  local port; port=$(pg_free_port) || { echo "pg: no free port" >&2; return 1; }
+  echo "$port" >"$dir/port"
+  pg_server_start "$dir" || return 1
+  echo "$dir"
+}
+
+# Promotes the standby in directory $1 to a primary, waiting for it.
+pg_promote() {
+  pg_as_owner "$(pg_bin_dir)/pg_ctl" -D "$1/data" -w promote >/dev/null
+}

@@ -20,6 +20,7 @@ pub struct AdkConfig {
     pub(crate) user_state_table: String,
     pub(crate) owner_id_column: Option<String>,
     pub(crate) actions_codec: ActionsCodec,
+    pub(crate) portable_ddl: bool,
 }
 
 impl Default for AdkConfig {
@@ -31,6 +32,7 @@ impl Default for AdkConfig {
             user_state_table: "adk_user_states".into(),
             owner_id_column: None,
             actions_codec: ActionsCodec::Json,
+            portable_ddl: false,
         }
     }
 }
@@ -69,6 +71,19 @@ impl AdkConfig {
     /// SQLSpec stores share the tables: they can only read pickles. Reads take either.
     pub fn actions_codec(mut self, codec: ActionsCodec) -> Self {
         self.actions_codec = codec;
+        self
+    }
+
+    /// DDL for PostgreSQL-compatible engines that refuse parts of the seed's (default
+    /// off): [`create_tables`](super::AdkStore::create_tables) then leaves out
+    /// `WITH (fillfactor = 80)` and the partial GIN index on `state` (CockroachDB,
+    /// YugabyteDB and Spanner's PGAdapter refuse or ignore them), and runs each statement on
+    /// its own instead of in one transaction under an advisory lock (Spanner runs no DDL in
+    /// transactions, and not every engine has advisory locks). Columns, keys, the other
+    /// indexes and the cascading foreign key are the same, so the stores' queries are too.
+    /// SQLite's layout is the same either way. See the README's scaling section.
+    pub fn portable_ddl(mut self, on: bool) -> Self {
+        self.portable_ddl = on;
         self
     }
 

@@ -4,8 +4,16 @@
 use super::config::Tables;
 
 /// The statements `create_tables` runs, in order; each is idempotent.
-pub(crate) fn ddl(tables: &Tables, postgres: bool) -> Vec<String> {
-    if postgres {
+/// The `CREATE` statements; `portable` leaves out what distributed PostgreSQL-compatible
+/// engines refuse (see [`AdkConfig::portable_ddl`](super::AdkConfig::portable_ddl)).
+pub(crate) fn ddl(tables: &Tables, postgres: bool, portable: bool) -> Vec<String> {
+    if postgres && portable {
+        postgres_ddl(tables)
+            .into_iter()
+            .filter(|s| !s.contains("USING GIN"))
+            .map(|s| s.replace(" WITH (fillfactor = 80)", ""))
+            .collect()
+    } else if postgres {
         postgres_ddl(tables)
     } else {
         sqlite_ddl(tables)

@@ -672,7 +672,7 @@ impl Core {
 
     pub(crate) fn track_checkout(&self, session: &Session) -> Option<CheckoutTracker> {
         let leaks = self.leaks.as_ref()?;
-        let tracker = leaks.track(session.session_id(), session.backend_pid());
+        let tracker = leaks.track(session.session_id(), session.backend());
         // The janitor warns about leaks while they are held.
         let start = !std::mem::replace(&mut self.state.lock().janitor, true);
         if start && let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -740,7 +740,7 @@ impl Core {
             let timeout = db.check_timeout();
             for pid in doomed {
                 let res = tokio::time::timeout(timeout, db.terminate_backend(pid)).await;
-                tracing::warn!(target: "session_pool::leak", pid, closed = matches!(res, Ok(Ok(true))),
+                tracing::warn!(target: "session_pool::leak", pid = pid.pid, closed = matches!(res, Ok(Ok(true))),
                     "closed a leaked session's backend");
             }
         }

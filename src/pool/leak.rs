@@ -14,7 +14,7 @@ struct Entry {
     since: Instant,
     session: Option<String>,
     /// The PostgreSQL backend, for closing a leaked session.
-    pid: Option<i32>,
+    pid: Option<crate::database::Backend>,
     backtrace: Option<Backtrace>,
     warned: bool,
 }
@@ -56,7 +56,7 @@ impl LeakRegistry {
     pub(crate) fn track(
         self: &Arc<Self>,
         session: Option<&str>,
-        pid: Option<i32>,
+        pid: Option<crate::database::Backend>,
     ) -> CheckoutTracker {
         let id = self.next.fetch_add(1, Relaxed);
         let backtrace = self.backtraces.then(Backtrace::force_capture);
@@ -76,7 +76,7 @@ impl LeakRegistry {
 
     /// Warns once for each checkout held longer than the threshold, while it is held;
     /// returns the backends to close (those newly found, when closing is on).
-    pub(crate) fn check(&self) -> Vec<i32> {
+    pub(crate) fn check(&self) -> Vec<crate::database::Backend> {
         let mut live = self.live.lock();
         let mut close = Vec::new();
         for e in live.values_mut() {

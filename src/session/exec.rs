@@ -156,10 +156,11 @@ impl<'a> Exec<'a> {
         let span = telemetry::statement(self.db.telemetry(), sql.text(), true);
         let rows = self.conn.fetch(sql, params);
         // PostgreSQL: a timer beside the stream (SQLite's interrupt needs none).
-        let rows = match (self.limit, meta.backend_pid) {
-            (Some(limit), Some(pid)) if armed.is_none() && limit.by != By::Lost => {
+        let rows = match (self.limit, meta.backend) {
+            (Some(limit), Some(backend)) if armed.is_none() && limit.by != By::Lost => {
                 let cancel = limit.by == By::Cancel;
-                super::timed_stream::Timed::new(rows, self.db, pid, limit.timeout, cancel).boxed()
+                super::timed_stream::Timed::new(rows, self.db, backend, limit.timeout, cancel)
+                    .boxed()
             }
             _ => rows,
         };
@@ -286,7 +287,7 @@ async fn bounded<T>(
         return finish(meta, res);
     }
     if limit.by == By::Cancel
-        && let Some(pid) = meta.backend_pid
+        && let Some(pid) = meta.backend
     {
         #[cfg(feature = "postgres")]
         match tokio::time::timeout(grace, db.cancel_backend(pid)).await {

@@ -46,7 +46,8 @@ impl SessionOptions {
 pub(crate) struct Meta {
     pub(crate) id: String,
     pub(crate) name: String,
-    pub(crate) backend_pid: Option<i32>,
+    /// The PostgreSQL backend (host and pid) the session runs on.
+    pub(crate) backend: Option<crate::database::Backend>,
     pub(crate) created_at: Instant,
     pub(crate) last_used: Instant,
     /// `last_used` on the coarse clock (a few ms resolution, a few ns to read), for the
@@ -208,7 +209,7 @@ impl fmt::Debug for Session {
         match &self.live {
             Some(live) => d
                 .field("session_id", &live.meta.id)
-                .field("backend_pid", &live.meta.backend_pid)
+                .field("backend", &live.meta.backend)
                 .field("broken", &live.meta.broken),
             None => d.field("created", &false),
         };
@@ -297,12 +298,19 @@ impl Session {
         self.live.is_some()
     }
 
+    /// The backend (host and pid) serving this session, for the pool.
+    pub(crate) fn backend(&self) -> Option<crate::database::Backend> {
+        self.live.as_ref().and_then(|l| l.meta.backend)
+    }
+
     /// The PostgreSQL backend process id serving this session (`pg_backend_pid()`).
     /// `None` on SQLite, and through a transaction pooler
     /// ([`DatabaseOptions::transaction_pooler`](crate::DatabaseOptions::transaction_pooler)),
     /// where each transaction may run on another backend.
     pub fn backend_pid(&self) -> Option<i32> {
-        self.live.as_ref().and_then(|l| l.meta.backend_pid)
+        self.live
+            .as_ref()
+            .and_then(|l| l.meta.backend.map(|b| b.pid))
     }
 
     /// When the session was created.
@@ -365,9 +373,9 @@ impl Session {
         }
         let database = &self.database;
         let statement_timeout = database.statement_timeout();
-        let (conn, prepared) = database
+        let (conn, (prepared, host)) = database
             .bounded_connect(async {
-                let mut conn = database.connect().await?;
+                let (mut conn, host) = database.connect().await?;
                 let prepared = conn
                     .prepare_session(role.as_deref(), statement_timeout)
                     .await
@@ -375,7 +383,7 @@ impl Session {
                         ExecError::Crate(e) => e,
                         ExecError::Sql(e) => crate::error::from_sqlx(e),
                     })?;
-                Ok((conn, prepared))
+                Ok((conn, (prepared, host)))
             })
             .await?;
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -383,7 +391,9 @@ impl Session {
         let meta = Meta {
             name: format!("{}/sessions/{id}", self.database.name()),
             id,
-            backend_pid: prepared.pid,
+            backend: prepared
+                .pid
+                .map(|pid| crate::database::Backend { host, pid }),
             created_at: now,
             last_used: now,
             touched: coarsetime::Instant::now_without_cache_update(),
@@ -397,7 +407,7 @@ impl Session {
             interrupt: prepared.interrupt,
         };
         tracing::debug!(
-            target: "session_pool::session", session = %meta.name, pid = ?meta.backend_pid,
+            target: "session_pool::session", session = %meta.name, backend = ?meta.backend,
             "session created"
         );
         self.live = Some(Box::new(Live { conn, meta }));

@@ -38,7 +38,7 @@ pub(crate) struct Timed<'a> {
     /// it, and the deadline is when the client gives up.
     cancel: bool,
     db: Database,
-    pid: i32,
+    backend: crate::database::Backend,
     timeout: Duration,
 }
 
@@ -48,7 +48,7 @@ impl<'a> Timed<'a> {
     pub(crate) fn new(
         inner: BoxStream<'a, ExecResult<Row>>,
         db: &Database,
-        pid: i32,
+        backend: crate::database::Backend,
         timeout: Duration,
         cancel: bool,
     ) -> Self {
@@ -63,7 +63,7 @@ impl<'a> Timed<'a> {
             phase: Phase::Running,
             cancel,
             db: db.clone(),
-            pid,
+            backend,
             timeout,
         }
     }
@@ -90,11 +90,11 @@ impl Stream for Timed<'_> {
             match this.phase {
                 Phase::Running if this.cancel => {
                     let grace = this.db.check_timeout();
-                    let (db, pid) = (this.db.clone(), this.pid);
+                    let (db, pid) = (this.db.clone(), this.backend);
                     let cancel = async move {
                         #[cfg(feature = "postgres")]
                         if let Err(e) = tokio::time::timeout(grace, db.cancel_backend(pid)).await {
-                            tracing::warn!(target: "session_pool::session", pid, error = %e,
+                            tracing::warn!(target: "session_pool::session", pid = pid.pid, error = %e,
                                 "no answer to a cancel within the check timeout");
                         }
                         #[cfg(not(feature = "postgres"))]

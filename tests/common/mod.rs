@@ -220,6 +220,45 @@ impl OwnServer {
         );
     }
 
+    /// Starts a streaming standby of this server (`pg_basebackup -R`), on a port of its own.
+    pub fn start_standby(&self) -> OwnServer {
+        let out = pg_sh(&format!(
+            r#"d=$(pg_standby_start '{}') && echo "$d postgres://postgres@127.0.0.1:$(cat $d/port)/postgres""#,
+            self.dir
+        ));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout.lines().last().unwrap_or_default().to_owned();
+        match line.split_once(' ') {
+            Some((dir, url)) if out.status.success() => OwnServer {
+                dir: dir.to_owned(),
+                url: url.to_owned(),
+            },
+            _ => panic!(
+                "could not start a standby: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+
+    /// Promotes this standby to a primary.
+    pub fn promote(&self) {
+        let out = pg_sh(&format!("pg_promote '{}'", self.dir));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `host:port` of the server.
+    pub fn host_port(&self) -> &str {
+        let rest = self
+            .url
+            .split_once('@')
+            .map_or(self.url.as_str(), |(_, r)| r);
+        rest.split('/').next().unwrap_or(rest)
+    }
+
     /// Starts the server again on the same port.
     pub fn start_again(&self) {
         let out = pg_sh(&format!("pg_server_start '{}'", self.dir));

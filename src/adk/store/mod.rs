@@ -66,6 +66,7 @@ pub struct AdkStore {
     /// `long_running_tool_ids_json`), learned on first use and shared with clones.
     jsonb_tool_ids: Arc<std::sync::OnceLock<bool>>,
     actions_codec: ActionsCodec,
+    portable_ddl: bool,
 }
 
 impl Clone for AdkStore {
@@ -77,6 +78,7 @@ impl Clone for AdkStore {
             owner: self.owner.clone(),
             jsonb_tool_ids: Arc::clone(&self.jsonb_tool_ids),
             actions_codec: self.actions_codec,
+            portable_ddl: self.portable_ddl,
         }
     }
 }
@@ -135,6 +137,7 @@ impl AdkStore {
             owner: None,
             jsonb_tool_ids: Arc::default(),
             actions_codec: config.actions_codec,
+            portable_ddl: config.portable_ddl,
         })
     }
 
@@ -202,6 +205,18 @@ impl AdkStore {
     async fn create_tables_once(&self) -> Result<()> {
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
+        if postgres && self.portable_ddl {
+            // One statement at a time, no lock: each is `IF NOT EXISTS`, and a concurrent
+            // creator's catalog entry that wins the race means the object is there.
+            for statement in schema::ddl(&self.tables, true, true) {
+                match session.execute_update(&statement, &[]).await {
+                    Ok(_) => {}
+                    Err(e) if matches!(e.code(), Some("23505" | "42P07" | "42710")) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(());
+        }
         let mut tx = session.transaction().await?;
         if postgres {
             // Concurrent `CREATE TABLE IF NOT EXISTS` can still collide in the catalog.
@@ -211,7 +226,7 @@ impl AdkStore {
             )
             .await?;
         }
-        for statement in schema::ddl(&self.tables, postgres) {
+        for statement in schema::ddl(&self.tables, postgres, false) {
             tx.execute_update(&statement, &[]).await?;
         }
         tx.commit().await?;

@@ -1,0 +1,219 @@
+//! libpq's multi-host URLs (`postgres://h1:p1,h2:p2/db`) and `target_session_attrs`: which
+//! host a new PostgreSQL connection goes to.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{ConnectOptions, Connection, Row};
+
+/// libpq's `target_session_attrs`: what a host must be for a session to stay on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum SessionAttrs {
+    /// The first host that accepts the connection.
+    #[default]
+    Any,
+    /// Read-write by default (`transaction_read_only` off): the primary.
+    ReadWrite,
+    /// Read-only by default: a standby, or a primary set read-only.
+    ReadOnly,
+    /// Not in recovery.
+    Primary,
+    /// In recovery (a hot standby).
+    Standby,
+    /// A standby if any host is one, else any host.
+    PreferStandby,
+}
+
+impl SessionAttrs {
+    fn parse(s: &str) -> Result<SessionAttrs, String> {
+        Ok(match s {
+            "any" => SessionAttrs::Any,
+            "read-write" => SessionAttrs::ReadWrite,
+            "read-only" => SessionAttrs::ReadOnly,
+            "primary" => SessionAttrs::Primary,
+            "standby" => SessionAttrs::Standby,
+            "prefer-standby" => SessionAttrs::PreferStandby,
+            other => {
+                return Err(format!(
+                    "target_session_attrs={other}: expected any, read-write, read-only, \
+                     primary, standby or prefer-standby"
+                ));
+            }
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            SessionAttrs::Any => "any",
+            SessionAttrs::ReadWrite => "read-write",
+            SessionAttrs::ReadOnly => "read-only",
+            SessionAttrs::Primary => "primary",
+            SessionAttrs::Standby => "standby",
+            SessionAttrs::PreferStandby => "prefer-standby",
+        }
+    }
+
+    /// Whether a server in this state will do.
+    fn accepts(self, in_recovery: bool, read_only: bool) -> bool {
+        match self {
+            SessionAttrs::Any | SessionAttrs::PreferStandby => true,
+            SessionAttrs::ReadWrite => !read_only,
+            SessionAttrs::ReadOnly => read_only,
+            SessionAttrs::Primary => !in_recovery,
+            SessionAttrs::Standby => in_recovery,
+        }
+    }
+}
+
+/// The hosts of a PostgreSQL URL, in order, and what a session needs of its host.
+#[derive(Debug, Clone)]
+pub(crate) struct Hosts {
+    pub(crate) options: Vec<PgConnectOptions>,
+    pub(crate) attrs: SessionAttrs,
+}
+
+impl Hosts {
+    /// `host:port` of each host, for names and messages.
+    pub(crate) fn addresses(&self) -> String {
+        self.options
+            .iter()
+            .map(|o| format!("{}:{}", o.get_host(), o.get_port()))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Splits `url` (without `target_session_attrs`, already taken out as `attrs`) into one
+/// URL per host, each parsed by sqlx. The reason is for [`Error::InvalidUrl`](crate::Error).
+pub(crate) fn parse(url: &str, attrs: Option<&str>) -> Result<Hosts, String> {
+    let attrs = attrs
+        .map(SessionAttrs::parse)
+        .transpose()?
+        .unwrap_or_default();
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| "the URL has no `://`".to_owned())?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (userinfo, hostlist) = match authority.rsplit_once('@') {
+        Some((u, h)) => (format!("{u}@"), h),
+        None => (String::new(), authority),
+    };
+    let mut options = Vec::new();
+    for host in hostlist.split(',') {
+        if host.is_empty() && hostlist.contains(',') {
+            return Err(format!("an empty host in the host list `{hostlist}`"));
+        }
+        let one = format!("{scheme}://{userinfo}{host}{tail}");
+        options.push(one.parse::<PgConnectOptions>().map_err(|e| e.to_string())?);
+    }
+    Ok(Hosts { options, attrs })
+}
+
+/// Connects to the first host that satisfies the attributes, trying each in order (for
+/// `prefer-standby`, the standbys first), each within `per_host`. Returns the connection
+/// and the host's index.
+pub(crate) async fn connect(
+    hosts: &Hosts,
+    per_host: Duration,
+) -> Result<(PgConnection, usize), sqlx::Error> {
+    let passes = match hosts.attrs {
+        SessionAttrs::PreferStandby => vec![SessionAttrs::Standby, SessionAttrs::Any],
+        a => vec![a],
+    };
+    let mut last: Option<sqlx::Error> = None;
+    // Whether some host answered but did not fit the attributes.
+    let mut rejected = false;
+    for pass in passes {
+        for (i, o) in hosts.options.iter().enumerate() {
+            let mut conn = match tokio::time::timeout(per_host, o.connect()).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    last = Some(e);
+                    continue;
+                }
+                Err(_) => {
+                    last = Some(sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "{}:{} did not answer in {per_host:?}",
+                            o.get_host(),
+                            o.get_port()
+                        ),
+                    )));
+                    continue;
+                }
+            };
+            if pass == SessionAttrs::Any {
+                return Ok((conn, i));
+            }
+            match state(&mut conn).await {
+                Ok((in_recovery, read_only)) if pass.accepts(in_recovery, read_only) => {
+                    return Ok((conn, i));
+                }
+                Ok(_) => {
+                    rejected = true;
+                    let _ = conn.close().await;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+    }
+    // Every host failed to connect: the driver's own error, so it is classified as such
+    // (too many connections, authentication…).
+    if let (false, Some(e)) = (rejected, last.take()) {
+        return Err(e);
+    }
+    let reason = format!(
+        "no host of {} is {} (target_session_attrs){}",
+        hosts.addresses(),
+        hosts.attrs.name(),
+        last.map(|e| format!("; last error: {e}"))
+            .unwrap_or_default()
+    );
+    Err(sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        reason,
+    )))
+}
+
+/// Whether the server is in recovery, and read-only by default. One simple-protocol
+/// statement, so it works through a transaction pooler too.
+async fn state(conn: &mut PgConnection) -> Result<(bool, bool), sqlx::Error> {
+    let row =
+        sqlx::raw_sql("SELECT pg_is_in_recovery()::text, current_setting('transaction_read_only')")
+            .fetch_one(&mut *conn)
+            .await?;
+    let in_recovery: String = row.try_get(0)?;
+    let read_only: String = row.try_get(1)?;
+    Ok((in_recovery == "true", read_only == "on"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_url_per_host() {
+        let h = parse(
+            "postgres://u:p%2Fw@h1:5432,h2:6543,h3/db?sslmode=disable",
+            None,
+        )
+        .unwrap();
+        assert_eq!(h.attrs, SessionAttrs::Any);
+        assert_eq!(h.addresses(), "h1:5432,h2:6543,h3:5432");
+        assert_eq!(h.options[1].get_database(), Some("db"));
+        assert_eq!(h.options[2].get_username(), "u");
+        let h = parse("postgres://h1,h2", Some("read-write")).unwrap();
+        assert_eq!(h.attrs, SessionAttrs::ReadWrite);
+        assert_eq!(h.options.len(), 2);
+    }
+
+    #[test]
+    fn unknown_attributes_and_empty_hosts_are_refused() {
+        assert!(parse("postgres://h1/db", Some("master")).is_err());
+        assert!(parse("postgres://h1/db", Some("")).is_err());
+        assert!(parse("postgres://h1,,h2/db", None).is_err());
+        assert!(parse("postgres://h1:notaport/db", None).is_err());
+    }
+}
