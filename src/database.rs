@@ -26,6 +26,7 @@ pub struct DatabaseOptions {
     trace_query_text: bool,
     application_name: String,
     transaction_pooler: bool,
+    replicas: Vec<String>,
 }
 
 impl DatabaseOptions {
@@ -42,6 +43,7 @@ impl DatabaseOptions {
             trace_query_text: false,
             application_name: "session-pool".to_owned(),
             transaction_pooler: false,
+            replicas: Vec::new(),
         }
     }
 
@@ -131,6 +133,17 @@ impl DatabaseOptions {
         self
     }
 
+    /// Adds a read replica of this PostgreSQL database (a streaming standby; call once per
+    /// replica). Reads with a [`Staleness`](crate::Staleness) bound go to a replica that is
+    /// fresh enough, through [`Session::read_at`](crate::Session::read_at),
+    /// [`Session::snapshot_at`](crate::Session::snapshot_at) and the stores'
+    /// `with_staleness`; writes and strong reads stay on this database. Each replica is
+    /// opened with these same options (its URL may carry its own parameters).
+    pub fn replica(mut self, url: impl Into<String>) -> Self {
+        self.replicas.push(url.into());
+        self
+    }
+
     /// Parses the URL, checks that the database can be reached (creating a SQLite file if it
     /// is missing) and returns the [`Database`].
     pub async fn open(self) -> Result<Database> {
@@ -153,6 +166,10 @@ pub(crate) struct Inner {
     statement_timeout: Option<Duration>,
     /// PostgreSQL through a transaction pooler.
     transaction_pooler: bool,
+    /// Read replicas, in the order given.
+    replicas: Vec<Database>,
+    /// Until when each replica is skipped after it could not be reached.
+    replica_down: parking_lot::Mutex<Vec<Option<std::time::Instant>>>,
     telemetry: crate::telemetry::DbMeta,
     pub(crate) schema: SchemaCache,
     /// Keeps an in-memory SQLite database alive while the `Database` lives, so that its
@@ -249,7 +266,35 @@ impl Database {
         DatabaseOptions::new(url).open().await
     }
 
-    async fn open_with(opts: DatabaseOptions) -> Result<Database> {
+    async fn open_with(mut opts: DatabaseOptions) -> Result<Database> {
+        let replica_urls = std::mem::take(&mut opts.replicas);
+        let mut replicas = Vec::with_capacity(replica_urls.len());
+        for url in replica_urls {
+            if !url.starts_with("postgres") || !opts.url.starts_with("postgres") {
+                return Err(Error::InvalidUrl {
+                    url: redact(&url),
+                    reason: "replicas are PostgreSQL standbys of a PostgreSQL primary".into(),
+                });
+            }
+            let replica = DatabaseOptions {
+                url,
+                ..opts.clone()
+            };
+            // Not probed: a replica down at start must not keep the application from
+            // starting; reads skip it until it answers.
+            replicas.push(Database::open_primary(replica, false).await?);
+        }
+        let mut db = Database::open_primary(opts, true).await?;
+        let inner = Arc::get_mut(&mut db.inner).expect("not shared yet");
+        *inner.replica_down.get_mut() = vec![None; replicas.len()];
+        inner.replicas = replicas;
+        Ok(db)
+    }
+
+    /// Opens `opts.url`; `probe` checks that a PostgreSQL server answers.
+    async fn open_primary(opts: DatabaseOptions, probe: bool) -> Result<Database> {
+        #[cfg(not(feature = "postgres"))]
+        let _ = probe;
         let shown = redact(&opts.url);
         let invalid = |reason: String| Error::InvalidUrl {
             url: shown.clone(),
@@ -306,6 +351,8 @@ impl Database {
                     check_timeout: opts.check_timeout,
                     statement_timeout: opts.statement_timeout,
                     transaction_pooler: false,
+                    replicas: Vec::new(),
+                    replica_down: Default::default(),
                     telemetry,
                     schema: SchemaCache::default(),
                     _keeper: keeper,
@@ -347,9 +394,12 @@ impl Database {
                 );
                 let per_host = opts.connect_timeout;
                 let whole = per_host.saturating_mul(hosts.options.len() as u32);
-                let (probe, _) =
-                    connect_timeout(&name, whole, crate::hosts::connect(&hosts, per_host)).await?;
-                probe.close().await.map_err(crate::error::from_sqlx)?;
+                if probe {
+                    let (conn, _) =
+                        connect_timeout(&name, whole, crate::hosts::connect(&hosts, per_host))
+                            .await?;
+                    conn.close().await.map_err(crate::error::from_sqlx)?;
+                }
                 let telemetry = crate::telemetry::DbMeta {
                     system: "postgresql",
                     namespace: options
@@ -367,6 +417,8 @@ impl Database {
                     check_timeout: opts.check_timeout,
                     statement_timeout: opts.statement_timeout,
                     transaction_pooler,
+                    replicas: Vec::new(),
+                    replica_down: Default::default(),
                     telemetry,
                     schema: SchemaCache::default(),
                     #[cfg(feature = "sqlite")]
@@ -423,6 +475,31 @@ impl Database {
     }
 
     /// The database-wide statement timeout, if any.
+    /// The read replicas ([`DatabaseOptions::replica`]), each a database of its own.
+    pub fn replicas(&self) -> &[Database] {
+        &self.inner.replicas
+    }
+
+    /// Whether replica `i` may be tried: not marked down in the last second.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn replica_up(&self, i: usize) -> bool {
+        self.inner
+            .replica_down
+            .lock()
+            .get(i)
+            .copied()
+            .flatten()
+            .is_none_or(|until| std::time::Instant::now() >= until)
+    }
+
+    /// Skips replica `i` for a second: it could not be reached.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn replica_failed(&self, i: usize) {
+        if let Some(slot) = self.inner.replica_down.lock().get_mut(i) {
+            *slot = Some(std::time::Instant::now() + Duration::from_secs(1));
+        }
+    }
+
     /// Whether sessions go through a transaction pooler
     /// ([`DatabaseOptions::transaction_pooler`]).
     pub fn transaction_pooler(&self) -> bool {

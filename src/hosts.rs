@@ -201,7 +201,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(h.attrs, SessionAttrs::Any);
-        assert_eq!(h.addresses(), "h1:5432,h2:6543,h3:5432");
+        // A host without a port takes sqlx's default (5432, or PGPORT).
+        let default = "postgres://h3"
+            .parse::<PgConnectOptions>()
+            .unwrap()
+            .get_port();
+        assert_eq!(h.addresses(), format!("h1:5432,h2:6543,h3:{default}"));
         assert_eq!(h.options[1].get_database(), Some("db"));
         assert_eq!(h.options[2].get_username(), "u");
         let h = parse("postgres://h1,h2", Some("read-write")).unwrap();

@@ -37,6 +37,7 @@ mod row;
 mod schema;
 mod session;
 mod sql;
+mod staleness;
 mod stopwatch;
 #[cfg(any(feature = "adk", feature = "items"))]
 mod support;
@@ -68,7 +69,10 @@ pub use pool::{
     TransactionPinging, TransactionPingingOptions, TransactionPingingPool,
 };
 pub use row::{ColumnIndex, ResultSet, Row};
+#[cfg(feature = "postgres")]
+pub use session::ReadAt;
 pub use session::{ReadContext, Session, SessionOptions, WithTimeout, WriteContext};
+pub use staleness::{CommitToken, Staleness};
 #[cfg(any(feature = "adk", feature = "items"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "adk", feature = "items"))))]
 pub use support::MAX_ID_LEN;

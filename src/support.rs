@@ -31,9 +31,24 @@ pub(crate) async fn checkout(pool: &SharedPool) -> Result<SessionCheckout> {
 /// lost (a server restart, a failover, a killed backend): reads are idempotent, so the
 /// caller sees no error for a session the pool had no way to know was dead. The lost
 /// session is dropped with its checkout, and the pool replaces it.
+/// An executor for a read with `bound`: on a replica fresh enough, else on the session.
+async fn routed(
+    session: &mut SessionCheckout,
+    bound: crate::Staleness,
+) -> Result<crate::session::Exec<'_>> {
+    #[cfg(feature = "postgres")]
+    if bound != crate::Staleness::Strong {
+        let read = session.read_at(bound).await?;
+        return read.into_exec().await;
+    }
+    let _ = bound;
+    session.exec().await
+}
+
 pub(crate) async fn read_rows<T, S, D>(
     pool: &SharedPool,
     first: SessionCheckout,
+    bound: crate::Staleness,
     sql: S,
     params: &[impl AsParam + Sync],
     decode: D,
@@ -45,7 +60,7 @@ where
     let mut session = first;
     let mut retried = false;
     loop {
-        let res = match session.exec().await {
+        let res = match routed(&mut session, bound).await {
             Ok(exec) => exec.map_rows(sql.clone(), params, decode.clone()).await,
             Err(e) => Err(e),
         };

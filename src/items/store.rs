@@ -60,6 +60,7 @@ pub struct ItemsStore {
     pool: SharedPool,
     tables: Arc<Tables>,
     codec: Arc<dyn ItemCodec>,
+    pub(crate) staleness: crate::Staleness,
 }
 
 impl Clone for ItemsStore {
@@ -68,6 +69,7 @@ impl Clone for ItemsStore {
             pool: Arc::clone(&self.pool),
             tables: Arc::clone(&self.tables),
             codec: Arc::clone(&self.codec),
+            staleness: self.staleness,
         }
     }
 }
@@ -102,6 +104,7 @@ impl ItemsStore {
                 index: Ident::new(&index)?,
             }),
             codec: Arc::new(JsonCodec),
+            staleness: crate::Staleness::Strong,
         })
     }
 
@@ -110,6 +113,26 @@ impl ItemsStore {
     pub fn with_codec(mut self, codec: impl ItemCodec + 'static) -> Self {
         self.codec = Arc::new(codec);
         self
+    }
+
+    /// The same store, its reads bounded by `bound` (default [`Staleness::Strong`](crate::Staleness)):
+    /// with a bound, they go to a read replica of the pool's database that is fresh enough
+    /// (see [`Session::read_at`](crate::Session::read_at)), else to the primary. Writes
+    /// always go to the primary. A write followed by a read of it: take
+    /// [`commit_token`](Self::commit_token) after the write and read with
+    /// [`Staleness::AtLeast`](crate::Staleness::AtLeast).
+    pub fn with_staleness(mut self, bound: crate::Staleness) -> Self {
+        self.staleness = bound;
+        self
+    }
+
+    /// A [`CommitToken`](crate::CommitToken) at or after every write the primary has
+    /// committed so far (one round trip on a pooled session); see
+    /// [`Session::commit_token`](crate::Session::commit_token).
+    #[cfg(feature = "postgres")]
+    pub async fn commit_token(&self) -> Result<crate::CommitToken> {
+        let mut session = crate::support::checkout(&self.pool).await?;
+        session.commit_token().await
     }
 
     /// The pool the store checks sessions out of.
@@ -238,12 +261,19 @@ impl ItemsSession {
         }
         let sql = sql::get_items(&self.store.tables, limit.is_some());
         let session = checkout(&self.store.pool).await?;
-        let rows = read_rows(&self.store.pool, session, &sql, &params, |r| {
-            Ok((
-                i64::from_owned(r.value(0)?).ok(),
-                String::from_owned(r.value(1)?),
-            ))
-        })
+        let rows = read_rows(
+            &self.store.pool,
+            session,
+            self.store.staleness,
+            &sql,
+            &params,
+            |r| {
+                Ok((
+                    i64::from_owned(r.value(0)?).ok(),
+                    String::from_owned(r.value(1)?),
+                ))
+            },
+        )
         .await?;
         let mut rows = rows;
         if limit.is_some() {

@@ -10,10 +10,14 @@ use crate::error::{Class, Error, Result, classify, database_from, typed};
 
 pub(crate) mod exec;
 mod query;
+#[cfg(feature = "postgres")]
+mod replica;
 mod timed_stream;
 
 pub(crate) use exec::{Context, Exec};
 pub use query::{ReadContext, WithTimeout, WriteContext};
+#[cfg(feature = "postgres")]
+pub use replica::ReadAt;
 
 /// Labels and database role for new sessions (Spanner's `labels` and `database_role`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -136,6 +140,9 @@ impl Meta {
 pub(crate) struct Live {
     pub(crate) conn: Conn,
     pub(crate) meta: Meta,
+    /// A session on one of the database's read replicas, for bounded reads.
+    #[cfg(feature = "postgres")]
+    pub(crate) replica: Option<replica::Link>,
 }
 
 impl Live {
@@ -410,7 +417,12 @@ impl Session {
             target: "session_pool::session", session = %meta.name, backend = ?meta.backend,
             "session created"
         );
-        self.live = Some(Box::new(Live { conn, meta }));
+        self.live = Some(Box::new(Live {
+            conn,
+            meta,
+            #[cfg(feature = "postgres")]
+            replica: None,
+        }));
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! Transactions, snapshots and batches: what a session runs atomically.
 
 mod batch;
+mod read_only;
 mod retry;
 
 pub use batch::Batch;

@@ -70,7 +70,7 @@ pub struct Committed<T> {
 }
 
 /// A pause drawn from `[step/2, step]`.
-fn jittered(step: Duration) -> Duration {
+pub(super) fn jittered(step: Duration) -> Duration {
     let half = step / 2;
     half + half.mul_f64(fastrand::f64())
 }

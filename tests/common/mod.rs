@@ -376,3 +376,19 @@ pub fn pgbouncer(var: &str) -> Option<String> {
         }
     }
 }
+
+/// The URL of the streaming standby of the test server that `scripts/test` starts
+/// (`SESSION_POOL_REPLICA_URL`); `None` (test skipped) only outside CI.
+pub fn replica_url() -> Option<String> {
+    match std::env::var("SESSION_POOL_REPLICA_URL") {
+        Ok(url) if url.starts_with("postgres") => Some(url),
+        _ if in_ci() => panic!(
+            "CI=true but SESSION_POOL_REPLICA_URL is not set: run the tests with scripts/test, \
+             which starts a standby of the test server"
+        ),
+        _ => {
+            eprintln!("skipping: set SESSION_POOL_REPLICA_URL to a standby (scripts/test does)");
+            None
+        }
+    }
+}

@@ -67,6 +67,7 @@ pub struct AdkStore {
     jsonb_tool_ids: Arc<std::sync::OnceLock<bool>>,
     actions_codec: ActionsCodec,
     portable_ddl: bool,
+    staleness: crate::Staleness,
 }
 
 impl Clone for AdkStore {
@@ -79,6 +80,7 @@ impl Clone for AdkStore {
             jsonb_tool_ids: Arc::clone(&self.jsonb_tool_ids),
             actions_codec: self.actions_codec,
             portable_ddl: self.portable_ddl,
+            staleness: self.staleness,
         }
     }
 }
@@ -138,7 +140,28 @@ impl AdkStore {
             jsonb_tool_ids: Arc::default(),
             actions_codec: config.actions_codec,
             portable_ddl: config.portable_ddl,
+            staleness: crate::Staleness::Strong,
         })
+    }
+
+    /// The same store, its reads bounded by `bound` (default [`Staleness::Strong`](crate::Staleness)):
+    /// with a bound, they go to a read replica of the pool's database that is fresh enough
+    /// (see [`Session::read_at`](crate::Session::read_at)). A [`SessionService`](super::SessionService) on such a store reads stale sessions, and its `append_event` then fails with [`Error::StaleSession`](crate::Error::StaleSession) until it reads a fresh one, else to the primary. Writes
+    /// always go to the primary. A write followed by a read of it: take
+    /// [`commit_token`](Self::commit_token) after the write and read with
+    /// [`Staleness::AtLeast`](crate::Staleness::AtLeast).
+    pub fn with_staleness(mut self, bound: crate::Staleness) -> Self {
+        self.staleness = bound;
+        self
+    }
+
+    /// A [`CommitToken`](crate::CommitToken) at or after every write the primary has
+    /// committed so far (one round trip on a pooled session); see
+    /// [`Session::commit_token`](crate::Session::commit_token).
+    #[cfg(feature = "postgres")]
+    pub async fn commit_token(&self) -> Result<crate::CommitToken> {
+        let mut session = crate::support::checkout(&self.pool).await?;
+        session.commit_token().await
     }
 
     /// The pool the store checks sessions out of.
@@ -346,7 +369,7 @@ impl AdkStore {
             .sql
             .get(key, || sql::get(&self.tables, id, owner, scopes));
         let session = checkout(&self.pool).await?;
-        read_rows(&self.pool, session, sql, &b.0, decode).await
+        read_rows(&self.pool, session, self.staleness, sql, &b.0, decode).await
     }
 
     /// Replaces the whole state (a JSON object) and moves the update time forward. An
@@ -519,7 +542,7 @@ impl AdkStore {
             scopes,
         };
         let sql = self.sql.get(key, || sql::list(&self.tables, &binds));
-        read_rows(&self.pool, session, sql, &b.0, decode).await
+        read_rows(&self.pool, session, self.staleness, sql, &b.0, decode).await
     }
 
     /// Appends an event to its session. The session must exist with the event's
@@ -713,7 +736,15 @@ impl AdkStore {
         let sql = self.sql.get(key, || {
             sql::events(&self.tables, sid, after, owner, limit, jsonb)
         });
-        read_rows(&self.pool, session, sql, &b.0, EventRecord::decode).await
+        read_rows(
+            &self.pool,
+            session,
+            self.staleness,
+            sql,
+            &b.0,
+            EventRecord::decode,
+        )
+        .await
     }
 
     /// Deletes the sessions (and their events) not written since `updated_before`; returns

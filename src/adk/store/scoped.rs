@@ -117,7 +117,7 @@ impl AdkStore {
             };
             Ok((head, event))
         };
-        let rows = read_rows(&self.pool, session, sql, &b.0, decode).await?;
+        let rows = read_rows(&self.pool, session, self.staleness, sql, &b.0, decode).await?;
         let mut rows = rows.into_iter();
         let Some((Some(head), first_event)) = rows.next() else {
             return Ok(None);
