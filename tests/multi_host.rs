@@ -15,41 +15,23 @@ use common::OwnServer;
 async fn in_recovery(db: &Database) -> bool {
     let mut s = db.session();
     s.create().await.unwrap();
-    s.execute_sql("SELECT pg_is_in_recovery() AS r", &[])
-        .await
-        .unwrap()
-        .one()
-        .unwrap()
-        .get::<bool>("r")
-        .unwrap()
+    common::scalar(&mut s, "SELECT pg_is_in_recovery()", &[]).await
 }
 
 /// Waits until the standby has replayed everything the primary wrote so far.
 async fn caught_up(primary: &Database, standby: &Database) {
     let mut p = primary.session();
     p.create().await.unwrap();
-    let lsn = p
-        .execute_sql("SELECT pg_current_wal_lsn()::text AS l", &[])
-        .await
-        .unwrap()
-        .one()
-        .unwrap()
-        .get::<String>("l")
-        .unwrap();
+    let lsn: String = common::scalar(&mut p, "SELECT pg_current_wal_lsn()::text", &[]).await;
     let mut s = standby.session();
     s.create().await.unwrap();
     for _ in 0..300 {
-        let done = s
-            .execute_sql(
-                "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn AS d",
-                &params![lsn.clone()],
-            )
-            .await
-            .unwrap()
-            .one()
-            .unwrap()
-            .get::<bool>("d")
-            .unwrap();
+        let done: bool = common::scalar(
+            &mut s,
+            "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
+            &params![lsn.clone()],
+        )
+        .await;
         if done {
             return;
         }
@@ -144,23 +126,9 @@ async fn target_session_attrs_pick_the_host_and_a_pool_follows_a_promotion() {
     assert!(written, "no write within 30 s of the promotion: {last:?}");
     eprintln!("writing again {:?} after the promotion", promoted.elapsed());
     let mut c = pool.session().await.unwrap();
-    let n = c
-        .execute_sql("SELECT count(*) AS n FROM failover", &[])
-        .await
-        .unwrap()
-        .one()
-        .unwrap()
-        .get::<i64>("n")
-        .unwrap();
+    let n: i64 = common::scalar(&mut *c, "SELECT count(*) FROM failover", &[]).await;
     assert_eq!(n, 11, "the rows written before the failover are there");
-    let on_standby = c
-        .execute_sql("SELECT pg_is_in_recovery() AS r", &[])
-        .await
-        .unwrap()
-        .one()
-        .unwrap()
-        .get::<bool>("r")
-        .unwrap();
+    let on_standby: bool = common::scalar(&mut *c, "SELECT pg_is_in_recovery()", &[]).await;
     assert!(!on_standby);
 }
 

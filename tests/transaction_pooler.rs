@@ -118,14 +118,7 @@ async fn twenty_tasks_share_four_server_connections() {
         res.unwrap();
     }
     let mut s = pool.session().await.unwrap();
-    let n = s
-        .execute_sql(&format!("SELECT count(*) AS n FROM {table}"), &[])
-        .await
-        .unwrap()
-        .one()
-        .unwrap()
-        .get::<i64>("n")
-        .unwrap();
+    let n: i64 = common::scalar(&mut *s, &format!("SELECT count(*) FROM {table}"), &[]).await;
     assert_eq!(n, 20 * 10 * 2);
 }
 
@@ -224,14 +217,7 @@ async fn many_processes_share_twenty_server_connections() {
     // Every row of 20 processes × 10 workers × 5 rounds × (transaction + batch).
     let mut s = db.session();
     s.create().await.unwrap();
-    let n = s
-        .execute_sql(&format!("SELECT count(*) AS n FROM {table}"), &[])
-        .await
-        .unwrap()
-        .one()
-        .unwrap()
-        .get::<i64>("n")
-        .unwrap();
+    let n: i64 = common::scalar(&mut s, &format!("SELECT count(*) FROM {table}"), &[]).await;
     assert_eq!(n, 20 * 10 * 5 * 2);
     // 200 client connections went through PgBouncer's 20 server connections at most.
     let servers = pgbouncer_servers(&url).await;

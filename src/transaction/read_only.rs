@@ -2,10 +2,8 @@
 //! standby refuses SERIALIZABLE (0A000), so read-only work that must be retried, as on a
 //! replica, runs here (`REPEATABLE READ READ ONLY`).
 
-use std::time::Instant;
-
 use super::Snapshot;
-use super::retry::{TransactionOptions, jittered};
+use super::retry::{Backoff, TransactionOptions};
 use crate::error::Error;
 use crate::session::Session;
 
@@ -27,12 +25,9 @@ impl Session {
         F: AsyncFnMut(&mut Snapshot<'_>) -> std::result::Result<T, E>,
         E: From<Error> + 'static,
     {
-        let options = TransactionOptions::default();
-        let deadline = Instant::now() + options.timeout;
-        let mut step = options.initial_backoff;
-        let mut attempts = 0u32;
+        let mut backoff = Backoff::new(TransactionOptions::default());
         loop {
-            attempts += 1;
+            backoff.attempts += 1;
             let abort = match self.snapshot().await {
                 Err(e) if e.is_aborted() => e,
                 Err(e) => return Err(E::from(e)),
@@ -55,19 +50,7 @@ impl Session {
                     }
                 }
             };
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(E::from(Error::DeadlineExceeded {
-                    timeout: options.timeout,
-                    attempts,
-                    last: Box::new(abort),
-                }));
-            }
-            let pause = jittered(step).min(deadline - now);
-            tracing::debug!(target: "session_pool::transaction", attempts, ?pause,
-                error = %abort, "read-only transaction aborted; retrying");
-            tokio::time::sleep(pause).await;
-            step = (step * 2).min(options.max_backoff);
+            backoff.after_abort(abort).await.map_err(E::from)?;
         }
     }
 }

@@ -67,10 +67,15 @@ pub struct Committed<T> {
     pub commit_timestamp: DateTime<Utc>,
     /// How many attempts it took (1 when nothing aborted).
     pub attempts: u32,
+    /// On a database with read replicas, a token at or after this commit: reads with
+    /// [`Staleness::AtLeast`](crate::Staleness::AtLeast) it see the transaction's writes.
+    /// Taken in one more round trip after the commit, only when the database has replicas;
+    /// `None` otherwise, or if that round trip failed (the commit stands).
+    pub commit_token: Option<crate::CommitToken>,
 }
 
 /// A pause drawn from `[step/2, step]`.
-pub(super) fn jittered(step: Duration) -> Duration {
+fn jittered(step: Duration) -> Duration {
     let half = step / 2;
     half + half.mul_f64(fastrand::f64())
 }
@@ -136,6 +141,64 @@ where
     }
 }
 
+/// The commit token for a committed transaction, when the database has replicas to read
+/// it from.
+async fn token_after_commit(session: &mut Session) -> Option<crate::CommitToken> {
+    if session.database().replicas().is_empty() {
+        return None;
+    }
+    #[cfg(feature = "postgres")]
+    match session.commit_token().await {
+        Ok(token) => return Some(token),
+        Err(e) => {
+            tracing::debug!(target: "session_pool::transaction", error = %e,
+                "committed, but no commit token");
+        }
+    }
+    None
+}
+
+/// The retry schedule after aborts: jittered exponential pauses until the deadline.
+pub(super) struct Backoff {
+    options: TransactionOptions,
+    deadline: Instant,
+    step: Duration,
+    /// Attempts so far.
+    pub(super) attempts: u32,
+}
+
+impl Backoff {
+    pub(super) fn new(options: TransactionOptions) -> Backoff {
+        Backoff {
+            deadline: Instant::now() + options.timeout,
+            step: options.initial_backoff,
+            attempts: 0,
+            options,
+        }
+    }
+
+    /// After an aborted attempt: waits before the next one, or gives up with
+    /// [`Error::DeadlineExceeded`] when the deadline has passed.
+    pub(super) async fn after_abort(&mut self, abort: Error) -> Result<(), Error> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            tracing::warn!(target: "session_pool::transaction", attempts = self.attempts,
+                timeout = ?self.options.timeout, "transaction deadline exceeded");
+            return Err(Error::DeadlineExceeded {
+                timeout: self.options.timeout,
+                attempts: self.attempts,
+                last: Box::new(abort),
+            });
+        }
+        let pause = jittered(self.step).min(self.deadline - now);
+        tracing::debug!(target: "session_pool::transaction", attempts = self.attempts, ?pause,
+            error = %abort, "transaction aborted; retrying");
+        tokio::time::sleep(pause).await;
+        self.step = (self.step * 2).min(self.options.max_backoff);
+        Ok(())
+    }
+}
+
 /// The retry loop. `mutations` are buffered at the start of every attempt (a batch's),
 /// so that a batch needs no closure that borrows them: such a closure's future is not
 /// `Send` (rust-lang/rust#110338), and `Batch::commit` could not run in `tokio::spawn`.
@@ -149,14 +212,12 @@ where
     F: AsyncFnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
     E: From<Error> + 'static,
 {
-    let start = Instant::now();
-    let deadline = start + options.timeout;
-    let mut step = options.initial_backoff;
-    let mut attempts = 0u32;
+    let mut backoff = Backoff::new(options);
     loop {
-        attempts += 1;
+        backoff.attempts += 1;
         match attempt(session, mutations, &mut f).await {
             Ok((value, commit_timestamp)) => {
+                let attempts = backoff.attempts;
                 if attempts > 1 {
                     tracing::debug!(target: "session_pool::transaction", attempts,
                         "transaction committed after retries");
@@ -165,25 +226,10 @@ where
                     value,
                     commit_timestamp,
                     attempts,
+                    commit_token: None,
                 });
             }
-            Err(Failed::Aborted(abort)) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    tracing::warn!(target: "session_pool::transaction", attempts,
-                        timeout = ?options.timeout, "transaction deadline exceeded");
-                    return Err(E::from(Error::DeadlineExceeded {
-                        timeout: options.timeout,
-                        attempts,
-                        last: Box::new(abort),
-                    }));
-                }
-                let pause = jittered(step).min(deadline - now);
-                tracing::debug!(target: "session_pool::transaction", attempts, ?pause,
-                    error = %abort, "transaction aborted; retrying");
-                tokio::time::sleep(pause).await;
-                step = (step * 2).min(options.max_backoff);
-            }
+            Err(Failed::Aborted(abort)) => backoff.after_abort(abort).await.map_err(E::from)?,
             Err(Failed::Other(err)) => return Err(err),
         }
     }
@@ -242,7 +288,8 @@ impl Session {
     }
 
     /// [`run_in_transaction_with`](Session::run_in_transaction_with), also returning the
-    /// commit timestamp and the number of attempts.
+    /// commit timestamp, the number of attempts and, on a database with read replicas, a
+    /// [`CommitToken`](crate::CommitToken) for reading the writes back.
     pub async fn run_in_transaction_detailed<T, E, F>(
         &mut self,
         options: TransactionOptions,
@@ -252,7 +299,9 @@ impl Session {
         F: AsyncFnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
         E: From<Error> + 'static,
     {
-        run(self, options, &[], f).await
+        let mut committed = run(self, options, &[], f).await?;
+        committed.commit_token = token_after_commit(self).await;
+        Ok(committed)
     }
 }
 

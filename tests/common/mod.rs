@@ -392,3 +392,19 @@ pub fn replica_url() -> Option<String> {
         }
     }
 }
+
+/// The first column of the one row `sql` returns, on `s` (any session, transaction,
+/// snapshot or routed read).
+pub async fn scalar<T: session_pool::FromValue>(
+    s: &mut impl session_pool::ReadContext,
+    sql: &str,
+    params: &[session_pool::Value],
+) -> T {
+    s.execute_sql(sql, params)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .one()
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get::<T>(0)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
