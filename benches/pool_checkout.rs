@@ -1,7 +1,9 @@
 //! Pool checkout, side by side: this crate's pools against deadpool, bb8 and sqlx's pool.
 //!
 //! Every contender holds connections to one shared in-memory SQLite database, all created
-//! before timing. No contender runs a query on checkout except `BurstyPool`, whose strategy
+//! before timing. The contended group also runs a *floor*: the same 64 tasks doing the
+//! same `yield_now` with no pool, the throughput no pool can beat; each pool's contended
+//! throughput divided by the floor's is how much of the scheduler's capacity it keeps. No contender runs a query on checkout except `BurstyPool`, whose strategy
 //! is an `exists()` round trip on every checkout: it is reported in its own group.
 //!
 //! ```sh
@@ -186,6 +188,11 @@ macro_rules! checkout {
         $hold;
         drop(black_box(c));
     }};
+    // No pool at all: the same tasks doing the same hold, the ceiling any pool can reach.
+    (floor, $p:expr, $hold:expr) => {{
+        let _ = &$p;
+        $hold;
+    }};
 }
 
 macro_rules! uncontended {
@@ -255,6 +262,7 @@ fn contended_checkout(c: &mut Criterion) {
     group.throughput(Throughput::Elements((TASKS * CHECKOUTS_PER_TASK) as u64));
     group.measurement_time(Duration::from_secs(5));
     contended!(group, rt, pools,
+        floor => "floor (no pool)",
         fixed => "FixedSizePool", pinging => "PingingPool",
         deadpool => "deadpool", bb8 => "bb8", sqlx => "sqlx Pool");
     group.finish();
