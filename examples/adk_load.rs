@@ -5,7 +5,10 @@
 //! (model), `update_session_state`, `get_events(limit 20)`; then `get_session`,
 //! `list_sessions(app, user)`, `delete_session`. Every store call is one op. With
 //! `--mode atomic` a turn is `append_event` (user), `append_event_and_update_state` (model
-//! event and state in one step), `get_events(limit 20)`.
+//! event and state in one step), `get_events(limit 20)`. `--mode service` runs the turn an
+//! ADK runner makes, through the `SessionService`: `get_session` with the newest 20
+//! events, then two `append_event`s carrying state deltas (the user's with a `user:` key,
+//! the model's with session keys, and an `app:` key on a conversation's first turn).
 //!
 //! ```sh
 //! cargo run --release --example adk_load                     # SQLite file, temp directory
@@ -15,7 +18,8 @@
 //!
 //! Flags (or environment variables): `--conversations` (`ADK_LOAD_CONVERSATIONS`, 200),
 //! `--concurrency` (`ADK_LOAD_CONCURRENCY`, 32), `--pool-size` (`ADK_LOAD_POOL_SIZE`, 10),
-//! `--turns` (`ADK_LOAD_TURNS`, 10), `--mode separate|atomic` (`ADK_LOAD_MODE`, separate),
+//! `--turns` (`ADK_LOAD_TURNS`, 10), `--mode separate|atomic|service` (`ADK_LOAD_MODE`,
+//! separate),
 //! `--driver store|sqlx` (`ADK_LOAD_DRIVER`, store).
 //!
 //! `--driver sqlx` (PostgreSQL only) runs the same conversations straight on sqlx, without
@@ -23,7 +27,7 @@
 //! (see `adk_load/baseline.rs`). Run in the same session as the default, it shows what the
 //! driver alone costs and what the pool and store add to it.
 //!
-//! It prints one JSON line on stdout: ops, seconds, ops_per_s, turn_p50_ms, turn_p99_ms and
+//! It prints one JSON line on stdout: ops, seconds, ops_per_s, turns_per_s, turn_p50_ms, turn_p99_ms and
 //! the process's peak RSS; on a terminal, a progress line on stderr.
 
 use std::io::{IsTerminal, Write};
@@ -32,7 +36,9 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use session_pool::adk::{AdkConfig, AdkStore, EventRecord};
+use session_pool::adk::{
+    AdkConfig, AdkStore, Event, EventRecord, GetSessionConfig, SessionService,
+};
 use session_pool::{Database, Dialect, FixedSizePool};
 
 #[path = "adk_load/baseline.rs"]
@@ -52,6 +58,8 @@ struct Params {
     pool_size: usize,
     turns: usize,
     atomic: bool,
+    /// `--mode service`: the runner's turn through the `SessionService`.
+    service: bool,
     /// `--driver sqlx`: the baseline without this crate.
     raw_sqlx: bool,
 }
@@ -70,6 +78,7 @@ impl Params {
             pool_size: env("ADK_LOAD_POOL_SIZE", 10)?,
             turns: env("ADK_LOAD_TURNS", 10)?,
             atomic: std::env::var("ADK_LOAD_MODE").is_ok_and(|m| m == "atomic"),
+            service: std::env::var("ADK_LOAD_MODE").is_ok_and(|m| m == "service"),
             raw_sqlx: std::env::var("ADK_LOAD_DRIVER").is_ok_and(|d| d == "sqlx"),
         };
         let mut args = std::env::args().skip(1);
@@ -85,9 +94,14 @@ impl Params {
                 "--pool-size" => p.pool_size = count(value()?)?,
                 "--turns" => p.turns = count(value()?)?,
                 "--mode" => match value()?.as_str() {
-                    "separate" => p.atomic = false,
-                    "atomic" => p.atomic = true,
-                    other => return Err(format!("--mode {other}: expected separate or atomic")),
+                    "separate" => (p.atomic, p.service) = (false, false),
+                    "atomic" => (p.atomic, p.service) = (true, false),
+                    "service" => (p.atomic, p.service) = (false, true),
+                    other => {
+                        return Err(format!(
+                            "--mode {other}: expected separate, atomic or service"
+                        ));
+                    }
                 },
                 "--driver" => match value()?.as_str() {
                     "store" => p.raw_sqlx = false,
@@ -96,12 +110,17 @@ impl Params {
                 },
                 "-h" | "--help" => {
                     return Err("usage: adk_load [--conversations N] [--concurrency N] \
-                                [--pool-size N] [--turns N] [--mode separate|atomic] \
+                                [--pool-size N] [--turns N] [--mode separate|atomic|service] \
                                 [--driver store|sqlx]"
                         .into());
                 }
                 other => return Err(format!("unknown flag {other} (try --help)")),
             }
+        }
+        if p.service && p.raw_sqlx {
+            return Err(
+                "--mode service runs the crate's SessionService: not with --driver sqlx".into(),
+            );
         }
         if p.concurrency == 0 || p.pool_size == 0 {
             return Err("--concurrency and --pool-size must be at least 1".into());
@@ -111,7 +130,15 @@ impl Params {
 
     /// Store calls in one conversation.
     fn ops_per_conversation(&self) -> usize {
-        1 + self.turns * if self.atomic { 3 } else { 4 } + 3
+        1 + self.turns * if self.atomic || self.service { 3 } else { 4 } + 3
+    }
+
+    fn mode(&self) -> &'static str {
+        match (self.atomic, self.service) {
+            (_, true) => "service",
+            (true, _) => "atomic",
+            _ => "separate",
+        }
     }
 }
 
@@ -205,6 +232,78 @@ async fn conversation(
     Ok(())
 }
 
+/// One whole conversation through the `SessionService`, as an ADK runner drives it.
+async fn service_conversation(
+    service: &SessionService,
+    p: &Params,
+    run: &str,
+    conv: usize,
+    tally: &mut Tally,
+) -> Result<()> {
+    let session_id = format!("{run}-{conv}");
+    let user_id = format!("user-{conv}");
+    let initial = json!({"stage": "start", "turns": 0});
+    service
+        .create_session(
+            APP,
+            &user_id,
+            initial.as_object().cloned(),
+            Some(&session_id),
+        )
+        .await?;
+    tally.ops += 1;
+    let newest = GetSessionConfig::default().num_recent_events(20);
+    for turn in 0..p.turns {
+        let started = Instant::now();
+        let mut session = service
+            .get_session(APP, &user_id, &session_id, &newest)
+            .await?
+            .ok_or_else(|| format!("session {session_id} vanished"))?;
+        if session.events.len() != (2 * turn).min(20) {
+            return Err(format!(
+                "session {session_id} has {} recent events before turn {turn}",
+                session.events.len()
+            )
+            .into());
+        }
+        let asked = Event::new("user")
+            .with_content(content("user", conv, turn))
+            .with_invocation_id(format!("inv-{turn}"))
+            .with_state_delta("user:last_turn", json!(turn));
+        service.append_event(&mut session, asked).await?;
+        let mut answer = Event::new("assistant")
+            .with_content(content("model", conv, turn))
+            .with_invocation_id(format!("inv-{turn}"))
+            .with_state_delta("turns", json!(turn + 1))
+            .with_state_delta("stage", json!(format!("turn-{turn}")));
+        if turn == 0 {
+            answer = answer.with_state_delta("app:last_conversation", json!(conv));
+        }
+        answer.turn_complete = Some(true);
+        service.append_event(&mut session, answer).await?;
+        tally.turn_micros.push(started.elapsed().as_micros() as u64);
+        tally.ops += 3;
+    }
+    let stored = service
+        .get_session(
+            APP,
+            &user_id,
+            &session_id,
+            &GetSessionConfig::default().num_recent_events(0),
+        )
+        .await?
+        .ok_or_else(|| format!("session {session_id} vanished"))?;
+    if stored.state.get("turns") != Some(&json!(p.turns))
+        || (p.turns > 0 && stored.state.get("user:last_turn") != Some(&json!(p.turns - 1)))
+    {
+        return Err(format!("session {session_id} lost its state: {:?}", stored.state).into());
+    }
+    service.list_sessions(APP, Some(&user_id)).await?;
+    service.delete_session(APP, &user_id, &session_id).await?;
+    tally.ops += 3;
+    Ok(())
+}
+
 /// The process's peak resident set size in bytes (Linux `VmHWM`).
 fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -233,6 +332,7 @@ async fn through_store(
         .map(|_| {
             let (store, p, run) = (store.clone(), p.clone(), run.to_owned());
             let (next, done) = (Arc::clone(&next), Arc::clone(done));
+            let service = SessionService::new(store.clone());
             tokio::spawn(async move {
                 let mut tally = Tally::default();
                 loop {
@@ -240,7 +340,11 @@ async fn through_store(
                     if conv >= p.conversations {
                         return Ok::<_, BoxError>(tally);
                     }
-                    conversation(&store, &p, &run, conv, &mut tally).await?;
+                    if p.service {
+                        service_conversation(&service, &p, &run, conv, &mut tally).await?;
+                    } else {
+                        conversation(&store, &p, &run, conv, &mut tally).await?;
+                    }
                     done.fetch_add(1, Relaxed);
                 }
             })
@@ -320,7 +424,7 @@ async fn main() -> Result<()> {
     turns.sort_unstable();
     let line = json!({
         "backend": format!("{:?}", db.dialect()).to_lowercase(),
-        "mode": if p.atomic { "atomic" } else { "separate" },
+        "mode": p.mode(),
         "driver": if p.raw_sqlx { "sqlx" } else { "store" },
         "conversations": p.conversations,
         "concurrency": if p.raw_sqlx { p.pool_size } else { p.concurrency },
@@ -329,6 +433,7 @@ async fn main() -> Result<()> {
         "ops": ops,
         "seconds": (seconds * 1000.0).round() / 1000.0,
         "ops_per_s": (ops as f64 / seconds).round(),
+        "turns_per_s": (turns.len() as f64 / seconds).round(),
         "turn_p50_ms": percentile_ms(&turns, 0.50),
         "turn_p99_ms": percentile_ms(&turns, 0.99),
         "peak_rss_bytes": peak_rss(),
