@@ -337,6 +337,26 @@ async fn statement_timeouts_are_enforced_by_the_server() {
             .len(),
         1
     );
+    // A stream too: the server cancels it.
+    {
+        use futures_util::StreamExt;
+        let first = s
+            .with_timeout(timeout)
+            .execute_sql_stream("SELECT pg_sleep(5)", &[])
+            .next()
+            .await;
+        assert!(
+            matches!(
+                first,
+                Some(Err(Error::StatementTimeout {
+                    session_lost: false,
+                    ..
+                }))
+            ),
+            "{first:?}"
+        );
+    }
+    assert!(!s.is_broken());
 
     // In a transaction the timeout covers its statement only: the next one, with none,
     // may run longer.

@@ -151,12 +151,13 @@ impl<'a> Exec<'a> {
             }
             _ => None,
         };
-        let timeout = self.limit.map(|l| l.timeout);
+        let (conn, limit) = server_side(self.conn, self.limit, meta.tx_open);
+        let timeout = limit.map(|l| l.timeout);
         // The span lives as long as the stream.
         let span = telemetry::statement(self.db.telemetry(), sql.text(), true);
-        let rows = self.conn.fetch(sql, params);
+        let rows = conn.fetch(sql, params);
         // PostgreSQL: a timer beside the stream (SQLite's interrupt needs none).
-        let rows = match (self.limit, meta.backend) {
+        let rows = match (limit, meta.backend) {
             (Some(limit), Some(backend)) if armed.is_none() && limit.by != By::Lost => {
                 let cancel = limit.by == By::Cancel;
                 super::timed_stream::Timed::new(rows, self.db, backend, limit.timeout, cancel)
