@@ -27,8 +27,9 @@
 //! (see `adk_load/baseline.rs`). Run in the same session as the default, it shows what the
 //! driver alone costs and what the pool and store add to it.
 //!
-//! It prints one JSON line on stdout: ops, seconds, ops_per_s, turns_per_s, turn_p50_ms, turn_p99_ms and
-//! the process's peak RSS; on a terminal, a progress line on stderr.
+//! It prints one JSON line on stdout: ops, seconds, ops_per_s, turns_per_s, turn_p50_ms,
+//! turn_p99_ms, the CPU the run took (cpu_s, cpu_us_per_op) and the process's peak RSS; on
+//! a terminal, a progress line on stderr.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -304,6 +305,17 @@ async fn service_conversation(
     Ok(())
 }
 
+/// The CPU time this process has used, user and system, in seconds (Linux
+/// `/proc/self/stat`, in clock ticks of 1/100 s).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 /// The process's peak resident set size in bytes (Linux `VmHWM`).
 fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -398,6 +410,7 @@ async fn main() -> Result<()> {
         std::process::exit(2);
     }
     let started = Instant::now();
+    let cpu_before = cpu_seconds();
     let tallies = if p.raw_sqlx {
         // The pool only created the tables; the baseline opens its own connections.
         pool.close().await;
@@ -412,6 +425,7 @@ async fn main() -> Result<()> {
         turns.extend(tally.turn_micros);
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
     if let Some(task) = progress {
         task.abort();
         eprintln!(
@@ -436,6 +450,8 @@ async fn main() -> Result<()> {
         "turns_per_s": (turns.len() as f64 / seconds).round(),
         "turn_p50_ms": percentile_ms(&turns, 0.50),
         "turn_p99_ms": percentile_ms(&turns, 0.99),
+        "cpu_s": cpu,
+        "cpu_us_per_op": cpu.map(|c| (c * 1e6 / ops as f64 * 10.0).round() / 10.0),
         "peak_rss_bytes": peak_rss(),
         "peak_rss_mib": peak_rss().map(|b| (b as f64 / 1048576.0 * 10.0).round() / 10.0),
     });

@@ -425,9 +425,11 @@ impl<'a> RawConnection<'a> {
                 Ok(sqlite::query(sql, params).execute(c).await?.rows_affected())
             }
             #[cfg(feature = "postgres")]
-            RawConnection::Postgres(c) => {
-                Ok(pg::query(sql, params).execute(c).await?.rows_affected())
-            }
+            RawConnection::Postgres(c) => Ok(pg::query_on(c, sql, params)
+                .await?
+                .execute(c)
+                .await?
+                .rows_affected()),
             #[cfg(feature = "postgres")]
             RawConnection::PostgresPooled(c, link) => Ok(pg::inline(sql, params, &link)?
                 .execute(c)
@@ -450,7 +452,7 @@ impl<'a> RawConnection<'a> {
             }
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(c) => {
-                let rows = pg::query(sql, params).fetch_all(c).await?;
+                let rows = pg::query_on(c, sql, params).await?.fetch_all(c).await?;
                 collect(rows, pg::columns, pg::decode)
             }
             #[cfg(feature = "postgres")]
@@ -480,7 +482,7 @@ impl<'a> RawConnection<'a> {
             }
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(c) => {
-                let rows = pg::query(sql, params).fetch_all(c).await?;
+                let rows = pg::query_on(c, sql, params).await?.fetch_all(c).await?;
                 rows.iter()
                     .map(|r| decode(RowRef::of(RowKind::Postgres(r))))
                     .collect()
@@ -509,7 +511,7 @@ impl<'a> RawConnection<'a> {
             }
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(c) => {
-                let rows = pg::query(sql, params).fetch_all(c).await?;
+                let rows = pg::query_on(c, sql, params).await?.fetch_all(c).await?;
                 Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
             }
             #[cfg(feature = "postgres")]
@@ -796,9 +798,41 @@ mod pg {
     pub(crate) type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
 
     pub(crate) fn query(sql: impl IntoSql, params: &[impl AsParam]) -> Query {
-        // sqlx looks its cache up by text even for `persistent(false)`: a run with other
-        // parameter types than the cached statement's gets a text of its own.
-        let query = if crate::param_types::cacheable(sql.text(), params) {
+        let fits =
+            crate::param_types::verdict(sql.text(), params) == crate::param_types::Verdict::Fits;
+        bind(sql, params, fits)
+    }
+
+    /// [`query`], asking the connection's statement cache (no round trip when the text is
+    /// cached) when the first run's NULLs leave the parameters' types open.
+    pub(crate) async fn query_on(
+        c: &mut PgConnection,
+        sql: impl IntoSql,
+        params: &[impl AsParam],
+    ) -> Result<Query, sqlx::Error> {
+        use crate::param_types::{Verdict, fits_statement, verdict};
+        use sqlx::{Executor, Statement};
+        let fits = match verdict(sql.text(), params) {
+            Verdict::Fits => true,
+            Verdict::Differs => false,
+            Verdict::Ask => {
+                let text = AssertSqlSafe(sql.text().to_owned()).into_sql_str();
+                let statement = c.prepare(text).await?;
+                let types: Vec<&str> = match statement.parameters() {
+                    Some(sqlx::Either::Left(types)) => types.iter().map(|t| t.name()).collect(),
+                    _ => Vec::new(),
+                };
+                fits_statement(sql.text(), params, &types)
+            }
+        };
+        Ok(bind(sql, params, fits))
+    }
+
+    /// Binds `params` to `sql`; `cached` false gives the statement a text of its own,
+    /// unnamed and never cached (sqlx looks its cache up by text even for
+    /// `persistent(false)`), for parameters of other types than the cached statement's.
+    fn bind(sql: impl IntoSql, params: &[impl AsParam], cached: bool) -> Query {
+        let query = if cached {
             sqlx::query(sql.into_sql())
         } else {
             let text = format!(

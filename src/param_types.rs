@@ -41,33 +41,85 @@ fn tag(p: &Param<'_>) -> u8 {
     }
 }
 
-/// Whether `sql` may run as sqlx's cached statement with these parameters: true when its
-/// first run had these types (NULL where it had anything), or when this is its first run.
-pub(crate) fn cacheable(sql: &str, params: &[impl AsParam]) -> bool {
-    let fits = |seen: &[u8]| {
-        seen.len() == params.len()
-            && seen
-                .iter()
-                .zip(params)
-                .all(|(&s, p)| match tag(&p.as_param()) {
-                    0 => true,
-                    t => t == s,
-                })
+/// Whether `sql` may run as sqlx's cached statement with these parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Its first run had these types (NULL where it had anything), or this is its first run.
+    Fits,
+    /// Its first run had other types.
+    Differs,
+    /// Its first run had NULL where a value is given now: the server typed that parameter
+    /// from the statement's context, so the cached statement's types must be asked.
+    Ask,
+}
+
+/// The verdict for running `sql` with `params`; the first run's types are remembered.
+pub(crate) fn verdict(sql: &str, params: &[impl AsParam]) -> Verdict {
+    let judge = |seen: &[u8]| {
+        if seen.len() != params.len() {
+            return Verdict::Differs;
+        }
+        let mut verdict = Verdict::Fits;
+        for (&s, p) in seen.iter().zip(params) {
+            match (s, tag(&p.as_param())) {
+                (_, 0) => {}
+                (0, _) => verdict = Verdict::Ask,
+                (s, t) if s == t => {}
+                _ => return Verdict::Differs,
+            }
+        }
+        verdict
     };
     if let Some(seen) = SEEN.read().as_ref().and_then(|m| m.get(sql)) {
-        return fits(seen);
+        return judge(seen);
     }
     let mut guard = SEEN.write();
     let map = guard.get_or_insert_with(HashMap::new);
     if let Some(seen) = map.get(sql) {
-        return fits(seen);
+        return judge(seen);
     }
     if map.len() >= MAX_TEXTS {
-        return false;
+        return Verdict::Differs;
     }
     let tags = params.iter().map(|p| tag(&p.as_param())).collect();
     map.insert(sql.into(), tags);
-    true
+    Verdict::Fits
+}
+
+/// The PostgreSQL type names a parameter's binary encoding is valid for.
+fn accepts(tag: u8, type_name: &str) -> bool {
+    let names: &[&str] = match tag {
+        0 => return true,
+        1 => &["BOOL"],
+        2 => &["INT8"],
+        3 => &["FLOAT8"],
+        4 => &["TEXT", "VARCHAR", "BPCHAR", "NAME"],
+        5 => &["BYTEA"],
+        6 => &["JSONB"],
+        7 => &["TIMESTAMPTZ"],
+        8 => &["NUMERIC"],
+        9 => &["UUID"],
+        10 => &["DATE"],
+        11 => &["TIME"],
+        _ => return false,
+    };
+    names.contains(&type_name)
+}
+
+/// For [`Verdict::Ask`]: whether the cached statement's parameter types (`types`, as the
+/// server assigned them) take these values. If they do, the values' types are remembered
+/// where the first run had NULL, so the next run needs no asking.
+pub(crate) fn fits_statement(sql: &str, params: &[impl AsParam], types: &[&str]) -> bool {
+    let tags: Vec<u8> = params.iter().map(|p| tag(&p.as_param())).collect();
+    let fits = types.len() == tags.len() && tags.iter().zip(types).all(|(&t, ty)| accepts(t, ty));
+    if fits && let Some(seen) = SEEN.write().as_mut().and_then(|m| m.get_mut(sql)) {
+        for (s, &t) in seen.iter_mut().zip(&tags) {
+            if *s == 0 {
+                *s = t;
+            }
+        }
+    }
+    fits
 }
 
 #[cfg(test)]
@@ -78,15 +130,35 @@ mod tests {
     #[test]
     fn other_types_than_the_first_are_not_cached() {
         let sql = "SELECT $1 /* param_types test */";
-        assert!(cacheable(sql, &[Value::Int(1)]));
-        assert!(cacheable(sql, &[Value::Int(2)]));
-        assert!(cacheable(sql, &[Value::Null]), "NULL fits any type");
-        assert!(!cacheable(sql, &[Value::Float(1.5)]));
-        assert!(!cacheable(sql, &[Value::Int(1), Value::Int(2)]));
-        // A NULL first is a type of its own: a later value is not that type.
-        let sql = "SELECT $1 /* param_types test, null first */";
-        assert!(cacheable(sql, &[Value::Null]));
-        assert!(!cacheable(sql, &[Value::Bool(true)]));
-        assert!(cacheable(sql, &[Value::Null]));
+        assert_eq!(verdict(sql, &[Value::Int(1)]), Verdict::Fits);
+        assert_eq!(verdict(sql, &[Value::Int(2)]), Verdict::Fits);
+        assert_eq!(
+            verdict(sql, &[Value::Null]),
+            Verdict::Fits,
+            "NULL fits any type"
+        );
+        assert_eq!(verdict(sql, &[Value::Float(1.5)]), Verdict::Differs);
+        assert_eq!(
+            verdict(sql, &[Value::Int(1), Value::Int(2)]),
+            Verdict::Differs
+        );
+    }
+
+    #[test]
+    fn a_null_first_asks_the_statement_and_learns() {
+        let sql = "INSERT INTO t VALUES ($1, $2) /* param_types test, null first */";
+        assert_eq!(verdict(sql, &[Value::Null, Value::Int(1)]), Verdict::Fits);
+        let later = [Value::Bool(true), Value::Int(2)];
+        assert_eq!(verdict(sql, &later), Verdict::Ask);
+        // The server typed $1 as text (`SELECT $1`): a boolean does not fit.
+        assert!(!fits_statement(sql, &later, &["TEXT", "INT8"]));
+        assert_eq!(verdict(sql, &later), Verdict::Ask);
+        // Typed as boolean by its column: it fits, and is remembered.
+        assert!(fits_statement(sql, &later, &["BOOL", "INT8"]));
+        assert_eq!(verdict(sql, &later), Verdict::Fits);
+        assert_eq!(
+            verdict(sql, &[Value::Text("x".into()), Value::Int(2)]),
+            Verdict::Differs
+        );
     }
 }
