@@ -1,5 +1,6 @@
-//! The machinery every pool strategy shares: idle sessions, first-come-first-served waiters,
-//! and the count of open sessions, all under one short-held lock.
+//! The machinery every pool strategy shares: idle sessions in a lock-free queue,
+//! first-come-first-served waiters under a short-held lock, and the count of open sessions.
+//! A checkout or a checkin that overtakes nobody touches no lock (see `gate.rs`).
 //!
 //! Every counted place in a pool is owned by exactly one of: the idle queue, a waiter's
 //! grant, a [`Slot`] (a session being handed out, checked or created), or a user's lease
@@ -9,15 +10,19 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, OnceLock, Weak};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crossbeam_queue::ArrayQueue;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
+use super::gate::Gate;
 use super::janitor;
 use super::leak::{CheckoutTracker, LeakRegistry};
+use super::ledger::Ledger;
 use super::metrics::{Counters, Export, Stopwatch};
 use super::queue::{Grant, State, Waiter};
 use super::slot::{Places, Slot};
@@ -99,6 +104,24 @@ pub(crate) struct Core {
     /// round, the janitor) do not both create the same missing sessions.
     pub(crate) fill_lock: tokio::sync::Mutex<()>,
     database: OnceLock<Database>,
+    /// Whether anyone waits or the pool is closed, read without the lock.
+    gate: Gate,
+    /// Idle sessions, least recently returned first: taken and given back without a lock
+    /// while the gate is clear.
+    idle: ArrayQueue<Session>,
+    /// Sessions counted against `max_open`: idle, in use, or being created. Changed only
+    /// under the lock; read without it. The sessions in use are `open` minus the idle ones.
+    open: AtomicUsize,
+    /// The most sessions in use when one was handed to a user.
+    max_in_use: AtomicUsize,
+    /// When a session of this pool was last found lost, in coarse ticks after `epoch`, plus
+    /// one (0: never): idle sessions last used before then are checked before they are
+    /// handed out (a restart or failover takes them all).
+    lost_at: AtomicU64,
+    epoch: coarsetime::Instant,
+    /// The checkout counts of the pool's sessions.
+    ledger: Ledger,
+    /// The waiters and the background tasks' bookkeeping.
     pub(crate) state: Mutex<State>,
 }
 
@@ -120,16 +143,35 @@ pub(crate) struct Slow<'c> {
 }
 
 impl Slow<'_> {
-    /// Checks a due session, or waits for a session or a place: boxed, because its state
-    /// machine (connect and check futures) is large and would make every checkout future
-    /// large too.
+    /// Waits for a session or a place, then checks a due session or creates one. Waiting
+    /// runs inline (a small future), and a session handed over that needs no check goes
+    /// out at once; checking and creating are boxed, because their state machine (connect
+    /// and check futures) is large and would make every checkout future large too.
     pub(crate) async fn run(self, timeout: Option<Duration>) -> Result<Leased> {
-        let due = self.core.due(self.now);
-        let span = match self.core.database.get() {
+        let Slow { core, idle, now } = self;
+        let timeout = timeout.or(core.rules.default_timeout);
+        // One clock read bounds all of it: the wait, then any check or creation.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let due = core.due(now);
+        let slot = match idle {
+            Idle::Ready(leased) => return Ok(leased),
+            Idle::Due(slot) => slot,
+            Idle::Empty => {
+                let mut slot = core.acquire(timeout, deadline).await?;
+                if slot
+                    .session_mut()
+                    .is_some_and(|s| !due(s) && !core.suspect(s))
+                {
+                    return slot.checkout();
+                }
+                slot
+            }
+        };
+        let span = match core.database.get() {
             Some(db) => crate::telemetry::session_op(db.telemetry(), "checkout"),
             None => tracing::Span::none(),
         };
-        crate::telemetry::traced(span, Box::pin(self.core.get_slow(self.idle, timeout, due))).await
+        crate::telemetry::traced(span, Box::pin(core.ready(slot, timeout, deadline))).await
     }
 }
 
@@ -164,7 +206,14 @@ impl Core {
             janitor_notify: Arc::new(tokio::sync::Notify::new()),
             fill_lock: tokio::sync::Mutex::new(()),
             database: OnceLock::new(),
-            state: Mutex::new(State::new(rules.max_idle)),
+            gate: Gate::default(),
+            idle: ArrayQueue::new(rules.max_idle.max(1)),
+            open: AtomicUsize::new(0),
+            max_in_use: AtomicUsize::new(0),
+            lost_at: AtomicU64::new(0),
+            epoch: coarsetime::Instant::now_without_cache_update(),
+            ledger: Ledger::default(),
+            state: Mutex::new(State::new()),
         })
     }
 
@@ -192,15 +241,49 @@ impl Core {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.state.lock().closed
+        self.gate.is_closed()
+    }
+
+    /// True when `session` was last used before a sibling was found lost.
+    fn suspect(&self, session: &Session) -> bool {
+        let lost = self.lost_at.load(Relaxed);
+        lost != 0
+            && session.touched().is_some_and(|touched| {
+                self.epoch
+                    .checked_add(coarsetime::Duration::from_ticks(lost - 1))
+                    .is_some_and(|lost| touched <= lost)
+            })
+    }
+
+    /// Notes that a session of this pool was found lost: its siblings idle since are
+    /// suspect.
+    fn mark_lost(&self) {
+        let now = coarsetime::Instant::now_without_cache_update();
+        let ticks = if now > self.epoch {
+            now.duration_since(self.epoch).as_ticks()
+        } else {
+            0
+        };
+        self.lost_at.fetch_max(ticks + 1, Relaxed);
+    }
+
+    /// Counts a session handed to a user, keeping the high-water mark of sessions in use.
+    fn count_handout(&self, session: &mut Session) {
+        session.count_acquired();
+        let in_use = self.open.load(Relaxed).saturating_sub(self.idle.len());
+        if in_use > self.max_in_use.load(Relaxed) {
+            self.max_in_use.fetch_max(in_use, Relaxed);
+        }
+        if cfg!(feature = "metrics") {
+            session.checked_out(Stopwatch::start());
+        }
     }
 
     /// `get` for every strategy: takes a session (or a place), checks the session with
     /// `exists()` when it is due, replaces it if it is gone, creates one if needed.
     ///
-    /// The common case, an idle session that needs no check, is served inline; the rest is
-    /// boxed, because its state machine (connect and check futures) is large and would
-    /// otherwise make every checkout future large too.
+    /// The common cases, an idle session that needs no check and a wait for one, are served
+    /// inline; checks and creation are boxed (see [`Slow::run`]).
     pub(crate) async fn get(self: &Arc<Self>, timeout: Option<Duration>) -> Result<Leased> {
         match self.try_ready() {
             Ok(session) => Ok(session),
@@ -222,27 +305,15 @@ impl Core {
         }
     }
 
-    /// The rest of `get`: check a due session, or wait for a session or a place. The
-    /// timeout bounds all of it, the check and the creation it may lead to included.
-    async fn get_slow(
+    /// The rest of `get` once a place is held: check its session (which is due), or
+    /// create one. The deadline bounds it, as it bounded the wait.
+    async fn ready(
         self: &Arc<Self>,
-        idle: Idle<'_>,
+        mut slot: Slot<'_, Core>,
         timeout: Option<Duration>,
-        due: impl Fn(&Session) -> bool,
+        deadline: Option<Instant>,
     ) -> Result<Leased> {
-        let timeout = timeout.or(self.rules.default_timeout);
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let (mut slot, check) = match idle {
-            Idle::Ready(session) => return Ok(session),
-            Idle::Due(slot) => (slot, true),
-            Idle::Empty => {
-                let mut slot = self.acquire(timeout).await?;
-                let check = slot
-                    .session_mut()
-                    .is_some_and(|s| due(s) || self.state.lock().suspect(s));
-                (slot, check)
-            }
-        };
+        let check = slot.session_mut().is_some();
         let ready = async {
             if check
                 && let Some(s) = slot.session_mut()
@@ -269,32 +340,24 @@ impl Core {
         slot.checkout()
     }
 
-    /// The fast path of `get`: takes the idle session at the front of the queue under one
-    /// lock, with no future in between. A session `due` does not flag is checked out at once;
-    /// a due one comes back in a slot, to be checked without locking again.
+    /// The fast path of `get`: takes the idle session at the front of the queue, with no
+    /// lock and no future. A session `due` does not flag is checked out at once; a due one
+    /// comes back in a slot, to be checked.
     fn take_idle(self: &Arc<Self>, due: &impl Fn(&Session) -> bool) -> Idle<'_> {
-        // The lease's handle, taken before the lock: a locked instruction costs least with
-        // no stores pending, and the queue's writes are not there yet.
-        let home = Arc::clone(self);
-        let mut st = self.state.lock();
-        if st.closed {
+        // Someone waits (they come first) or the pool is closed: the slow path.
+        if !self.gate.is_clear() {
             return Idle::Empty;
         }
-        // Idle sessions exist only while nobody waits: taking one overtakes nobody.
-        let Some(session) = st.idle.pop_front() else {
+        // The lease's handle, taken before the queue's writes: a locked instruction costs
+        // least with no stores pending.
+        let home = Arc::clone(self);
+        let Some(mut session) = self.idle.pop() else {
             return Idle::Empty;
         };
-        st.add_in_use(1);
-        if due(&session) || st.suspect(&session) {
-            drop(st);
+        if due(&session) || self.suspect(&session) {
             return Idle::Due(Slot::new(self, Some(session)));
         }
-        st.count_acquired();
-        drop(st);
-        let mut session = session;
-        if cfg!(feature = "metrics") {
-            session.checked_out(Stopwatch::start());
-        }
+        self.count_handout(&mut session);
         Idle::Ready((session, home))
     }
 
@@ -302,20 +365,21 @@ impl Core {
     pub(crate) async fn acquire(
         self: &Arc<Self>,
         timeout: Option<Duration>,
+        deadline: Option<Instant>,
     ) -> Result<Slot<'_, Core>> {
         self.database()?;
         let waiter = {
             let mut st = self.state.lock();
-            if st.closed {
+            if self.gate.is_closed() {
                 return Err(Error::Closed);
             }
-            if let Some(e) = st.idle.pop_front() {
-                st.add_in_use(1);
+            if st.waiters.is_empty()
+                && let Some(e) = self.idle.pop()
+            {
                 return Ok(Slot::new(self, Some(e)));
             }
-            if st.open < self.rules.max_open {
-                st.open += 1;
-                st.add_in_use(1);
+            if self.open.load(Relaxed) < self.rules.max_open {
+                self.open.fetch_add(1, Relaxed);
                 return Ok(Slot::new(self, None));
             }
             if timeout == Some(Duration::ZERO) {
@@ -327,15 +391,70 @@ impl Core {
             }
             // No timer per waiter: one sweeper task per pool times waiters out, so a
             // contended checkout costs no timer-wheel insert and remove.
-            let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
             let w = Waiter::queued(deadline, timeout.unwrap_or(Duration::MAX));
-            st.waiters.push_back(w.clone());
+            st.enqueue(w.clone(), &self.gate);
+            // A session a checkin pushed before it could see this waiter goes to the
+            // waiters now, in order (see `gate.rs`).
+            let wakers = self.hand_idle_to_waiters(&mut st);
             let arm = deadline.map_or(Arm::Nothing, |d| st.sweeper.arm(d));
             drop(st);
+            wakers.into_iter().for_each(Waker::wake);
             self.start_sweeper(arm);
             w
         };
         Wait { core: self, waiter }.await
+    }
+
+    /// Under the lock: hands idle sessions to the waiters, first come first served.
+    fn hand_idle_to_waiters(&self, st: &mut State) -> Vec<Waker> {
+        let mut wakers = Vec::new();
+        while !st.waiters.is_empty() {
+            let Some(session) = self.idle.pop() else {
+                break;
+            };
+            match st.grant_first(Grant::Session(session), &self.gate) {
+                Ok(waker) => wakers.extend(waker),
+                Err(grant) => {
+                    self.requeue(grant);
+                    break;
+                }
+            }
+        }
+        wakers
+    }
+
+    /// Puts back a session nobody took (under the lock, with nobody waiting).
+    fn requeue(&self, grant: Grant) {
+        if let Grant::Session(session) = grant
+            && let Err(session) = self.idle.push(session)
+        {
+            self.open.fetch_sub(1, Relaxed);
+            drop(session);
+            self.counters.add_deleted(1);
+        }
+    }
+
+    /// A checkin pushed a session as a waiter came or the pool closed: the idle sessions go
+    /// to the waiters, or are closed.
+    fn settle(&self) {
+        let mut st = self.state.lock();
+        if self.gate.is_closed() {
+            let drained = self.drain_idle(&mut st);
+            drop(st);
+            self.counters.add_deleted(drained.len() as u64);
+            return;
+        }
+        let wakers = self.hand_idle_to_waiters(&mut st);
+        drop(st);
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Empties the idle queue (under the lock, which `open` needs) and returns what was there,
+    /// no longer counted.
+    fn drain_idle(&self, _locked: &mut State) -> Vec<Session> {
+        let drained: Vec<Session> = std::iter::from_fn(|| self.idle.pop()).collect();
+        self.open.fetch_sub(drained.len(), Relaxed);
+        drained
     }
 
     /// Spawns or wakes the sweeper, as [`Sweeper::arm`](super::sweeper::Sweeper::arm)
@@ -371,7 +490,7 @@ impl Core {
     /// The sweeper's round: fails the waiters whose deadline passed and returns the next
     /// deadline, or `None` (and the sweeper stands down) when no waiter has one.
     fn expire_waiters(&self) -> Option<Instant> {
-        let (wakers, next) = self.state.lock().expire_waiters(Instant::now());
+        let (wakers, next) = self.state.lock().expire_waiters(Instant::now(), &self.gate);
         if !wakers.is_empty() {
             self.counters.add_get_timeouts(wakers.len() as u64);
         }
@@ -387,17 +506,19 @@ impl Core {
     }
 
     /// Takes the idle sessions at the front of the queue for which `due` holds (up to the
-    /// first that does not), for checking.
+    /// first that does not, which goes back), for checking.
     pub(crate) fn take_idle_while(
         self: &Arc<Self>,
         due: impl Fn(&Session) -> bool,
     ) -> Vec<Slot<'_, Core>> {
-        let mut st = self.state.lock();
         let mut out = Vec::new();
-        while st.idle.front().is_some_and(|s| due(s) || st.suspect(s)) {
-            if let Some(s) = st.idle.pop_front() {
-                st.add_in_use(1);
+        while let Some(s) = self.idle.pop() {
+            if due(&s) || self.suspect(&s) {
                 out.push(Slot::new(self, Some(s)));
+            } else {
+                // Not due, so neither are those behind it (the queue is in order of use).
+                self.checkin(s);
+                break;
             }
         }
         out
@@ -406,81 +527,87 @@ impl Core {
     /// Reserves the places to fill, for creating sessions up front: every free place (up
     /// to `max_open`) where the pool fills, enough for `min_idle` idle sessions otherwise.
     pub(crate) fn reserve_missing(self: &Arc<Self>) -> Vec<Slot<'_, Core>> {
-        let mut st = self.state.lock();
-        if st.closed {
+        let st = self.state.lock();
+        if self.gate.is_closed() {
             return Vec::new();
         }
-        let free = self.rules.max_open.saturating_sub(st.open);
+        let free = self.rules.max_open.saturating_sub(self.open.load(Relaxed));
         let n = if self.rules.fill {
             free
         } else {
             self.rules
                 .life
                 .min_idle
-                .saturating_sub(st.idle.len())
+                .saturating_sub(self.idle.len())
                 .min(free)
         };
-        st.open += n;
-        st.add_in_use(n);
+        self.open.fetch_add(n, Relaxed);
         drop(st);
         (0..n).map(|_| Slot::new(self, None)).collect()
     }
 
     /// [`checkin`](Core::checkin), counting the session as released by a user when
-    /// `released` says so (under the lock it takes anyway).
-    fn checkin_counted(&self, session: Session, released: bool) {
+    /// `released` says so.
+    fn checkin_counted(&self, mut session: Session, released: bool) {
+        if released {
+            session.count_released();
+        }
         if session.is_broken() {
-            {
-                let mut st = self.state.lock();
-                st.released += u64::from(released);
-                st.lost_at = Some(coarsetime::Instant::now_without_cache_update());
-            }
+            self.mark_lost();
             self.counters.add_replaced(1);
             tracing::debug!(target: "session_pool::pool", session = ?session.session_id(),
                 "dropping a broken session; a new one will take its place");
             self.release_place(Some(session));
             return;
         }
-        let mut st = self.state.lock();
-        st.released += u64::from(released);
-        if !st.closed && session.needs_rollback() {
+        if session.needs_rollback()
+            && !self.gate.is_closed()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
             // An abandoned transaction: the janitor rolls it back now, so its locks do not
-            // wait for the session's next use. Still counted in use until then.
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                st.dirty.push(session);
-                let start = !std::mem::replace(&mut st.janitor, true);
-                drop(st);
-                self.wake_janitor(start.then_some(rt));
-                return;
-            }
-            // No runtime to roll back on: the next use does it.
-        }
-        if st.closed {
-            st.in_use -= 1;
-            st.open -= 1;
+            // wait for the session's next use. Still counted in use until then. (With no
+            // runtime to roll back on, the next use does it.)
+            let mut st = self.state.lock();
+            st.dirty.push(session);
+            let start = !std::mem::replace(&mut st.janitor, true);
             drop(st);
-            self.counters.add_deleted(1);
-            return; // dropped: a closed pool keeps nothing
+            self.wake_janitor(start.then_some(rt));
+            return;
         }
-        if st.waiters.is_empty() {
-            st.in_use -= 1;
-            if st.idle.len() < self.rules.max_idle {
-                st.idle.push_back(session);
-            } else {
-                // Over the idle target (a bursty pool): dropping closes the connection
-                // without awaiting anything.
-                st.open -= 1;
-                drop(st);
-                drop(session);
-                self.counters.add_deleted(1);
+        if self.gate.is_clear() {
+            // Nobody waits: straight to the idle queue, no lock. A waiter or a close that
+            // came meanwhile is seen after the push (see `gate.rs`).
+            match self.idle.push(session) {
+                Ok(()) => {
+                    if !self.gate.is_clear_after_fence() {
+                        self.settle();
+                    }
+                }
+                Err(session) => {
+                    // Over the idle target (a bursty pool): dropping closes the connection
+                    // without awaiting anything.
+                    self.counters.add_deleted(1);
+                    self.release_place(Some(session));
+                }
             }
             return;
         }
+        let mut st = self.state.lock();
+        if self.gate.is_closed() {
+            self.open.fetch_sub(1, Relaxed);
+            drop(st);
+            drop(session);
+            self.counters.add_deleted(1);
+            return; // dropped: a closed pool keeps nothing
+        }
         // The first waiter takes it over as it is (still counted in use).
-        let waker = st.grant_first(Grant::Session(session)).ok().flatten();
-        drop(st);
-        if let Some(w) = waker {
-            w.wake();
+        match st.grant_first(Grant::Session(session), &self.gate) {
+            Ok(waker) => {
+                drop(st);
+                waker.into_iter().for_each(Waker::wake);
+            }
+            // The waiters left meanwhile.
+            Err(grant) => self.requeue(grant),
         }
     }
 
@@ -497,7 +624,7 @@ impl Core {
         {
             // Worn out: closed without awaiting anything; the pool makes a new one when it
             // needs it.
-            self.state.lock().released += 1;
+            session.count_released();
             self.counters.add_deleted(1);
             tracing::debug!(target: "session_pool::pool", session = ?session.session_id(),
                 uses = max, "session reached its maximum uses; closing it");
@@ -518,19 +645,20 @@ impl Core {
         }
         if let Some(limit) = self.rules.life.max_idle_lifetime {
             let now = coarsetime::Instant::now_without_cache_update();
-            let expired: Vec<Session> = {
-                let mut st = self.state.lock();
-                let mut out = Vec::new();
-                while st
-                    .idle
-                    .front()
-                    .is_some_and(|s| s.idle_for(now).is_some_and(|i| i >= limit))
-                {
-                    out.extend(st.idle.pop_front());
+            let mut expired = Vec::new();
+            while let Some(s) = self.idle.pop() {
+                if s.idle_for(now).is_some_and(|i| i >= limit) {
+                    expired.push(s);
+                } else {
+                    // The queue is in order of use: the rest are younger.
+                    self.checkin(s);
+                    break;
                 }
-                st.open -= out.len();
-                out
-            };
+            }
+            if !expired.is_empty() {
+                let _locked = self.state.lock();
+                self.open.fetch_sub(expired.len(), Relaxed);
+            }
             if !expired.is_empty() {
                 tracing::debug!(target: "session_pool::pool", sessions = expired.len(),
                     "closing sessions idle past the maximum idle lifetime");
@@ -550,14 +678,15 @@ impl Core {
     fn wake_waiters_for_free_places(&self) {
         let mut wakers = Vec::new();
         let mut st = self.state.lock();
-        while !st.closed && st.open < self.rules.max_open && !st.waiters.is_empty() {
-            st.open += 1;
-            st.add_in_use(1);
-            match st.grant_first(Grant::Create) {
+        while !self.gate.is_closed()
+            && self.open.load(Relaxed) < self.rules.max_open
+            && !st.waiters.is_empty()
+        {
+            self.open.fetch_add(1, Relaxed);
+            match st.grant_first(Grant::Create, &self.gate) {
                 Ok(w) => wakers.extend(w),
                 Err(_) => {
-                    st.open -= 1;
-                    st.in_use -= 1;
+                    self.open.fetch_sub(1, Relaxed);
                     break;
                 }
             }
@@ -570,9 +699,9 @@ impl Core {
     /// otherwise hands it back with the reason.
     // A refused session is handed back whole, as std's `SendError` does.
     #[allow(clippy::result_large_err)]
-    pub(crate) fn adopt(&self, session: Session) -> std::result::Result<(), (Session, Error)> {
-        let mut st = self.state.lock();
-        if st.closed {
+    pub(crate) fn adopt(&self, mut session: Session) -> std::result::Result<(), (Session, Error)> {
+        let st = self.state.lock();
+        if self.gate.is_closed() {
             drop(st);
             return Err((session, Error::Closed));
         }
@@ -581,14 +710,18 @@ impl Core {
             let error = Error::invalid("only created sessions can be put into a pool");
             return Err((session, error));
         }
-        if st.open >= self.rules.max_open || st.idle.len() >= self.rules.max_idle {
+        if self.open.load(Relaxed) >= self.rules.max_open || self.idle.len() >= self.rules.max_idle
+        {
             drop(st);
             let size = self.rules.max_open;
             return Err((session, Error::PoolFull { size }));
         }
-        st.open += 1;
-        st.add_in_use(1);
+        self.open.fetch_add(1, Relaxed);
         drop(st);
+        // Its checkouts count here from now on.
+        if let Some(tally) = session.fresh_tally() {
+            self.ledger.register(Arc::clone(tally));
+        }
         self.checkin(session);
         Ok(())
     }
@@ -596,12 +729,12 @@ impl Core {
     /// Closes the pool: waiters get [`Error::Closed`]; returns the idle sessions to delete.
     pub(crate) fn close(&self) -> Vec<Session> {
         let mut st = self.state.lock();
-        st.closed = true;
+        self.gate.close();
         let mut wakers = Vec::with_capacity(st.waiters.len());
-        while let Ok(w) = st.grant_first(Grant::Closed) {
+        while let Ok(w) = st.grant_first(Grant::Closed, &self.gate) {
             wakers.extend(w);
         }
-        let drained = st.drain_idle();
+        let drained = self.drain_idle(&mut st);
         drop(st);
         for w in wakers {
             w.wake();
@@ -619,7 +752,7 @@ impl Core {
 
     /// `clear`: deletes every idle session.
     pub(crate) async fn clear(&self) {
-        let idle = self.state.lock().drain_idle();
+        let idle = self.drain_idle(&mut self.state.lock());
         self.retire_all(idle).await;
     }
 
@@ -796,17 +929,20 @@ impl Core {
     }
 
     pub(crate) fn stats(&self) -> PoolStats {
-        let st = self.state.lock();
+        let waiters = self.state.lock().waiters.len();
+        let (acquired, released) = self.ledger.totals();
+        let open = self.open.load(Relaxed);
+        let idle = self.idle.len();
         let c = &self.counters;
         PoolStats {
-            open: st.open,
-            in_use: st.in_use,
-            max_in_use: st.max_in_use,
-            idle: st.idle.len(),
+            open,
+            in_use: open.saturating_sub(idle),
+            max_in_use: self.max_in_use.load(Relaxed),
+            idle,
             max_open: self.rules.max_open,
-            waiters: st.waiters.len(),
-            acquired: st.acquired,
-            released: st.released,
+            waiters,
+            acquired,
+            released,
             get_timeouts: c.get_timeouts.load(Relaxed),
             created: c.created.load(Relaxed),
             deleted: c.deleted.load(Relaxed),
@@ -867,7 +1003,7 @@ impl Drop for Wait<'_> {
             let mut inner = self.waiter.inner.lock();
             if inner.queued {
                 inner.queued = false;
-                st.waiters.retain(|w| !Arc::ptr_eq(w, &self.waiter));
+                st.remove(&self.waiter, &self.core.gate);
             }
         }
         // Granted after the future stopped being polled: give it back.
@@ -890,13 +1026,14 @@ impl Places for Core {
     /// Frees a counted place (dropping its session, if any) and offers it to a waiter.
     fn release_place(&self, session: Option<Session>) {
         let mut st = self.state.lock();
-        st.open -= 1;
-        st.in_use -= 1;
+        self.open.fetch_sub(1, Relaxed);
         let mut waker = None;
-        if !st.closed && st.open < self.rules.max_open && !st.waiters.is_empty() {
-            st.open += 1;
-            st.add_in_use(1);
-            waker = st.grant_first(Grant::Create).ok().flatten();
+        if !self.gate.is_closed()
+            && self.open.load(Relaxed) < self.rules.max_open
+            && !st.waiters.is_empty()
+        {
+            self.open.fetch_add(1, Relaxed);
+            waker = st.grant_first(Grant::Create, &self.gate).ok().flatten();
         }
         drop(st);
         drop(session);
@@ -910,23 +1047,23 @@ impl Places for Core {
         let mut session = Session::new(self.database()?.clone(), self.options.clone());
         let watch = Stopwatch::start();
         session.create().await?;
+        if let Some(tally) = session.tally() {
+            self.ledger.register(Arc::clone(tally));
+        }
         self.counters.export.create_time(watch);
         self.counters.add_created(1);
         Ok(session)
     }
 
     fn count_replaced(&self, dead: &Session) {
-        self.state.lock().lost_at = Some(coarsetime::Instant::now_without_cache_update());
+        self.mark_lost();
         self.counters.add_replaced(1);
         tracing::info!(target: "session_pool::pool", session = ?dead.session_id(),
             "session is gone on the server; replacing it");
     }
 
     fn count_acquired(&self, session: &mut Session) {
-        self.state.lock().count_acquired();
-        if cfg!(feature = "metrics") {
-            session.checked_out(Stopwatch::start());
-        }
+        self.count_handout(session);
     }
 }
 

@@ -1,4 +1,4 @@
-//! The idle queue and the first-come-first-served waiters, kept under the pool's one lock.
+//! The first-come-first-served waiters, kept under the pool's lock.
 //!
 //! Idle sessions exist only while nobody waits: a returned session or a freed place goes to
 //! the first waiter. So taking an idle session never overtakes anyone.
@@ -11,6 +11,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
+use super::gate::Gate;
 use super::sweeper::Sweeper;
 use crate::session::Session;
 
@@ -56,75 +57,51 @@ impl Waiter {
     }
 }
 
-/// Everything the pool's lock guards.
+/// What the pool's lock guards: the waiters and the tasks that serve them. Idle sessions
+/// live in the lock-free queue beside it (see `gate.rs` for how the two agree).
 pub(crate) struct State {
-    pub(crate) idle: VecDeque<Session>,
     pub(crate) waiters: VecDeque<Arc<Waiter>>,
     /// The task that times waiters out (see `sweeper.rs`).
     pub(crate) sweeper: Sweeper,
-    /// Sessions counted against `max_open`: idle, in use, or being created.
-    pub(crate) open: usize,
-    /// Places held outside the idle queue (checkouts, slots, grants).
-    pub(crate) in_use: usize,
-    /// The most `in_use` has been when a session was handed to a user.
-    pub(crate) max_in_use: usize,
-    pub(crate) closed: bool,
-    /// Sessions handed out by `get` and given back by `put`: counted here, under the lock
-    /// every checkout takes anyway, rather than with two more atomic operations.
-    pub(crate) acquired: u64,
-    pub(crate) released: u64,
     /// Sessions back with an abandoned transaction, for the janitor to roll back (counted
     /// in use until then).
     pub(crate) dirty: Vec<Session>,
     /// The janitor task has been started.
     pub(crate) janitor: bool,
-    /// When a session of this pool was last found lost: idle sessions last used before
-    /// then are checked before they are handed out (a restart or failover takes them all).
-    pub(crate) lost_at: Option<coarsetime::Instant>,
 }
 
 impl State {
-    pub(crate) fn new(idle_capacity: usize) -> Self {
+    pub(crate) fn new() -> Self {
         State {
-            idle: VecDeque::with_capacity(idle_capacity.min(1024)),
             waiters: VecDeque::new(),
             sweeper: Sweeper::default(),
-            open: 0,
-            in_use: 0,
-            max_in_use: 0,
-            closed: false,
-            acquired: 0,
-            released: 0,
             dirty: Vec::new(),
             janitor: false,
-            lost_at: None,
         }
     }
 
-    /// Counts `n` more places in use.
-    pub(crate) fn add_in_use(&mut self, n: usize) {
-        self.in_use += n;
+    /// Queues a waiter, counted in the gate.
+    pub(crate) fn enqueue(&mut self, waiter: Arc<Waiter>, gate: &Gate) {
+        self.waiters.push_back(waiter);
+        gate.add_waiters(1);
     }
 
-    /// Counts a session handed to a user, keeping the high-water mark of places in use.
-    pub(crate) fn count_acquired(&mut self) {
-        self.acquired += 1;
-        self.max_in_use = self.max_in_use.max(self.in_use);
-    }
-
-    /// True when `session` was last used before a sibling was found lost.
-    pub(crate) fn suspect(&self, session: &Session) -> bool {
-        self.lost_at
-            .is_some_and(|lost| session.touched().is_some_and(|t| t <= lost))
+    /// Takes `waiter` out of the queue, if it is still there.
+    pub(crate) fn remove(&mut self, waiter: &Arc<Waiter>, gate: &Gate) {
+        let before = self.waiters.len();
+        self.waiters.retain(|w| !Arc::ptr_eq(w, waiter));
+        gate.remove_waiters(before - self.waiters.len());
     }
 
     /// Hands `grant` to the longest waiter; gives it back if nobody waits.
     pub(crate) fn grant_first(
         &mut self,
         grant: Grant,
+        gate: &Gate,
     ) -> std::result::Result<Option<Waker>, Grant> {
         match self.waiters.pop_front() {
             Some(w) => {
+                gate.remove_waiters(1);
                 let mut inner = w.inner.lock();
                 inner.queued = false;
                 inner.grant = Some(grant);
@@ -136,9 +113,14 @@ impl State {
 
     /// Fails the waiters whose deadline passed; returns their wakers and the next deadline
     /// (the sweeper stands down when there is none).
-    pub(crate) fn expire_waiters(&mut self, now: Instant) -> (Vec<Waker>, Option<Instant>) {
+    pub(crate) fn expire_waiters(
+        &mut self,
+        now: Instant,
+        gate: &Gate,
+    ) -> (Vec<Waker>, Option<Instant>) {
         let mut wakers = Vec::new();
         let mut next: Option<Instant> = None;
+        let before = self.waiters.len();
         // Lock order: the pool's state, then each waiter.
         self.waiters.retain(|w| match w.deadline {
             Some(d) if d <= now => {
@@ -154,6 +136,7 @@ impl State {
             }
             None => true,
         });
+        gate.remove_waiters(before - self.waiters.len());
         match next {
             Some(d) => self.sweeper.next = Some(d),
             None => self.sweeper.disarm(),
@@ -174,12 +157,5 @@ impl State {
                 inner.waker.take()
             })
             .collect()
-    }
-
-    /// Empties the idle queue and returns what was there (no longer counted).
-    pub(crate) fn drain_idle(&mut self) -> Vec<Session> {
-        let drained: Vec<Session> = self.idle.drain(..).collect();
-        self.open -= drained.len();
-        drained
     }
 }

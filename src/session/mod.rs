@@ -12,12 +12,14 @@ pub(crate) mod exec;
 mod query;
 #[cfg(feature = "postgres")]
 mod replica;
+mod tally;
 mod timed_stream;
 
 pub(crate) use exec::{Context, Exec};
 pub use query::{ReadContext, WithTimeout, WriteContext};
 #[cfg(feature = "postgres")]
 pub use replica::ReadAt;
+pub(crate) use tally::Tally;
 
 /// Labels and database role for new sessions (Spanner's `labels` and `database_role`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -68,6 +70,8 @@ pub(crate) struct Meta {
     pub(crate) needs_reset: bool,
     /// Times a pool handed the session out and got it back.
     pub(crate) uses: u64,
+    /// The same, as the pool's statistics read them.
+    pub(crate) tally: std::sync::Arc<Tally>,
     /// When a pool last handed the session out (for the use-time histogram).
     pub(crate) checked_out: Option<crate::stopwatch::Stopwatch>,
     /// The last abort the database reported on this session (SQLSTATE or result code, and
@@ -409,6 +413,7 @@ impl Session {
             tx_open: false,
             needs_reset: false,
             uses: 0,
+            tally: std::sync::Arc::default(),
             checked_out: None,
             last_abort: None,
             interrupt: prepared.interrupt,
@@ -505,6 +510,32 @@ impl Session {
     /// When a pool last handed the session out, forgotten as it is read.
     pub(crate) fn checkout_watch(&mut self) -> Option<crate::stopwatch::Stopwatch> {
         self.live.as_mut().and_then(|l| l.meta.checked_out.take())
+    }
+
+    /// The session's checkout counts, for its pool's statistics.
+    pub(crate) fn tally(&self) -> Option<&std::sync::Arc<Tally>> {
+        self.live.as_ref().map(|l| &l.meta.tally)
+    }
+
+    /// Gives the session fresh checkout counts (it joins another pool).
+    pub(crate) fn fresh_tally(&mut self) -> Option<&std::sync::Arc<Tally>> {
+        let live = self.live.as_mut()?;
+        live.meta.tally = std::sync::Arc::default();
+        Some(&live.meta.tally)
+    }
+
+    /// Counts a checkout of the session (its holder is the only writer).
+    pub(crate) fn count_acquired(&mut self) {
+        if let Some(l) = &self.live {
+            l.meta.tally.count_acquired();
+        }
+    }
+
+    /// Counts the session given back by a pool's user (its holder is the only writer).
+    pub(crate) fn count_released(&mut self) {
+        if let Some(l) = &self.live {
+            l.meta.tally.count_released();
+        }
     }
 
     /// Counts one more use by a pool's user; returns the count.
