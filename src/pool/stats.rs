@@ -1,6 +1,10 @@
 //! What a pool reports: its gauges and counters, and what a ping round did.
 
 /// A snapshot of a pool: gauges now, and counters since it was built.
+///
+/// Checkouts take no lock, so the fields are read one by one: while the pool is in use they
+/// may come from instants a few nanoseconds apart (`in_use` is `open` minus `idle`). At
+/// rest they agree exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct PoolStats {
