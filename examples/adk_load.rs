@@ -42,6 +42,10 @@ use session_pool::adk::{
 };
 use session_pool::{Database, Dialect, FixedSizePool};
 
+#[path = "adk_load/proc_stats.rs"]
+mod proc_stats;
+use proc_stats::{cpu_seconds, peak_rss};
+
 #[path = "adk_load/baseline.rs"]
 mod baseline;
 
@@ -303,25 +307,6 @@ async fn service_conversation(
     service.delete_session(APP, &user_id, &session_id).await?;
     tally.ops += 3;
     Ok(())
-}
-
-/// The CPU time this process has used, user and system, in seconds (Linux
-/// `/proc/self/stat`, in clock ticks of 1/100 s).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
-}
-
-/// The process's peak resident set size in bytes (Linux `VmHWM`).
-fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 fn percentile_ms(sorted: &[u64], q: f64) -> f64 {

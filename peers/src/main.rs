@@ -116,20 +116,13 @@ async fn conversation(
     Ok(())
 }
 
-/// User + system CPU seconds of this process (Linux `/proc/self/stat`, 100 ticks a second).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
-}
+// The same `/proc` readers as `adk_load`.
+#[path = "../../examples/adk_load/proc_stats.rs"]
+mod proc_stats;
+use proc_stats::{cpu_seconds, peak_rss};
 
 fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some((kib / 1024.0 * 10.0).round() / 10.0)
+    peak_rss().map(|b| (b as f64 / 1048576.0 * 10.0).round() / 10.0)
 }
 
 #[tokio::main]

@@ -511,12 +511,21 @@ impl Core {
         self: &Arc<Self>,
         due: impl Fn(&Session) -> bool,
     ) -> Vec<Slot<'_, Core>> {
+        self.pop_idle_while(|s| due(s) || self.suspect(s))
+            .into_iter()
+            .map(|s| Slot::new(self, Some(s)))
+            .collect()
+    }
+
+    /// Takes idle sessions from the front of the queue while `take` holds; the first for
+    /// which it does not goes back (the queue is in order of use, so the rest are younger).
+    /// The sessions taken are still counted open.
+    fn pop_idle_while(&self, take: impl Fn(&Session) -> bool) -> Vec<Session> {
         let mut out = Vec::new();
         while let Some(s) = self.idle.pop() {
-            if due(&s) || self.suspect(&s) {
-                out.push(Slot::new(self, Some(s)));
+            if take(&s) {
+                out.push(s);
             } else {
-                // Not due, so neither are those behind it (the queue is in order of use).
                 self.checkin(s);
                 break;
             }
@@ -645,16 +654,7 @@ impl Core {
         }
         if let Some(limit) = self.rules.life.max_idle_lifetime {
             let now = coarsetime::Instant::now_without_cache_update();
-            let mut expired = Vec::new();
-            while let Some(s) = self.idle.pop() {
-                if s.idle_for(now).is_some_and(|i| i >= limit) {
-                    expired.push(s);
-                } else {
-                    // The queue is in order of use: the rest are younger.
-                    self.checkin(s);
-                    break;
-                }
-            }
+            let expired = self.pop_idle_while(|s| s.idle_for(now).is_some_and(|i| i >= limit));
             if !expired.is_empty() {
                 let _locked = self.state.lock();
                 self.open.fetch_sub(expired.len(), Relaxed);
