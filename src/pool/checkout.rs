@@ -45,6 +45,7 @@ struct Extra {
 }
 
 impl Extra {
+    #[inline]
     fn boxed(
         other: Option<Arc<dyn AbstractSessionPool>>,
         tracker: Option<CheckoutTracker>,
@@ -72,6 +73,7 @@ impl SessionCheckout {
     }
 
     /// A session leased from one of this crate's pools, which its lease returns to.
+    #[inline]
     pub(crate) fn leased(
         session: Session,
         home: Arc<Core>,

@@ -588,7 +588,7 @@ impl Core {
             // came meanwhile is seen after the push (see `gate.rs`).
             match self.idle.push(session) {
                 Ok(()) => {
-                    if !self.gate.is_clear_after_fence() {
+                    if !self.gate.is_clear_after_push() {
                         self.settle();
                     }
                 }
@@ -803,8 +803,14 @@ impl Core {
         }
     }
 
+    #[inline]
     pub(crate) fn track_checkout(&self, session: &Session) -> Option<CheckoutTracker> {
         let leaks = self.leaks.as_ref()?;
+        self.track_in(leaks, session)
+    }
+
+    /// [`track_checkout`](Core::track_checkout) for a pool that warns about leaks.
+    fn track_in(&self, leaks: &Arc<LeakRegistry>, session: &Session) -> Option<CheckoutTracker> {
         let tracker = leaks.track(session.session_id(), session.backend());
         // The janitor warns about leaks while they are held.
         let start = !std::mem::replace(&mut self.state.lock().janitor, true);

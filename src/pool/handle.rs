@@ -131,25 +131,42 @@ impl<S: Strategy> Pool<S> {
     /// the pool's default timeout (Python: `with pool.session() as session:`).
     pub async fn session(&self) -> Result<SessionCheckout> {
         let watch = Stopwatch::start();
-        let session = match self.core.try_ready() {
-            Ok(session) => session,
-            Err(slow) => slow.run(None).await?,
-        };
-        self.core.counters.export.wait_time(watch);
-        Ok(self.guard(session))
+        // The fast path returns its own value: sharing one with the slow path's `?` cost
+        // the uncontended checkout extra copies of the result.
+        match self.core.try_ready() {
+            Ok(session) => {
+                self.core.counters.export.wait_time(watch);
+                Ok(self.guard(session))
+            }
+            Err(slow) => self.session_slow(slow, None, watch).await,
+        }
     }
 
     /// [`session`](Pool::session), waiting up to `timeout`.
     pub async fn session_with_timeout(&self, timeout: Duration) -> Result<SessionCheckout> {
         let watch = Stopwatch::start();
-        let session = match self.core.try_ready() {
-            Ok(session) => session,
-            Err(slow) => slow.run(Some(timeout)).await?,
-        };
+        match self.core.try_ready() {
+            Ok(session) => {
+                self.core.counters.export.wait_time(watch);
+                Ok(self.guard(session))
+            }
+            Err(slow) => self.session_slow(slow, Some(timeout), watch).await,
+        }
+    }
+
+    /// The rest of a checkout the fast path could not serve.
+    async fn session_slow(
+        &self,
+        slow: super::core::Slow<'_>,
+        timeout: Option<Duration>,
+        watch: Stopwatch,
+    ) -> Result<SessionCheckout> {
+        let session = slow.run(timeout).await?;
         self.core.counters.export.wait_time(watch);
         Ok(self.guard(session))
     }
 
+    #[inline]
     fn guard(&self, (session, home): (Session, Arc<Core>)) -> SessionCheckout {
         let tracker = self.core.track_checkout(&session);
         SessionCheckout::leased(session, home, tracker)
