@@ -470,11 +470,12 @@ impl<'a> RawConnection<'a> {
         self,
         sql: impl IntoSql,
         params: &[impl AsParam],
-        mut decode: impl FnMut(RowRef<'_>) -> ExecResult<T>,
+        decode: impl FnMut(RowRef<'_>) -> ExecResult<T>,
     ) -> ExecResult<Vec<T>> {
         match self {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => {
+                let mut decode = decode;
                 let rows = sqlite::query(sql, params).fetch_all(c).await?;
                 rows.iter()
                     .map(|r| decode(RowRef::of(RowKind::Sqlite(r))))
@@ -483,16 +484,12 @@ impl<'a> RawConnection<'a> {
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(c) => {
                 let rows = pg::query_on(c, sql, params).await?.fetch_all(c).await?;
-                rows.iter()
-                    .map(|r| decode(RowRef::of(RowKind::Postgres(r))))
-                    .collect()
+                map_pg(&rows, decode)
             }
             #[cfg(feature = "postgres")]
             RawConnection::PostgresPooled(c, link) => {
                 let rows = pg::inline(sql, params, &link)?.fetch_all(c).await?;
-                rows.iter()
-                    .map(|r| decode(RowRef::of(RowKind::Postgres(r))))
-                    .collect()
+                map_pg(&rows, decode)
             }
         }
     }
@@ -535,10 +532,10 @@ impl<'a> RawConnection<'a> {
                 decode_stream(stream, sqlite::columns, sqlite::decode)
             }
             #[cfg(feature = "postgres")]
-            RawConnection::Postgres(c) => {
-                let stream = pg::query(sql, params).fetch(c);
-                decode_stream(stream, pg::columns, pg::decode)
-            }
+            RawConnection::Postgres(c) => match pg::query(sql, params) {
+                Ok(query) => decode_stream(query.fetch(c), pg::columns, pg::decode),
+                Err(e) => futures_util::stream::once(async move { Err(e.into()) }).boxed(),
+            },
             #[cfg(feature = "postgres")]
             RawConnection::PostgresPooled(c, link) => match pg::inline(sql, params, &link) {
                 Ok(raw) => decode_stream(raw.fetch(c), pg::columns, pg::decode),
@@ -546,6 +543,27 @@ impl<'a> RawConnection<'a> {
             },
         }
     }
+}
+
+/// The rows of one PostgreSQL result through `decode`, each column's type checked once.
+#[cfg(all(feature = "postgres", any(feature = "adk", feature = "items")))]
+fn map_pg<T>(
+    rows: &[PgRow],
+    mut decode: impl FnMut(RowRef<'_>) -> ExecResult<T>,
+) -> ExecResult<Vec<T>> {
+    #[cfg(feature = "adk")]
+    let checked = crate::column_types::CheckedColumns::default();
+    rows.iter()
+        .map(|r| {
+            let row = RowRef::of(RowKind::Postgres(r));
+            #[cfg(feature = "adk")]
+            let row = {
+                checked.enter(r);
+                row.checked_by(&checked)
+            };
+            decode(row)
+        })
+        .collect()
 }
 
 fn collect<R>(
@@ -589,6 +607,9 @@ fn decode_stream<'a, R: Send + 'a>(
 pub(crate) struct RowRef<'r> {
     row: RowKind<'r>,
     base: usize,
+    /// The result's columns already checked against the types they are read as.
+    #[cfg(all(feature = "adk", feature = "postgres"))]
+    checked: Option<&'r crate::column_types::CheckedColumns>,
 }
 
 #[cfg(any(feature = "adk", feature = "items"))]
@@ -603,15 +624,29 @@ enum RowKind<'r> {
 #[cfg(any(feature = "adk", feature = "items"))]
 impl<'r> RowRef<'r> {
     fn of(row: RowKind<'r>) -> Self {
-        RowRef { row, base: 0 }
+        RowRef {
+            row,
+            base: 0,
+            #[cfg(all(feature = "adk", feature = "postgres"))]
+            checked: None,
+        }
+    }
+
+    /// The same row, reading its columns as `checked` has found them (one per result).
+    #[cfg(all(feature = "adk", feature = "postgres"))]
+    fn checked_by(self, checked: &'r crate::column_types::CheckedColumns) -> Self {
+        RowRef {
+            checked: Some(checked),
+            ..self
+        }
     }
 
     /// The same row, its column `by` read as column 0.
     #[cfg(feature = "adk")]
     pub(crate) fn shifted(self, by: usize) -> Self {
         RowRef {
-            row: self.row,
             base: self.base + by,
+            ..self
         }
     }
 
@@ -630,13 +665,19 @@ impl<'r> RowRef<'r> {
     #[cfg(feature = "adk")]
     /// Column `i` as a `T`: on PostgreSQL decoded straight to `T`, on SQLite (which types
     /// values, not columns) through its [`Value`].
+    #[inline]
     pub(crate) fn get<T: FromColumn>(&self, i: usize) -> ExecResult<T> {
         let i = self.base + i;
         match self.row {
             #[cfg(feature = "sqlite")]
             RowKind::Sqlite(r) => convert(i, sqlite::decode_column(r, i)?),
             #[cfg(feature = "postgres")]
-            RowKind::Postgres(r) => T::from_pg(r, i),
+            RowKind::Postgres(r) => {
+                let known = self
+                    .checked
+                    .is_some_and(|c| c.known(r, i, std::any::TypeId::of::<T>(), T::pg_compatible));
+                T::from_pg(r, i, known)
+            }
         }
     }
 
@@ -661,9 +702,28 @@ pub(crate) fn convert<T: crate::value::FromValue>(i: usize, value: Value) -> Exe
 #[cfg(feature = "adk")]
 /// A type the stores read from a column, by position, without going through [`Value`] on
 /// PostgreSQL (whose columns are typed, so sqlx decodes them directly and checks the type).
-pub(crate) trait FromColumn: crate::value::FromValue {
+pub(crate) trait FromColumn: crate::value::FromValue + 'static {
+    /// Column `i` of `row`; `known`: its type was already found compatible (see
+    /// [`column_types`](crate::column_types)), so sqlx need not check it again.
     #[cfg(feature = "postgres")]
-    fn from_pg(row: &PgRow, i: usize) -> ExecResult<Self>;
+    fn from_pg(row: &PgRow, i: usize, known: bool) -> ExecResult<Self>;
+    /// Whether a column of type `ty` decodes as `Self` (sqlx's `Type::compatible`).
+    #[cfg(feature = "postgres")]
+    fn pg_compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool;
+}
+
+/// `row.try_get(i)`, or without sqlx's type check when `known` compatible.
+#[cfg(all(feature = "adk", feature = "postgres"))]
+#[inline]
+fn pg_get<'r, T>(row: &'r PgRow, i: usize, known: bool) -> Result<T, sqlx::Error>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    if known {
+        row.try_get_unchecked(i)
+    } else {
+        row.try_get(i)
+    }
 }
 
 #[cfg(feature = "adk")]
@@ -692,8 +752,13 @@ macro_rules! from_column {
     ($($t:ty),*) => {$(
         impl FromColumn for $t {
             #[cfg(feature = "postgres")]
-            fn from_pg(row: &PgRow, i: usize) -> ExecResult<Self> {
-                row.try_get::<$t, _>(i).map_err(|e| pg_decode_error(row, i, stringify!($t), e))
+            #[inline]
+            fn from_pg(row: &PgRow, i: usize, known: bool) -> ExecResult<Self> {
+                pg_get::<$t>(row, i, known).map_err(|e| pg_decode_error(row, i, stringify!($t), e))
+            }
+            #[cfg(feature = "postgres")]
+            fn pg_compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <$t as sqlx::Type<sqlx::Postgres>>::compatible(ty)
             }
         }
     )*};
@@ -712,20 +777,30 @@ from_column!(
 #[cfg(feature = "adk")]
 impl FromColumn for serde_json::Value {
     #[cfg(feature = "postgres")]
-    fn from_pg(row: &PgRow, i: usize) -> ExecResult<Self> {
-        let json = row.try_get::<sqlx::types::Json<serde_json::Value>, _>(i);
+    #[inline]
+    fn from_pg(row: &PgRow, i: usize, known: bool) -> ExecResult<Self> {
+        let json = pg_get::<sqlx::types::Json<serde_json::Value>>(row, i, known);
         Ok(json.map_err(|e| pg_decode_error(row, i, "JSON", e))?.0)
+    }
+    #[cfg(feature = "postgres")]
+    fn pg_compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <sqlx::types::Json<serde_json::Value> as sqlx::Type<sqlx::Postgres>>::compatible(ty)
     }
 }
 
 #[cfg(feature = "adk")]
 impl FromColumn for Option<serde_json::Value> {
     #[cfg(feature = "postgres")]
-    fn from_pg(row: &PgRow, i: usize) -> ExecResult<Self> {
-        let json = row.try_get::<Option<sqlx::types::Json<serde_json::Value>>, _>(i);
+    #[inline]
+    fn from_pg(row: &PgRow, i: usize, known: bool) -> ExecResult<Self> {
+        let json = pg_get::<Option<sqlx::types::Json<serde_json::Value>>>(row, i, known);
         Ok(json
             .map_err(|e| pg_decode_error(row, i, "Option<JSON>", e))?
             .map(|j| j.0))
+    }
+    #[cfg(feature = "postgres")]
+    fn pg_compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <Option<sqlx::types::Json<serde_json::Value>> as sqlx::Type<sqlx::Postgres>>::compatible(ty)
     }
 }
 
@@ -797,7 +872,7 @@ mod pg {
 
     pub(crate) type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
 
-    pub(crate) fn query(sql: impl IntoSql, params: &[impl AsParam]) -> Query {
+    pub(crate) fn query(sql: impl IntoSql, params: &[impl AsParam]) -> Result<Query, sqlx::Error> {
         let fits =
             crate::param_types::verdict(sql.text(), params) == crate::param_types::Verdict::Fits;
         bind(sql, params, fits)
@@ -825,14 +900,19 @@ mod pg {
                 fits_statement(sql.text(), params, &types)
             }
         };
-        Ok(bind(sql, params, fits))
+        bind(sql, params, fits)
     }
 
     /// Binds `params` to `sql`; `cached` false gives the statement a text of its own,
     /// unnamed and never cached (sqlx looks its cache up by text even for
     /// `persistent(false)`), for parameters of other types than the cached statement's.
-    fn bind(sql: impl IntoSql, params: &[impl AsParam], cached: bool) -> Query {
-        let query = if cached {
+    /// A value that fails to encode is the error sqlx gives when such a query is run.
+    fn bind(
+        sql: impl IntoSql,
+        params: &[impl AsParam],
+        cached: bool,
+    ) -> Result<Query, sqlx::Error> {
+        let mut query = if cached {
             sqlx::query(sql.into_sql())
         } else {
             let text = format!(
@@ -841,20 +921,28 @@ mod pg {
             );
             sqlx::query(AssertSqlSafe(text).into_sql_str()).persistent(false)
         };
-        params.iter().fold(query, |q, v| match v.as_param() {
-            Param::Null => q.bind(UntypedNull),
-            Param::Bool(b) => q.bind(b),
-            Param::Int(i) => q.bind(i),
-            Param::Float(f) => q.bind(f),
-            Param::Text(s) => q.bind(s),
-            Param::Bytes(b) => q.bind(b),
-            Param::Json(j) => q.bind(sqlx::types::Json(j)),
-            Param::Timestamp(t) => q.bind(t),
-            Param::Numeric(n) => q.bind(PgNumeric(n.clone())),
-            Param::Uuid(u) => q.bind(u),
-            Param::Date(d) => q.bind(d),
-            Param::Time(t) => q.bind(t),
-        })
+        // In place: `Query::bind` takes and returns the query by value, a copy per value.
+        for (n, v) in params.iter().enumerate() {
+            let q = &mut query;
+            match v.as_param() {
+                Param::Null => q.try_bind(UntypedNull),
+                Param::Bool(b) => q.try_bind(b),
+                Param::Int(i) => q.try_bind(i),
+                Param::Float(f) => q.try_bind(f),
+                Param::Text(s) => q.try_bind(s),
+                Param::Bytes(b) => q.try_bind(b),
+                Param::Json(j) => q.try_bind(sqlx::types::Json(j)),
+                Param::Timestamp(t) => q.try_bind(t),
+                Param::Numeric(n) => q.try_bind(PgNumeric(n.clone())),
+                Param::Uuid(u) => q.try_bind(u),
+                Param::Date(d) => q.try_bind(d),
+                Param::Time(t) => q.try_bind(t),
+            }
+            .map_err(|e| {
+                sqlx::Error::Encode(format!("Encoding argument ${} failed: {e}", n + 1).into())
+            })?;
+        }
+        Ok(query)
     }
 
     /// The statement as one simple-protocol message with client-side literals, for a
@@ -927,7 +1015,7 @@ mod pg {
 /// compare the inlined literals with it).
 #[cfg(all(test, feature = "postgres"))]
 pub(crate) fn pg_query_for_tests(sql: String, params: &[Value]) -> pg::Query {
-    pg::query(sql, params)
+    pg::query(sql, params).expect("the values encode")
 }
 
 #[cfg(feature = "sqlite")]

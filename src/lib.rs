@@ -12,6 +12,8 @@ compile_error!(
 #[cfg(feature = "adk")]
 #[cfg_attr(docsrs, doc(cfg(feature = "adk")))]
 pub mod adk;
+#[cfg(all(feature = "adk", feature = "postgres"))]
+mod column_types;
 mod conn;
 mod database;
 mod deadline;

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
 use parking_lot::RwLock;
 
 use crate::param::{AsParam, Param};
@@ -19,8 +20,10 @@ use crate::param::{AsParam, Param};
 /// for applications that build their SQL text per call).
 const MAX_TEXTS: usize = 10_000;
 
-/// Statement text → the type tags of its first run's parameters.
-type Seen = HashMap<Box<str>, Box<[u8]>>;
+/// Statement text → the type tags of its first run's parameters. Looked up on every
+/// statement, so hashed with foldhash (seeded per process) rather than SipHash, which cost
+/// more than the rest of the lookup for a statement of a few hundred bytes.
+type Seen = HashMap<Box<str>, Box<[u8]>, RandomState>;
 
 static SEEN: RwLock<Option<Seen>> = RwLock::new(None);
 
@@ -74,7 +77,7 @@ pub(crate) fn verdict(sql: &str, params: &[impl AsParam]) -> Verdict {
         return judge(seen);
     }
     let mut guard = SEEN.write();
-    let map = guard.get_or_insert_with(HashMap::new);
+    let map = guard.get_or_insert_with(HashMap::default);
     if let Some(seen) = map.get(sql) {
         return judge(seen);
     }

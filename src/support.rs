@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use foldhash::fast::RandomState;
 use parking_lot::RwLock;
 
 use crate::conn::{ExecResult, IntoSql, RowRef};
@@ -38,7 +39,9 @@ async fn routed(
 ) -> Result<crate::session::Exec<'_>> {
     #[cfg(feature = "postgres")]
     if bound != crate::Staleness::Strong {
-        let read = session.read_at(bound).await?;
+        // Boxed: choosing a replica may connect to one, state every read's future would
+        // otherwise carry.
+        let read = Box::pin(session.read_at(bound)).await?;
         return read.into_exec().await;
     }
     let _ = bound;
@@ -198,11 +201,11 @@ impl<'a> Binds<'a> {
 /// included; the parameters are bound on every call in the same order, so a cached text
 /// always numbers them right.
 #[derive(Debug)]
-pub(crate) struct SqlCache<K>(RwLock<HashMap<K, Arc<str>>>);
+pub(crate) struct SqlCache<K>(RwLock<HashMap<K, Arc<str>, RandomState>>);
 
 impl<K> Default for SqlCache<K> {
     fn default() -> Self {
-        SqlCache(RwLock::new(HashMap::new()))
+        SqlCache(RwLock::new(HashMap::default()))
     }
 }
 

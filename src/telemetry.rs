@@ -37,6 +37,17 @@ pub(crate) fn operation(sql: &str) -> &str {
 /// Shows ASCII text upper-cased.
 pub(crate) struct Upper<'a>(pub(crate) &'a str);
 
+/// Shows a statement's [`operation`], upper-cased. Found only when shown: a span's field
+/// values are built even when no subscriber wants the span (for `log`'s sake), and the
+/// keyword is rarely wanted.
+struct Operation<'a>(&'a str);
+
+impl std::fmt::Display for Operation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&Upper(operation(self.0)), f)
+    }
+}
+
 impl std::fmt::Display for Upper<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use std::fmt::Write;
@@ -51,12 +62,12 @@ pub(crate) fn statement(meta: &DbMeta, sql: &str, text: bool) -> Span {
     let span = tracing::info_span!(
         target: "session_pool::query",
         "session_pool.statement",
-        otel.name = tracing::field::display(Upper(operation(sql))),
+        otel.name = tracing::field::display(Operation(sql)),
         otel.kind = "client",
         otel.status_code = Empty,
         db.system.name = meta.system,
         db.namespace = %meta.namespace,
-        db.operation.name = tracing::field::display(Upper(operation(sql))),
+        db.operation.name = tracing::field::display(Operation(sql)),
         db.query.text = Empty,
         db.response.status_code = Empty,
         error.type = Empty,
@@ -89,16 +100,21 @@ pub(crate) fn session_op(meta: &DbMeta, op: &'static str) -> Span {
 }
 
 /// Runs `fut` in `span`, recording its failure there.
-pub(crate) async fn traced<T>(
+///
+/// A combinator rather than an `async fn`, whose state would hold `fut` twice (the argument
+/// and the instrumented future), and every statement's future with it.
+pub(crate) fn traced<T>(
     span: Span,
     fut: impl std::future::Future<Output = crate::error::Result<T>>,
-) -> crate::error::Result<T> {
+) -> impl std::future::Future<Output = crate::error::Result<T>> {
+    use futures_util::FutureExt;
     use tracing::Instrument;
-    let res = fut.instrument(span.clone()).await;
-    if let Err(e) = &res {
-        failed(&span, e);
-    }
-    res
+    let record = span.clone();
+    fut.instrument(span).inspect(move |res| {
+        if let Err(e) = res {
+            failed(&record, e);
+        }
+    })
 }
 
 /// Records a failure on `span`.

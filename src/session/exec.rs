@@ -291,7 +291,9 @@ async fn bounded<T>(
         && let Some(pid) = meta.backend
     {
         #[cfg(feature = "postgres")]
-        match tokio::time::timeout(grace, db.cancel_backend(pid)).await {
+        // Boxed: a connection's worth of state, needed only past a timeout, would otherwise
+        // be part of every statement's future.
+        match tokio::time::timeout(grace, Box::pin(db.cancel_backend(pid))).await {
             Ok(Ok(_)) => {
                 if let Ok(res) = tokio::time::timeout(grace, run.as_mut()).await {
                     return finish(meta, res);

@@ -21,6 +21,12 @@ impl AdkStore {
         if let Some(known) = self.jsonb_tool_ids.get() {
             return Ok(*known);
         }
+        // Boxed: asked once per store, its statement's state would otherwise enlarge every
+        // caller's future (each move of which copies it).
+        Box::pin(self.ask_jsonb_tool_ids(ctx)).await
+    }
+
+    async fn ask_jsonb_tool_ids(&self, ctx: &mut impl Context) -> Result<bool> {
         let rows = ctx
             .exec()
             .await?
