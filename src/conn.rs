@@ -681,6 +681,19 @@ impl<'r> RowRef<'r> {
         }
     }
 
+    /// True when column `i` is NULL: nothing decoded, nothing allocated.
+    #[cfg(feature = "adk")]
+    pub(crate) fn is_null(&self, i: usize) -> ExecResult<bool> {
+        use sqlx::ValueRef;
+        let i = self.base + i;
+        Ok(match self.row {
+            #[cfg(feature = "sqlite")]
+            RowKind::Sqlite(r) => r.try_get_raw(i)?.is_null(),
+            #[cfg(feature = "postgres")]
+            RowKind::Postgres(r) => r.try_get_raw(i)?.is_null(),
+        })
+    }
+
     #[cfg(feature = "adk")]
     /// True for a PostgreSQL row.
     pub(crate) fn is_postgres(&self) -> bool {

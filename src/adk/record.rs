@@ -294,7 +294,7 @@ fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// Reads a time column: `TIMESTAMPTZ`, a REAL Julian day, or text.
-fn time_at(row: RowRef<'_>, i: usize) -> ExecResult<DateTime<Utc>> {
+pub(super) fn time_at(row: RowRef<'_>, i: usize) -> ExecResult<DateTime<Utc>> {
     if row.is_postgres() {
         return row.get(i);
     }

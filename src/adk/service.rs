@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use super::event::{Event, JsonMap};
 use super::record::stored_time;
 use super::scopes;
-use super::store::{AdkStore, Deltas, Scoped};
+use super::store::{AdkStore, Deltas, Scoped, Version};
 use crate::error::Result;
 use crate::support::check_id;
 
@@ -255,9 +255,9 @@ impl SessionService {
             &session.user_id,
             &session.id,
         )?;
-        let (stored, postgres) = self
+        let (Version(version), postgres) = self
             .store
-            .append_and_update(
+            .append_and_update::<Version>(
                 &record,
                 &stored_state,
                 Some(session.last_update_time),
@@ -266,7 +266,7 @@ impl SessionService {
             .await?;
         event.timestamp = stored_time(event.timestamp, postgres);
         session.state = state;
-        session.last_update_time = stored.update_time;
+        session.last_update_time = version;
         session.events.push(event.clone());
         Ok(event)
     }

@@ -49,6 +49,8 @@ pub(super) enum Stmt {
         app: bool,
         user: bool,
         jsonb: bool,
+        /// Reads back only the new update time.
+        version_only: bool,
     },
     SqliteInsert,
     /// The service's read: session, scopes and events in one statement.
@@ -319,6 +321,14 @@ pub(super) fn append(
 /// Updates the event's session (`$2..$4`) to the new state, optionally only at the expected
 /// update time, and returns it; on PostgreSQL the event is inserted by the same statement,
 /// only when the update matched.
+/// What [`append_update`] returns on PostgreSQL, and the events table's form.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Returning {
+    /// Only `update_time`, not the session's columns.
+    pub(super) version_only: bool,
+    pub(super) jsonb: bool,
+}
+
 pub(super) fn append_update(
     t: &Tables,
     postgres: bool,
@@ -326,7 +336,7 @@ pub(super) fn append_update(
     cas: Option<Placeholder>,
     owner: Option<Placeholder>,
     deltas: ScopeDeltas,
-    jsonb: bool,
+    back: Returning,
 ) -> String {
     let mut filter = String::from("id = $2 AND app_name = $3 AND user_id = $4");
     if let Some(cas) = cas {
@@ -354,11 +364,16 @@ pub(super) fn append_update(
             let upsert = upsert_pg(t, Scope::User, app, user, delta, Some("s"));
             scoped += &format!(", u AS ({upsert} RETURNING 1)");
         }
+        let out = if back.version_only {
+            "update_time"
+        } else {
+            "*"
+        };
         format!(
             "WITH s AS ({update}), e AS (INSERT INTO {} ({EVENT_COLUMNS}) SELECT {} \
-             FROM s RETURNING 1){scoped} SELECT * FROM s",
+             FROM s RETURNING 1){scoped} SELECT {out} FROM s",
             t.events,
-            event_values(true, jsonb)
+            event_values(true, back.jsonb)
         )
     } else {
         update

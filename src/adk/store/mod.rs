@@ -590,9 +590,14 @@ impl AdkStore {
         state: &serde_json::Value,
         expected_update_time: Option<DateTime<Utc>>,
     ) -> Result<SessionRecord> {
-        self.append_and_update(event, state, expected_update_time, &Deltas::default())
-            .await
-            .map(|(record, _)| record)
+        self.append_and_update::<SessionRecord>(
+            event,
+            state,
+            expected_update_time,
+            &Deltas::default(),
+        )
+        .await
+        .map(|(record, _)| record)
     }
 
     /// [`append_event_and_update_state`](AdkStore::append_event_and_update_state), also
@@ -600,13 +605,14 @@ impl AdkStore {
     ///
     /// `deltas` are merged into the app's and the user's state (ADK's `app:` and `user:`
     /// keys, without their prefix) in the same atomic step, only when the update matched.
-    pub(crate) async fn append_and_update(
+    /// `T` says what is read back: the whole session, or (the service) only its version.
+    pub(crate) async fn append_and_update<T: Readback>(
         &self,
         event: &EventRecord,
         state: &serde_json::Value,
         expected_update_time: Option<DateTime<Utc>>,
         deltas: &Deltas,
-    ) -> Result<(SessionRecord, bool)> {
+    ) -> Result<(T, bool)> {
         event.check()?;
         check_object("state", state)?;
         let mut session = checkout(&self.pool).await?;
@@ -633,16 +639,21 @@ impl AdkStore {
             app: scope_binds.app.is_some(),
             user: scope_binds.user.is_some(),
             jsonb,
+            version_only: T::VERSION_ONLY,
         };
         let update = self.sql.get(key, || {
-            sql::append_update(&self.tables, postgres, set, cas, owner, scope_binds, jsonb)
+            let back = sql::Returning {
+                version_only: T::VERSION_ONLY,
+                jsonb,
+            };
+            sql::append_update(&self.tables, postgres, set, cas, owner, scope_binds, back)
         });
         let has_owner = self.tables.owner.is_some();
         let updated = if postgres {
             let rows = session
                 .exec()
                 .await?
-                .map_rows(update, &b.0, |r| SessionRecord::decode(r, has_owner))
+                .map_rows(update, &b.0, |r| T::decode(r, has_owner))
                 .await
                 .map_err(|e| duplicate_event(e, event))?;
             rows.into_iter().next()
@@ -659,6 +670,7 @@ impl AdkStore {
             sqlite_append_and_update(&mut session, update, insert, &b.0, has_owner, scopes)
                 .await
                 .map_err(|e| duplicate_event(e, event))?
+                .map(T::from_record)
         };
         match updated {
             Some(record) => Ok((record, postgres)),
@@ -864,6 +876,41 @@ async fn sqlite_append_and_update(
     }
     tx.commit().await?;
     Ok(Some(record))
+}
+
+/// What an atomic append reads back of the session it updated.
+pub(crate) trait Readback: Sized + Send {
+    /// Only the new update time is selected (PostgreSQL), not the whole row.
+    const VERSION_ONLY: bool;
+    /// The statement's row.
+    fn decode(row: RowRef<'_>, has_owner: bool) -> ExecResult<Self>;
+    /// SQLite's read-back, which is always the whole row.
+    fn from_record(record: SessionRecord) -> Self;
+}
+
+impl Readback for SessionRecord {
+    const VERSION_ONLY: bool = false;
+    fn decode(row: RowRef<'_>, has_owner: bool) -> ExecResult<Self> {
+        SessionRecord::decode(row, has_owner)
+    }
+    fn from_record(record: SessionRecord) -> Self {
+        record
+    }
+}
+
+/// The session's new update time, its version: all the service keeps of an append, so
+/// the state is neither sent back by the server nor parsed again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Version(pub(crate) DateTime<Utc>);
+
+impl Readback for Version {
+    const VERSION_ONLY: bool = true;
+    fn decode(row: RowRef<'_>, _: bool) -> ExecResult<Self> {
+        super::record::time_at(row, 0).map(Version)
+    }
+    fn from_record(record: SessionRecord) -> Self {
+        Version(record.update_time)
+    }
 }
 
 fn not_found(session_id: &str) -> Error {

@@ -13,7 +13,6 @@ use crate::error::Result;
 use crate::param::Param;
 use crate::session::Context;
 use crate::support::{Binds, check_id, checkout, is_postgres, read_rows};
-use crate::value::Value;
 
 /// A session with its app's and user's state (ADK's scopes, keys without their prefix).
 #[derive(Debug, Clone)]
@@ -111,9 +110,11 @@ impl AdkStore {
                 None
             };
             let ev = r.shifted(Scoped::columns(has_owner));
-            let event = match ev.value(0)? {
-                Value::Null => None,
-                _ => Some(EventRecord::decode(ev)?),
+            // No event: the session's row of the outer join.
+            let event = if ev.is_null(0)? {
+                None
+            } else {
+                Some(EventRecord::decode(ev)?)
             };
             Ok((head, event))
         };
