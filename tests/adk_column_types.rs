@@ -5,19 +5,26 @@ mod common;
 
 use chrono::{Duration, Utc};
 use session_pool::adk::AdkConfig;
+use session_pool::adk::AdkStore;
 use session_pool::prelude::*;
-use session_pool::{Error, Value};
+use session_pool::{Database, Error, Value};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_column_of_another_type_is_an_error_on_any_row() {
-    let Some(db) = common::postgres().await else {
-        return;
-    };
+/// A store on tables of its own, with session `s1` of app `app`, user `u1`.
+async fn store_with_session() -> Option<(Database, AdkStore)> {
+    let db = common::postgres().await?;
     let store = common::adk_store(&db, AdkConfig::default()).await;
     store
         .create_session("s1", "app", "u1", &serde_json::json!({}), None)
         .await
         .unwrap();
+    Some((db, store))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_column_of_another_type_is_an_error_on_any_row() {
+    let Some((db, store)) = store_with_session().await else {
+        return;
+    };
     let events = store.events_table().to_owned();
     let mut s = db.session();
     s.create().await.unwrap();
@@ -74,14 +81,9 @@ async fn a_column_of_another_type_is_an_error_on_any_row() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_row_of_a_long_result_decodes_as_its_own() {
-    let Some(db) = common::postgres().await else {
+    let Some((_db, store)) = store_with_session().await else {
         return;
     };
-    let store = common::adk_store(&db, AdkConfig::default()).await;
-    store
-        .create_session("s1", "app", "u1", &serde_json::json!({}), None)
-        .await
-        .unwrap();
     let t0 = Utc::now() - Duration::seconds(100);
     for n in 0..40 {
         let mut e = session_pool::adk::EventRecord::new(format!("e{n:02}"), "s1", "app", "u1");
