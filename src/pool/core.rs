@@ -556,11 +556,43 @@ impl Core {
     }
 
     /// [`checkin`](Core::checkin), counting the session as released by a user when
-    /// `released` says so.
+    /// `released` says so. The common case, a healthy session and nobody waiting, is
+    /// inline: every call that moved the session on cost the checkin another copy of it.
+    #[inline]
     fn checkin_counted(&self, mut session: Session, released: bool) {
         if released {
             session.count_released();
         }
+        if session.is_broken() || session.needs_rollback() || !self.gate.is_clear() {
+            self.checkin_other(session);
+            return;
+        }
+        self.push_idle(session);
+    }
+
+    /// Nobody waits: straight to the idle queue, no lock. A waiter or a close that came
+    /// meanwhile is seen after the push (see `gate.rs`).
+    #[inline]
+    fn push_idle(&self, session: Session) {
+        match self.idle.push(session) {
+            Ok(()) => {
+                if !self.gate.is_clear_after_push() {
+                    self.settle();
+                }
+            }
+            Err(session) => {
+                // Over the idle target (a bursty pool): dropping closes the connection
+                // without awaiting anything.
+                self.counters.add_deleted(1);
+                self.release_place(Some(session));
+            }
+        }
+    }
+
+    /// The rest of a checkin: a broken session, an abandoned transaction, or someone
+    /// waiting (or the pool closed).
+    #[inline(never)]
+    fn checkin_other(&self, session: Session) {
         if session.is_broken() {
             self.mark_lost();
             self.counters.add_replaced(1);
@@ -584,21 +616,7 @@ impl Core {
             return;
         }
         if self.gate.is_clear() {
-            // Nobody waits: straight to the idle queue, no lock. A waiter or a close that
-            // came meanwhile is seen after the push (see `gate.rs`).
-            match self.idle.push(session) {
-                Ok(()) => {
-                    if !self.gate.is_clear_after_push() {
-                        self.settle();
-                    }
-                }
-                Err(session) => {
-                    // Over the idle target (a bursty pool): dropping closes the connection
-                    // without awaiting anything.
-                    self.counters.add_deleted(1);
-                    self.release_place(Some(session));
-                }
-            }
+            self.push_idle(session);
             return;
         }
         let mut st = self.state.lock();
@@ -621,6 +639,7 @@ impl Core {
     }
 
     /// A leased session coming home from its checkout guard.
+    #[inline]
     pub(crate) fn return_leased(&self, mut session: Session) {
         if cfg!(feature = "metrics")
             && let Some(watch) = session.checkout_watch()

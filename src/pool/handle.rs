@@ -166,7 +166,7 @@ impl<S: Strategy> Pool<S> {
         Ok(self.guard(session))
     }
 
-    #[inline]
+    #[inline(always)]
     fn guard(&self, (session, home): (Session, Arc<Core>)) -> SessionCheckout {
         let tracker = self.core.track_checkout(&session);
         SessionCheckout::leased(session, home, tracker)
