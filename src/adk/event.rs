@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::codec::ActionsCodec;
-use super::record::EventRecord;
+use super::record::{EventBody, EventRecord};
 use crate::error::{Error, Result};
 
 /// JSON object, as used for state and deltas.
@@ -222,16 +222,22 @@ impl Event {
     /// The event a row holds. Its actions may be JSON or a pickle (see [`ActionsCodec`]);
     /// actions or tool ids that do not decode are left empty with a warning.
     pub fn from_record(record: EventRecord) -> Event {
+        let (id, body) = record.into_body();
+        Event::from_body(id, body)
+    }
+
+    /// The event of a stored row's id and body (see [`from_record`](Event::from_record)).
+    pub(crate) fn from_body(id: String, record: EventBody) -> Event {
         let actions = ActionsCodec::decode(record.actions.as_deref().unwrap_or_default())
             .unwrap_or_else(|e| {
-                tracing::warn!(target: "session_pool::adk", event = %record.id, error = %e,
+                tracing::warn!(target: "session_pool::adk", event = %id, error = %e,
                     "event actions do not decode; reading them as empty");
                 EventActions::default()
             });
         let long_running_tool_ids = record.long_running_tool_ids_json.as_deref().and_then(|s| {
             serde_json::from_str(s)
                 .map_err(|e| {
-                    tracing::warn!(target: "session_pool::adk", event = %record.id, error = %e,
+                    tracing::warn!(target: "session_pool::adk", event = %id, error = %e,
                         "long_running_tool_ids_json is not a JSON list of strings; ignored");
                 })
                 .ok()
@@ -254,7 +260,7 @@ impl Event {
             }
         }
         Event {
-            id: record.id,
+            id,
             invocation_id: record.invocation_id.filter(|id| !id.is_empty()),
             author: record.author.unwrap_or_default(),
             branch: record.branch,

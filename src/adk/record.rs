@@ -81,6 +81,12 @@ pub(crate) const EVENT_COLUMNS: &str = "id, session_id, app_name, user_id, invoc
      actions, long_running_tool_ids_json, branch, timestamp, content, grounding_metadata, \
      custom_metadata, partial, turn_complete, interrupted, error_code, error_message";
 
+/// An event's own columns: [`EVENT_COLUMNS`] without the session's id, app and user, which
+/// a read of one session's events knows already (see [`EventBody`]).
+pub(crate) const EVENT_OWN_COLUMNS: &str = "id, invocation_id, author, actions, \
+     long_running_tool_ids_json, branch, timestamp, content, grounding_metadata, \
+     custom_metadata, partial, turn_complete, interrupted, error_code, error_message";
+
 /// PostgreSQL casts for [`EVENT_COLUMNS`], so untyped `NULL`s get the column's type.
 const EVENT_CASTS: [&str; 18] = [
     "varchar",
@@ -130,10 +136,18 @@ pub(crate) fn event_values(postgres: bool, jsonb_tool_ids: bool) -> String {
 /// `long_running_tool_ids_json` is read back as the list's text, whether it holds a JSON
 /// string of it (asyncpg's) or the list itself.
 pub(crate) fn event_select(jsonb_tool_ids: bool) -> std::borrow::Cow<'static, str> {
+    select_list(EVENT_COLUMNS, jsonb_tool_ids)
+}
+
+/// `columns` (event columns) as a select list; see [`event_select`].
+pub(crate) fn select_list(
+    columns: &'static str,
+    jsonb_tool_ids: bool,
+) -> std::borrow::Cow<'static, str> {
     if !jsonb_tool_ids {
-        return EVENT_COLUMNS.into();
+        return columns.into();
     }
-    EVENT_COLUMNS
+    columns
         .replace(
             "long_running_tool_ids_json",
             "CASE jsonb_typeof(long_running_tool_ids_json) \
@@ -210,29 +224,108 @@ impl EventRecord {
 
     /// Reads a row of [`EVENT_COLUMNS`].
     pub(crate) fn decode(row: RowRef<'_>) -> ExecResult<EventRecord> {
+        let (id, session_id, app_name, user_id) =
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+        Ok(EventBody::decode(row.shifted(4))?.into_record(id, session_id, app_name, user_id))
+    }
+}
+
+/// The columns of an event row after its id and owners (`invocation_id` on, in
+/// [`EVENT_COLUMNS`] order): what a read of one session's events decodes, without three
+/// strings per event that repeat the session's.
+#[derive(Debug)]
+pub(crate) struct EventBody {
+    pub(crate) invocation_id: Option<String>,
+    pub(crate) author: Option<String>,
+    pub(crate) actions: Option<Vec<u8>>,
+    pub(crate) long_running_tool_ids_json: Option<String>,
+    pub(crate) branch: Option<String>,
+    pub(crate) timestamp: DateTime<Utc>,
+    pub(crate) content: Option<serde_json::Value>,
+    pub(crate) grounding_metadata: Option<serde_json::Value>,
+    pub(crate) custom_metadata: Option<serde_json::Value>,
+    pub(crate) partial: Option<bool>,
+    pub(crate) turn_complete: Option<bool>,
+    pub(crate) interrupted: Option<bool>,
+    pub(crate) error_code: Option<String>,
+    pub(crate) error_message: Option<String>,
+}
+
+impl EventBody {
+    /// Reads the columns from `invocation_id` to `error_message`, starting at column 0.
+    pub(crate) fn decode(row: RowRef<'_>) -> ExecResult<EventBody> {
         // Written empty rather than NULL on SQLite (SQLSpec's layout has them NOT NULL).
         let text = |v: Option<String>| v.filter(|s| !s.is_empty());
         let bytes = |v: Option<Vec<u8>>| v.filter(|b| !b.is_empty());
-        Ok(EventRecord {
-            id: row.get(0)?,
-            session_id: row.get(1)?,
-            app_name: row.get(2)?,
-            user_id: row.get(3)?,
-            invocation_id: text(row.get(4)?),
-            author: text(row.get(5)?),
-            actions: bytes(row.get(6)?),
-            long_running_tool_ids_json: row.get(7)?,
-            branch: row.get(8)?,
-            timestamp: time_at(row, 9)?,
-            content: row.get(10)?,
-            grounding_metadata: row.get(11)?,
-            custom_metadata: row.get(12)?,
-            partial: row.get(13)?,
-            turn_complete: row.get(14)?,
-            interrupted: row.get(15)?,
-            error_code: row.get(16)?,
-            error_message: row.get(17)?,
+        Ok(EventBody {
+            invocation_id: text(row.get(0)?),
+            author: text(row.get(1)?),
+            actions: bytes(row.get(2)?),
+            long_running_tool_ids_json: row.get(3)?,
+            branch: row.get(4)?,
+            timestamp: time_at(row, 5)?,
+            content: row.get(6)?,
+            grounding_metadata: row.get(7)?,
+            custom_metadata: row.get(8)?,
+            partial: row.get(9)?,
+            turn_complete: row.get(10)?,
+            interrupted: row.get(11)?,
+            error_code: row.get(12)?,
+            error_message: row.get(13)?,
         })
+    }
+
+    fn into_record(
+        self,
+        id: String,
+        session_id: String,
+        app_name: String,
+        user_id: String,
+    ) -> EventRecord {
+        EventRecord {
+            id,
+            session_id,
+            app_name,
+            user_id,
+            invocation_id: self.invocation_id,
+            author: self.author,
+            actions: self.actions,
+            long_running_tool_ids_json: self.long_running_tool_ids_json,
+            branch: self.branch,
+            timestamp: self.timestamp,
+            content: self.content,
+            grounding_metadata: self.grounding_metadata,
+            custom_metadata: self.custom_metadata,
+            partial: self.partial,
+            turn_complete: self.turn_complete,
+            interrupted: self.interrupted,
+            error_code: self.error_code,
+            error_message: self.error_message,
+        }
+    }
+}
+
+impl EventRecord {
+    /// The record's id and body; its owners are dropped.
+    pub(crate) fn into_body(self) -> (String, EventBody) {
+        let r = self;
+        let body = EventBody {
+            invocation_id: r.invocation_id,
+            author: r.author,
+            actions: r.actions,
+            long_running_tool_ids_json: r.long_running_tool_ids_json,
+            branch: r.branch,
+            timestamp: r.timestamp,
+            content: r.content,
+            grounding_metadata: r.grounding_metadata,
+            custom_metadata: r.custom_metadata,
+            partial: r.partial,
+            turn_complete: r.turn_complete,
+            interrupted: r.interrupted,
+            error_code: r.error_code,
+            error_message: r.error_message,
+        };
+        (r.id, body)
     }
 }
 

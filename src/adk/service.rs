@@ -197,7 +197,6 @@ impl SessionService {
         if scoped.record.app_name != app_name || scoped.record.user_id != user_id {
             return Ok(None);
         }
-        let events = events.into_iter().map(Event::from_record).collect();
         Ok(Some(AgentSession::from_scoped(scoped, events)))
     }
 

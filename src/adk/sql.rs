@@ -3,7 +3,7 @@
 //! each text per [`Stmt`] shape, so these run once per shape and store.
 
 use super::config::Tables;
-use super::record::{EVENT_COLUMNS, event_select, event_values};
+use super::record::{EVENT_COLUMNS, EVENT_OWN_COLUMNS, event_select, event_values, select_list};
 use crate::support::Placeholder;
 
 /// The shape of a statement's text: everything that changes it, placeholder numbers
@@ -217,7 +217,8 @@ pub(super) fn session_with_events(t: &Tables, b: &ReadBinds) -> String {
     if let Some(after) = b.after {
         filter += &format!(" AND timestamp >= {after}");
     }
-    let select = event_select(b.jsonb);
+    // The events' own columns: their session's id, app and user are the session's.
+    let select = select_list(EVENT_OWN_COLUMNS, b.jsonb);
     let events = match b.limit {
         None => format!("SELECT {select} FROM {e} WHERE {filter}"),
         Some(n) => {
@@ -243,7 +244,7 @@ pub(super) fn session_with_events(t: &Tables, b: &ReadBinds) -> String {
         a = t.app_states,
         u = t.user_states
     );
-    let event_columns: Vec<String> = EVENT_COLUMNS
+    let event_columns: Vec<String> = EVENT_OWN_COLUMNS
         .split(',')
         .map(|c| format!("ev.{}", c.trim()))
         .collect();

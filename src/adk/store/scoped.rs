@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use super::{AdkStore, NewSession};
-use crate::adk::event::JsonMap;
-use crate::adk::record::{EventRecord, SessionRecord, time_param};
+use crate::adk::event::{Event, JsonMap};
+use crate::adk::record::{EventBody, SessionRecord, time_param};
 use crate::adk::scopes::{self, Scope};
 use crate::adk::sql::{self, Stmt};
 use crate::conn::{ExecResult, RowRef};
@@ -65,14 +65,15 @@ impl AdkStore {
     /// The service's read: the session with its app's and user's state, and its events,
     /// in one statement (one snapshot, one round trip). Events at or after `after` (ADK's
     /// service is inclusive), the newest `limit` of them (the oldest with `oldest`), in
-    /// chronological order.
+    /// chronological order, decoded as the service's events (no copies of the session's id,
+    /// app and user per event).
     pub(crate) async fn read_session(
         &self,
         session_id: &str,
         after: Option<DateTime<Utc>>,
         limit: Option<usize>,
         oldest: bool,
-    ) -> Result<Option<(Scoped, Vec<EventRecord>)>> {
+    ) -> Result<Option<(Scoped, Vec<Event>)>> {
         check_id("session_id", session_id)?;
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
@@ -114,7 +115,10 @@ impl AdkStore {
             let event = if ev.is_null(0)? {
                 None
             } else {
-                Some(EventRecord::decode(ev)?)
+                Some(Event::from_body(
+                    ev.get(0)?,
+                    EventBody::decode(ev.shifted(1))?,
+                ))
             };
             Ok((head, event))
         };
