@@ -308,24 +308,23 @@ impl EventBody {
 impl EventRecord {
     /// The record's id and body; its owners are dropped.
     pub(crate) fn into_body(self) -> (String, EventBody) {
-        let r = self;
         let body = EventBody {
-            invocation_id: r.invocation_id,
-            author: r.author,
-            actions: r.actions,
-            long_running_tool_ids_json: r.long_running_tool_ids_json,
-            branch: r.branch,
-            timestamp: r.timestamp,
-            content: r.content,
-            grounding_metadata: r.grounding_metadata,
-            custom_metadata: r.custom_metadata,
-            partial: r.partial,
-            turn_complete: r.turn_complete,
-            interrupted: r.interrupted,
-            error_code: r.error_code,
-            error_message: r.error_message,
+            invocation_id: self.invocation_id,
+            author: self.author,
+            actions: self.actions,
+            long_running_tool_ids_json: self.long_running_tool_ids_json,
+            branch: self.branch,
+            timestamp: self.timestamp,
+            content: self.content,
+            grounding_metadata: self.grounding_metadata,
+            custom_metadata: self.custom_metadata,
+            partial: self.partial,
+            turn_complete: self.turn_complete,
+            interrupted: self.interrupted,
+            error_code: self.error_code,
+            error_message: self.error_message,
         };
-        (r.id, body)
+        (self.id, body)
     }
 }
 
