@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::codec::ActionsCodec;
-use super::record::{EventBody, EventRecord};
+use super::record::EventRecord;
 use crate::error::{Error, Result};
 
 /// JSON object, as used for state and deltas.
@@ -222,12 +222,7 @@ impl Event {
     /// The event a row holds. Its actions may be JSON or a pickle (see [`ActionsCodec`]);
     /// actions or tool ids that do not decode are left empty with a warning.
     pub fn from_record(record: EventRecord) -> Event {
-        let (id, body) = record.into_body();
-        Event::from_body(id, body)
-    }
-
-    /// The event of a stored row's id and body (see [`from_record`](Event::from_record)).
-    pub(crate) fn from_body(id: String, record: EventBody) -> Event {
+        let id = record.id;
         let actions = ActionsCodec::decode(record.actions.as_deref().unwrap_or_default())
             .unwrap_or_else(|e| {
                 tracing::warn!(target: "session_pool::adk", event = %id, error = %e,

@@ -275,6 +275,12 @@ impl EventBody {
         })
     }
 
+    /// The event of a stored row's id and this body (see [`Event::from_record`]); the
+    /// owners it leaves empty allocate nothing.
+    pub(crate) fn into_event(self, id: String) -> super::Event {
+        super::Event::from_record(self.into_record(id, String::new(), String::new(), String::new()))
+    }
+
     fn into_record(
         self,
         id: String,
@@ -302,29 +308,6 @@ impl EventBody {
             error_code: self.error_code,
             error_message: self.error_message,
         }
-    }
-}
-
-impl EventRecord {
-    /// The record's id and body; its owners are dropped.
-    pub(crate) fn into_body(self) -> (String, EventBody) {
-        let body = EventBody {
-            invocation_id: self.invocation_id,
-            author: self.author,
-            actions: self.actions,
-            long_running_tool_ids_json: self.long_running_tool_ids_json,
-            branch: self.branch,
-            timestamp: self.timestamp,
-            content: self.content,
-            grounding_metadata: self.grounding_metadata,
-            custom_metadata: self.custom_metadata,
-            partial: self.partial,
-            turn_complete: self.turn_complete,
-            interrupted: self.interrupted,
-            error_code: self.error_code,
-            error_message: self.error_message,
-        };
-        (self.id, body)
     }
 }
 

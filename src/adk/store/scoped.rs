@@ -115,10 +115,7 @@ impl AdkStore {
             let event = if ev.is_null(0)? {
                 None
             } else {
-                Some(Event::from_body(
-                    ev.get(0)?,
-                    EventBody::decode(ev.shifted(1))?,
-                ))
+                Some(EventBody::decode(ev.shifted(1))?.into_event(ev.get(0)?))
             };
             Ok((head, event))
         };
