@@ -421,9 +421,10 @@ impl<'a> RawConnection<'a> {
     ) -> ExecResult<u64> {
         match self {
             #[cfg(feature = "sqlite")]
-            RawConnection::Sqlite(c) => {
-                Ok(sqlite::query(sql, params).execute(c).await?.rows_affected())
-            }
+            RawConnection::Sqlite(c) => Ok(sqlite::query(sql, params)?
+                .execute(c)
+                .await?
+                .rows_affected()),
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(c) => Ok(pg::query_on(c, sql, params)
                 .await?
@@ -447,7 +448,7 @@ impl<'a> RawConnection<'a> {
         match self {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => {
-                let rows = sqlite::query(sql, params).fetch_all(c).await?;
+                let rows = sqlite::query(sql, params)?.fetch_all(c).await?;
                 collect(rows, sqlite::columns, sqlite::decode)
             }
             #[cfg(feature = "postgres")]
@@ -476,10 +477,8 @@ impl<'a> RawConnection<'a> {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => {
                 let mut decode = decode;
-                let rows = sqlite::query(sql, params).fetch_all(c).await?;
-                rows.iter()
-                    .map(|r| decode(RowRef::of(RowKind::Sqlite(r))))
-                    .collect()
+                let rows = sqlite::query(sql, params)?.fetch_all(c).await?;
+                decode_each(&rows, |r| decode(RowRef::of(RowKind::Sqlite(r))))
             }
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(c) => {
@@ -503,18 +502,18 @@ impl<'a> RawConnection<'a> {
         match self {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => {
-                let rows = sqlite::query(sql, params).fetch_all(c).await?;
-                Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
+                let rows = sqlite::query(sql, params)?.fetch_all(c).await?;
+                Ok(decode_each(&rows, |r| T::from_row(r))?)
             }
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(c) => {
                 let rows = pg::query_on(c, sql, params).await?.fetch_all(c).await?;
-                Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
+                Ok(decode_each(&rows, |r| T::from_row(r))?)
             }
             #[cfg(feature = "postgres")]
             RawConnection::PostgresPooled(c, link) => {
                 let rows = pg::inline(sql, params, &link)?.fetch_all(c).await?;
-                Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
+                Ok(decode_each(&rows, |r| T::from_row(r))?)
             }
         }
     }
@@ -527,10 +526,10 @@ impl<'a> RawConnection<'a> {
     ) -> BoxStream<'a, ExecResult<Row>> {
         match self {
             #[cfg(feature = "sqlite")]
-            RawConnection::Sqlite(c) => {
-                let stream = sqlite::query(sql, params).fetch(c);
-                decode_stream(stream, sqlite::columns, sqlite::decode)
-            }
+            RawConnection::Sqlite(c) => match sqlite::query(sql, params) {
+                Ok(query) => decode_stream(query.fetch(c), sqlite::columns, sqlite::decode),
+                Err(e) => futures_util::stream::once(async move { Err(e.into()) }).boxed(),
+            },
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(c) => match pg::query(sql, params) {
                 Ok(query) => decode_stream(query.fetch(c), pg::columns, pg::decode),
@@ -553,17 +552,28 @@ fn map_pg<T>(
 ) -> ExecResult<Vec<T>> {
     #[cfg(feature = "adk")]
     let checked = crate::column_types::CheckedColumns::default();
-    rows.iter()
-        .map(|r| {
-            let row = RowRef::of(RowKind::Postgres(r));
-            #[cfg(feature = "adk")]
-            let row = {
-                checked.enter(r);
-                row.checked_by(&checked)
-            };
-            decode(row)
-        })
-        .collect()
+    decode_each(rows, |r| {
+        let row = RowRef::of(RowKind::Postgres(r));
+        #[cfg(feature = "adk")]
+        let row = {
+            checked.enter(r);
+            row.checked_by(&checked)
+        };
+        decode(row)
+    })
+}
+
+/// `decode` of each of `items`, into a vector sized once: collected through `Result`, the
+/// vector would not know its length and be reallocated (and its items copied) as it grew.
+fn decode_each<R, T, E>(
+    items: &[R],
+    mut decode: impl FnMut(&R) -> Result<T, E>,
+) -> Result<Vec<T>, E> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        out.push(decode(item)?);
+    }
+    Ok(out)
 }
 
 fn collect<R>(
@@ -575,10 +585,9 @@ fn collect<R>(
         return Ok(ResultSet::default());
     };
     let names = columns(first);
-    let out = rows
-        .iter()
-        .map(|r| decode(r).map(|values| Row::new(names.clone(), values)))
-        .collect::<ExecResult<Vec<_>>>()?;
+    let out = decode_each(&rows, |r| {
+        decode(r).map(|values| Row::new(names.clone(), values))
+    })?;
     Ok(ResultSet {
         columns: names.to_vec(),
         rows: out,
@@ -925,14 +934,18 @@ mod pg {
         params: &[impl AsParam],
         cached: bool,
     ) -> Result<Query, sqlx::Error> {
+        // Sized up front: grown value by value, the type list and the buffer were each
+        // reallocated (and copied) several times per statement.
+        let mut args = PgArguments::default();
+        sqlx::Arguments::reserve(&mut args, params.len(), encoded_size(params));
         let mut query = if cached {
-            sqlx::query(sql.into_sql())
+            sqlx::query_with(sql.into_sql(), args)
         } else {
             let text = format!(
                 "{}\n/* parameter types differ from the cached statement's */",
                 sql.text()
             );
-            sqlx::query(AssertSqlSafe(text).into_sql_str()).persistent(false)
+            sqlx::query_with(AssertSqlSafe(text).into_sql_str(), args).persistent(false)
         };
         // In place: `Query::bind` takes and returns the query by value, a copy per value.
         for (n, v) in params.iter().enumerate() {
@@ -956,6 +969,27 @@ mod pg {
             })?;
         }
         Ok(query)
+    }
+
+    /// About how many bytes `params` take in the binary bind message: each value's length
+    /// word and its payload (a guess for JSON, whose text is not known before it is written).
+    fn encoded_size(params: &[impl AsParam]) -> usize {
+        params
+            .iter()
+            .map(|v| {
+                4 + match v.as_param() {
+                    Param::Null => 0,
+                    Param::Bool(_) => 1,
+                    Param::Int(_) | Param::Float(_) | Param::Timestamp(_) | Param::Time(_) => 8,
+                    Param::Date(_) => 4,
+                    Param::Uuid(_) => 16,
+                    Param::Numeric(_) => 16,
+                    Param::Text(s) => s.len(),
+                    Param::Bytes(b) => b.len(),
+                    Param::Json(_) => 128,
+                }
+            })
+            .sum()
     }
 
     /// The statement as one simple-protocol message with client-side literals, for a
@@ -988,7 +1022,11 @@ mod pg {
     }
 
     pub(super) fn decode(row: &PgRow) -> ExecResult<Vec<Value>> {
-        (0..row.len()).map(|i| decode_column(row, i)).collect()
+        let mut values = Vec::with_capacity(row.len());
+        for i in 0..row.len() {
+            values.push(decode_column(row, i)?);
+        }
+        Ok(values)
     }
 
     pub(super) fn decode_column(row: &PgRow, i: usize) -> ExecResult<Value> {
@@ -1040,24 +1078,33 @@ mod sqlite {
 
     pub(super) type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
 
-    pub(super) fn query(sql: impl IntoSql, params: &[impl AsParam]) -> Query {
-        params
-            .iter()
-            .fold(sqlx::query(sql.into_sql()), |q, v| match v.as_param() {
-                Param::Null => q.bind(None::<i64>),
-                Param::Bool(b) => q.bind(b),
-                Param::Int(i) => q.bind(i),
-                Param::Float(f) => q.bind(f),
-                Param::Text(s) => q.bind(s),
-                Param::Bytes(b) => q.bind(b),
-                Param::Json(j) => q.bind(j.to_string()),
-                Param::Timestamp(t) => q.bind(t),
+    /// Binds `params` to `sql`, sized up front and in place (as on PostgreSQL); a value
+    /// that fails to encode is the error sqlx gives when such a query is run.
+    pub(super) fn query(sql: impl IntoSql, params: &[impl AsParam]) -> Result<Query, sqlx::Error> {
+        let mut args = SqliteArguments::default();
+        sqlx::Arguments::reserve(&mut args, params.len(), 0);
+        let mut q = sqlx::query_with(sql.into_sql(), args);
+        for (n, v) in params.iter().enumerate() {
+            match v.as_param() {
+                Param::Null => q.try_bind(None::<i64>),
+                Param::Bool(b) => q.try_bind(b),
+                Param::Int(i) => q.try_bind(i),
+                Param::Float(f) => q.try_bind(f),
+                Param::Text(s) => q.try_bind(s),
+                Param::Bytes(b) => q.try_bind(b),
+                Param::Json(j) => q.try_bind(j.to_string()),
+                Param::Timestamp(t) => q.try_bind(t),
                 // SQLite has no such types: their text, which reads back into them.
-                Param::Numeric(n) => q.bind(n.to_string()),
-                Param::Uuid(u) => q.bind(u.hyphenated().to_string()),
-                Param::Date(d) => q.bind(d.to_string()),
-                Param::Time(t) => q.bind(t.to_string()),
-            })
+                Param::Numeric(n) => q.try_bind(n.to_string()),
+                Param::Uuid(u) => q.try_bind(u.hyphenated().to_string()),
+                Param::Date(d) => q.try_bind(d.to_string()),
+                Param::Time(t) => q.try_bind(t.to_string()),
+            }
+            .map_err(|e| {
+                sqlx::Error::Encode(format!("Encoding argument ${} failed: {e}", n + 1).into())
+            })?;
+        }
+        Ok(q)
     }
 
     pub(super) fn columns(row: &SqliteRow) -> Arc<[String]> {
@@ -1065,7 +1112,11 @@ mod sqlite {
     }
 
     pub(super) fn decode(row: &SqliteRow) -> ExecResult<Vec<Value>> {
-        (0..row.len()).map(|i| decode_column(row, i)).collect()
+        let mut values = Vec::with_capacity(row.len());
+        for i in 0..row.len() {
+            values.push(decode_column(row, i)?);
+        }
+        Ok(values)
     }
 
     pub(super) fn decode_column(row: &SqliteRow, i: usize) -> ExecResult<Value> {

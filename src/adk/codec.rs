@@ -43,10 +43,16 @@ pub enum ActionsCodec {
 impl ActionsCodec {
     /// `actions` in this format.
     pub fn encode(self, actions: &EventActions) -> Result<Vec<u8>> {
-        let json = serde_json::to_value(actions)
-            .map_err(|e| Error::invalid(format!("event actions do not serialize: {e}")))?;
+        let invalid =
+            |e: serde_json::Error| Error::invalid(format!("event actions do not serialize: {e}"));
+        if self == ActionsCodec::Json && actions.extra.is_empty() {
+            // Straight to text. With extra fields, the map below keeps one of each key when
+            // an extra one repeats a field's name (written twice, it would not read back).
+            return serde_json::to_vec(actions).map_err(invalid);
+        }
+        let json = serde_json::to_value(actions).map_err(invalid)?;
         match self {
-            ActionsCodec::Json => Ok(json.to_string().into_bytes()),
+            ActionsCodec::Json => serde_json::to_vec(&json).map_err(invalid),
             ActionsCodec::Pickle => {
                 let serde_json::Value::Object(fields) = json else {
                     unreachable!("EventActions serializes as a JSON object")
@@ -121,6 +127,26 @@ mod tests {
             assert_eq!(ActionsCodec::decode(&bytes).unwrap(), actions, "{codec:?}");
         }
         assert_eq!(ActionsCodec::decode(b"").unwrap(), EventActions::default());
+    }
+
+    #[test]
+    fn json_with_and_without_extra_fields_reads_back() {
+        let mut actions = EventActions::default();
+        actions.state_delta.insert("topic".into(), "rust".into());
+        actions.escalate = Some(false);
+        let plain = ActionsCodec::Json.encode(&actions).unwrap();
+        assert_eq!(ActionsCodec::decode(&plain).unwrap(), actions);
+        // An extra field named like a model field is written once (the extra value wins),
+        // so the bytes still read back.
+        actions
+            .extra
+            .insert("escalate".into(), serde_json::Value::Bool(true));
+        let bytes = ActionsCodec::Json.encode(&actions).unwrap();
+        let text = std::str::from_utf8(&bytes).unwrap();
+        assert_eq!(text.matches("\"escalate\"").count(), 1, "{text}");
+        let back = ActionsCodec::decode(&bytes).unwrap();
+        assert_eq!(back.escalate, Some(true));
+        assert_eq!(back.state_delta["topic"], "rust");
     }
 
     #[test]

@@ -240,14 +240,11 @@ impl SessionService {
             return Ok(event);
         }
         let delta = std::mem::take(&mut event.actions.state_delta);
-        // In memory, every key applies, `temp:` ones included.
-        let mut state = session.state.clone();
-        for (key, value) in &delta {
-            state.insert(key.clone(), value.clone());
-        }
         let deltas = Deltas::of(&scopes::split(&delta));
-        event.actions.state_delta = without_temp(delta);
-        let stored_state = serde_json::Value::Object(scopes::session_part(&state));
+        // `session` changes only once the write succeeded.
+        let stored_state =
+            serde_json::Value::Object(scopes::session_part_after(&session.state, &delta));
+        event.actions.state_delta = without_temp(&delta);
         let record = event.to_record_with(
             self.store.actions_codec(),
             &session.app_name,
@@ -264,14 +261,17 @@ impl SessionService {
             )
             .await?;
         event.timestamp = stored_time(event.timestamp, postgres);
-        session.state = state;
+        // In memory, every key applies, `temp:` ones included.
+        session.state.extend(delta);
         session.last_update_time = version;
         session.events.push(event.clone());
         Ok(event)
     }
 }
 
-fn without_temp(mut map: JsonMap) -> JsonMap {
-    map.retain(|k, _| !k.starts_with(TEMP_PREFIX));
-    map
+fn without_temp(map: &JsonMap) -> JsonMap {
+    map.iter()
+        .filter(|(k, _)| !k.starts_with(TEMP_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }

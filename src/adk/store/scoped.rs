@@ -105,8 +105,9 @@ impl AdkStore {
         // The first row carries the session and the states; every row an event, if any.
         let mut first = true;
         let decode = move |r: RowRef<'_>| {
+            // Boxed: only the first row has one, and every row is as large as its largest.
             let head = if std::mem::take(&mut first) {
-                Some(Scoped::decode(r, has_owner)?)
+                Some(Box::new(Scoped::decode(r, has_owner)?))
             } else {
                 None
             };
@@ -120,15 +121,18 @@ impl AdkStore {
             Ok((head, event))
         };
         let rows = read_rows(&self.pool, session, self.staleness, sql, &b.0, decode).await?;
+        // Sized once (an event is large, and a vector grown by `collect` would copy them),
+        // with room for the events a runner's turn appends next (two or more), which the
+        // service pushes onto the session it returns.
+        const APPEND_ROOM: usize = 4;
+        let mut events = Vec::with_capacity(rows.len() + APPEND_ROOM);
         let mut rows = rows.into_iter();
         let Some((Some(head), first_event)) = rows.next() else {
             return Ok(None);
         };
-        let events = first_event
-            .into_iter()
-            .chain(rows.filter_map(|(_, e)| e))
-            .collect();
-        Ok(Some((head, events)))
+        events.extend(first_event);
+        events.extend(rows.filter_map(|(_, e)| e));
+        Ok(Some((*head, events)))
     }
 
     /// Creates a session from a state split by scope: the session's keys in its row, the
