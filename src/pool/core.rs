@@ -28,6 +28,7 @@ use super::queue::{Grant, State, Waiter};
 use super::slot::{Places, Slot};
 use super::stats::PoolStats;
 use super::sweeper::{self, Arm};
+use super::timer_thread::{self, Expire};
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::session::{Session, SessionOptions};
@@ -389,14 +390,14 @@ impl Core {
                     timeout: Duration::ZERO,
                 });
             }
-            // No timer per waiter: one sweeper task per pool times waiters out, so a
-            // contended checkout costs no timer-wheel insert and remove.
+            // No timer per waiter: one sweeper per pool times waiters out (see
+            // `sweeper.rs`), so a contended checkout costs no timer-wheel insert and remove.
             let w = Waiter::queued(deadline, timeout.unwrap_or(Duration::MAX));
             st.enqueue(w.clone(), &self.gate);
             // A session a checkin pushed before it could see this waiter goes to the
             // waiters now, in order (see `gate.rs`).
             let wakers = self.hand_idle_to_waiters(&mut st);
-            let arm = deadline.map_or(Arm::Nothing, |d| st.sweeper.arm(d));
+            let arm = deadline.map_or(Arm::Nothing, |d| st.sweeper.arm(d, sweeper::use_thread));
             drop(st);
             wakers.into_iter().for_each(Waker::wake);
             self.start_sweeper(arm);
@@ -457,12 +458,13 @@ impl Core {
         drained
     }
 
-    /// Spawns or wakes the sweeper, as [`Sweeper::arm`](super::sweeper::Sweeper::arm)
-    /// decided.
+    /// Spawns or wakes the sweeper (a task on a current-thread runtime, the process's timer
+    /// thread otherwise), as [`Sweeper::arm`](super::sweeper::Sweeper::arm) decided.
     fn start_sweeper(&self, arm: Arm) {
         match arm {
             Arm::Nothing => {}
             Arm::Notify => self.sweep_notify.notify_one(),
+            Arm::Thread(deadline) => timer_thread::arm(self.me.clone(), deadline),
             Arm::Spawn => match tokio::runtime::Handle::try_current() {
                 Ok(rt) => {
                     let (expire, lost) = (self.me.clone(), self.me.clone());
@@ -477,11 +479,11 @@ impl Core {
                     ));
                 }
                 Err(_) => {
-                    // Not on a tokio runtime: nothing could run timers anyway. Waiters
-                    // then wait until served or cancelled; the next arm tries again.
+                    // Not on a tokio runtime, and the timer thread could not be started:
+                    // waiters wait until served or cancelled; the next arm tries again.
                     self.state.lock().sweeper.disarm();
                     tracing::warn!(target: "session_pool::pool",
-                        "no tokio runtime: pool wait timeouts cannot be enforced");
+                        "no tokio runtime and no timer thread: pool wait timeouts cannot be enforced");
                 }
             },
         }
@@ -977,6 +979,12 @@ impl Core {
     }
 }
 
+impl Expire for Core {
+    fn expire(&self) -> Option<Instant> {
+        self.expire_waiters()
+    }
+}
+
 impl Drop for Core {
     fn drop(&mut self) {
         // Ends the janitor, which holds only a weak handle. No I/O.
@@ -1011,7 +1019,7 @@ impl<'c> Future for Wait<'c> {
                 let rearm = std::mem::take(&mut inner.rearm);
                 drop(inner);
                 if rearm && let Some(d) = self.waiter.deadline {
-                    let arm = self.core.state.lock().sweeper.arm(d);
+                    let arm = self.core.state.lock().sweeper.arm(d, sweeper::use_thread);
                     self.core.start_sweeper(arm);
                 }
                 Poll::Pending

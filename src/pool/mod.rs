@@ -24,6 +24,7 @@ mod queue;
 mod slot;
 mod stats;
 mod sweeper;
+mod timer_thread;
 mod transaction_pinging;
 
 pub use api::{AbstractSessionPool, PutError, SharedPool};

@@ -1,6 +1,7 @@
 //! The sweeper: one task per pool, alive only while someone waits with a deadline, that
 //! fails waiters whose deadline passed. Waiters themselves arm no timer, so a contended
-//! checkout costs no timer-wheel insert and removal.
+//! checkout costs no timer-wheel insert and removal. Off a current-thread runtime, the
+//! process's timer thread does this instead (see `timer_thread.rs`).
 
 use std::sync::Arc;
 
@@ -11,6 +12,8 @@ use tokio::time::Instant;
 #[derive(Debug, Default)]
 pub(crate) struct Sweeper {
     running: bool,
+    /// The running sweeper is the timer thread's entry, not a task.
+    on_thread: bool,
     /// The deadline the running sweeper sleeps until.
     pub(crate) next: Option<Instant>,
 }
@@ -24,18 +27,30 @@ pub(crate) enum Arm {
     Notify,
     /// Start it.
     Spawn,
+    /// Give the timer thread this deadline (it starts or moves the pool's entry).
+    Thread(Instant),
 }
 
 impl Sweeper {
-    /// Takes a new waiter's deadline into account.
-    pub(crate) fn arm(&mut self, deadline: Instant) -> Arm {
+    /// Takes a new waiter's deadline into account; `on_thread` says, if no sweeper runs,
+    /// whether the timer thread should be it.
+    pub(crate) fn arm(&mut self, deadline: Instant, on_thread: impl FnOnce() -> bool) -> Arm {
         if !self.running {
             self.running = true;
+            self.on_thread = on_thread();
             self.next = Some(deadline);
-            Arm::Spawn
+            if self.on_thread {
+                Arm::Thread(deadline)
+            } else {
+                Arm::Spawn
+            }
         } else if self.next.is_none_or(|n| deadline < n) {
             self.next = Some(deadline);
-            Arm::Notify
+            if self.on_thread {
+                Arm::Thread(deadline)
+            } else {
+                Arm::Notify
+            }
         } else {
             Arm::Nothing
         }
@@ -45,6 +60,14 @@ impl Sweeper {
         self.running = false;
         self.next = None;
     }
+}
+
+/// Whether a pool's sweeper should be the timer thread: on a multi-thread runtime, or on
+/// none (whose clocks cannot be paused), when the thread runs.
+pub(crate) fn use_thread() -> bool {
+    let paused_clock_possible = tokio::runtime::Handle::try_current()
+        .is_ok_and(|rt| rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+    !paused_clock_possible && super::timer_thread::available()
 }
 
 /// Runs `on_lost` if the sweeper's task is dropped before it stood down.
