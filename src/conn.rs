@@ -1079,7 +1079,7 @@ mod sqlite {
     pub(super) type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
 
     /// Binds `params` to `sql`, sized up front and in place (as on PostgreSQL); a value
-    /// that fails to encode is the error sqlx gives when such a query is run.
+    /// that fails to encode is an encode error naming its position, before anything runs.
     pub(super) fn query(sql: impl IntoSql, params: &[impl AsParam]) -> Result<Query, sqlx::Error> {
         let mut args = SqliteArguments::default();
         sqlx::Arguments::reserve(&mut args, params.len(), 0);
