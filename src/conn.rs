@@ -565,10 +565,11 @@ fn map_pg<T>(
 
 /// `decode` of each of `items`, into a vector sized once: collected through `Result`, the
 /// vector would not know its length and be reallocated (and its items copied) as it grew.
-fn decode_each<R, T, E>(
-    items: &[R],
-    mut decode: impl FnMut(&R) -> Result<T, E>,
+fn decode_each<I: ExactSizeIterator, T, E>(
+    items: impl IntoIterator<IntoIter = I>,
+    mut decode: impl FnMut(I::Item) -> Result<T, E>,
 ) -> Result<Vec<T>, E> {
+    let items = items.into_iter();
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         out.push(decode(item)?);
@@ -1022,11 +1023,7 @@ mod pg {
     }
 
     pub(super) fn decode(row: &PgRow) -> ExecResult<Vec<Value>> {
-        let mut values = Vec::with_capacity(row.len());
-        for i in 0..row.len() {
-            values.push(decode_column(row, i)?);
-        }
-        Ok(values)
+        decode_each(0..row.len(), |i| decode_column(row, i))
     }
 
     pub(super) fn decode_column(row: &PgRow, i: usize) -> ExecResult<Value> {
@@ -1112,11 +1109,7 @@ mod sqlite {
     }
 
     pub(super) fn decode(row: &SqliteRow) -> ExecResult<Vec<Value>> {
-        let mut values = Vec::with_capacity(row.len());
-        for i in 0..row.len() {
-            values.push(decode_column(row, i)?);
-        }
-        Ok(values)
+        decode_each(0..row.len(), |i| decode_column(row, i))
     }
 
     pub(super) fn decode_column(row: &SqliteRow, i: usize) -> ExecResult<Value> {

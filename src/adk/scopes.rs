@@ -56,28 +56,16 @@ pub(crate) fn merge(mut session: JsonMap, app: &JsonMap, user: &JsonMap) -> Json
     session
 }
 
-/// True for a key stored with the session: none of `app:`, `user:`, `temp:`.
-fn is_session_key(key: &str) -> bool {
-    !(key.starts_with(APP_PREFIX) || key.starts_with(USER_PREFIX) || key.starts_with(TEMP_PREFIX))
-}
-
 /// The keys of `state` that are stored with the session: none of `app:`, `user:`,
 /// `temp:`.
 pub(crate) fn session_part(state: &JsonMap) -> JsonMap {
     state
         .iter()
-        .filter(|(k, _)| is_session_key(k))
+        .filter(|(k, _)| {
+            !(k.starts_with(APP_PREFIX) || k.starts_with(USER_PREFIX) || k.starts_with(TEMP_PREFIX))
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
-}
-
-/// [`session_part`] of `state` with `delta` applied, without applying it to `state`.
-pub(crate) fn session_part_after(state: &JsonMap, delta: &JsonMap) -> JsonMap {
-    let mut out = session_part(state);
-    for (k, v) in delta.iter().filter(|(k, _)| is_session_key(k)) {
-        out.insert(k.clone(), v.clone());
-    }
-    out
 }
 
 /// Reads a stored app or user state: an object, or empty.
@@ -205,10 +193,5 @@ mod tests {
         let merged = merge(s.session.clone(), &s.app, &s.user);
         assert_eq!(merged, map(json!({"a": 1, "app:b": 2, "user:c": 3})));
         assert_eq!(session_part(&state), map(json!({"a": 1})));
-        let delta = map(json!({"a": 2, "b": 3, "temp:t": 4, "user:u": 5}));
-        assert_eq!(
-            session_part_after(&state, &delta),
-            map(json!({"a": 2, "b": 3}))
-        );
     }
 }

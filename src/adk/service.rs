@@ -240,10 +240,13 @@ impl SessionService {
             return Ok(event);
         }
         let delta = std::mem::take(&mut event.actions.state_delta);
-        let deltas = Deltas::of(&scopes::split(&delta));
-        // `session` changes only once the write succeeded.
-        let stored_state =
-            serde_json::Value::Object(scopes::session_part_after(&session.state, &delta));
+        let split = scopes::split(&delta);
+        let deltas = Deltas::of(&split);
+        // The session's stored keys with the delta's over them; `session` itself changes
+        // only once the write succeeded.
+        let mut stored = scopes::session_part(&session.state);
+        stored.extend(split.session);
+        let stored_state = serde_json::Value::Object(stored);
         event.actions.state_delta = without_temp(&delta);
         let record = event.to_record_with(
             self.store.actions_codec(),
