@@ -369,6 +369,9 @@ impl Core {
         deadline: Option<Instant>,
     ) -> Result<Slot<'_, Core>> {
         self.database()?;
+        // Made before the lock, which every checkin with waiters takes: the allocation
+        // would lengthen the time it is held. A checkout here nearly always waits.
+        let w = Waiter::queued(deadline, timeout.unwrap_or(Duration::MAX));
         let waiter = {
             let mut st = self.state.lock();
             if self.gate.is_closed() {
@@ -392,7 +395,6 @@ impl Core {
             }
             // No timer per waiter: one sweeper per pool times waiters out (see
             // `sweeper.rs`), so a contended checkout costs no timer-wheel insert and remove.
-            let w = Waiter::queued(deadline, timeout.unwrap_or(Duration::MAX));
             st.enqueue(w.clone(), &self.gate);
             // A session a checkin pushed before it could see this waiter goes to the
             // waiters now, in order (see `gate.rs`).
@@ -403,7 +405,12 @@ impl Core {
             self.start_sweeper(arm);
             w
         };
-        Wait { core: self, waiter }.await
+        Wait {
+            core: self,
+            waiter,
+            done: false,
+        }
+        .await
     }
 
     /// Under the lock: hands idle sessions to the waiters, first come first served.
@@ -997,19 +1004,30 @@ impl Drop for Core {
 struct Wait<'c> {
     core: &'c Arc<Core>,
     waiter: Arc<Waiter>,
+    /// The grant was taken: the waiter is out of the queue and holds nothing, so dropping
+    /// has nothing to undo (and takes no lock).
+    done: bool,
 }
 
 impl<'c> Future for Wait<'c> {
     type Output = Result<Slot<'c, Core>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut inner = self.waiter.inner.lock();
-        match inner.grant.take() {
-            Some(Grant::Session(s)) => Poll::Ready(Ok(Slot::new(self.core, Some(s)))),
-            Some(Grant::Create) => Poll::Ready(Ok(Slot::new(self.core, None))),
+        // `Wait` is `Unpin` (a reference, an `Arc` and a flag).
+        let this = self.get_mut();
+        let mut inner = this.waiter.inner.lock();
+        let grant = inner.grant.take();
+        if grant.is_some() {
+            // A grant is given only with the waiter taken out of the queue.
+            debug_assert!(!inner.queued);
+            this.done = true;
+        }
+        match grant {
+            Some(Grant::Session(s)) => Poll::Ready(Ok(Slot::new(this.core, Some(s)))),
+            Some(Grant::Create) => Poll::Ready(Ok(Slot::new(this.core, None))),
             Some(Grant::Closed) => Poll::Ready(Err(Error::Closed)),
             Some(Grant::TimedOut) => Poll::Ready(Err(Error::PoolTimeout {
-                timeout: self.waiter.timeout,
+                timeout: this.waiter.timeout,
             })),
             None => {
                 match &mut inner.waker {
@@ -1018,9 +1036,9 @@ impl<'c> Future for Wait<'c> {
                 }
                 let rearm = std::mem::take(&mut inner.rearm);
                 drop(inner);
-                if rearm && let Some(d) = self.waiter.deadline {
-                    let arm = self.core.state.lock().sweeper.arm(d, sweeper::use_thread);
-                    self.core.start_sweeper(arm);
+                if rearm && let Some(d) = this.waiter.deadline {
+                    let arm = this.core.state.lock().sweeper.arm(d, sweeper::use_thread);
+                    this.core.start_sweeper(arm);
                 }
                 Poll::Pending
             }
@@ -1030,6 +1048,9 @@ impl<'c> Future for Wait<'c> {
 
 impl Drop for Wait<'_> {
     fn drop(&mut self) {
+        if self.done {
+            return;
+        }
         if self.waiter.inner.lock().queued {
             // Lock order: the pool's state, then the waiter.
             let mut st = self.core.state.lock();
