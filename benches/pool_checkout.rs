@@ -3,12 +3,15 @@
 //! Every contender holds connections to one shared in-memory SQLite database, all created
 //! before timing. The contended group also runs a *floor*: the same 64 tasks doing the
 //! same `yield_now` with no pool, the throughput no pool can beat; each pool's contended
-//! throughput divided by the floor's is how much of the scheduler's capacity it keeps. No contender runs a query on checkout except `BurstyPool`, whose strategy
+//! throughput divided by the floor's is how much of the scheduler's capacity it keeps. A
+//! second floor, the *hand-off floor*, adds the one scheduler trip per checkout that a
+//! first-come-first-served hand-off cannot avoid when most checkouts wait (see its
+//! contender). No contender runs a query on checkout except `BurstyPool`, whose strategy
 //! is an `exists()` round trip on every checkout: it is reported in its own group.
 //!
 //! ```sh
 //! cargo bench --bench pool_checkout
-//! scripts/bench-report pool_checkout     # the table of ratios in BENCHMARKS.md
+//! cargo bench --bench pool_checkout -- '^contended/'   # one group; ratios: BENCHMARKS.md §1
 //! ```
 
 use std::hint::black_box;
@@ -81,6 +84,9 @@ struct Pools {
     deadpool: Deadpool,
     bb8: bb8::Pool<Bb8Manager>,
     sqlx: SqlitePool,
+    /// No sessions: tokio's semaphore (an intrusive, allocation-free FIFO of waiters) with
+    /// one permit per session, the bare cost of handing places over in order.
+    semaphore: tokio::sync::Semaphore,
 }
 
 impl Pools {
@@ -134,6 +140,7 @@ impl Pools {
             futures_util::future::join_all((0..POOL_SIZE).map(|_| sqlx.acquire())).await;
         drop(warm);
         let pools = Pools {
+            semaphore: tokio::sync::Semaphore::new(POOL_SIZE),
             _db: db,
             fixed,
             pinging,
@@ -188,10 +195,24 @@ macro_rules! checkout {
         $hold;
         drop(black_box(c));
     }};
+    (semaphore, $p:expr, $hold:expr) => {{
+        let permit = $p.semaphore.acquire().await.unwrap();
+        $hold;
+        drop(black_box(permit));
+    }};
     // No pool at all: the same tasks doing the same hold, the ceiling any pool can reach.
     (floor, $p:expr, $hold:expr) => {{
         let _ = &$p;
         $hold;
+    }};
+    // No pool either, but one more trip through the scheduler per checkout: what a FIFO
+    // hand-off costs at least when most checkouts wait. A waiting task is polled twice per
+    // checkout (woken with its session, then after its hold) where the floor's is polled
+    // once; a pool that hands sessions over in order cannot beat this.
+    (handoff_floor, $p:expr, $hold:expr) => {{
+        let _ = &$p;
+        $hold;
+        tokio::task::yield_now().await;
     }};
 }
 
@@ -263,6 +284,8 @@ fn contended_checkout(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(5));
     contended!(group, rt, pools,
         floor => "floor (no pool)",
+        handoff_floor => "hand-off floor (no pool, two polls per checkout)",
+        semaphore => "tokio Semaphore (no sessions)",
         fixed => "FixedSizePool", pinging => "PingingPool",
         deadpool => "deadpool", bb8 => "bb8", sqlx => "sqlx Pool");
     group.finish();
