@@ -3,7 +3,7 @@ mod common;
 
 use chrono::Utc;
 use serde_json::json;
-use session_pool::adk::{AdkConfig, EventRecord};
+use session_pool::adk::{AdkConfig, EventRecord, GetSessionConfig, SessionService};
 use session_pool::prelude::*;
 use session_pool::{Database, Error, Value};
 
@@ -33,6 +33,25 @@ async fn tenants_are_isolated(db: Database) {
 
     // Tenant A sees only its own.
     assert!(a.get_session("sb").await.unwrap().is_none());
+    // Through the service too, whose read takes the session and its events in one
+    // statement: another tenant's session comes back as none, with none of its events.
+    let service_a = SessionService::new(a.clone());
+    let every = GetSessionConfig::default();
+    let recent = GetSessionConfig::default().num_recent_events(5);
+    for config in [&every, &recent] {
+        let got = service_a
+            .get_session("app", "u", "sb", config)
+            .await
+            .unwrap();
+        assert!(got.is_none(), "{got:?}");
+        let own = service_a
+            .get_session("app", "u", "sa", config)
+            .await
+            .unwrap();
+        let own = own.expect("tenant A's own session");
+        let ids: Vec<&str> = own.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["ea"]);
+    }
     let listed: Vec<String> = a
         .list_sessions("app", None)
         .await

@@ -209,13 +209,28 @@ pub(super) struct ReadBinds {
 }
 
 /// The service's read of a session, in one statement (so one snapshot): the session's
-/// row with its app's and user's state, joined to its events in chronological order. The
-/// states come on the first row only, so a long history does not repeat them.
+/// row with its app's and user's state, then its events in chronological order, each in a
+/// row of its own. A row is the session's when its first column (the session's id) is not
+/// NULL; the others are NULL on event rows, as the event columns are on the session's, so
+/// nothing repeats per event. The session's row sorts first (its event timestamp is NULL).
+/// A union rather than a join of the two: no window over the events to mark the first row,
+/// and the server sends the session's columns once.
 pub(super) fn session_with_events(t: &Tables, b: &ReadBinds) -> String {
     let (s, e) = (&t.sessions, &t.events);
     let mut filter = format!("session_id = {}", b.id);
     if let Some(after) = b.after {
         filter += &format!(" AND timestamp >= {after}");
+    }
+    let owner = match (b.owner, &t.owner) {
+        (Some(p), Some(column)) => format!(" AND {s}.{} = {p}", column.name),
+        _ => String::new(),
+    };
+    if !owner.is_empty() {
+        // Another owner's session: no events either.
+        filter += &format!(
+            " AND session_id IN (SELECT id FROM {s} WHERE {s}.id = {}{owner})",
+            b.id
+        );
     }
     // The events' own columns: their session's id, app and user are the session's.
     let select = select_list(EVENT_OWN_COLUMNS, b.jsonb);
@@ -229,34 +244,33 @@ pub(super) fn session_with_events(t: &Tables, b: &ReadBinds) -> String {
             )
         }
     };
-    let first = "row_number() OVER (ORDER BY ev.timestamp ASC, ev.id ASC) = 1";
-    let mut columns = format!(
-        "{s}.id, {s}.app_name, {s}.user_id, CASE WHEN {first} THEN {s}.state END, \
-         {s}.create_time, {s}.update_time"
-    );
-    if let Some(owner) = &t.owner {
-        columns += &format!(", {s}.{}", owner.name);
+    let mut head =
+        format!("{s}.id, {s}.app_name, {s}.user_id, {s}.state, {s}.create_time, {s}.update_time");
+    if let Some(column) = &t.owner {
+        head += &format!(", {s}.{}", column.name);
     }
-    columns += &format!(
-        ", CASE WHEN {first} THEN (SELECT state FROM {a} WHERE {a}.app_name = {s}.app_name) END, \
-         CASE WHEN {first} THEN (SELECT state FROM {u} WHERE {u}.app_name = {s}.app_name \
-         AND {u}.user_id = {s}.user_id) END",
+    head += &format!(
+        ", (SELECT state FROM {a} WHERE {a}.app_name = {s}.app_name), \
+         (SELECT state FROM {u} WHERE {u}.app_name = {s}.app_name \
+         AND {u}.user_id = {s}.user_id)",
         a = t.app_states,
         u = t.user_states
     );
-    let event_columns: Vec<String> = EVENT_OWN_COLUMNS
-        .split(',')
-        .map(|c| format!("ev.{}", c.trim()))
-        .collect();
+    let head_count = 8 + usize::from(t.owner.is_some());
+    let event_names: Vec<&str> = EVENT_OWN_COLUMNS.split(',').map(str::trim).collect();
+    let nulls = |n: usize| vec!["NULL"; n].join(", ");
+    // Sorted by position (1-based): the event's timestamp, then its id.
+    let position =
+        |name: &str| head_count + 1 + event_names.iter().position(|c| *c == name).unwrap_or(0);
     format!(
-        "SELECT {columns}, {} FROM {s} LEFT JOIN ({events}) AS ev ON true \
-         WHERE {s}.id = {}{} ORDER BY ev.timestamp ASC, ev.id ASC",
-        event_columns.join(", "),
+        "SELECT {head}, {} FROM {s} WHERE {s}.id = {}{owner} \
+         UNION ALL SELECT {}, ev.* FROM ({events}) AS ev \
+         ORDER BY {} ASC NULLS FIRST, {} ASC NULLS FIRST",
+        nulls(event_names.len()),
         b.id,
-        match (b.owner, &t.owner) {
-            (Some(p), Some(column)) => format!(" AND {s}.{} = {p}", column.name),
-            _ => String::new(),
-        }
+        nulls(head_count),
+        position("timestamp"),
+        position("id"),
     )
 }
 
@@ -344,11 +358,17 @@ pub(super) fn append_update(
         filter += &format!(" AND update_time = {cas}");
     }
     filter += &owner_filter(t, owner);
+    // What the CTE keeps of the updated row is all the statement can return: only the
+    // version when that is all that is asked (the event and the scopes need only a row).
+    let returning = if postgres && back.version_only {
+        "update_time"
+    } else {
+        t.session_columns.as_str()
+    };
     let update = format!(
-        "UPDATE {} SET {} WHERE {filter} RETURNING {}",
+        "UPDATE {} SET {} WHERE {filter} RETURNING {returning}",
         t.sessions,
         set_state(set),
-        t.session_columns
     );
     if postgres {
         // Data-modifying CTEs run to completion in one statement: the event is inserted

@@ -102,23 +102,15 @@ impl AdkStore {
             .sql
             .get(key, || sql::session_with_events(&self.tables, &binds));
         let has_owner = self.tables.owner.is_some();
-        // The first row carries the session and the states; every row an event, if any.
-        let mut first = true;
+        // The session's row (its id not NULL) comes first, then a row per event.
         let decode = move |r: RowRef<'_>| {
-            // Boxed: only the first row has one, and every row is as large as its largest.
-            let head = if std::mem::take(&mut first) {
-                Some(Box::new(Scoped::decode(r, has_owner)?))
-            } else {
-                None
-            };
+            if !r.is_null(0)? {
+                // Boxed: one row has it, and every row is as large as its largest.
+                return Ok((Some(Box::new(Scoped::decode(r, has_owner)?)), None));
+            }
             let ev = r.shifted(Scoped::columns(has_owner));
-            // No event: the session's row of the outer join.
-            let event = if ev.is_null(0)? {
-                None
-            } else {
-                Some(EventBody::decode(ev.shifted(1))?.into_event(ev.get(0)?))
-            };
-            Ok((head, event))
+            let event = EventBody::decode(ev.shifted(1))?.into_event(ev.get(0)?);
+            Ok((None, Some(event)))
         };
         let rows = read_rows(&self.pool, session, self.staleness, sql, &b.0, decode).await?;
         // Sized once (an event is large, and a vector grown by `collect` would copy them),
@@ -127,10 +119,10 @@ impl AdkStore {
         const APPEND_ROOM: usize = 4;
         let mut events = Vec::with_capacity(rows.len() + APPEND_ROOM);
         let mut rows = rows.into_iter();
-        let Some((Some(head), first_event)) = rows.next() else {
+        // No session (or another owner's): no rows at all.
+        let Some((Some(head), _)) = rows.next() else {
             return Ok(None);
         };
-        events.extend(first_event);
         events.extend(rows.filter_map(|(_, e)| e));
         Ok(Some((*head, events)))
     }
