@@ -788,14 +788,40 @@ macro_rules! from_column {
 }
 
 #[cfg(feature = "adk")]
-from_column!(
-    i64,
-    String,
-    Option<String>,
-    Option<Vec<u8>>,
-    Option<bool>,
-    chrono::DateTime<chrono::Utc>
-);
+from_column!(i64, String, Option<String>, Option<Vec<u8>>, Option<bool>);
+
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 00:00 UTC).
+#[cfg(all(feature = "adk", feature = "postgres"))]
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+#[cfg(feature = "adk")]
+impl FromColumn for chrono::DateTime<chrono::Utc> {
+    /// A column already found compatible (`TIMESTAMPTZ` or `TIMESTAMP`) in binary form is
+    /// microseconds from PostgreSQL's epoch, read as such: sqlx builds the epoch's date
+    /// and adds a `Duration` to it, calendar arithmetic that cost more than the rest of
+    /// the column. Anything else (text form, infinity, unchecked) goes through sqlx.
+    #[cfg(feature = "postgres")]
+    #[inline]
+    fn from_pg(row: &PgRow, i: usize, known: bool) -> ExecResult<Self> {
+        if known
+            && let Ok(raw) = row.try_get_raw(i)
+            && raw.format() == sqlx::postgres::PgValueFormat::Binary
+            && let Ok(bytes) = raw.as_bytes()
+            && let Ok(micros) = <[u8; 8]>::try_from(bytes)
+            && let Some(at) = i64::from_be_bytes(micros)
+                .checked_add(PG_EPOCH_MICROS)
+                .and_then(chrono::DateTime::from_timestamp_micros)
+        {
+            return Ok(at);
+        }
+        pg_get::<chrono::DateTime<chrono::Utc>>(row, i, known)
+            .map_err(|e| pg_decode_error(row, i, "chrono::DateTime<chrono::Utc>", e))
+    }
+    #[cfg(feature = "postgres")]
+    fn pg_compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <chrono::DateTime<chrono::Utc> as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
 
 #[cfg(feature = "adk")]
 impl FromColumn for serde_json::Value {

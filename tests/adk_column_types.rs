@@ -109,3 +109,37 @@ async fn every_row_of_a_long_result_decodes_as_its_own() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamps_read_back_to_the_microsecond_on_every_row() {
+    let Some((_db, store)) = store_with_session().await else {
+        return;
+    };
+    // Later rows are decoded from the column's eight bytes rather than by sqlx: times
+    // before the Unix epoch and PostgreSQL's, on either side of 2000-01-01, and far out.
+    let times: Vec<chrono::DateTime<Utc>> = [
+        "1901-12-13T20:45:52.000001Z",
+        "1969-07-20T20:17:40.123456Z",
+        "1999-12-31T23:59:59.999999Z",
+        "2000-01-01T00:00:00Z",
+        "2000-01-01T00:00:00.000001Z",
+        "2026-12-06T03:14:15.926535Z",
+        "2262-04-11T23:47:16.854775Z",
+    ]
+    .iter()
+    .map(|s| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc())
+    .collect();
+    for (n, &t) in times.iter().enumerate() {
+        let mut e = session_pool::adk::EventRecord::new(format!("t{n}"), "s1", "app", "u1");
+        e.timestamp = t;
+        store.append_event(&e).await.unwrap();
+    }
+    let read: Vec<_> = store
+        .get_events("s1", None, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.timestamp)
+        .collect();
+    assert_eq!(read, times);
+}
