@@ -271,9 +271,16 @@ impl Core {
     /// Counts a session handed to a user, keeping the high-water mark of sessions in use.
     fn count_handout(&self, session: &mut Session) {
         session.count_acquired();
-        let in_use = self.open.load(Relaxed).saturating_sub(self.idle.len());
-        if in_use > self.max_in_use.load(Relaxed) {
-            self.max_in_use.fetch_max(in_use, Relaxed);
+        // In use is at most open: once the mark reached every open session (any pool that
+        // has been busy), the idle queue's length, two words other threads keep writing,
+        // need not be read.
+        let open = self.open.load(Relaxed);
+        let max = self.max_in_use.load(Relaxed);
+        if open > max {
+            let in_use = open.saturating_sub(self.idle.len());
+            if in_use > max {
+                self.max_in_use.fetch_max(in_use, Relaxed);
+            }
         }
         if cfg!(feature = "metrics") {
             session.checked_out(Stopwatch::start());
