@@ -563,6 +563,11 @@ fn map_pg<T>(
     })
 }
 
+/// A value that failed to encode while binding, named by its 1-based position.
+fn bind_error(n: usize, e: sqlx::error::BoxDynError) -> sqlx::Error {
+    sqlx::Error::Encode(format!("Encoding argument ${} failed: {e}", n + 1).into())
+}
+
 /// `decode` of each of `items`, into a vector sized once: collected through `Result`, the
 /// vector would not know its length and be reallocated (and its items copied) as it grew.
 fn decode_each<I: ExactSizeIterator, T, E>(
@@ -991,9 +996,7 @@ mod pg {
                 Param::Date(d) => q.try_bind(d),
                 Param::Time(t) => q.try_bind(t),
             }
-            .map_err(|e| {
-                sqlx::Error::Encode(format!("Encoding argument ${} failed: {e}", n + 1).into())
-            })?;
+            .map_err(|e| bind_error(n, e))?;
         }
         Ok(query)
     }
@@ -1123,9 +1126,7 @@ mod sqlite {
                 Param::Date(d) => q.try_bind(d.to_string()),
                 Param::Time(t) => q.try_bind(t.to_string()),
             }
-            .map_err(|e| {
-                sqlx::Error::Encode(format!("Encoding argument ${} failed: {e}", n + 1).into())
-            })?;
+            .map_err(|e| bind_error(n, e))?;
         }
         Ok(q)
     }

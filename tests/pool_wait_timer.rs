@@ -24,6 +24,15 @@ async fn one_session_pool() -> (FixedSizePool, tempfile::TempDir) {
     (pool, dir)
 }
 
+/// A task waiting up to `timeout` for a session of `pool`.
+fn spawn_get(
+    pool: &FixedSizePool,
+    timeout: Duration,
+) -> tokio::task::JoinHandle<session_pool::Result<session_pool::PooledSession>> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.get(Some(timeout)).await })
+}
+
 fn timed_out(res: &session_pool::Result<impl std::fmt::Debug>, after: Duration) -> bool {
     matches!(res, Err(Error::PoolTimeout { timeout }) if *timeout == after)
 }
@@ -61,10 +70,7 @@ async fn waiters_time_out_in_deadline_order_on_a_multi_thread_runtime() {
     drop(held);
     // The pool still serves, and a waiter served before its deadline is not failed.
     let again = pool.session().await.unwrap();
-    let waiter = {
-        let pool = pool.clone();
-        tokio::spawn(async move { pool.get(Some(Duration::from_secs(5))).await })
-    };
+    let waiter = spawn_get(&pool, Duration::from_secs(5));
     tokio::time::sleep(Duration::from_millis(100)).await;
     drop(again);
     let served = tokio::time::timeout(GUARD, waiter).await.unwrap().unwrap();
@@ -78,10 +84,7 @@ async fn a_dropped_pool_leaves_the_timer_working_for_the_next() {
         let _held = pool.session().await.unwrap();
         // Waits with a far deadline, then goes away with its pool: the timer thread holds
         // the pool weakly and must not be stuck on it.
-        let waiting = {
-            let pool = pool.clone();
-            tokio::spawn(async move { pool.get(Some(Duration::from_secs(600))).await })
-        };
+        let waiting = spawn_get(&pool, Duration::from_secs(600));
         tokio::time::sleep(Duration::from_millis(50)).await;
         waiting.abort();
         assert!(waiting.await.unwrap_err().is_cancelled());

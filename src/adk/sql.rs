@@ -85,6 +85,19 @@ pub(super) fn owner_filter(t: &Tables, owner: Option<Placeholder>) -> String {
     }
 }
 
+/// ` AND session_id IN (…)` keeping a scoped store's events to its owner's session `sid`;
+/// nothing when the store is not scoped.
+fn owned_session(t: &Tables, sid: Placeholder, owner: Option<Placeholder>) -> String {
+    let owner = owner_filter(t, owner);
+    if owner.is_empty() {
+        return owner;
+    }
+    format!(
+        " AND session_id IN (SELECT id FROM {} WHERE id = {sid}{owner})",
+        t.sessions
+    )
+}
+
 /// `state = …, update_time = …`: the update time always moves forward, even within one
 /// microsecond, so it can serve as the session's version.
 pub(super) fn set_state(set: StateBinds) -> String {
@@ -221,17 +234,9 @@ pub(super) fn session_with_events(t: &Tables, b: &ReadBinds) -> String {
     if let Some(after) = b.after {
         filter += &format!(" AND timestamp >= {after}");
     }
-    let owner = match (b.owner, &t.owner) {
-        (Some(p), Some(column)) => format!(" AND {s}.{} = {p}", column.name),
-        _ => String::new(),
-    };
-    if !owner.is_empty() {
-        // Another owner's session: no events either.
-        filter += &format!(
-            " AND session_id IN (SELECT id FROM {s} WHERE {s}.id = {}{owner})",
-            b.id
-        );
-    }
+    // Another owner's session: no events either.
+    filter += &owned_session(t, b.id, b.owner);
+    let owner = owner_filter(t, b.owner);
     // The events' own columns: their session's id, app and user are the session's.
     let select = select_list(EVENT_OWN_COLUMNS, b.jsonb);
     let events = match b.limit {
@@ -423,13 +428,7 @@ pub(super) fn events(
     if let Some(after) = after {
         filter += &format!(" AND timestamp > {after}");
     }
-    if owner.is_some() {
-        filter += &format!(
-            " AND session_id IN (SELECT id FROM {} WHERE id = {sid}{})",
-            t.sessions,
-            owner_filter(t, owner)
-        );
-    }
+    filter += &owned_session(t, sid, owner);
     let e = &t.events;
     let select = event_select(jsonb);
     match limit {
