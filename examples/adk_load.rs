@@ -20,7 +20,10 @@
 //! `--concurrency` (`ADK_LOAD_CONCURRENCY`, 32), `--pool-size` (`ADK_LOAD_POOL_SIZE`, 10),
 //! `--turns` (`ADK_LOAD_TURNS`, 10), `--mode separate|atomic|service` (`ADK_LOAD_MODE`,
 //! separate),
-//! `--driver store|sqlx` (`ADK_LOAD_DRIVER`, store).
+//! `--driver store|sqlx` (`ADK_LOAD_DRIVER`, store), `--actions json|pickle`
+//! (`ADK_LOAD_ACTIONS`, json), `--mode service` only: the format the service writes event
+//! actions in; `pickle` is what a table shared with Python's SQLSpec store holds, and what
+//! every `get_session` then decodes.
 //!
 //! `--driver sqlx` (PostgreSQL only) runs the same conversations straight on sqlx, without
 //! this crate: one connection per worker, as many as the pool size, the store's exact SQL
@@ -38,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use session_pool::adk::{
-    AdkConfig, AdkStore, Event, EventRecord, GetSessionConfig, SessionService,
+    ActionsCodec, AdkConfig, AdkStore, Event, EventRecord, GetSessionConfig, SessionService,
 };
 use session_pool::{Database, Dialect, FixedSizePool};
 
@@ -67,6 +70,8 @@ struct Params {
     service: bool,
     /// `--driver sqlx`: the baseline without this crate.
     raw_sqlx: bool,
+    /// `--actions pickle`: event actions written as Python's stores write them.
+    pickle: bool,
 }
 
 impl Params {
@@ -85,6 +90,7 @@ impl Params {
             atomic: std::env::var("ADK_LOAD_MODE").is_ok_and(|m| m == "atomic"),
             service: std::env::var("ADK_LOAD_MODE").is_ok_and(|m| m == "service"),
             raw_sqlx: std::env::var("ADK_LOAD_DRIVER").is_ok_and(|d| d == "sqlx"),
+            pickle: std::env::var("ADK_LOAD_ACTIONS").is_ok_and(|a| a == "pickle"),
         };
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
@@ -113,10 +119,15 @@ impl Params {
                     "sqlx" => p.raw_sqlx = true,
                     other => return Err(format!("--driver {other}: expected store or sqlx")),
                 },
+                "--actions" => match value()?.as_str() {
+                    "json" => p.pickle = false,
+                    "pickle" => p.pickle = true,
+                    other => return Err(format!("--actions {other}: expected json or pickle")),
+                },
                 "-h" | "--help" => {
                     return Err("usage: adk_load [--conversations N] [--concurrency N] \
                                 [--pool-size N] [--turns N] [--mode separate|atomic|service] \
-                                [--driver store|sqlx]"
+                                [--driver store|sqlx] [--actions json|pickle]"
                         .into());
                 }
                 other => return Err(format!("unknown flag {other} (try --help)")),
@@ -126,6 +137,9 @@ impl Params {
             return Err(
                 "--mode service runs the crate's SessionService: not with --driver sqlx".into(),
             );
+        }
+        if p.pickle && !p.service {
+            return Err("--actions pickle: only --mode service writes event actions".into());
         }
         if p.concurrency == 0 || p.pool_size == 0 {
             return Err("--concurrency and --pool-size must be at least 1".into());
@@ -373,7 +387,12 @@ async fn main() -> Result<()> {
         .default_timeout(Duration::from_secs(60))
         .build(&db)
         .await?;
-    let store = AdkStore::new(pool.clone(), AdkConfig::default())?;
+    let codec = if p.pickle {
+        ActionsCodec::Pickle
+    } else {
+        ActionsCodec::Json
+    };
+    let store = AdkStore::new(pool.clone(), AdkConfig::default().actions_codec(codec))?;
     store.create_tables().await?;
 
     let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
@@ -425,6 +444,7 @@ async fn main() -> Result<()> {
         "backend": format!("{:?}", db.dialect()).to_lowercase(),
         "mode": p.mode(),
         "driver": if p.raw_sqlx { "sqlx" } else { "store" },
+        "actions": if p.pickle { "pickle" } else { "json" },
         "conversations": p.conversations,
         "concurrency": if p.raw_sqlx { p.pool_size } else { p.concurrency },
         "pool_size": p.pool_size,

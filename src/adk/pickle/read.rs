@@ -1,6 +1,6 @@
 //! The pickle machine, over data only: opcodes build an arena of nodes, classes stay names.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use serde_json::{Map, Number, Value};
 
@@ -14,10 +14,12 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Value, PickleError> {
     let mut machine = Machine {
         input: bytes,
         pos: 0,
-        nodes: Vec::new(),
-        stack: Vec::new(),
+        // About one node per NODE_BYTES of input in ADK's pickles: sized once, not grown.
+        nodes: Vec::with_capacity(bytes.len() / NODE_BYTES + 1),
+        stack: Vec::with_capacity(16),
         marks: Vec::new(),
-        memo: HashMap::new(),
+        memo: Vec::with_capacity(bytes.len() / NODE_BYTES + 1),
+        memo_len: 0,
     };
     let root = machine.run()?;
     machine.to_json(root, 0)
@@ -25,24 +27,31 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Value, PickleError> {
 
 type Id = usize;
 
+/// Input bytes per node of a typical pickle (ADK's `EventActions`: 1,289 bytes, 200 nodes).
+const NODE_BYTES: usize = 6;
+
+/// A memo slot never stored.
+const UNSET: Id = Id::MAX;
+
 #[derive(Debug)]
-enum Node {
+enum Node<'a> {
     None,
     Bool(bool),
     Int(i128),
     /// An integer beyond 128 bits, as the nearest float.
     BigInt(f64),
     Float(f64),
-    Str(String),
-    Bytes(Vec<u8>),
+    // Strings and bytes are borrowed from the input: copied once, into the JSON.
+    Str(&'a str),
+    Bytes(&'a [u8]),
     List(Vec<Id>),
     Tuple(Vec<Id>),
     Dict(Vec<(Id, Id)>),
     Set(Vec<Id>),
     /// A class or function by name; never imported.
     Global {
-        module: String,
-        name: String,
+        module: &'a str,
+        name: &'a str,
     },
     /// `class(*args)` or `class.__new__(class, *args)`, then `BUILD` with `state`.
     Object {
@@ -55,13 +64,16 @@ enum Node {
 struct Machine<'a> {
     input: &'a [u8],
     pos: usize,
-    nodes: Vec<Node>,
+    nodes: Vec<Node<'a>>,
     stack: Vec<Id>,
     marks: Vec<usize>,
-    memo: HashMap<u32, Id>,
+    /// By key; picklers number memo entries 0, 1, 2… (Python: `len(memo)`), so a vector.
+    memo: Vec<Id>,
+    /// Entries stored (MEMOIZE's next key).
+    memo_len: usize,
 }
 
-impl Machine<'_> {
+impl<'a> Machine<'a> {
     fn fail<T>(&self, reason: impl Into<String>) -> Result<T, PickleError> {
         Err(PickleError {
             offset: self.pos,
@@ -69,11 +81,12 @@ impl Machine<'_> {
         })
     }
 
-    fn take(&mut self, n: usize) -> Result<&[u8], PickleError> {
-        let Some(end) = self.pos.checked_add(n).filter(|&e| e <= self.input.len()) else {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], PickleError> {
+        let input = self.input;
+        let Some(end) = self.pos.checked_add(n).filter(|&e| e <= input.len()) else {
             return self.fail(format!("truncated: {n} more bytes expected"));
         };
-        let s = &self.input[self.pos..end];
+        let s = &input[self.pos..end];
         self.pos = end;
         Ok(s)
     }
@@ -99,11 +112,11 @@ impl Machine<'_> {
         }
     }
 
-    fn utf8(&mut self, width: usize) -> Result<String, PickleError> {
+    fn utf8(&mut self, width: usize) -> Result<&'a str, PickleError> {
         let n = self.len(width)?;
         let at = self.pos;
         match std::str::from_utf8(self.take(n)?) {
-            Ok(s) => Ok(s.to_owned()),
+            Ok(s) => Ok(s),
             Err(e) => Err(PickleError {
                 offset: at,
                 reason: format!("string is not UTF-8: {e}"),
@@ -111,7 +124,7 @@ impl Machine<'_> {
         }
     }
 
-    fn push(&mut self, node: Node) {
+    fn push(&mut self, node: Node<'a>) {
         self.nodes.push(node);
         self.stack.push(self.nodes.len() - 1);
     }
@@ -141,32 +154,73 @@ impl Machine<'_> {
         }
     }
 
+    /// APPENDS, ADDITEMS (`pairs` false) or SETITEMS (true): the items pushed since the
+    /// last mark go into the container below it, taken straight off the stack.
+    fn add_marked(&mut self, pairs: bool) -> Result<(), PickleError> {
+        let Some(at) = self.marks.pop() else {
+            return self.fail("no mark on the stack");
+        };
+        let stack = std::mem::take(&mut self.stack);
+        let added = match stack[..at].last() {
+            Some(&container) if self.marks.last() != Some(&at) => {
+                let items = &stack[at..];
+                if pairs {
+                    self.set_items(container, items)
+                } else {
+                    self.extend(container, items)
+                }
+            }
+            _ => self.fail("stack underflow"),
+        };
+        self.stack = stack;
+        self.stack.truncate(at);
+        added
+    }
+
     fn memo_get(&self, key: u32) -> Result<Id, PickleError> {
-        match self.memo.get(&key) {
-            Some(&id) => Ok(id),
-            None => self.fail(format!("memo key {key} was never stored")),
+        match self.memo.get(key as usize) {
+            Some(&id) if id != UNSET => Ok(id),
+            _ => self.fail(format!("memo key {key} was never stored")),
         }
     }
 
     fn memo_put(&mut self, key: u32) -> Result<(), PickleError> {
         let top = self.top()?;
-        self.memo.insert(key, top);
+        let key = key as usize;
+        // Each entry takes at least two bytes of input (an object and its PUT), so no
+        // pickler's key reaches the input's length; a larger one would only grow the memo.
+        if key >= self.input.len() {
+            return self.fail(format!("memo key {key} is beyond this pickle's entries"));
+        }
+        if key == self.memo.len() {
+            // The usual case: the next key.
+            self.memo.push(top);
+            self.memo_len += 1;
+            return Ok(());
+        }
+        if key > self.memo.len() {
+            self.memo.resize(key + 1, UNSET);
+        }
+        if self.memo[key] == UNSET {
+            self.memo_len += 1;
+        }
+        self.memo[key] = top;
         Ok(())
     }
 
-    fn extend(&mut self, container: Id, items: Vec<Id>) -> Result<(), PickleError> {
+    fn extend(&mut self, container: Id, items: &[Id]) -> Result<(), PickleError> {
         match &mut self.nodes[container] {
-            Node::List(list) | Node::Set(list) => list.extend(items),
+            Node::List(list) | Node::Set(list) => list.extend_from_slice(items),
             _ => return self.fail("APPEND or ADDITEMS on something not a list or set"),
         }
         Ok(())
     }
 
-    fn set_items(&mut self, dict: Id, items: Vec<Id>) -> Result<(), PickleError> {
+    fn set_items(&mut self, dict: Id, items: &[Id]) -> Result<(), PickleError> {
         if !items.len().is_multiple_of(2) {
             return self.fail("SETITEMS with an odd number of items");
         }
-        let pairs = items.chunks(2).map(|kv| (kv[0], kv[1]));
+        let pairs = items.chunks_exact(2).map(|kv| (kv[0], kv[1]));
         match &mut self.nodes[dict] {
             Node::Dict(entries) => entries.extend(pairs),
             _ => return self.fail("SETITEM on something not a dict"),
@@ -174,9 +228,9 @@ impl Machine<'_> {
         Ok(())
     }
 
-    fn node_str(&self, id: Id) -> Result<String, PickleError> {
-        match &self.nodes[id] {
-            Node::Str(s) => Ok(s.clone()),
+    fn node_str(&self, id: Id) -> Result<&'a str, PickleError> {
+        match self.nodes[id] {
+            Node::Str(s) => Ok(s),
             _ => self.fail("a class name that is not a string"),
         }
     }
@@ -231,7 +285,7 @@ impl Machine<'_> {
                     self.stack.push(top);
                 }
                 0x94 => {
-                    let key = u32::try_from(self.memo.len())
+                    let key = u32::try_from(self.memo_len)
                         .map_err(|_| self.fail::<()>("memo overflow").unwrap_err())?;
                     self.memo_put(key)?;
                 }
@@ -270,8 +324,8 @@ impl Machine<'_> {
                 }
                 0x8a | 0x8b => {
                     let n = self.len(if op == 0x8a { 1 } else { 4 })?;
-                    let bytes = self.take(n)?.to_vec();
-                    self.int(&bytes);
+                    let bytes = self.take(n)?;
+                    self.int(bytes);
                 }
                 b'G' => {
                     let v = f64::from_be_bytes(self.le()?);
@@ -293,7 +347,7 @@ impl Machine<'_> {
                         _ => 8,
                     };
                     let n = self.len(width)?;
-                    let bytes = self.take(n)?.to_vec();
+                    let bytes = self.take(n)?;
                     self.push(Node::Bytes(bytes));
                 }
                 b']' => self.push(Node::List(Vec::new())),
@@ -304,13 +358,9 @@ impl Machine<'_> {
                 b'a' => {
                     let item = self.pop()?;
                     let list = self.top()?;
-                    self.extend(list, vec![item])?;
+                    self.extend(list, &[item])?;
                 }
-                b'e' | 0x90 => {
-                    let items = self.pop_mark()?;
-                    let container = self.top()?;
-                    self.extend(container, items)?;
-                }
+                b'e' | 0x90 => self.add_marked(false)?,
                 b')' => self.push(Node::Tuple(Vec::new())),
                 0x85..=0x87 => {
                     let n = usize::from(op - 0x84);
@@ -330,20 +380,16 @@ impl Machine<'_> {
                     let items = self.pop_mark()?;
                     self.nodes.push(Node::Dict(Vec::new()));
                     let dict = self.nodes.len() - 1;
-                    self.set_items(dict, items)?;
+                    self.set_items(dict, &items)?;
                     self.stack.push(dict);
                 }
                 b's' => {
                     let value = self.pop()?;
                     let key = self.pop()?;
                     let dict = self.top()?;
-                    self.set_items(dict, vec![key, value])?;
+                    self.set_items(dict, &[key, value])?;
                 }
-                b'u' => {
-                    let items = self.pop_mark()?;
-                    let dict = self.top()?;
-                    self.set_items(dict, items)?;
-                }
+                b'u' => self.add_marked(true)?,
                 0x8f => self.push(Node::Set(Vec::new())),
                 0x91 => {
                     let items = self.pop_mark()?;
@@ -407,13 +453,14 @@ impl Machine<'_> {
     }
 
     /// A newline-terminated ASCII line (GLOBAL's module and name).
-    fn line(&mut self) -> Result<String, PickleError> {
-        let rest = &self.input[self.pos..];
+    fn line(&mut self) -> Result<&'a str, PickleError> {
+        let input = self.input;
+        let rest = &input[self.pos..];
         let Some(end) = rest.iter().position(|&b| b == b'\n') else {
             return self.fail("GLOBAL without a newline");
         };
         let line = match std::str::from_utf8(&rest[..end]) {
-            Ok(s) => s.to_owned(),
+            Ok(s) => s,
             Err(_) => return self.fail("GLOBAL name is not UTF-8"),
         };
         self.pos += end + 1;
@@ -432,7 +479,7 @@ impl Machine<'_> {
             Node::BigInt(f) | Node::Float(f) => {
                 Number::from_f64(*f).map_or(Value::Null, Value::Number)
             }
-            Node::Str(s) => Value::String(s.clone()),
+            Node::Str(s) => Value::String((*s).to_owned()),
             // Text when it is text, as pydantic's JSON mode writes bytes; numbers otherwise.
             Node::Bytes(b) => match std::str::from_utf8(b) {
                 Ok(s) => Value::String(s.to_owned()),
@@ -455,10 +502,18 @@ impl Machine<'_> {
 
     /// A dict key as JSON text, the way `json.dumps` writes non-string keys.
     fn key(&self, id: Id) -> Result<String, PickleError> {
-        Ok(match self.to_json(id, 0)? {
+        Ok(self.key_str(id)?.into_owned())
+    }
+
+    /// [`key`](Machine::key), borrowed when the key is a string.
+    fn key_str(&self, id: Id) -> Result<Cow<'a, str>, PickleError> {
+        if let Node::Str(s) = self.nodes[id] {
+            return Ok(Cow::Borrowed(s));
+        }
+        Ok(Cow::Owned(match self.to_json(id, 0)? {
             Value::String(s) => s,
             other => other.to_string(),
-        })
+        }))
     }
 
     fn object_json(
@@ -486,7 +541,7 @@ impl Machine<'_> {
             };
         }
         let class_name = match &self.nodes[class] {
-            Node::Global { name, .. } => name.as_str(),
+            Node::Global { name, .. } => *name,
             _ => "",
         };
         Ok(match (class_name, args) {
@@ -506,7 +561,7 @@ impl Machine<'_> {
         let entry = |name: &str| {
             entries
                 .iter()
-                .find(|&&(k, _)| matches!(&self.nodes[k], Node::Str(s) if s == name))
+                .find(|&&(k, _)| matches!(self.nodes[k], Node::Str(s) if s == name))
                 .map(|&(_, v)| v)
         };
         let Some(fields) = entry("__dict__") else {
@@ -516,25 +571,26 @@ impl Machine<'_> {
             }
             return Ok(Value::Object(map));
         };
-        let set: Option<Vec<String>> =
-            match entry("__pydantic_fields_set__").map(|s| &self.nodes[s]) {
-                Some(Node::Set(items)) => Some(
-                    items
-                        .iter()
-                        .filter_map(|&i| match &self.nodes[i] {
-                            Node::Str(s) => Some(s.clone()),
-                            _ => None,
-                        })
-                        .collect(),
-                ),
-                _ => None,
-            };
+        let set: Option<Vec<&str>> = match entry("__pydantic_fields_set__").map(|s| &self.nodes[s])
+        {
+            Some(Node::Set(items)) => Some(
+                items
+                    .iter()
+                    .filter_map(|&i| match self.nodes[i] {
+                        Node::Str(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
         let mut map = Map::new();
         if let Node::Dict(fields) = &self.nodes[fields] {
             for &(k, v) in fields {
-                let name = self.key(k)?;
-                if set.as_ref().is_none_or(|set| set.contains(&name)) {
-                    map.insert(name, json(v)?);
+                // Compared borrowed: most of a model's fields are unset and skipped.
+                let name = self.key_str(k)?;
+                if set.as_ref().is_none_or(|set| set.contains(&&*name)) {
+                    map.insert(name.into_owned(), json(v)?);
                 }
             }
         }
@@ -637,6 +693,34 @@ mod tests {
         }
         // Oversize lengths stop at the end of the input.
         assert!(read(b"\x80\x04X\xff\xff\xff\xff").is_err());
+    }
+
+    #[test]
+    fn memo_keys_out_of_order_and_marked_items_without_a_container() {
+        // BINPUT 3 on a string (then popped), BINGET 3 twice into a list; MEMOIZE then
+        // takes key 1 (the memo's size), as Python's unpickler numbers it, and the list
+        // popped and fetched again is the value.
+        let p = b"\x80\x04\x8c\x01xq\x030](h\x03h\x03e\x940h\x01.";
+        assert_eq!(read(p).unwrap(), json!(["x", "x"]));
+        // A key never stored, and one no pickle this size can have stored.
+        assert!(
+            read(b"\x80\x04h\x02.")
+                .unwrap_err()
+                .reason
+                .contains("never stored")
+        );
+        let far = b"\x80\x04Nr\xff\xff\xff\x7f.";
+        assert!(read(far).unwrap_err().reason.contains("beyond"), "{far:?}");
+        // SETITEMS and APPENDS with nothing below the mark, or the wrong container.
+        for bad in [
+            &b"\x80\x04(K\x01K\x02u."[..],
+            b"\x80\x04(K\x01e.",
+            b"\x80\x04}(K\x01e.",
+        ] {
+            assert!(read(bad).is_err(), "{bad:?}");
+        }
+        let p = b"\x80\x04}(\x8c\x01aK\x01\x8c\x01bK\x02u.";
+        assert_eq!(read(p).unwrap(), json!({"a": 1, "b": 2}));
     }
 
     #[test]
