@@ -126,6 +126,31 @@ pub enum Error {
         source: Option<sqlx::Error>,
     },
 
+    /// The server connection behind the session no longer holds the statements sqlx
+    /// prepared on it (PostgreSQL `26000` or `42P05` on one of sqlx's statements): almost
+    /// always a transaction-mode pooler (PgBouncer's `pool_mode = transaction`, Supavisor's
+    /// transaction mode, port 6543 on Supabase) that moved the session to another server
+    /// connection, the database not being opened for one; otherwise `DISCARD ALL` or
+    /// `DEALLOCATE` run through the session. The session is marked broken (a pool replaces
+    /// it); the fix is the URL's `?pgbouncer=true` (or
+    /// [`DatabaseOptions::transaction_pooler`](crate::DatabaseOptions::transaction_pooler)).
+    #[error(
+        "{message} [{code}]: the server connection behind this session no longer holds the \
+         statements prepared on it: a transaction-mode pooler (PgBouncer, Supavisor…) moved \
+         the session to another server connection, so open the database with \
+         `?pgbouncer=true` in its URL (or `DatabaseOptions::transaction_pooler(true)`) and \
+         none is kept prepared; or `DISCARD ALL` or `DEALLOCATE` ran on it"
+    )]
+    UndeclaredPooler {
+        /// SQLSTATE: `26000` (statement missing) or `42P05` (name taken).
+        code: String,
+        /// What the server said.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+
     /// The connection failed while a COMMIT was in flight, or the database said it cannot
     /// tell whether the statement completed (`40003`, CockroachDB's "result is ambiguous"):
     /// the transaction may or may not have been applied. Check before retrying unless the
@@ -296,7 +321,7 @@ impl Error {
             | Error::TooManyRows { .. }
             | Error::ColumnNotFound { .. }
             | Error::ColumnDecode { .. } => ErrorKind::Decode,
-            Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::Unsupported(_) | Error::UndeclaredPooler { .. } => ErrorKind::Unsupported,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
             Error::StaleSession { .. } => ErrorKind::Conflict,
@@ -326,6 +351,7 @@ impl Error {
             Error::Aborted { code, .. }
             | Error::Database { code, .. }
             | Error::InvalidStatement { code, .. } => code.as_deref(),
+            Error::UndeclaredPooler { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -404,6 +430,10 @@ pub(crate) enum Class {
     InvalidStatement,
     /// The statement was cancelled (PostgreSQL `57014`, SQLite `SQLITE_INTERRUPT`).
     Cancelled,
+    /// One of sqlx's prepared statements is missing or taken on the server connection: a
+    /// transaction-mode pooler moved the session. Its statement cache no longer matches
+    /// any server connection, so the session is discarded.
+    UndeclaredPooler,
     /// Anything else: the session is still usable.
     Other,
 }
@@ -420,6 +450,10 @@ pub(crate) fn classify(err: &sqlx::Error) -> Class {
         _ => Class::Other,
     }
 }
+
+/// How sqlx-postgres names its prepared statements (`sqlx_s_1`, …), quoted as the server
+/// quotes them in its messages.
+const SQLX_STATEMENT: &str = "\"sqlx_s_";
 
 /// PgBouncer's refusals for lack of connections: FATAL, with no SQLSTATE of their own.
 const POOLER_OVERLOAD: [&str; 3] = [
@@ -442,6 +476,11 @@ fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
         return match code {
             // serialization_failure, deadlock_detected
             "40001" | "40P01" => Class::Aborted,
+            // invalid_sql_statement_name, duplicate_prepared_statement, on a name sqlx
+            // gives its statements: nothing else makes those fail on a live connection.
+            "26000" | "42P05" if !lost && pg.message().contains(SQLX_STATEMENT) => {
+                Class::UndeclaredPooler
+            }
             // statement_completion_unknown
             "40003" => Class::CommitUnknown,
             "57014" if !lost => Class::Cancelled,
@@ -468,7 +507,7 @@ fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
             _ => Class::Other,
         };
     }
-    let _ = (POOLER_OVERLOAD, db);
+    let _ = (POOLER_OVERLOAD, SQLX_STATEMENT, db);
     Class::Other
 }
 
@@ -502,6 +541,11 @@ pub(crate) fn typed(class: Class, err: sqlx::Error) -> std::result::Result<Error
             code,
             message,
             source: Some(err),
+        },
+        Class::UndeclaredPooler => Error::UndeclaredPooler {
+            code: code.unwrap_or_default(),
+            message,
+            source: err,
         },
         Class::ConnectionLost | Class::Cancelled | Class::Other => return Err(err),
     })

@@ -402,3 +402,94 @@ async fn session_mode_works_without_the_flag() {
         res.unwrap();
     }
 }
+
+/// Through a transaction-mode pooler without `?pgbouncer=true`, sqlx's prepared statements
+/// meet other server connections than the ones they were made on: every such failure, at
+/// creation or later, is the typed error that names the fix, and a session it hit is marked
+/// broken (a pool replaces it rather than reuse its statement cache).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_undeclared_pooler_is_named_in_the_error() {
+    let Some(url) = common::pgbouncer("PGBOUNCER_SMALL_URL") else {
+        return;
+    };
+    let db = Database::open(&url).await.unwrap();
+    assert!(!db.transaction_pooler());
+    // Eight sessions over PgBouncer's four server connections, all preparing the same
+    // statements (so a statement found under another's name is still the same one). Idle
+    // server connections are reused last-in first-out, so the second session's first
+    // statement already meets the first's.
+    let mut failures = Vec::new();
+    let mut sessions = Vec::new();
+    for _ in 0..8 {
+        let mut s = db.session();
+        match s.create().await {
+            Ok(()) => sessions.push(s),
+            Err(e) => failures.push(e),
+        }
+    }
+    let created = sessions.len();
+    let work = sessions
+        .into_iter()
+        .enumerate()
+        .map(|(w, mut s)| async move {
+            let mut failures = Vec::new();
+            for i in 0..10 {
+                let n = (w * 100 + i) as i64;
+                match s.execute_sql("SELECT $1::int8 + 1 AS n", &params![n]).await {
+                    Ok(rs) => assert_eq!(rs.one().unwrap().get::<i64>("n").unwrap(), n + 1),
+                    Err(e) => {
+                        assert!(s.is_broken(), "{e}");
+                        failures.push(e);
+                        break;
+                    }
+                }
+            }
+            failures
+        });
+    failures.extend(
+        futures_util::future::join_all(work)
+            .await
+            .into_iter()
+            .flatten(),
+    );
+    assert!(
+        !failures.is_empty(),
+        "{created} sessions created, no failure"
+    );
+    for e in &failures {
+        assert!(matches!(e, Error::UndeclaredPooler { .. }), "{e:?}");
+        assert_eq!(e.kind(), session_pool::ErrorKind::Unsupported);
+        assert!(matches!(e.code(), Some("26000" | "42P05")), "{e:?}");
+        assert!(e.to_string().contains("?pgbouncer=true"), "{e}");
+    }
+}
+
+/// The same error without a pooler, on a session whose prepared statements were dropped
+/// under it (`DEALLOCATE ALL`): typed, and the session is marked broken, so a pool
+/// replaces it instead of reusing a statement cache that matches nothing.
+#[tokio::test]
+async fn a_session_whose_statements_vanished_is_broken() {
+    const SELECT: &str = "SELECT $1::int8 AS n";
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let mut s = db.session();
+    s.create().await.unwrap();
+    assert_eq!(
+        s.execute_sql(SELECT, &params![7i64])
+            .await
+            .unwrap()
+            .one()
+            .unwrap()
+            .get::<i64>("n")
+            .unwrap(),
+        7
+    );
+    s.execute_sql("DEALLOCATE ALL", &params![]).await.unwrap();
+    assert!(!s.is_broken());
+    let err = s.execute_sql(SELECT, &params![7i64]).await.unwrap_err();
+    assert!(matches!(err, Error::UndeclaredPooler { .. }), "{err:?}");
+    assert_eq!(err.code(), Some("26000"));
+    assert!(err.to_string().contains("?pgbouncer=true"), "{err}");
+    assert!(s.is_broken());
+}

@@ -101,6 +101,15 @@ impl Meta {
                 "session lost its connection"
             );
         }
+        if class == Class::UndeclaredPooler {
+            // Its statement cache matches no server connection any more.
+            self.broken = true;
+            tracing::warn!(
+                target: "session_pool::session", session = %self.name, error = %err,
+                "a transaction-mode pooler moved this session between server connections: \
+                 open the database with ?pgbouncer=true"
+            );
+        }
         if class == Class::ConnectionLost {
             return Error::SessionNotFound {
                 name: self.name.clone(),
