@@ -97,6 +97,67 @@ pg_standby_start() {
   echo "$dir"
 }
 
+# Starts a second throwaway server that refuses plain connections, as managed services do
+# (`hostssl` only), with a certificate for 127.0.0.1 and localhost signed by a throwaway CA.
+# Exports SESSION_POOL_PG_TLS_URL (no sslmode: the tests add theirs), SESSION_POOL_PG_TLS_CA
+# (the CA's certificate) and SESSION_POOL_PG_TLS_OTHER_CA (a CA that signed nothing of it).
+pg_tls_start() {
+  command -v openssl >/dev/null 2>&1 || {
+    if [ "$(id -u)" -eq 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+    else
+      echo "pg: openssl is missing" >&2; return 1
+    fi
+  }
+  local bin; bin=$(pg_bin_dir)
+  local dir; dir=$(mktemp -d /tmp/session-pool-pg.XXXXXX)
+  [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+  chmod 700 "$dir"
+  pg_as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; return 1; }
+  local tls="$dir/tls"
+  mkdir -p "$tls"
+  (
+    cd "$tls"
+    for ca in ca other-ca; do
+      openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=session-pool test $ca" \
+        -keyout "$ca.key" -out "$ca.crt" 2>/dev/null
+    done
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key \
+      -out server.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile san.ext -out server.crt 2>/dev/null
+  ) || { echo "pg: openssl could not make the test certificates" >&2; return 1; }
+  chmod 600 "$tls/server.key"
+  [ "$(id -u)" -eq 0 ] && chown -R postgres "$tls"
+  chmod 755 "$tls"
+  chmod 644 "$tls"/*.crt
+  cat >>"$dir/data/postgresql.conf" <<CONF
+ssl = on
+ssl_cert_file = '$tls/server.crt'
+ssl_key_file = '$tls/server.key'
+CONF
+  # Plain connections refused, TLS ones trusted.
+  printf 'hostnossl all all all reject\nhostssl all all 127.0.0.1/32 trust\nlocal all all trust\n' \
+    >"$dir/data/pg_hba.conf"
+  local port; port=$(pg_free_port) || { echo "pg: no free port" >&2; return 1; }
+  echo "$port" >"$dir/port"
+  pg_server_start "$dir" || return 1
+  export SESSION_POOL_PG_TLS_DIR="$dir"
+  export SESSION_POOL_PG_TLS_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  export SESSION_POOL_PG_TLS_CA="$tls/ca.crt"
+  export SESSION_POOL_PG_TLS_OTHER_CA="$tls/other-ca.crt"
+  echo "pg: TLS-only server on 127.0.0.1:$port ($dir)" >&2
+}
+
+pg_tls_stop() {
+  [ -n "${SESSION_POOL_PG_TLS_DIR:-}" ] || return 0
+  pg_server_stop "$SESSION_POOL_PG_TLS_DIR"
+  rm -rf "$SESSION_POOL_PG_TLS_DIR"
+  unset SESSION_POOL_PG_TLS_DIR
+}
+
 # Promotes the standby in directory $1 to a primary, waiting for it.
 pg_promote() {
   pg_as_owner "$(pg_bin_dir)/pg_ctl" -D "$1/data" -w promote >/dev/null

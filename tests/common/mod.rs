@@ -377,6 +377,37 @@ pub fn pgbouncer(var: &str) -> Option<String> {
     }
 }
 
+/// The TLS-only server `scripts/test` starts (`pg_tls_start`): its URL without an
+/// `sslmode`, the CA that signed its certificate, and a CA that did not.
+pub struct TlsServer {
+    /// `postgres://postgres@127.0.0.1:<port>/postgres`.
+    pub url: String,
+    /// The signing CA's certificate (PEM file).
+    pub ca: String,
+    /// Another CA's certificate, which did not sign the server's.
+    pub other_ca: String,
+}
+
+/// The TLS-only server from `SESSION_POOL_PG_TLS_*`; `None` (test skipped) only outside CI.
+pub fn pg_tls() -> Option<TlsServer> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (
+        var("SESSION_POOL_PG_TLS_URL"),
+        var("SESSION_POOL_PG_TLS_CA"),
+        var("SESSION_POOL_PG_TLS_OTHER_CA"),
+    ) {
+        (Some(url), Some(ca), Some(other_ca)) => Some(TlsServer { url, ca, other_ca }),
+        _ if in_ci() => panic!(
+            "CI=true but SESSION_POOL_PG_TLS_URL/_CA/_OTHER_CA are not set: run the tests with \
+             scripts/test, which starts a TLS-only server"
+        ),
+        _ => {
+            eprintln!("skipping: no TLS-only server (scripts/test starts one)");
+            None
+        }
+    }
+}
+
 /// The URL of the streaming standby of the test server that `scripts/test` starts
 /// (`SESSION_POOL_REPLICA_URL`); `None` (test skipped) only outside CI.
 pub fn replica_url() -> Option<String> {

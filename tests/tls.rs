@@ -1,0 +1,139 @@
+//! TLS to PostgreSQL, against a real server that refuses plain connections (as managed
+//! services do) with a certificate from a throwaway CA (`scripts/lib/pg.sh`'s
+//! `pg_tls_start`): each `sslmode` does what libpq's does, the certificate is checked when
+//! asked, and the pool and the ADK service work over it.
+mod common;
+
+use session_pool::adk::{AdkConfig, Event, GetSessionConfig, SessionService};
+use session_pool::{Database, ErrorKind};
+
+use common::{TlsServer, unique};
+
+/// Whether the session's connection is encrypted, as the server sees it.
+async fn encrypted(db: &Database) -> bool {
+    let mut s = db.session();
+    s.create().await.unwrap();
+    let ssl: bool = common::scalar(
+        &mut s,
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        &[],
+    )
+    .await;
+    ssl
+}
+
+fn url(tls: &TlsServer, query: &str) -> String {
+    format!("{}?{query}", tls.url)
+}
+
+#[tokio::test]
+async fn require_and_the_default_prefer_connect_encrypted() {
+    let Some(tls) = common::pg_tls() else {
+        return;
+    };
+    for u in [url(&tls, "sslmode=require"), tls.url.clone()] {
+        let db = Database::open(&u)
+            .await
+            .unwrap_or_else(|e| panic!("{u}: {e}"));
+        assert!(encrypted(&db).await, "{u}");
+    }
+}
+
+#[tokio::test]
+async fn verify_full_accepts_the_right_ca_and_refuses_another() {
+    let Some(tls) = common::pg_tls() else {
+        return;
+    };
+    let good = url(&tls, &format!("sslmode=verify-full&sslrootcert={}", tls.ca));
+    let db = Database::open(&good).await.unwrap();
+    assert!(encrypted(&db).await);
+
+    // Signed by another CA: refused before any query, as a connect error.
+    let bad = url(
+        &tls,
+        &format!("sslmode=verify-full&sslrootcert={}", tls.other_ca),
+    );
+    let err = match Database::open(&bad).await {
+        Err(e) => e,
+        Ok(db) => db.session().create().await.unwrap_err(),
+    };
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+    let text = format!("{err} {err:?}").to_lowercase();
+    assert!(
+        text.contains("certificate") || text.contains("unknownissuer"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_plain_connection_is_refused_with_the_servers_reason() {
+    let Some(tls) = common::pg_tls() else {
+        return;
+    };
+    let plain = url(&tls, "sslmode=disable");
+    let err = match Database::open(&plain).await {
+        Err(e) => e,
+        Ok(db) => db.session().create().await.unwrap_err(),
+    };
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+    assert!(err.to_string().contains("no encryption"), "{err}");
+}
+
+/// The second of two hosts, over TLS with the certificate checked: the multi-host URL
+/// keeps the TLS parameters for every host.
+#[tokio::test]
+async fn every_host_of_a_multi_host_url_gets_the_tls_parameters() {
+    let Some(tls) = common::pg_tls() else {
+        return;
+    };
+    let port = tls
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    // Port 1 on loopback: nothing listens there.
+    let u = format!(
+        "postgres://postgres@127.0.0.1:1,127.0.0.1:{port}/postgres?sslmode=verify-full&sslrootcert={}",
+        tls.ca
+    );
+    let db = Database::open(&u)
+        .await
+        .unwrap_or_else(|e| panic!("{u}: {e}"));
+    assert!(encrypted(&db).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_and_the_adk_service_work_over_tls() {
+    let Some(tls) = common::pg_tls() else {
+        return;
+    };
+    let db = Database::open(&url(
+        &tls,
+        &format!("sslmode=verify-full&sslrootcert={}", tls.ca),
+    ))
+    .await
+    .unwrap();
+    // A pool of 4 over TLS under the store (common::adk_store builds it).
+    let service = SessionService::new(common::adk_store(&db, AdkConfig::default()).await);
+    let user = unique("tls_user");
+    let mut session = service
+        .create_session("tls_app", &user, None, None)
+        .await
+        .unwrap();
+    let event = Event::new("user").with_state_delta("topic", serde_json::json!("tls"));
+    service.append_event(&mut session, event).await.unwrap();
+    let back = service
+        .get_session("tls_app", &user, &session.id, &GetSessionConfig::default())
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(back.state["topic"], "tls");
+    assert_eq!(back.events.len(), 1);
+    service
+        .delete_session("tls_app", &user, &session.id)
+        .await
+        .unwrap();
+}
