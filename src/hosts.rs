@@ -77,7 +77,11 @@ impl Hosts {
     pub(crate) fn addresses(&self) -> String {
         self.options
             .iter()
-            .map(|o| format!("{}:{}", o.get_host(), o.get_port()))
+            .map(|o| match o.get_host() {
+                // An IPv6 address in brackets, as in the URL, so its port stays apart.
+                h if h.contains(':') => format!("[{h}]:{}", o.get_port()),
+                h => format!("{h}:{}", o.get_port()),
+            })
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -104,10 +108,48 @@ pub(crate) fn parse(url: &str, attrs: Option<&str>) -> Result<Hosts, String> {
         if host.is_empty() && hostlist.contains(',') {
             return Err(format!("an empty host in the host list `{hostlist}`"));
         }
-        let one = format!("{scheme}://{userinfo}{host}{tail}");
-        options.push(one.parse::<PgConnectOptions>().map_err(|e| e.to_string())?);
+        let one = if host.is_empty() && !userinfo.is_empty() {
+            credentials_in_query(scheme, &userinfo, tail)
+        } else {
+            format!("{scheme}://{userinfo}{host}{tail}")
+        };
+        let mut o = one.parse::<PgConnectOptions>().map_err(|e| e.to_string())?;
+        // sqlx keeps an IPv6 literal's brackets (`[::1]`), and then cannot resolve it.
+        if let Some(ip) = o
+            .get_host()
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+        {
+            let ip = ip.to_owned();
+            o = o.host(&ip);
+        }
+        options.push(o);
     }
     Ok(Hosts { options, attrs })
+}
+
+/// libpq's `postgres://user:pass@/db?host=/socket/dir` (Cloud SQL's socket form, among
+/// others): the URL parser sqlx uses refuses credentials without a host, so they move to
+/// the query as `user=` and `password=`. Their percent-escapes carry over; the characters
+/// a query gives another meaning (`+`, `&`, `=`) are escaped.
+fn credentials_in_query(scheme: &str, userinfo: &str, tail: &str) -> String {
+    let escape = |s: &str| {
+        s.replace('+', "%2B")
+            .replace('&', "%26")
+            .replace('=', "%3D")
+    };
+    let userinfo = userinfo.trim_end_matches('@');
+    let (user, password) = match userinfo.split_once(':') {
+        Some((u, p)) => (u, Some(p)),
+        None => (userinfo, None),
+    };
+    let mut url = format!("{scheme}://{tail}");
+    url.push(if tail.contains('?') { '&' } else { '?' });
+    url.push_str(&format!("user={}", escape(user)));
+    if let Some(p) = password {
+        url.push_str(&format!("&password={}", escape(p)));
+    }
+    url
 }
 
 /// Connects to the first host that satisfies the attributes, trying each in order (for
@@ -212,6 +254,31 @@ mod tests {
         let h = parse("postgres://h1,h2", Some("read-write")).unwrap();
         assert_eq!(h.attrs, SessionAttrs::ReadWrite);
         assert_eq!(h.options.len(), 2);
+    }
+
+    #[test]
+    fn credentials_without_a_host_and_bracketed_ipv6_hosts() {
+        // libpq's socket form with credentials: user and password move to the query.
+        let h = parse("postgres://ann:p%2Bw+x&y@/db?host=/run/pg&port=6000", None).unwrap();
+        let o = &h.options[0];
+        assert_eq!(o.get_username(), "ann");
+        assert_eq!(o.get_database(), Some("db"));
+        assert_eq!(o.get_port(), 6000);
+        assert_eq!(o.get_socket().map(|p| p.to_str().unwrap()), Some("/run/pg"));
+        assert_eq!(
+            credentials_in_query("postgres", "ann:p%2Bw+x&y@", "/db?host=/run/pg"),
+            "postgres:///db?host=/run/pg&user=ann&password=p%2Bw%2Bx%26y"
+        );
+        assert_eq!(
+            credentials_in_query("postgres", "ann@", "/db"),
+            "postgres:///db?user=ann"
+        );
+        // IPv6 literals lose their brackets, alone or in a host list.
+        let h = parse("postgres://u@[::1]:5433,[fe80::1]/db", None).unwrap();
+        assert_eq!(h.options[0].get_host(), "::1");
+        assert_eq!(h.options[0].get_port(), 5433);
+        assert_eq!(h.options[1].get_host(), "fe80::1");
+        assert_eq!(h.addresses().split(',').next(), Some("[::1]:5433"));
     }
 
     #[test]

@@ -148,3 +148,50 @@ async fn wrong_postgres_database_is_a_connect_error() {
         other => panic!("expected Connect, got {other:?}"),
     }
 }
+
+/// libpq's socket form with credentials (`user@/db?host=<directory>`, as Cloud SQL's proxy
+/// and local servers are reached): the session connects over the server's Unix socket.
+#[tokio::test]
+async fn a_unix_socket_url_with_credentials_connects() {
+    if common::pg_url().is_none() {
+        return;
+    }
+    // scripts/test's server: its socket directory and port.
+    let (Ok(dir), Ok(port)) = (std::env::var("SESSION_POOL_PGDIR"), std::env::var("PGPORT")) else {
+        assert!(
+            !common::in_ci(),
+            "CI=true but SESSION_POOL_PGDIR or PGPORT is not set"
+        );
+        return;
+    };
+    let url = format!("postgres://postgres@/postgres?host={dir}&port={port}");
+    let db = Database::open(&url)
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    let mut s = db.session();
+    s.create().await.unwrap();
+    // No server address: the connection is not TCP.
+    let addr: Option<String> = common::scalar(&mut s, "SELECT inet_server_addr()::text", &[]).await;
+    assert_eq!(addr, None);
+}
+
+/// An IPv6 literal in brackets reaches the address (sqlx kept the brackets and failed to
+/// resolve `[::1]`): a listener on `::1` sees the connection.
+#[tokio::test]
+async fn a_bracketed_ipv6_host_is_connected_to() {
+    let listener = tokio::net::TcpListener::bind("[::1]:0")
+        .await
+        .expect("IPv6 loopback (::1) for this test");
+    let port = listener.local_addr().unwrap().port();
+    let accepted = tokio::spawn(async move { listener.accept().await.is_ok() });
+    // The listener is not PostgreSQL: opening fails, after connecting.
+    let url = format!("postgres://u@[::1]:{port}/db");
+    let err = DatabaseOptions::new(&url)
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .open()
+        .await
+        .expect_err("not a PostgreSQL server");
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(!err.to_string().contains("lookup"), "{err}");
+    assert!(accepted.await.unwrap(), "nothing connected to [::1]:{port}");
+}
