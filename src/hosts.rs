@@ -77,10 +77,12 @@ impl Hosts {
     pub(crate) fn addresses(&self) -> String {
         self.options
             .iter()
-            .map(|o| match o.get_host() {
+            .map(|o| match (o.get_socket(), o.get_host()) {
+                // A Unix socket's directory (the port names the socket file in it).
+                (Some(dir), _) => format!("{}:{}", dir.display(), o.get_port()),
                 // An IPv6 address in brackets, as in the URL, so its port stays apart.
-                h if h.contains(':') => format!("[{h}]:{}", o.get_port()),
-                h => format!("{h}:{}", o.get_port()),
+                (None, h) if h.contains(':') => format!("[{h}]:{}", o.get_port()),
+                (None, h) => format!("{h}:{}", o.get_port()),
             })
             .collect::<Vec<_>>()
             .join(",")
@@ -265,6 +267,7 @@ mod tests {
         assert_eq!(o.get_database(), Some("db"));
         assert_eq!(o.get_port(), 6000);
         assert_eq!(o.get_socket().map(|p| p.to_str().unwrap()), Some("/run/pg"));
+        assert_eq!(h.addresses(), "/run/pg:6000");
         assert_eq!(
             credentials_in_query("postgres", "ann:p%2Bw+x&y@", "/db?host=/run/pg"),
             "postgres:///db?host=/run/pg&user=ann&password=p%2Bw%2Bx%26y"

@@ -137,3 +137,43 @@ async fn the_pool_and_the_adk_service_work_over_tls() {
         .await
         .unwrap();
 }
+
+/// A password role over TLS (SCRAM, as managed servers ask), the password holding every
+/// character a URL gives a meaning to: it connects percent-encoded, and a wrong one is a
+/// Connect error (`28P01`) that does not repeat it.
+#[tokio::test]
+async fn a_scram_password_with_url_characters_connects_and_a_wrong_one_is_not_echoed() {
+    let Some(tls) = common::pg_tls() else {
+        return;
+    };
+    const PASSWORD: &str = "p@ss:w/rd+&=?#%x";
+    let encoded: String = PASSWORD
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let address = tls.url.trim_start_matches("postgres://postgres@");
+    let good = format!("postgres://scram:{encoded}@{address}?sslmode=require");
+    let db = Database::open(&good)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut s = db.session();
+    s.create().await.unwrap();
+    let user: String = common::scalar(&mut s, "SELECT current_user::text", &[]).await;
+    assert_eq!(user, "scram");
+
+    let bad = format!("postgres://scram:wrong{encoded}@{address}?sslmode=require");
+    let err = match Database::open(&bad).await {
+        Err(e) => e,
+        Ok(db) => db.session().create().await.unwrap_err(),
+    };
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("28P01"), "{text}");
+    assert!(
+        !text.contains(&encoded) && !text.contains(PASSWORD),
+        "{text}"
+    );
+}

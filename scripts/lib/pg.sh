@@ -138,12 +138,18 @@ ssl = on
 ssl_cert_file = '$tls/server.crt'
 ssl_key_file = '$tls/server.key'
 CONF
-  # Plain connections refused, TLS ones trusted.
-  printf 'hostnossl all all all reject\nhostssl all all 127.0.0.1/32 trust\nlocal all all trust\n' \
-    >"$dir/data/pg_hba.conf"
+  # Plain connections refused; over TLS, role `scram` by password (SCRAM, as managed
+  # servers ask), every other role trusted.
+  printf '%s\n' 'hostnossl all all all reject' \
+    'hostssl all scram 127.0.0.1/32 scram-sha-256' \
+    'hostssl all all 127.0.0.1/32 trust' 'local all all trust' >"$dir/data/pg_hba.conf"
   local port; port=$(pg_free_port) || { echo "pg: no free port" >&2; return 1; }
   echo "$port" >"$dir/port"
   pg_server_start "$dir" || return 1
+  # A password with every character a URL gives a meaning to.
+  pg_as_owner "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -qc \
+    "SET password_encryption = 'scram-sha-256'; CREATE ROLE scram LOGIN PASSWORD 'p@ss:w/rd+&=?#%x'" \
+    >/dev/null || return 1
   export SESSION_POOL_PG_TLS_DIR="$dir"
   export SESSION_POOL_PG_TLS_URL="postgres://postgres@127.0.0.1:$port/postgres"
   export SESSION_POOL_PG_TLS_CA="$tls/ca.crt"
