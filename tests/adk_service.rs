@@ -86,6 +86,8 @@ async fn append_event_applies_deltas(db: Database) {
         .with_invocation_id("inv1");
     let stored = svc.append_event(&mut s, user).await.unwrap();
     assert!(!stored.actions.state_delta.contains_key("temp:scratch"));
+    // The event comes back whole (its content lent to the write and returned).
+    assert_eq!(stored.first_text(), Some("hello"));
     // `temp:` keys apply in memory for the rest of the invocation, and are never stored.
     assert_eq!(
         s.state,

@@ -248,12 +248,16 @@ impl SessionService {
         stored.extend(split.session);
         let stored_state = serde_json::Value::Object(stored);
         event.actions.state_delta = without_temp(&delta);
-        let record = event.to_record_with(
+        // The content moves into the record for the write and back after it, rather than
+        // being copied (its JSON tree is most of an event; on an error the event is dropped).
+        let content = event.content.take();
+        let mut record = event.to_record_with(
             self.store.actions_codec(),
             &session.app_name,
             &session.user_id,
             &session.id,
         )?;
+        record.content = content;
         let (Version(version), postgres) = self
             .store
             .append_and_update::<Version>(
@@ -263,6 +267,7 @@ impl SessionService {
                 &deltas,
             )
             .await?;
+        event.content = record.content.take();
         event.timestamp = stored_time(event.timestamp, postgres);
         // In memory, every key applies, `temp:` ones included.
         session.state.extend(delta);
