@@ -55,7 +55,9 @@ impl DatabaseOptions {
     }
 
     /// How long creating a session may take, all of it (connecting, authenticating, learning
-    /// its backend pid, assuming its role), before it fails with [`Error::Connect`].
+    /// its backend pid, assuming its role), before it fails with [`Error::Connect`]. On
+    /// PostgreSQL, a URL's `connect_timeout=<seconds>` (libpq's parameter, per host, at
+    /// least 2) takes its place.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -213,6 +215,18 @@ pub(crate) struct Backend {
 
 /// `url` without its query parameter `key`, and that parameter's value.
 #[cfg(feature = "postgres")]
+/// libpq's `connect_timeout` URL parameter: whole seconds per host, at least 2 (1 reads as
+/// 2); zero or less waits as long as the connection takes.
+fn libpq_connect_timeout(value: &str) -> std::result::Result<Duration, String> {
+    match value.trim().parse::<i64>() {
+        Ok(s) if s <= 0 => Ok(Duration::MAX),
+        Ok(s) => Ok(Duration::from_secs(s.max(2) as u64)),
+        Err(_) => Err(format!(
+            "connect_timeout={value}: expected whole seconds (libpq's form, e.g. 10)"
+        )),
+    }
+}
+
 fn take_param(url: &str, key: &str) -> (String, Option<String>) {
     let Some((base, query)) = url.split_once('?') else {
         return (url.to_owned(), None);
@@ -371,6 +385,11 @@ impl Database {
                         )));
                     }
                 };
+                let (url, url_timeout) = take_param(&url, "connect_timeout");
+                let per_host = match url_timeout.as_deref() {
+                    None => opts.connect_timeout,
+                    Some(v) => libpq_connect_timeout(v).map_err(invalid)?,
+                };
                 let (url, attrs) = take_param(&url, "target_session_attrs");
                 let mut hosts = crate::hosts::parse(&url, attrs.as_deref()).map_err(invalid)?;
                 for options in &mut hosts.options {
@@ -392,7 +411,6 @@ impl Database {
                     hosts.addresses(),
                     options.get_database().unwrap_or(options.get_username())
                 );
-                let per_host = opts.connect_timeout;
                 let whole = per_host.saturating_mul(hosts.options.len() as u32);
                 if probe {
                     let (conn, _) =
@@ -670,6 +688,19 @@ mod tests {
             t("postgres://h/db?pgbouncer"),
             ("postgres://h/db".into(), Some("true".into()))
         );
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn connect_timeout_reads_as_libpq_reads_it() {
+        use super::libpq_connect_timeout as t;
+        use std::time::Duration;
+        assert_eq!(t("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(t("1"), Ok(Duration::from_secs(2)));
+        assert_eq!(t("0"), Ok(Duration::MAX));
+        assert_eq!(t("-5"), Ok(Duration::MAX));
+        assert!(t("1.5").unwrap_err().contains("connect_timeout=1.5"));
+        assert!(t("ten").is_err());
     }
 
     #[test]

@@ -195,3 +195,36 @@ async fn a_bracketed_ipv6_host_is_connected_to() {
     assert!(!err.to_string().contains("lookup"), "{err}");
     assert!(accepted.await.unwrap(), "nothing connected to [::1]:{port}");
 }
+
+/// libpq's `connect_timeout=<seconds>` in the URL bounds the connection (here to a host
+/// that accepts and then says nothing) instead of the 10 s default; a malformed one is an
+/// invalid URL.
+#[tokio::test]
+async fn a_urls_connect_timeout_bounds_a_silent_server() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts, holds the socket open, never answers.
+    let held = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        drop(socket);
+    });
+    let started = std::time::Instant::now();
+    let err = Database::open(&format!(
+        "postgres://u@127.0.0.1:{port}/db?connect_timeout=2"
+    ))
+    .await
+    .expect_err("a silent server");
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    // 2 s asked, against the 10 s default: well under the default either way.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "{err}"
+    );
+    held.abort();
+
+    let err = Database::open("postgres://u@127.0.0.1:1/db?connect_timeout=soon")
+        .await
+        .expect_err("malformed");
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
+}
