@@ -42,12 +42,8 @@ pg_start() {
   if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
     useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
   fi
-  local dir; dir=$(mktemp -d /tmp/session-pool-pg.XXXXXX)
-  [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
-  chmod 700 "$dir"
+  local dir; dir=$(pg_new_cluster) || return 1
   local port; port=$(pg_free_port) || { echo "pg: no free port" >&2; return 1; }
-  pg_as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 >"$dir/initdb.log" 2>&1 \
-    || { cat "$dir/initdb.log" >&2; return 1; }
   echo "$port" >"$dir/port"
   pg_server_start "$dir" || return 1
   export SESSION_POOL_PGDIR="$dir"
@@ -56,6 +52,18 @@ pg_start() {
   export PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres
   export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
   echo "pg: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port ($dir)" >&2
+}
+
+# A new throwaway directory (owned by the server's user) with a fresh cluster in its
+# `data`; prints the directory.
+pg_new_cluster() {
+  local bin; bin=$(pg_bin_dir)
+  local dir; dir=$(mktemp -d /tmp/session-pool-pg.XXXXXX)
+  [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+  chmod 700 "$dir"
+  pg_as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; return 1; }
+  echo "$dir"
 }
 
 # Starts (or starts again) the server of a directory made by pg_start, on its port.
@@ -110,11 +118,7 @@ pg_tls_start() {
     fi
   }
   local bin; bin=$(pg_bin_dir)
-  local dir; dir=$(mktemp -d /tmp/session-pool-pg.XXXXXX)
-  [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
-  chmod 700 "$dir"
-  pg_as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 >"$dir/initdb.log" 2>&1 \
-    || { cat "$dir/initdb.log" >&2; return 1; }
+  local dir; dir=$(pg_new_cluster) || return 1
   local tls="$dir/tls"
   mkdir -p "$tls"
   (
