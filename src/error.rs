@@ -77,7 +77,8 @@ pub enum Error {
 
     /// The statement itself was refused and the session is still usable: parameters that do
     /// not match its placeholders (checked before sending on SQLite; PostgreSQL `08P01` at
-    /// ERROR level), or a NUL character in its text.
+    /// ERROR level), a NUL character in its text, or on PostgreSQL a value it cannot store
+    /// (U+0000 in text or in JSONB: `22P05`, `22021`; SQLite stores it).
     #[error(
         "invalid statement{}: {message}; fix the SQL or its parameters (the session is fine)",
         code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default()
@@ -451,6 +452,9 @@ pub(crate) fn classify(err: &sqlx::Error) -> Class {
     }
 }
 
+/// PostgreSQL's `untranslatable_character`: `\u0000` in a JSONB value, among others.
+const UNSTORABLE_TEXT: &str = "22P05";
+
 /// How sqlx-postgres names its prepared statements (`sqlx_s_1`, …), quoted as the server
 /// quotes them in its messages.
 const SQLX_STATEMENT: &str = "\"sqlx_s_";
@@ -481,6 +485,9 @@ fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
             "26000" | "42P05" if !lost && pg.message().contains(SQLX_STATEMENT) => {
                 Class::UndeclaredPooler
             }
+            // untranslatable_character, character_not_in_repertoire: a parameter holds
+            // what PostgreSQL cannot store (U+0000 in text or in JSONB).
+            UNSTORABLE_TEXT | "22021" if !lost => Class::InvalidStatement,
             // statement_completion_unknown
             "40003" => Class::CommitUnknown,
             "57014" if !lost => Class::Cancelled,
@@ -538,8 +545,15 @@ pub(crate) fn typed(class: Class, err: sqlx::Error) -> std::result::Result<Error
             source: Some(err),
         },
         Class::InvalidStatement => Error::InvalidStatement {
+            message: match code.as_deref() {
+                // The server names neither the value nor the character.
+                Some(UNSTORABLE_TEXT | "22021") => format!(
+                    "{message} (a text or JSON value holds a character PostgreSQL cannot \
+                     store, such as U+0000 NUL: remove or replace it)"
+                ),
+                _ => message,
+            },
             code,
-            message,
             source: Some(err),
         },
         Class::UndeclaredPooler => Error::UndeclaredPooler {

@@ -302,6 +302,45 @@ async fn bad_input(db: Database) {
     let err = svc.append_event(&mut s, e).await.unwrap_err();
     assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
     assert!(s.events.is_empty());
+
+    // U+0000 in an event's text or in a state value: PostgreSQL cannot store it (JSONB,
+    // text), and says so as a typed error that names the character, with nothing written
+    // and the session and pool fine; SQLite stores it and reads it back as it was.
+    let postgres = db.dialect() == session_pool::Dialect::Postgres;
+    let nul_text = Event::text("m", "model", "before\u{0}after");
+    let nul_state = Event::new("m").with_state_delta("k", json!("a\u{0}b"));
+    for e in [nul_text, nul_state] {
+        match svc.append_event(&mut s, e).await {
+            Err(err) => {
+                assert!(postgres, "{err}");
+                assert_eq!(
+                    err.kind(),
+                    session_pool::ErrorKind::InvalidArgument,
+                    "{err:?}"
+                );
+                assert!(matches!(err.code(), Some("22P05" | "22021")), "{err:?}");
+                assert!(err.to_string().contains("U+0000"), "{err}");
+            }
+            Ok(stored) => assert!(!postgres, "{stored:?}"),
+        }
+    }
+    let fine = svc
+        .append_event(&mut s, Event::text("m", "model", "fine"))
+        .await
+        .unwrap();
+    let back = svc
+        .get_session("app", "u", &s.id, &GetSessionConfig::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back, s, "what was stored is what the service holds");
+    assert_eq!(back.events.last(), Some(&fine));
+    if postgres {
+        assert_eq!(back.events.len(), 1);
+    } else {
+        assert_eq!(back.events[0].first_text(), Some("before\u{0}after"));
+        assert_eq!(back.state["k"], json!("a\u{0}b"));
+    }
 }
 
 on_both!(
