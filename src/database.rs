@@ -335,6 +335,24 @@ impl Database {
                         .synchronous(SqliteSynchronous::Normal);
                 }
                 let path = options.get_filename().to_path_buf();
+                // SQLite creates the file, not its directory, and then says only "unable to
+                // open database file".
+                if !in_memory
+                    && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                    && !dir.is_dir()
+                {
+                    return Err(Error::Connect {
+                        target: shown.clone(),
+                        source: sqlx::Error::Io(std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            format!(
+                                "the directory {} of the SQLite file does not exist: create it \
+                                 first (SQLite creates the file, not its directory)",
+                                dir.display()
+                            ),
+                        )),
+                    });
+                }
                 let first =
                     connect_timeout(&shown, opts.connect_timeout, options.connect()).await?;
                 let name = if in_memory {

@@ -228,3 +228,20 @@ async fn a_urls_connect_timeout_bounds_a_silent_server() {
         .expect_err("malformed");
     assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
 }
+
+/// A SQLite file in a directory that does not exist: a Connect error that names the
+/// directory (SQLite's own is only "unable to open database file"), and nothing created.
+#[tokio::test]
+async fn a_sqlite_file_in_a_missing_directory_names_the_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("not-yet");
+    let url = format!("sqlite://{}/app.db", missing.display());
+    let err = Database::open(&url).await.expect_err("no such directory");
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(err.to_string().contains("not-yet"), "{err}");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(!missing.exists());
+    // Once it exists, the same URL opens.
+    std::fs::create_dir(&missing).unwrap();
+    Database::open(&url).await.unwrap();
+}
