@@ -213,10 +213,9 @@ pub(crate) struct Backend {
     pub(crate) pid: i32,
 }
 
-/// `url` without its query parameter `key`, and that parameter's value.
-#[cfg(feature = "postgres")]
 /// libpq's `connect_timeout` URL parameter: whole seconds per host, at least 2 (1 reads as
 /// 2); zero or less waits as long as the connection takes.
+#[cfg(feature = "postgres")]
 fn libpq_connect_timeout(value: &str) -> std::result::Result<Duration, String> {
     match value.trim().parse::<i64>() {
         Ok(s) if s <= 0 => Ok(Duration::MAX),
@@ -227,6 +226,8 @@ fn libpq_connect_timeout(value: &str) -> std::result::Result<Duration, String> {
     }
 }
 
+/// `url` without its query parameter `key`, and that parameter's value.
+#[cfg(feature = "postgres")]
 fn take_param(url: &str, key: &str) -> (String, Option<String>) {
     let Some((base, query)) = url.split_once('?') else {
         return (url.to_owned(), None);

@@ -452,8 +452,10 @@ pub(crate) fn classify(err: &sqlx::Error) -> Class {
     }
 }
 
-/// PostgreSQL's `untranslatable_character`: `\u0000` in a JSONB value, among others.
-const UNSTORABLE_TEXT: &str = "22P05";
+/// PostgreSQL's `untranslatable_character` (`\u0000` in a JSONB value, among others) and
+/// `character_not_in_repertoire` (a NUL byte in text): a value it cannot store.
+const UNTRANSLATABLE: &str = "22P05";
+const NOT_IN_REPERTOIRE: &str = "22021";
 
 /// How sqlx-postgres names its prepared statements (`sqlx_s_1`, …), quoted as the server
 /// quotes them in its messages.
@@ -487,7 +489,7 @@ fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
             }
             // untranslatable_character, character_not_in_repertoire: a parameter holds
             // what PostgreSQL cannot store (U+0000 in text or in JSONB).
-            UNSTORABLE_TEXT | "22021" if !lost => Class::InvalidStatement,
+            UNTRANSLATABLE | NOT_IN_REPERTOIRE if !lost => Class::InvalidStatement,
             // statement_completion_unknown
             "40003" => Class::CommitUnknown,
             "57014" if !lost => Class::Cancelled,
@@ -547,7 +549,7 @@ pub(crate) fn typed(class: Class, err: sqlx::Error) -> std::result::Result<Error
         Class::InvalidStatement => Error::InvalidStatement {
             message: match code.as_deref() {
                 // The server names neither the value nor the character.
-                Some(UNSTORABLE_TEXT | "22021") => format!(
+                Some(UNTRANSLATABLE | NOT_IN_REPERTOIRE) => format!(
                     "{message} (a text or JSON value holds a character PostgreSQL cannot \
                      store, such as U+0000 NUL: remove or replace it)"
                 ),
