@@ -1,4 +1,6 @@
-//! The items store's DDL, as the SDK's SQLAlchemy models create it on each backend.
+//! The items store's DDL, as the SDK's SQLAlchemy models create it on each backend, in
+//! the same form: keys as table constraints, since SQLAlchemy's SQLite reflection (and so
+//! Alembic's autogenerate) reads `ON DELETE CASCADE` only from a table-level foreign key.
 
 use crate::ident::Ident;
 
@@ -30,17 +32,19 @@ pub(crate) fn ddl(
     vec![
         format!(
             "CREATE TABLE IF NOT EXISTS {sessions} (
-    session_id VARCHAR NOT NULL PRIMARY KEY,
+    session_id VARCHAR NOT NULL,
     created_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL,
-    updated_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL
+    updated_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL,
+    PRIMARY KEY (session_id)
 )"
         ),
         format!(
             "CREATE TABLE IF NOT EXISTS {messages} (
     {id},
-    session_id VARCHAR NOT NULL REFERENCES {sessions} (session_id) ON DELETE CASCADE,
+    session_id VARCHAR NOT NULL,
     message_data TEXT NOT NULL,
-    created_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL
+    created_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL,
+    FOREIGN KEY (session_id) REFERENCES {sessions} (session_id) ON DELETE CASCADE
 )"
         ),
         format!("CREATE INDEX IF NOT EXISTS {index} ON {messages} (session_id, created_at)"),
