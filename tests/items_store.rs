@@ -158,6 +158,71 @@ async fn concurrent_pops_take_distinct_items(db: Database) {
     assert_eq!(conv.pop_item().await.unwrap(), None);
 }
 
+/// PostgreSQL: a writer that follows the SDK's protocol for changing a conversation (its
+/// parent row locked, then its newest items) replaces the two newest items with a summary,
+/// as the SDK's compaction does. A pop meanwhile waits for it, then takes the summary: not
+/// an item from before the two it replaced, which a pop skipping locked rows would take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pop_waits_for_a_writer_holding_the_conversation() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let store = common::items_store(&db).await;
+    let conv = store.session("compacted").unwrap();
+    conv.add_items(&(0..5).map(msg).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let (s, m) = (store.sessions_table(), store.messages_table());
+    let mut writer = store.pool().get(None).await.unwrap();
+    let mut tx = writer.transaction().await.unwrap();
+    tx.execute_sql(
+        &format!("SELECT 1 FROM \"{s}\" WHERE session_id = $1 FOR UPDATE"),
+        &["compacted".into()],
+    )
+    .await
+    .unwrap();
+    let newest = tx
+        .execute_sql(
+            &format!(
+                "SELECT id FROM \"{m}\" WHERE session_id = $1 \
+                 ORDER BY created_at DESC, id DESC LIMIT 2 FOR UPDATE"
+            ),
+            &["compacted".into()],
+        )
+        .await
+        .unwrap();
+    let ids: Vec<i64> = newest.into_iter().map(|r| r.get(0).unwrap()).collect();
+    let summary = json!({"role": "assistant", "content": "summary of m3 and m4"});
+    tx.execute_update(
+        &format!("INSERT INTO \"{m}\" (session_id, message_data) VALUES ($1, $2)"),
+        &["compacted".into(), summary.to_string().into()],
+    )
+    .await
+    .unwrap();
+    tx.execute_update(
+        &format!("DELETE FROM \"{m}\" WHERE id = $1 OR id = $2"),
+        &[ids[0].into(), ids[1].into()],
+    )
+    .await
+    .unwrap();
+
+    let pop = tokio::spawn({
+        let conv = conv.clone();
+        async move { conv.pop_item().await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !pop.is_finished(),
+        "the pop waits for the conversation's writer"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(pop.await.unwrap().unwrap(), Some(summary));
+    assert_eq!(
+        conv.get_items(None).await.unwrap(),
+        (0..3).map(msg).collect::<Vec<_>>()
+    );
+}
+
 async fn corrupt_rows_are_skipped_and_pop_as_none(db: Database) {
     let store = common::items_store(&db).await;
     let conv = store.session("c").unwrap();

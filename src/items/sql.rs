@@ -54,18 +54,36 @@ pub(super) fn add_item(t: &Tables) -> String {
     )
 }
 
-/// Removes the newest item and returns it. On PostgreSQL, SKIP LOCKED lets concurrent pops
-/// take different items instead of one of them finding its row gone and returning nothing.
-pub(super) fn pop_item(t: &Tables, postgres: bool) -> String {
+/// Removes the newest item and returns it (SQLite, or PostgreSQL with the parent row
+/// already locked).
+pub(super) fn pop_item(t: &Tables) -> String {
     let m = &t.messages;
-    let lock = if postgres {
-        " FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
     format!(
         "DELETE FROM {m} WHERE id = (SELECT id FROM {m} WHERE session_id = $1 \
-         ORDER BY created_at DESC, id DESC LIMIT 1{lock}) RETURNING id, message_data"
+         ORDER BY created_at DESC, id DESC LIMIT 1) RETURNING id, message_data"
+    )
+}
+
+/// PostgreSQL, in one statement: locks the parent row, if no one holds it, and removes the
+/// newest item. Fails with 55P03 when the parent is locked: the tail this statement's
+/// snapshot sees may be changing, so the caller waits in a transaction instead.
+pub(super) fn pop_item_nowait(t: &Tables) -> String {
+    let m = &t.messages;
+    format!(
+        "WITH parent AS (SELECT session_id FROM {} WHERE session_id = $1 FOR UPDATE NOWAIT) \
+         DELETE FROM {m} WHERE id = (SELECT id FROM {m} \
+         WHERE session_id = (SELECT session_id FROM parent) \
+         ORDER BY created_at DESC, id DESC LIMIT 1) RETURNING id, message_data",
+        t.sessions
+    )
+}
+
+/// PostgreSQL: locks the conversation's parent row, waiting for its holder, as the SDK does
+/// before any change to a conversation's items.
+pub(super) fn lock_parent(t: &Tables) -> String {
+    format!(
+        "SELECT 1 FROM {} WHERE session_id = $1 FOR UPDATE",
+        t.sessions
     )
 }
 

@@ -63,6 +63,10 @@ impl TxConn<'_> {
 enum Mode {
     ReadWrite,
     ReadOnly,
+    /// PostgreSQL `READ COMMITTED`, for the crate's own writes that wait for a row lock and
+    /// then need a statement that sees what its holder did.
+    #[cfg(feature = "items")]
+    Committed,
 }
 
 /// Starts a transaction on the session's connection.
@@ -84,10 +88,10 @@ async fn begin_untraced(
         RawConnection::Sqlite(c) => {
             // IMMEDIATE takes the write lock up front, so conflicts surface as BUSY at BEGIN
             // (retryable) rather than as a failed upgrade halfway through.
-            let sql = if mode == Mode::ReadWrite {
-                "BEGIN IMMEDIATE"
-            } else {
+            let sql = if mode == Mode::ReadOnly {
                 "BEGIN DEFERRED"
+            } else {
+                "BEGIN IMMEDIATE"
             };
             c.begin_with(AssertSqlSafe(sql)).await.map(TxConn::Sqlite)
         }
@@ -118,6 +122,8 @@ fn pg_begin(mode: Mode) -> &'static str {
     match mode {
         Mode::ReadWrite => "BEGIN ISOLATION LEVEL SERIALIZABLE",
         Mode::ReadOnly => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        #[cfg(feature = "items")]
+        Mode::Committed => "BEGIN ISOLATION LEVEL READ COMMITTED",
     }
 }
 
@@ -159,7 +165,19 @@ impl std::fmt::Debug for Transaction<'_> {
 
 impl<'s> Transaction<'s> {
     pub(crate) async fn begin(session: &'s mut Session) -> Result<Transaction<'s>> {
-        let (tx, meta, database) = begin(session, Mode::ReadWrite).await?;
+        Self::begin_in(session, Mode::ReadWrite).await
+    }
+
+    /// A transaction whose statements each see the latest committed data (PostgreSQL
+    /// `READ COMMITTED`): the crate's own writes that lock a row and then act on what the
+    /// lock's previous holder left, where `SERIALIZABLE` would fail with a conflict.
+    #[cfg(feature = "items")]
+    pub(crate) async fn begin_read_committed(session: &'s mut Session) -> Result<Transaction<'s>> {
+        Self::begin_in(session, Mode::Committed).await
+    }
+
+    async fn begin_in(session: &'s mut Session, mode: Mode) -> Result<Transaction<'s>> {
+        let (tx, meta, database) = begin(session, mode).await?;
         Ok(Transaction {
             tx,
             meta,
