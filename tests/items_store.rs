@@ -223,6 +223,48 @@ async fn a_pop_waits_for_a_writer_holding_the_conversation() {
     );
 }
 
+/// PostgreSQL: a pop cancelled while it waits for a writer holding the conversation leaves
+/// no lock behind once that writer is done: the next pop (and an add) go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_pop_leaves_the_conversation_unlocked() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let store = common::items_store(&db).await;
+    let conv = store.session("held").unwrap();
+    conv.add_items(&(0..3).map(msg).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let s = store.sessions_table();
+    let mut writer = store.pool().get(None).await.unwrap();
+    let mut tx = writer.transaction().await.unwrap();
+    tx.execute_sql(
+        &format!("SELECT 1 FROM \"{s}\" WHERE session_id = $1 FOR UPDATE"),
+        &["held".into()],
+    )
+    .await
+    .unwrap();
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(300), conv.pop_item()).await;
+    assert!(
+        waited.is_err(),
+        "the pop was waiting for the lock: {waited:?}"
+    );
+    tx.commit().await.unwrap();
+    drop(writer);
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let popped = conv.pop_item().await.unwrap();
+        conv.add_items(&[msg(7)]).await.unwrap();
+        popped
+    })
+    .await
+    .expect("the conversation is not left locked by the cancelled pop");
+    assert_eq!(next, Some(msg(2)));
+    assert_eq!(
+        conv.get_items(None).await.unwrap(),
+        vec![msg(0), msg(1), msg(7)]
+    );
+}
+
 async fn corrupt_rows_are_skipped_and_pop_as_none(db: Database) {
     let store = common::items_store(&db).await;
     let conv = store.session("c").unwrap();
