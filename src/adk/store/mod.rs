@@ -228,6 +228,8 @@ impl AdkStore {
     async fn create_tables_once(&self) -> Result<()> {
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
+        // An events table this store cannot use is refused before anything is added.
+        self.check_layout(&mut *session, postgres).await?;
         if postgres && self.portable_ddl {
             // One statement at a time, no lock: each is `IF NOT EXISTS`, and a concurrent
             // creator's catalog entry that wins the race means the object is there.
