@@ -1,6 +1,7 @@
-//! The real Python store on the same tables: the OpenAI Agents SDK's `SQLAlchemySession`
+//! The real Python stores on the same tables: the OpenAI Agents SDK's `SQLAlchemySession`
 //! (openai-agents 0.24.0, `tests/python/items_interop.py`, in the venv `scripts/test`
-//! makes), on SQLite and PostgreSQL.
+//! makes), on SQLite and PostgreSQL, and the SDK's built-in `SQLiteSession` (its default
+//! store: the same table names, its own DDL) on SQLite.
 //!
 //! - Either side creates the tables and the other reads and writes them: items written by
 //!   one are read by the other in the same order, newest-N included; pops take the newest
@@ -33,6 +34,8 @@ struct Tables {
     sessions: String,
     messages: String,
     python_url: String,
+    /// The Python store: `sqlalchemy` or `sqlite_session`.
+    python_impl: &'static str,
 }
 
 impl Tables {
@@ -41,7 +44,14 @@ impl Tables {
             sessions: unique("oa_s"),
             messages: unique("oa_m"),
             python_url: python_url.to_owned(),
+            python_impl: "sqlalchemy",
         }
+    }
+
+    /// The SDK's built-in `SQLiteSession` instead of `SQLAlchemySession`.
+    fn builtin(mut self) -> Self {
+        self.python_impl = "sqlite_session";
+        self
     }
 
     async fn store(&self, db: &Database) -> ItemsStore {
@@ -72,6 +82,7 @@ impl Tables {
             "create_tables": create,
             "session_id": id,
             "ops": ops,
+            "impl": self.python_impl,
         });
         request
             .as_object_mut()
@@ -85,11 +96,10 @@ fn item(who: &str, i: usize) -> Value {
     json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": format!("{who} {i}")}]})
 }
 
-async fn interop(db: Database, python_url: String, creator: Creator) {
+async fn interop(db: Database, t: Tables, creator: Creator) {
     let Some(python) = common::python() else {
         return;
     };
-    let t = Tables::new(&python_url);
     let store = t.store(&db).await;
     if creator == Creator::Rust {
         store.create_tables().await.unwrap();
@@ -220,12 +230,11 @@ async fn same_tables(db: Database, python_url: String) {
 }
 
 /// Both sides add to one conversation at the same time, then pop it empty at the same time.
-async fn concurrent(db: Database, python_url: String) {
+async fn concurrent(db: Database, t: Tables) {
     let Some(python) = common::python() else {
         return;
     };
     const N: usize = 40;
-    let t = Tables::new(&python_url);
     let store = t.store(&db).await;
     store.create_tables().await.unwrap();
     let conv = store.session("busy").unwrap();
@@ -316,13 +325,13 @@ fn sqlite_path(dir: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_python_creates() {
     let (db, dir) = common::sqlite().await;
-    interop(db, sqlite_path(dir.path()), Creator::Python).await;
+    interop(db, Tables::new(&sqlite_path(dir.path())), Creator::Python).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_rust_creates() {
     let (db, dir) = common::sqlite().await;
-    interop(db, sqlite_path(dir.path()), Creator::Rust).await;
+    interop(db, Tables::new(&sqlite_path(dir.path())), Creator::Rust).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,20 +343,20 @@ async fn sqlite_same_tables() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_concurrent() {
     let (db, dir) = common::sqlite().await;
-    concurrent(db, sqlite_path(dir.path())).await;
+    concurrent(db, Tables::new(&sqlite_path(dir.path()))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_python_creates() {
     if let (Some(db), Some(url)) = (common::postgres().await, common::pg_url()) {
-        interop(db, url, Creator::Python).await;
+        interop(db, Tables::new(&url), Creator::Python).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_rust_creates() {
     if let (Some(db), Some(url)) = (common::postgres().await, common::pg_url()) {
-        interop(db, url, Creator::Rust).await;
+        interop(db, Tables::new(&url), Creator::Rust).await;
     }
 }
 
@@ -361,6 +370,26 @@ async fn postgres_same_tables() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_concurrent() {
     if let (Some(db), Some(url)) = (common::postgres().await, common::pg_url()) {
-        concurrent(db, url).await;
+        concurrent(db, Tables::new(&url)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_builtin_session_python_creates() {
+    let (db, dir) = common::sqlite().await;
+    let t = Tables::new(&sqlite_path(dir.path())).builtin();
+    interop(db, t, Creator::Python).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_builtin_session_rust_creates() {
+    let (db, dir) = common::sqlite().await;
+    let t = Tables::new(&sqlite_path(dir.path())).builtin();
+    interop(db, t, Creator::Rust).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_builtin_session_concurrent() {
+    let (db, dir) = common::sqlite().await;
+    concurrent(db, Tables::new(&sqlite_path(dir.path())).builtin()).await;
 }

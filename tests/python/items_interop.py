@@ -1,9 +1,11 @@
 """The Python side of tests/items_python_interop.rs: the OpenAI Agents SDK's
-`SQLAlchemySession` (openai-agents 0.24.0), on the tables the Rust test names.
+`SQLAlchemySession` (openai-agents 0.24.0), or its built-in `SQLiteSession` (the SDK's
+default store), on the tables the Rust test names.
 
 Usage: python items_interop.py '<json request>'; prints one JSON object.
 
 Request: {"backend": "postgres" | "sqlite", "url": DSN or SQLite file path,
+          "impl": "sqlalchemy" (default) | "sqlite_session" (SQLite only),
           "sessions_table": ..., "messages_table": ..., "create_tables": bool,
           "session_id": ...,
           "ops": [[op, arg], ...],        # run in order, one result each
@@ -23,6 +25,7 @@ import os
 import sys
 
 from agents.extensions.memory.sqlalchemy_session import SQLAlchemySession
+from agents.memory.sqlite_session import SQLiteSession
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -91,13 +94,22 @@ def describe(sync_conn, sessions, messages):
 
 async def main(req):
     engine = create_async_engine(engine_url(req))
-    session = SQLAlchemySession(
-        req["session_id"],
-        engine=engine,
-        create_tables=req["create_tables"],
-        sessions_table=req["sessions_table"],
-        messages_table=req["messages_table"],
-    )
+    if req.get("impl", "sqlalchemy") == "sqlite_session":
+        # Creates its tables (IF NOT EXISTS) whatever create_tables says.
+        session = SQLiteSession(
+            req["session_id"],
+            db_path=req["url"],
+            sessions_table=req["sessions_table"],
+            messages_table=req["messages_table"],
+        )
+    else:
+        session = SQLAlchemySession(
+            req["session_id"],
+            engine=engine,
+            create_tables=req["create_tables"],
+            sessions_table=req["sessions_table"],
+            messages_table=req["messages_table"],
+        )
     go = req.get("go_file")
     if go:
         # Connected and warm before the other side starts: then say so, and wait.
@@ -128,6 +140,8 @@ async def main(req):
         async with engine.connect() as conn:
             schema = await conn.run_sync(describe, req["sessions_table"], req["messages_table"])
     await engine.dispose()
+    if isinstance(session, SQLiteSession):
+        session.close()
     return {"results": results, "schema": schema}
 
 
