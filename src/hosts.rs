@@ -70,6 +70,9 @@ impl SessionAttrs {
 pub(crate) struct Hosts {
     pub(crate) options: Vec<PgConnectOptions>,
     pub(crate) attrs: SessionAttrs,
+    /// The URL's TLS files (`sslrootcert`, `sslcert`, `sslkey`), as `(parameter, path)`:
+    /// the driver reports one it cannot read without its name.
+    pub(crate) tls_files: Vec<(String, String)>,
 }
 
 impl Hosts {
@@ -127,7 +130,85 @@ pub(crate) fn parse(url: &str, attrs: Option<&str>) -> Result<Hosts, String> {
         }
         options.push(o);
     }
-    Ok(Hosts { options, attrs })
+    Ok(Hosts {
+        options,
+        attrs,
+        tls_files: tls_files(tail),
+    })
+}
+
+/// The TLS file parameters of a URL's query, under any of the names sqlx takes.
+fn tls_files(tail: &str) -> Vec<(String, String)> {
+    let Some((_, query)) = tail.split_once('?') else {
+        return Vec::new();
+    };
+    form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| {
+            matches!(
+                k.as_ref(),
+                "sslrootcert"
+                    | "ssl-root-cert"
+                    | "ssl-ca"
+                    | "sslcert"
+                    | "ssl-cert"
+                    | "sslkey"
+                    | "ssl-key"
+            )
+        })
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The driver's connect error, with what it leaves out: which TLS file could not be read,
+/// and why rustls refused a certificate that libpq takes.
+fn explain(e: sqlx::Error, tls_files: &[(String, String)]) -> sqlx::Error {
+    use std::io::ErrorKind;
+    match e {
+        sqlx::Error::Io(io)
+            if matches!(io.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) =>
+        {
+            // Only on this error path: a blocking open of a few small local files.
+            let unreadable = tls_files
+                .iter()
+                .find_map(|(k, path)| std::fs::File::open(path).err().map(|err| (k, path, err)));
+            match unreadable {
+                Some((k, path, err)) => sqlx::Error::Io(std::io::Error::new(
+                    err.kind(),
+                    format!("cannot read the TLS file {k}={path}: {err}"),
+                )),
+                None => sqlx::Error::Io(io),
+            }
+        }
+        sqlx::Error::Io(io)
+            if io.kind() == ErrorKind::InvalidData
+                && ["UnknownCA", "BadCertificate", "CertificateRequired"]
+                    .iter()
+                    .any(|a| format!("{io:?}").contains(&format!("AlertReceived({a})"))) =>
+        {
+            let cert = tls_files
+                .iter()
+                .find(|(k, _)| k == "sslcert" || k == "ssl-cert")
+                .map(|(k, path)| format!("the client certificate {k}={path}"))
+                .unwrap_or_else(|| "a client certificate (none was given: sslcert=)".into());
+            sqlx::Error::Io(std::io::Error::new(
+                io.kind(),
+                format!(
+                    "{io}: the server refused {cert} (not signed by a CA it trusts, or not valid)"
+                ),
+            ))
+        }
+        sqlx::Error::Tls(err) if err.to_string().contains("UnsupportedCertVersion") => {
+            sqlx::Error::Tls(
+                format!(
+                    "{err}: a certificate (the client's sslcert, or the server's) is X.509 \
+                     version 1, which rustls refuses though libpq takes it; reissue it as \
+                     version 3 (openssl x509 -req … -extfile with `basicConstraints=CA:FALSE`)"
+                )
+                .into(),
+            )
+        }
+        e => e,
+    }
 }
 
 /// libpq's `postgres://user:pass@/db?host=/socket/dir` (Cloud SQL's socket form, among
@@ -173,7 +254,7 @@ pub(crate) async fn connect(
             let mut conn = match tokio::time::timeout(per_host, o.connect()).await {
                 Ok(Ok(c)) => c,
                 Ok(Err(e)) => {
-                    last = Some(e);
+                    last = Some(explain(e, &hosts.tls_files));
                     continue;
                 }
                 Err(_) => {
@@ -282,6 +363,23 @@ mod tests {
         assert_eq!(h.options[0].get_port(), 5433);
         assert_eq!(h.options[1].get_host(), "fe80::1");
         assert_eq!(h.addresses().split(',').next(), Some("[::1]:5433"));
+    }
+
+    #[test]
+    fn tls_file_parameters_are_read_under_every_name() {
+        let h = parse(
+            "postgres://u@h1,h2/db?sslmode=verify-full&sslcert=%2Ftmp%2Fa.crt&ssl-key=/k&x=1",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            h.tls_files,
+            vec![
+                ("sslcert".to_owned(), "/tmp/a.crt".to_owned()),
+                ("ssl-key".to_owned(), "/k".to_owned())
+            ]
+        );
+        assert!(parse("postgres://h/db", None).unwrap().tls_files.is_empty());
     }
 
     #[test]

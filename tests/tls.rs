@@ -177,3 +177,131 @@ async fn a_scram_password_with_url_characters_connects_and_a_wrong_one_is_not_ec
         "{text}"
     );
 }
+
+/// A file beside the test CA's certificate (`pg_tls_start` writes the client certificates
+/// there).
+fn tls_file(tls: &TlsServer, name: &str) -> String {
+    std::path::Path::new(&tls.ca)
+        .with_file_name(name)
+        .display()
+        .to_string()
+}
+
+/// `certuser` logs in by client certificate only (`cert` in pg_hba), as on servers that
+/// require mutual TLS: libpq's `sslcert`/`sslkey` work, with the key as PKCS#8 or as the
+/// PKCS#1 RSA key older tooling writes, in a one-host and a two-host URL.
+#[tokio::test]
+async fn a_client_certificate_logs_in() {
+    let Some(tls) = common::pg_tls() else {
+        return;
+    };
+    let cert_url = |cert: &str, key: &str| {
+        format!(
+            "{}?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
+            tls.url.replacen("postgres@", "certuser@", 1),
+            tls.ca,
+            tls_file(&tls, cert),
+            tls_file(&tls, key)
+        )
+    };
+    let (host_port, _) = tls.url["postgres://postgres@".len()..]
+        .split_once('/')
+        .unwrap();
+    let two_hosts = cert_url("client.crt", "client.key").replacen(
+        host_port,
+        &format!("127.0.0.1:1,{host_port}"),
+        1,
+    );
+    for u in [
+        cert_url("client.crt", "client.key"),
+        cert_url("client.crt", "client-rsa.key"),
+        two_hosts,
+    ] {
+        let db = Database::open(&u)
+            .await
+            .unwrap_or_else(|e| panic!("{u}: {e}"));
+        let mut s = db.session();
+        s.create().await.unwrap_or_else(|e| panic!("{u}: {e}"));
+        let who: String = common::scalar(
+            &mut s,
+            "SELECT current_user || ' ' || client_dn FROM pg_stat_ssl \
+             WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await;
+        assert_eq!(who, "certuser /CN=certuser", "{u}");
+    }
+}
+
+/// Without a certificate, or with one another CA signed, `certuser` is refused as a
+/// connect error with the server's reason.
+#[tokio::test]
+async fn a_missing_or_foreign_client_certificate_is_refused() {
+    let Some(tls) = common::pg_tls() else {
+        return;
+    };
+    let base = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        tls.url.replacen("postgres@", "certuser@", 1),
+        tls.ca
+    );
+    let foreign = format!(
+        "{base}&sslcert={}&sslkey={}",
+        tls_file(&tls, "intruder.crt"),
+        tls_file(&tls, "intruder.key")
+    );
+    for u in [base, foreign] {
+        let err = match Database::open(&u).await {
+            Err(e) => e,
+            Ok(db) => db.session().create().await.unwrap_err(),
+        };
+        assert_eq!(err.kind(), ErrorKind::Connect, "{u}: {err:?}");
+        let text = format!("{err} {err:?}").to_lowercase();
+        assert!(text.contains("certificate"), "{u}: {err:?}");
+    }
+}
+
+/// A client key file that is not there is a connect error naming it, not a panic.
+#[tokio::test]
+async fn a_missing_client_key_file_is_named() {
+    let Some(tls) = common::pg_tls() else {
+        return;
+    };
+    let u = format!(
+        "{}?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey=/nonexistent/client.key",
+        tls.url.replacen("postgres@", "certuser@", 1),
+        tls.ca,
+        tls_file(&tls, "client.crt"),
+    );
+    let err = match Database::open(&u).await {
+        Err(e) => e,
+        Ok(db) => db.session().create().await.unwrap_err(),
+    };
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+    assert!(
+        format!("{err} {err:?}").contains("/nonexistent/client.key"),
+        "{err:?}"
+    );
+}
+
+/// A version 1 client certificate (what PostgreSQL's manual's openssl recipe makes, and
+/// libpq takes) is refused by rustls: the connect error says so and how to reissue it.
+#[tokio::test]
+async fn a_version_1_client_certificate_is_explained() {
+    let Some(tls) = common::pg_tls() else {
+        return;
+    };
+    let u = format!(
+        "{}?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
+        tls.url.replacen("postgres@", "certuser@", 1),
+        tls.ca,
+        tls_file(&tls, "client-v1.crt"),
+        tls_file(&tls, "client.key"),
+    );
+    let err = match Database::open(&u).await {
+        Err(e) => e,
+        Ok(db) => db.session().create().await.unwrap_err(),
+    };
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+    assert!(err.to_string().contains("version 1"), "{err}");
+}

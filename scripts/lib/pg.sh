@@ -109,6 +109,11 @@ pg_standby_start() {
 # (`hostssl` only), with a certificate for 127.0.0.1 and localhost signed by a throwaway CA.
 # Exports SESSION_POOL_PG_TLS_URL (no sslmode: the tests add theirs), SESSION_POOL_PG_TLS_CA
 # (the CA's certificate) and SESSION_POOL_PG_TLS_OTHER_CA (a CA that signed nothing of it).
+# Role `certuser` logs in by client certificate only (`cert`): beside the CA, the
+# directory holds client.crt (X.509 v3) with its key as PKCS#8 (client.key) and as PKCS#1
+# (client-rsa.key, what older tooling writes), client-v1.crt (the same key, a version 1
+# certificate, as PostgreSQL's manual's openssl recipe makes), and intruder.crt/.key for
+# CN=certuser signed by the other CA.
 pg_tls_start() {
   command -v openssl >/dev/null 2>&1 || {
     if [ "$(id -u)" -eq 0 ]; then
@@ -132,6 +137,17 @@ pg_tls_start() {
     printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
     openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
       -extfile san.ext -out server.crt 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client.ext
+    for who in client:ca intruder:other-ca; do
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=certuser" -keyout "${who%%:*}.key" \
+        -out "${who%%:*}.csr" 2>/dev/null
+      openssl x509 -req -in "${who%%:*}.csr" -CA "${who##*:}.crt" -CAkey "${who##*:}.key" \
+        -CAcreateserial -days 2 -extfile client.ext -out "${who%%:*}.crt" 2>/dev/null
+    done
+    # No extensions: a version 1 certificate.
+    openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+      -out client-v1.crt 2>/dev/null
+    openssl rsa -in client.key -traditional -out client-rsa.key 2>/dev/null
   ) || { echo "pg: openssl could not make the test certificates" >&2; return 1; }
   chmod 600 "$tls/server.key"
   [ "$(id -u)" -eq 0 ] && chown -R postgres "$tls"
@@ -141,18 +157,20 @@ pg_tls_start() {
 ssl = on
 ssl_cert_file = '$tls/server.crt'
 ssl_key_file = '$tls/server.key'
+ssl_ca_file = '$tls/ca.crt'
 CONF
   # Plain connections refused; over TLS, role `scram` by password (SCRAM, as managed
-  # servers ask), every other role trusted.
+  # servers ask), `certuser` by client certificate, every other role trusted.
   printf '%s\n' 'hostnossl all all all reject' \
     'hostssl all scram 127.0.0.1/32 scram-sha-256' \
+    'hostssl all certuser 127.0.0.1/32 cert' \
     'hostssl all all 127.0.0.1/32 trust' 'local all all trust' >"$dir/data/pg_hba.conf"
   local port; port=$(pg_free_port) || { echo "pg: no free port" >&2; return 1; }
   echo "$port" >"$dir/port"
   pg_server_start "$dir" || return 1
   # A password with every character a URL gives a meaning to.
   pg_as_owner "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -qc \
-    "SET password_encryption = 'scram-sha-256'; CREATE ROLE scram LOGIN PASSWORD 'p@ss:w/rd+&=?#%x'" \
+    "SET password_encryption = 'scram-sha-256'; CREATE ROLE scram LOGIN PASSWORD 'p@ss:w/rd+&=?#%x'; CREATE ROLE certuser LOGIN" \
     >/dev/null || return 1
   export SESSION_POOL_PG_TLS_DIR="$dir"
   export SESSION_POOL_PG_TLS_URL="postgres://postgres@127.0.0.1:$port/postgres"
