@@ -1,16 +1,27 @@
-# Throwaway Python venv holding the real Python ADK stores the interop tests run against
-# (tests/python/requirements.txt). Source this file, then call `py_venv`: it makes (or
-# reuses, when the requirements are unchanged) the venv and exports SESSION_POOL_PYTHON.
+# Throwaway Python venvs holding the real Python stores the interop tests run against.
+# Source this file, then call `py_venv`: it makes (or reuses, when the requirements are
+# unchanged) two venvs and exports their interpreters:
 #
-# The venv lives in $SESSION_POOL_PYVENV (default target/pyvenv); PyPI must be reachable
-# the first time.
+# - SESSION_POOL_PYTHON: tests/python/requirements.txt (SQLSpec 0.41.1, the seed's layout;
+#   google-adk; openai-agents), in $SESSION_POOL_PYVENV (default target/pyvenv);
+# - SESSION_POOL_PYTHON_SQLSPEC_LATEST: tests/python/requirements-sqlspec-latest.txt
+#   (SQLSpec 0.69, the whole-event layout; one SQLSpec per venv), in target/pyvenv-sqlspec.
+#
+# PyPI must be reachable the first time.
 
 py_venv() {
-  local req=tests/python/requirements.txt
-  local dir=${SESSION_POOL_PYVENV:-$PWD/target/pyvenv}
+  py_venv_one tests/python/requirements.txt "${SESSION_POOL_PYVENV:-$PWD/target/pyvenv}" \
+    SESSION_POOL_PYTHON || return 1
+  py_venv_one tests/python/requirements-sqlspec-latest.txt "$PWD/target/pyvenv-sqlspec" \
+    SESSION_POOL_PYTHON_SQLSPEC_LATEST
+}
+
+# py_venv_one REQUIREMENTS DIR VAR: the venv in DIR with REQUIREMENTS, its python in VAR.
+py_venv_one() {
+  local req=$1 dir=$2 var=$3
   local stamp; stamp=$(sha256sum "$req" | cut -d' ' -f1)
   if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.requirements" 2>/dev/null)" = "$stamp" ]; then
-    export SESSION_POOL_PYTHON="$dir/bin/python"
+    export "$var=$dir/bin/python"
     return 0
   fi
   local py; py=$(command -v python3) || py=""
@@ -29,5 +40,5 @@ py_venv() {
   echo "py: installing $(grep -v '^#' "$req" | xargs) into $dir" >&2
   "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req" || return 1
   echo "$stamp" >"$dir/.requirements"
-  export SESSION_POOL_PYTHON="$dir/bin/python"
+  export "$var=$dir/bin/python"
 }

@@ -26,6 +26,14 @@
 //! [`AdkConfig::actions_codec`] to [`ActionsCodec::Pickle`] for Python to read what this
 //! crate writes; this crate reads both formats, row by row, running no Python.
 //!
+//! **SQLSpec 0.51 and later** keep each event whole in one JSON column, `event_data`, and
+//! app and user keys with their prefix (default tables `adk_session`, `adk_event`,
+//! `adk_app_state`, `adk_user_state`: name them in [`AdkConfig`]). The store finds that
+//! layout in the catalog and reads and writes it as SQLSpec does, so both sides share the
+//! tables SQLSpec created; actions are JSON there ([`ActionsCodec::Pickle`] is refused).
+//! [`create_tables`](AdkStore::create_tables) makes the seed's layout, never that one, and
+//! refuses SQLSpec 0.42–0.50's `event_json` tables, whose events have no id.
+//!
 //! **ADK-Rust.** With the `adk-rust` feature, [`SessionService`] implements
 //! `adk_session::SessionService` (ADK-Rust's `adk-session` 2.x), so an ADK-Rust `Runner`
 //! can use it as its session service.

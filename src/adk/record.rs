@@ -109,20 +109,72 @@ const EVENT_CASTS: [&str; 18] = [
     "varchar",
 ];
 
+/// How the events table keeps an event, as the store found it in the catalog. Rows are
+/// bound and decoded in the seed's columns whatever the form: the statements translate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub(crate) enum Form {
+    /// The seed's columns (`long_running_tool_ids_json` TEXT).
+    #[default]
+    Columns,
+    /// SQLSpec 0.41's PostgreSQL columns: `long_running_tool_ids_json` is JSONB.
+    JsonbToolIds,
+    /// SQLSpec 0.51 and later: the whole event in one JSON column, `event_data` (ADK's
+    /// `Event.model_dump(exclude_none=True, mode="json")`), beside its id, owners,
+    /// invocation id and timestamp.
+    EventData,
+}
+
+/// The columns an insert of an event writes, in the order of [`event_values`].
+pub(crate) fn insert_columns(form: Form) -> &'static str {
+    match form {
+        Form::EventData => {
+            "id, session_id, app_name, user_id, invocation_id, timestamp, event_data"
+        }
+        _ => EVENT_COLUMNS,
+    }
+}
+
+/// The ADK `Event` fields [`EventRecord`] has a column for; in `event_data`, any other
+/// top-level field travels in `custom_metadata` under [`EXTRA_FIELDS_KEY`](super::event::EXTRA_FIELDS_KEY), as with the
+/// seed's columns.
+const EVENT_DATA_FIELDS: [&str; 15] = [
+    "id",
+    "invocation_id",
+    "author",
+    "actions",
+    "long_running_tool_ids",
+    "branch",
+    "timestamp",
+    "content",
+    "grounding_metadata",
+    "custom_metadata",
+    "partial",
+    "turn_complete",
+    "interrupted",
+    "error_code",
+    "error_message",
+];
+
 /// `$1, …, $18` for the values [`EventRecord::bind`] pushes, with a cast each on PostgreSQL
 /// so untyped `NULL`s get the column's type.
 ///
-/// `jsonb_tool_ids`: the table is SQLSpec's PostgreSQL layout, whose
-/// `long_running_tool_ids_json` is JSONB holding a JSON *string* of the list's text (what
-/// asyncpg writes there); the seed's is TEXT. On SQLite, `invocation_id`, `author` and
-/// `actions` are written non-null (empty when unset), as SQLSpec's layout requires.
-pub(crate) fn event_values(postgres: bool, jsonb_tool_ids: bool) -> String {
+/// [`Form::JsonbToolIds`]: SQLSpec's PostgreSQL layout, whose `long_running_tool_ids_json`
+/// is JSONB holding a JSON *string* of the list's text (what asyncpg writes there); the
+/// seed's is TEXT. On SQLite, `invocation_id`, `author` and `actions` are written non-null
+/// (empty when unset), as SQLSpec's layout requires. [`Form::EventData`]: the values of
+/// [`insert_columns`], the event's fields built into one JSON object.
+pub(crate) fn event_values(postgres: bool, form: Form) -> String {
+    if form == Form::EventData {
+        return event_data_values(postgres);
+    }
     let mut list = String::with_capacity(18 * 16);
     for (i, cast) in EVENT_CASTS.iter().enumerate() {
         let sep = if i == 0 { "" } else { ", " };
         let n = i + 1;
         let _ = match (postgres, n) {
-            (true, 8) if jsonb_tool_ids => write!(list, "{sep}to_jsonb(${n}::text)"),
+            (true, 8) if form == Form::JsonbToolIds => {
+                write!(list, "{sep}to_jsonb(${n}::text)")
+            }
             (true, _) => write!(list, "{sep}${n}::{cast}"),
             (false, 5 | 6) => write!(list, "{sep}COALESCE(${n}, '')"),
             (false, 7) => write!(list, "{sep}COALESCE(${n}, X'')"),
@@ -132,29 +184,133 @@ pub(crate) fn event_values(postgres: bool, jsonb_tool_ids: bool) -> String {
     list
 }
 
-/// [`EVENT_COLUMNS`] as a select list: on SQLSpec's PostgreSQL layout, the JSONB
-/// `long_running_tool_ids_json` is read back as the list's text, whether it holds a JSON
-/// string of it (asyncpg's) or the list itself.
-pub(crate) fn event_select(jsonb_tool_ids: bool) -> std::borrow::Cow<'static, str> {
-    select_list(EVENT_COLUMNS, jsonb_tool_ids)
+/// The values of an `event_data` insert, from the same 18 binds: the JSON object has no
+/// null members (as `exclude_none` writes it), `invocation_id` and `author` default to
+/// `''` (ADK's defaults), the timestamp is seconds since the epoch, and the fields kept
+/// in `custom_metadata` under [`EXTRA_FIELDS_KEY`](super::event::EXTRA_FIELDS_KEY) go back
+/// to the top level.
+fn event_data_values(postgres: bool) -> String {
+    let extra = super::event::EXTRA_FIELDS_KEY;
+    if postgres {
+        format!(
+            "$1::varchar, $2::varchar, $3::varchar, $4::varchar, COALESCE($5::varchar, ''), \
+             $10::timestamptz, (SELECT jsonb_object_agg(f.k, f.v) FROM jsonb_each(\
+             jsonb_build_object('id', $1::text, 'invocation_id', COALESCE($5::text, ''), \
+             'author', COALESCE($6::text, ''), \
+             'actions', convert_from(NULLIF($7::bytea, ''::bytea), 'UTF8')::jsonb, \
+             'long_running_tool_ids', $8::jsonb, 'branch', $9::text, \
+             'timestamp', extract(epoch FROM $10::timestamptz), 'content', $11::jsonb, \
+             'grounding_metadata', $12::jsonb, \
+             'custom_metadata', NULLIF($13::jsonb - '{extra}', '{{}}'::jsonb), \
+             'partial', $14::boolean, 'turn_complete', $15::boolean, \
+             'interrupted', $16::boolean, 'error_code', $17::text, 'error_message', $18::text) \
+             || COALESCE($13::jsonb -> '{extra}', '{{}}'::jsonb)) AS f(k, v) \
+             WHERE f.v <> 'null'::jsonb)"
+        )
+    } else {
+        let boolean =
+            |n: usize| format!("CASE ${n} WHEN 1 THEN json('true') WHEN 0 THEN json('false') END");
+        // A merge patch drops the members whose value is null.
+        format!(
+            "$1, $2, $3, $4, COALESCE($5, ''), $10, json_patch(json_patch('{{}}', json_object(\
+             'id', $1, 'invocation_id', COALESCE($5, ''), 'author', COALESCE($6, ''), \
+             'actions', json(NULLIF(CAST($7 AS TEXT), '')), \
+             'long_running_tool_ids', json($8), 'branch', $9, \
+             'timestamp', ($10 - 2440587.5) * 86400.0, 'content', json($11), \
+             'grounding_metadata', json($12), \
+             'custom_metadata', json(NULLIF(json_remove($13, '$.{extra}'), '{{}}')), \
+             'partial', {}, 'turn_complete', {}, 'interrupted', {}, \
+             'error_code', $17, 'error_message', $18)), \
+             COALESCE(json_extract($13, '$.{extra}'), '{{}}'))",
+            boolean(14),
+            boolean(15),
+            boolean(16)
+        )
+    }
 }
 
-/// `columns` (event columns) as a select list; see [`event_select`].
+/// [`EVENT_COLUMNS`] as a select list; see [`select_list`].
+pub(crate) fn event_select(form: Form, postgres: bool) -> std::borrow::Cow<'static, str> {
+    select_list(EVENT_COLUMNS, form, postgres)
+}
+
+/// `columns` (event columns) as a select list. On SQLSpec's PostgreSQL layout, the JSONB
+/// `long_running_tool_ids_json` is read back as the list's text, whether it holds a JSON
+/// string of it (asyncpg's) or the list itself; from `event_data`, each column is the
+/// field's value in the seed column's type.
 pub(crate) fn select_list(
     columns: &'static str,
-    jsonb_tool_ids: bool,
+    form: Form,
+    postgres: bool,
 ) -> std::borrow::Cow<'static, str> {
-    if !jsonb_tool_ids {
-        return columns.into();
+    match form {
+        Form::Columns => columns.into(),
+        Form::JsonbToolIds => columns
+            .replace(
+                "long_running_tool_ids_json",
+                "CASE jsonb_typeof(long_running_tool_ids_json) \
+                 WHEN 'string' THEN long_running_tool_ids_json #>> '{}' \
+                 ELSE long_running_tool_ids_json::text END AS long_running_tool_ids_json",
+            )
+            .into(),
+        Form::EventData => columns
+            .split(',')
+            .map(|c| event_data_column(c.trim(), postgres))
+            .collect::<Vec<_>>()
+            .join(", ")
+            .into(),
     }
-    columns
-        .replace(
-            "long_running_tool_ids_json",
-            "CASE jsonb_typeof(long_running_tool_ids_json) \
-             WHEN 'string' THEN long_running_tool_ids_json #>> '{}' \
-             ELSE long_running_tool_ids_json::text END AS long_running_tool_ids_json",
-        )
-        .into()
+}
+
+/// One seed column, read from `event_data`.
+fn event_data_column(name: &str, postgres: bool) -> String {
+    let extra = super::event::EXTRA_FIELDS_KEY;
+    match (name, postgres) {
+        ("id" | "session_id" | "app_name" | "user_id" | "invocation_id" | "timestamp", _) => {
+            name.to_owned()
+        }
+        ("actions", true) => {
+            "convert_to((event_data -> 'actions')::text, 'UTF8') AS actions".to_owned()
+        }
+        ("actions", false) => {
+            "CAST(json_extract(event_data, '$.actions') AS BLOB) AS actions".to_owned()
+        }
+        ("long_running_tool_ids_json", true) => {
+            "(event_data -> 'long_running_tool_ids')::text AS long_running_tool_ids_json".to_owned()
+        }
+        ("long_running_tool_ids_json", false) => {
+            "json_extract(event_data, '$.long_running_tool_ids') AS long_running_tool_ids_json"
+                .to_owned()
+        }
+        ("custom_metadata", true) => {
+            let known = format!("'{{{}}}'::text[]", EVENT_DATA_FIELDS.join(","));
+            format!(
+                "CASE WHEN (event_data - {known}) = '{{}}'::jsonb \
+                 THEN event_data -> 'custom_metadata' \
+                 ELSE COALESCE(event_data -> 'custom_metadata', '{{}}'::jsonb) \
+                 || jsonb_build_object('{extra}', event_data - {known}) END AS custom_metadata"
+            )
+        }
+        ("custom_metadata", false) => {
+            let paths: Vec<String> = EVENT_DATA_FIELDS
+                .iter()
+                .map(|f| format!("'$.{f}'"))
+                .collect();
+            let rest = format!("json_remove(event_data, {})", paths.join(", "));
+            format!(
+                "CASE WHEN {rest} = '{{}}' THEN json_extract(event_data, '$.custom_metadata') \
+                 ELSE json_set(COALESCE(json_extract(event_data, '$.custom_metadata'), '{{}}'), \
+                 '$.{extra}', json({rest})) END AS custom_metadata"
+            )
+        }
+        ("content" | "grounding_metadata", true) => format!("event_data -> '{name}' AS {name}"),
+        ("partial" | "turn_complete" | "interrupted", true) => {
+            // Through text: a JSON null reads as NULL rather than failing the cast.
+            format!("(event_data ->> '{name}')::boolean AS {name}")
+        }
+        (_, true) => format!("event_data ->> '{name}' AS {name}"),
+        (_, false) => format!("json_extract(event_data, '$.{name}') AS {name}"),
+    }
 }
 
 impl EventRecord {

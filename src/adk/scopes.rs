@@ -68,6 +68,38 @@ pub(crate) fn session_part(state: &JsonMap) -> JsonMap {
         .collect()
 }
 
+impl Scope {
+    /// The prefix of the scope's keys.
+    pub(crate) fn prefix(self) -> &'static str {
+        match self {
+            Scope::App => APP_PREFIX,
+            Scope::User => USER_PREFIX,
+        }
+    }
+}
+
+/// A delta (an object) with its scope's prefix back on each key: SQLSpec 0.51 and later
+/// store app and user keys with their prefix.
+pub(crate) fn prefixed(delta: &serde_json::Value, scope: Scope) -> serde_json::Value {
+    match delta {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(k, v)| (format!("{}{k}", scope.prefix()), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A state stored with prefixed keys, as this crate holds it: the scope's keys without
+/// their prefix (a key without it is not the scope's, and is left out).
+pub(crate) fn unprefixed(state: JsonMap, scope: Scope) -> JsonMap {
+    state
+        .into_iter()
+        .filter_map(|(k, v)| k.strip_prefix(scope.prefix()).map(|k| (k.to_owned(), v)))
+        .collect()
+}
+
 /// Reads a stored app or user state: an object, or empty.
 pub(crate) fn stored(value: Option<serde_json::Value>) -> JsonMap {
     match value {

@@ -3,7 +3,9 @@
 //! each text per [`Stmt`] shape, so these run once per shape and store.
 
 use super::config::Tables;
-use super::record::{EVENT_COLUMNS, EVENT_OWN_COLUMNS, event_select, event_values, select_list};
+use super::record::{
+    EVENT_COLUMNS, EVENT_OWN_COLUMNS, Form, event_select, event_values, insert_columns, select_list,
+};
 use crate::support::Placeholder;
 
 /// The shape of a statement's text: everything that changes it, placeholder numbers
@@ -39,7 +41,7 @@ pub(super) enum Stmt {
     Append {
         postgres: bool,
         scoped: bool,
-        jsonb: bool,
+        form: Form,
     },
     AppendUpdate {
         postgres: bool,
@@ -48,24 +50,26 @@ pub(super) enum Stmt {
         /// PostgreSQL: also merges an app / a user delta, in the same statement.
         app: bool,
         user: bool,
-        jsonb: bool,
+        form: Form,
         /// Reads back only the new update time.
         version_only: bool,
     },
-    SqliteInsert,
+    SqliteInsert {
+        form: Form,
+    },
     /// The service's read: session, scopes and events in one statement.
     Read {
         scoped: bool,
         after: bool,
         limit: bool,
         oldest: bool,
-        jsonb: bool,
+        form: Form,
     },
     Events {
         after: bool,
         scoped: bool,
         limit: bool,
-        jsonb: bool,
+        form: Form,
     },
 }
 
@@ -217,8 +221,9 @@ pub(super) struct ReadBinds {
     pub(super) limit: Option<Placeholder>,
     /// With a limit, the oldest events rather than the newest.
     pub(super) oldest: bool,
-    /// SQLSpec's JSONB `long_running_tool_ids_json`.
-    pub(super) jsonb: bool,
+    /// The events table's form.
+    pub(super) form: Form,
+    pub(super) postgres: bool,
 }
 
 /// The service's read of a session, in one statement (so one snapshot): the session's
@@ -238,7 +243,7 @@ pub(super) fn session_with_events(t: &Tables, b: &ReadBinds) -> String {
     filter += &owned_session(t, b.id, b.owner);
     let owner = owner_filter(t, b.owner);
     // The events' own columns: their session's id, app and user are the session's.
-    let select = select_list(EVENT_OWN_COLUMNS, b.jsonb);
+    let select = select_list(EVENT_OWN_COLUMNS, b.form, b.postgres);
     let events = match b.limit {
         None => format!("SELECT {select} FROM {e} WHERE {filter}"),
         Some(n) => {
@@ -322,17 +327,13 @@ pub(super) fn list(t: &Tables, b: &ListBinds) -> String {
 
 /// Inserts the event bound at `$1..` only if its session (`$2..$4`: id, app, user) exists,
 /// so a missing one is a typed error, not a foreign-key one.
-pub(super) fn append(
-    t: &Tables,
-    postgres: bool,
-    owner: Option<Placeholder>,
-    jsonb: bool,
-) -> String {
+pub(super) fn append(t: &Tables, postgres: bool, owner: Option<Placeholder>, form: Form) -> String {
     format!(
-        "INSERT INTO {} ({EVENT_COLUMNS}) SELECT {} FROM {} \
+        "INSERT INTO {} ({}) SELECT {} FROM {} \
          WHERE id = $2 AND app_name = $3 AND user_id = $4{}",
         t.events,
-        event_values(postgres, jsonb),
+        insert_columns(form),
+        event_values(postgres, form),
         t.sessions,
         owner_filter(t, owner)
     )
@@ -346,7 +347,7 @@ pub(super) fn append(
 pub(super) struct Returning {
     /// Only `update_time`, not the session's columns.
     pub(super) version_only: bool,
-    pub(super) jsonb: bool,
+    pub(super) form: Form,
 }
 
 pub(super) fn append_update(
@@ -396,10 +397,11 @@ pub(super) fn append_update(
             "*"
         };
         format!(
-            "WITH s AS ({update}), e AS (INSERT INTO {} ({EVENT_COLUMNS}) SELECT {} \
+            "WITH s AS ({update}), e AS (INSERT INTO {} ({}) SELECT {} \
              FROM s RETURNING 1){scoped} SELECT {out} FROM s",
             t.events,
-            event_values(true, back.jsonb)
+            insert_columns(back.form),
+            event_values(true, back.form)
         )
     } else {
         update
@@ -407,11 +409,12 @@ pub(super) fn append_update(
 }
 
 /// SQLite's second statement of the atomic append: the event, in the same transaction.
-pub(super) fn sqlite_insert(t: &Tables) -> String {
+pub(super) fn sqlite_insert(t: &Tables, form: Form) -> String {
     format!(
-        "INSERT INTO {} ({EVENT_COLUMNS}) SELECT {}",
+        "INSERT INTO {} ({}) SELECT {}",
         t.events,
-        event_values(false, false)
+        insert_columns(form),
+        event_values(false, form)
     )
 }
 
@@ -422,7 +425,8 @@ pub(super) fn events(
     after: Option<Placeholder>,
     owner: Option<Placeholder>,
     limit: Option<Placeholder>,
-    jsonb: bool,
+    form: Form,
+    postgres: bool,
 ) -> String {
     let mut filter = format!("session_id = {sid}");
     if let Some(after) = after {
@@ -430,7 +434,7 @@ pub(super) fn events(
     }
     filter += &owned_session(t, sid, owner);
     let e = &t.events;
-    let select = event_select(jsonb);
+    let select = event_select(form, postgres);
     match limit {
         None => format!(
             "SELECT {select} FROM {e} WHERE {filter} \

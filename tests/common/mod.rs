@@ -315,16 +315,28 @@ pub async fn items_store(db: &Database) -> session_pool::items::ItemsStore {
 /// (`tests/python/requirements.txt`), from `SESSION_POOL_PYTHON`, which `scripts/test` sets.
 /// `None` (test skipped) only outside CI.
 pub fn python() -> Option<std::path::PathBuf> {
-    match std::env::var_os("SESSION_POOL_PYTHON") {
+    python_in("SESSION_POOL_PYTHON")
+}
+
+/// The interpreter of the venv with SQLSpec's current release
+/// (`tests/python/requirements-sqlspec-latest.txt`), from
+/// `SESSION_POOL_PYTHON_SQLSPEC_LATEST`, which `scripts/test` sets. `None` (test skipped)
+/// only outside CI.
+pub fn python_sqlspec_latest() -> Option<std::path::PathBuf> {
+    python_in("SESSION_POOL_PYTHON_SQLSPEC_LATEST")
+}
+
+fn python_in(var: &str) -> Option<std::path::PathBuf> {
+    match std::env::var_os(var) {
         Some(p) if std::path::Path::new(&p).exists() => Some(p.into()),
         p if in_ci() => panic!(
-            "CI=true but SESSION_POOL_PYTHON ({p:?}) is not a Python interpreter: run the tests \
-             with scripts/test, which makes a venv with tests/python/requirements.txt"
+            "CI=true but {var} ({p:?}) is not a Python interpreter: run the tests with \
+             scripts/test, which makes the venvs (scripts/lib/py.sh)"
         ),
         _ => {
             eprintln!(
-                "skipping: set SESSION_POOL_PYTHON to a venv's python with \
-                 tests/python/requirements.txt installed (scripts/test does)"
+                "skipping: set {var} to a venv's python with the packages of \
+                 scripts/lib/py.sh installed (scripts/test does)"
             );
             None
         }

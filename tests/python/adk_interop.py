@@ -6,7 +6,10 @@ Usage: python adk_interop.py '<json request>'; prints one JSON object.
 Request: {"backend": "postgres" | "sqlite", "url": DSN or SQLite file path,
           "session_table": ..., "events_table": ...,
           "create_tables": bool,
-          "write": {"app": ..., "user": ..., "session_id": ...} | null,
+          "app_state_table": ..., "user_state_table": ..., "metadata_table": ... (SQLSpec >= 0.51),
+          "write": {"app": ..., "user": ..., "session_id": ...,
+                    "session_only": bool,   # create the session, append nothing
+                    "scoped": bool} | null,  # app: and user: keys in the first event's delta
           "read": {"app": ..., "user": ..., "session_id": ...} | null}
 Answer:  {"written": <session>, "read": <session> | null}, sessions as session_json writes them.
 """
@@ -24,6 +27,10 @@ from sqlspec.extensions.adk import SQLSpecSessionService
 
 def make_store(req):
     ext = {"adk": {"session_table": req["session_table"], "events_table": req["events_table"]}}
+    # SQLSpec 0.51 and later: its app, user and metadata tables.
+    for key in ("app_state_table", "user_state_table", "metadata_table"):
+        if key in req:
+            ext["adk"][key] = req[key]
     if req["backend"] == "postgres":
         from sqlspec.adapters.asyncpg import AsyncpgConfig
         from sqlspec.adapters.asyncpg.adk import AsyncpgADKStore
@@ -70,12 +77,15 @@ async def write(service, w):
     session = await service.create_session(
         app_name=w["app"], user_id=w["user"], session_id=w["session_id"], state={"lang": "py", "n": 1}
     )
+    if w.get("session_only"):
+        return session_json(session)
     first = Event(
         invocation_id="inv-py-1",
         author="user",
         content=types.Content(role="user", parts=[types.Part(text="Hello from Python \u00e9")]),
         actions=EventActions(
-            state_delta={"topic": "rust", "count": 3, "big": 2**40, "nested": {"a": [1, 2.5, None, True]}},
+            state_delta={"topic": "rust", "count": 3, "big": 2**40, "nested": {"a": [1, 2.5, None, True]}}
+            | ({"app:tier": "gold", "user:theme": "dark"} if w.get("scoped") else {}),
             artifact_delta={"notes.txt": 2},
             transfer_to_agent="billing",
             escalate=False,

@@ -1,10 +1,11 @@
-//! Which form the events table has, asked of the catalog once per store: the seed's, or
-//! SQLSpec 0.41's PostgreSQL layout (whose `long_running_tool_ids_json` is JSONB). The
-//! whole-event layouts of later SQLSpec releases (one JSON column per event: `event_json`
-//! in 0.42–0.50, `event_data` from 0.51) are refused with a typed error instead of
-//! failing statement by statement on missing columns.
+//! Which form the events table has, asked of the catalog once per store: the seed's,
+//! SQLSpec 0.41's PostgreSQL layout (whose `long_running_tool_ids_json` is JSONB), or
+//! SQLSpec 0.51's and later, the whole event in `event_data`. SQLSpec 0.42–0.50's
+//! `event_json` layout, whose events have no id column, is refused with a typed error
+//! instead of failing statement by statement on missing columns.
 
 use super::AdkStore;
+use crate::adk::record::Form;
 use crate::error::{Error, Result};
 use crate::param::Param;
 use crate::session::Context;
@@ -21,16 +22,11 @@ struct Columns {
 }
 
 impl AdkStore {
-    /// Whether the events table has SQLSpec's PostgreSQL layout, whose
-    /// `long_running_tool_ids_json` is JSONB (the seed's is TEXT): asked of the catalog
-    /// once, so tables either side created are read and written in their own form. An
-    /// events table in a whole-event layout is [`Error::Unsupported`].
-    pub(super) async fn jsonb_tool_ids(
-        &self,
-        ctx: &mut impl Context,
-        postgres: bool,
-    ) -> Result<bool> {
-        if let Some(known) = self.jsonb_tool_ids.get() {
+    /// The events table's form: asked of the catalog once, so tables either side created
+    /// are read and written in their own form. SQLSpec 0.42–0.50's `event_json` layout is
+    /// [`Error::Unsupported`].
+    pub(super) async fn form(&self, ctx: &mut impl Context, postgres: bool) -> Result<Form> {
+        if let Some(known) = self.form.get() {
             return Ok(*known);
         }
         // Boxed: asked once per store, its statement's state would otherwise enlarge every
@@ -41,10 +37,10 @@ impl AdkStore {
     /// Refuses an existing events table this store cannot read or write (before
     /// `create_tables` adds anything beside it).
     pub(super) async fn check_layout(&self, ctx: &mut impl Context, postgres: bool) -> Result<()> {
-        self.jsonb_tool_ids(ctx, postgres).await.map(|_| ())
+        self.form(ctx, postgres).await.map(|_| ())
     }
 
-    async fn ask_layout(&self, ctx: &mut impl Context, postgres: bool) -> Result<bool> {
+    async fn ask_layout(&self, ctx: &mut impl Context, postgres: bool) -> Result<Form> {
         let sql = if postgres {
             "SELECT column_name::text, data_type::text FROM information_schema.columns \
              WHERE table_schema = current_schema() AND table_name = $1"
@@ -60,7 +56,7 @@ impl AdkStore {
             .await?;
         // No table yet: the seed's form, which `create_tables` would make; not cached.
         if rows.is_empty() {
-            return Ok(false);
+            return Ok(Form::Columns);
         }
         let mut columns = Columns::default();
         for (name, kind) in &rows {
@@ -74,22 +70,22 @@ impl AdkStore {
                 _ => {}
             }
         }
-        if let (Some(column), false) = (columns.whole_event, columns.content) {
-            let release = if column == "event_data" {
-                "SQLSpec 0.51 and later"
-            } else {
-                "SQLSpec 0.42 to 0.50"
-            };
-            return Err(Error::Unsupported(format!(
-                "the events table {} keeps each event whole in a JSON column `{column}` (the \
-                 layout of {release}); this store reads and writes the seed's layout, one \
-                 column per event field, as SQLSpec 0.41 and earlier create it. Point \
-                 AdkConfig::session_table and events_table at tables of that layout (or \
-                 new names, for create_tables to make)",
-                self.tables.events
-            )));
-        }
-        let _ = self.jsonb_tool_ids.set(columns.jsonb_tool_ids);
-        Ok(columns.jsonb_tool_ids)
+        let form = match (columns.whole_event, columns.content) {
+            (Some("event_data"), false) => Form::EventData,
+            (Some(column), false) => {
+                return Err(Error::Unsupported(format!(
+                    "the events table {} keeps each event whole in a JSON column `{column}` \
+                     without an id column (the layout of SQLSpec 0.42 to 0.50); this store \
+                     reads and writes the seed's layout (SQLSpec 0.41 and earlier) and \
+                     SQLSpec 0.51's `event_data` one. Migrate the table with a later SQLSpec, \
+                     or point AdkConfig::session_table and events_table at other tables",
+                    self.tables.events
+                )));
+            }
+            _ if columns.jsonb_tool_ids => Form::JsonbToolIds,
+            _ => Form::Columns,
+        };
+        let _ = self.form.set(form);
+        Ok(form)
     }
 }

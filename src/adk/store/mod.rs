@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::codec::ActionsCodec;
 use super::config::{AdkConfig, Tables};
-use super::record::{EventRecord, SessionRecord, time_param};
+use super::record::{EventRecord, Form, SessionRecord, time_param};
 use super::schema;
-use super::scopes::Scope;
+use super::scopes::{self, Scope};
 use super::sql::{self, StateBinds, Stmt};
 use crate::conn::{ExecResult, RowRef};
 use crate::error::{Error, Result};
@@ -64,7 +64,7 @@ pub struct AdkStore {
     owner: Option<Value>,
     /// Whether the events table is SQLSpec's PostgreSQL layout (JSONB
     /// `long_running_tool_ids_json`), learned on first use and shared with clones.
-    jsonb_tool_ids: Arc<std::sync::OnceLock<bool>>,
+    form: Arc<std::sync::OnceLock<crate::adk::record::Form>>,
     actions_codec: ActionsCodec,
     portable_ddl: bool,
     staleness: crate::Staleness,
@@ -77,7 +77,7 @@ impl Clone for AdkStore {
             tables: Arc::clone(&self.tables),
             sql: Arc::clone(&self.sql),
             owner: self.owner.clone(),
-            jsonb_tool_ids: Arc::clone(&self.jsonb_tool_ids),
+            form: Arc::clone(&self.form),
             actions_codec: self.actions_codec,
             portable_ddl: self.portable_ddl,
             staleness: self.staleness,
@@ -137,7 +137,7 @@ impl AdkStore {
             tables: Arc::new(Tables::new(&config)?),
             sql: Arc::default(),
             owner: None,
-            jsonb_tool_ids: Arc::default(),
+            form: Arc::default(),
             actions_codec: config.actions_codec,
             portable_ddl: config.portable_ddl,
             staleness: crate::Staleness::Strong,
@@ -554,18 +554,19 @@ impl AdkStore {
         event.check()?;
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
-        let jsonb = self.jsonb_tool_ids(&mut *session, postgres).await?;
+        let form = self.form(&mut *session, postgres).await?;
+        check_actions(event, form)?;
         let mut b = Binds::default();
         event.bind(&mut b, postgres);
         let owner = self.owner_bind(&mut b);
         let key = Stmt::Append {
             postgres,
             scoped: owner.is_some(),
-            jsonb,
+            form,
         };
         let sql = self
             .sql
-            .get(key, || sql::append(&self.tables, postgres, owner, jsonb));
+            .get(key, || sql::append(&self.tables, postgres, owner, form));
         let n = session
             .exec()
             .await?
@@ -619,7 +620,22 @@ impl AdkStore {
         check_object("state", state)?;
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
-        let jsonb = self.jsonb_tool_ids(&mut *session, postgres).await?;
+        let form = self.form(&mut *session, postgres).await?;
+        check_actions(event, form)?;
+        // SQLSpec 0.51's tables hold app and user keys with their prefix.
+        let prefixed = (postgres && form == Form::EventData).then(|| {
+            (
+                deltas.app.as_ref().map(|d| scopes::prefixed(d, Scope::App)),
+                deltas
+                    .user
+                    .as_ref()
+                    .map(|d| scopes::prefixed(d, Scope::User)),
+            )
+        });
+        let (app_delta, user_delta) = match &prefixed {
+            Some((a, u)) => (a.as_ref(), u.as_ref()),
+            None => (deltas.app.as_ref(), deltas.user.as_ref()),
+        };
         let mut b = Binds::default();
         event.bind(&mut b, postgres);
         let set = self.state_binds(&mut b, state, postgres);
@@ -628,8 +644,8 @@ impl AdkStore {
         // PostgreSQL merges the deltas in the same statement; SQLite in the transaction.
         let scope_binds = if postgres {
             sql::ScopeDeltas {
-                app: deltas.app.as_ref().map(|d| b.push(d)),
-                user: deltas.user.as_ref().map(|d| b.push(d)),
+                app: app_delta.map(|d| b.push(d)),
+                user: user_delta.map(|d| b.push(d)),
             }
         } else {
             sql::ScopeDeltas::default()
@@ -640,13 +656,13 @@ impl AdkStore {
             cas: cas.is_some(),
             app: scope_binds.app.is_some(),
             user: scope_binds.user.is_some(),
-            jsonb,
+            form,
             version_only: T::VERSION_ONLY,
         };
         let update = self.sql.get(key, || {
             let back = sql::Returning {
                 version_only: T::VERSION_ONLY,
-                jsonb,
+                form,
             };
             sql::append_update(&self.tables, postgres, set, cas, owner, scope_binds, back)
         });
@@ -660,9 +676,9 @@ impl AdkStore {
                 .map_err(|e| duplicate_event(e, event))?;
             rows.into_iter().next()
         } else {
-            let insert = self
-                .sql
-                .get(Stmt::SqliteInsert, || sql::sqlite_insert(&self.tables));
+            let insert = self.sql.get(Stmt::SqliteInsert { form }, || {
+                sql::sqlite_insert(&self.tables, form)
+            });
             let scopes = SqliteScopes {
                 store: self,
                 app: &event.app_name,
@@ -735,7 +751,7 @@ impl AdkStore {
         }
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
-        let jsonb = self.jsonb_tool_ids(&mut *session, postgres).await?;
+        let form = self.form(&mut *session, postgres).await?;
         let mut b = Binds::default();
         let sid = b.push(session_id);
         let after = after_timestamp.map(|t| b.push(time_param(t, postgres)));
@@ -745,10 +761,10 @@ impl AdkStore {
             after: after.is_some(),
             scoped: owner.is_some(),
             limit: limit.is_some(),
-            jsonb,
+            form,
         };
         let sql = self.sql.get(key, || {
-            sql::events(&self.tables, sid, after, owner, limit, jsonb)
+            sql::events(&self.tables, sid, after, owner, limit, form, postgres)
         });
         read_rows(
             &self.pool,
@@ -927,4 +943,20 @@ fn duplicate_event(e: Error, event: &EventRecord) -> Error {
     } else {
         e
     }
+}
+
+/// In `event_data` (SQLSpec 0.51's layout) an event's actions are JSON: a record whose
+/// actions are not (a pickle, from [`ActionsCodec::Pickle`]) cannot be stored there.
+fn check_actions(event: &EventRecord, form: Form) -> Result<()> {
+    let Some(actions) = event.actions.as_deref().filter(|a| !a.is_empty()) else {
+        return Ok(());
+    };
+    if form != Form::EventData || serde_json::from_slice::<serde::de::IgnoredAny>(actions).is_ok() {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "event {}: its actions are not JSON (a pickle?), and the events table keeps each \
+         event as JSON in `event_data` (SQLSpec 0.51's layout): use ActionsCodec::Json",
+        event.id
+    )))
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{AdkStore, NewSession};
 use crate::adk::event::{Event, JsonMap};
-use crate::adk::record::{EventBody, SessionRecord, time_param};
+use crate::adk::record::{EventBody, Form, SessionRecord, time_param};
 use crate::adk::scopes::{self, Scope};
 use crate::adk::sql::{self, Stmt};
 use crate::conn::{ExecResult, RowRef};
@@ -45,6 +45,7 @@ impl AdkStore {
     /// [`get_session`](AdkStore::get_session) with its app's and user's state (ADK's
     /// scopes), in the same statement.
     pub(crate) async fn get_session_scoped(&self, session_id: &str) -> Result<Option<Scoped>> {
+        self.form_now().await?;
         let rows = self
             .get_with(session_id, true, self.scoped_decoder())
             .await?;
@@ -58,6 +59,7 @@ impl AdkStore {
         app_name: &str,
         user_id: Option<&str>,
     ) -> Result<Vec<Scoped>> {
+        self.form_now().await?;
         self.list(app_name, user_id, None, None, true, self.scoped_decoder())
             .await
     }
@@ -77,7 +79,7 @@ impl AdkStore {
         check_id("session_id", session_id)?;
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
-        let jsonb = self.jsonb_tool_ids(&mut *session, postgres).await?;
+        let form = self.form(&mut *session, postgres).await?;
         let mut b = Binds::default();
         let id = b.push(session_id);
         let owner = self.owner_bind(&mut b);
@@ -88,7 +90,7 @@ impl AdkStore {
             after: after.is_some(),
             limit: limit.is_some(),
             oldest: oldest && limit.is_some(),
-            jsonb,
+            form,
         };
         let binds = sql::ReadBinds {
             id,
@@ -96,17 +98,20 @@ impl AdkStore {
             after,
             limit,
             oldest,
-            jsonb,
+            form,
+            postgres,
         };
         let sql = self
             .sql
             .get(key, || sql::session_with_events(&self.tables, &binds));
         let has_owner = self.tables.owner.is_some();
+        let prefixed = form == Form::EventData;
         // The session's row (its id not NULL) comes first, then a row per event.
         let decode = move |r: RowRef<'_>| {
             if !r.is_null(0)? {
                 // Boxed: one row has it, and every row is as large as its largest.
-                return Ok((Some(Box::new(Scoped::decode(r, has_owner)?)), None));
+                let head = Scoped::decode(r, has_owner, prefixed)?;
+                return Ok((Some(Box::new(head)), None));
             }
             let ev = r.shifted(Scoped::columns(has_owner));
             let event = EventBody::decode(ev.shifted(1))?.into_event(ev.get(0)?);
@@ -146,6 +151,8 @@ impl AdkStore {
         let deltas = Deltas::of(split);
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
+        // Whether app and user keys are stored with their prefix.
+        self.form(&mut *session, postgres).await?;
         let new = NewSession {
             id: session_id,
             app: app_name,
@@ -193,6 +200,11 @@ impl AdkStore {
             Scope::App => a,
             Scope::User => b.push(user),
         };
+        // SQLSpec 0.51's tables hold the keys with their prefix.
+        let delta = &match self.prefixed() {
+            true => scopes::prefixed(delta, scope),
+            false => delta.clone(),
+        };
         if postgres {
             let d = b.push(delta);
             let sql = scopes::upsert_pg(t, scope, a, u, d, None);
@@ -235,13 +247,30 @@ impl AdkStore {
             })
             .await?;
         let (a, u) = rows.into_iter().next().unwrap_or_default();
-        Ok((scopes::stored(a), scopes::stored(u)))
+        Ok(stored_scopes(a, u, self.prefixed()))
+    }
+
+    /// Whether app and user keys are stored with their prefix (SQLSpec 0.51's tables),
+    /// once the events table's form is known.
+    pub(crate) fn prefixed(&self) -> bool {
+        self.form.get() == Some(&Form::EventData)
+    }
+
+    /// The events table's form, asking the catalog on a session of its own the first time.
+    async fn form_now(&self) -> Result<Form> {
+        if let Some(form) = self.form.get() {
+            return Ok(*form);
+        }
+        let mut session = checkout(&self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        self.form(&mut *session, postgres).await
     }
 
     /// Reads a session row followed by its app's and user's state.
     fn scoped_decoder(&self) -> impl Fn(RowRef<'_>) -> ExecResult<Scoped> + Clone + use<> {
         let has_owner = self.tables.owner.is_some();
-        move |r| Scoped::decode(r, has_owner)
+        let prefixed = self.prefixed();
+        move |r| Scoped::decode(r, has_owner, prefixed)
     }
 }
 
@@ -252,12 +281,27 @@ impl Scoped {
         6 + usize::from(has_owner) + 2
     }
 
-    fn decode(r: RowRef<'_>, has_owner: bool) -> ExecResult<Scoped> {
+    fn decode(r: RowRef<'_>, has_owner: bool, prefixed: bool) -> ExecResult<Scoped> {
         let n = Scoped::columns(has_owner) - 2;
-        Ok(Scoped {
-            record: SessionRecord::decode(r, has_owner)?,
-            app: scopes::stored(r.get(n)?),
-            user: scopes::stored(r.get(n + 1)?),
-        })
+        let record = SessionRecord::decode(r, has_owner)?;
+        let (app, user) = stored_scopes(r.get(n)?, r.get(n + 1)?, prefixed);
+        Ok(Scoped { record, app, user })
+    }
+}
+
+/// An app's and a user's stored state as this crate holds them: without the prefix.
+fn stored_scopes(
+    app: Option<serde_json::Value>,
+    user: Option<serde_json::Value>,
+    prefixed: bool,
+) -> (JsonMap, JsonMap) {
+    let (app, user) = (scopes::stored(app), scopes::stored(user));
+    if prefixed {
+        (
+            scopes::unprefixed(app, Scope::App),
+            scopes::unprefixed(user, Scope::User),
+        )
+    } else {
+        (app, user)
     }
 }

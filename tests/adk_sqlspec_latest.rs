@@ -1,0 +1,367 @@
+//! SQLSpec's current ADK store (0.69, `tests/python/adk_interop.py` in the venv of
+//! `tests/python/requirements-sqlspec-latest.txt`) on the same tables: its events table
+//! keeps each event whole in `event_data`, and its app and user state tables keep their
+//! keys with the prefix. This crate finds that layout in the catalog and reads and writes
+//! it, both ways with Python's real service.
+//!
+//! - PostgreSQL: Python creates the tables and writes a session (with `app:` and `user:`
+//!   keys); this crate reads every field of it, appends to it and writes a session of its
+//!   own; Python's service loads both, state scopes included.
+//! - SQLite: SQLSpec 0.69's own SQLite service fails its first append (a stale-session
+//!   check on its rounded Julian-day times), so Python creates the tables and a session,
+//!   this crate appends and writes, and Python loads both.
+mod common;
+
+use serde_json::{Value, json};
+use session_pool::ErrorKind;
+use session_pool::adk::{
+    ActionsCodec, AdkConfig, AdkStore, AgentSession, Event, GetSessionConfig, SessionService,
+};
+
+use common::unique;
+
+struct Names {
+    sessions: String,
+    events: String,
+    app: String,
+    user: String,
+    meta: String,
+}
+
+impl Names {
+    fn new() -> Self {
+        Names {
+            sessions: unique("sq69_s"),
+            events: unique("sq69_e"),
+            app: unique("sq69_a"),
+            user: unique("sq69_u"),
+            meta: unique("sq69_m"),
+        }
+    }
+
+    fn config(&self) -> AdkConfig {
+        AdkConfig::default()
+            .session_table(&self.sessions)
+            .events_table(&self.events)
+            .app_state_table(&self.app)
+            .user_state_table(&self.user)
+    }
+
+    fn request(&self, url: &str, extra: Value) -> Value {
+        let mut r = json!({
+            "backend": if url.starts_with("postgres") { "postgres" } else { "sqlite" },
+            "url": url,
+            "session_table": self.sessions, "events_table": self.events,
+            "app_state_table": self.app, "user_state_table": self.user,
+            "metadata_table": self.meta,
+        });
+        r.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        r
+    }
+}
+
+/// The event this crate writes, with every field the table keeps.
+fn full_event() -> Event {
+    let mut e = Event::text("agent", "model", "Hello from Rust \u{1F980} 'quotes' \\ $$")
+        .with_invocation_id("inv-rs-1")
+        .with_state_delta("topic", json!("event_data"))
+        .with_state_delta("app:plan", json!("pro"))
+        .with_state_delta("user:lang", json!("fr"))
+        .with_state_delta("temp:scratch", json!(1))
+        .with_state_delta(
+            "nested",
+            json!({"list": [1, -2, 2.5, null, true], "k": i64::MIN}),
+        );
+    e.branch = Some("root.support".into());
+    e.turn_complete = Some(true);
+    e.long_running_tool_ids = Some(vec!["call_9".into()]);
+    e.custom_metadata = Some(json!({"trace": "rs"}));
+    e.actions.transfer_to_agent = Some("support".into());
+    e.actions.artifact_delta.insert("report.pdf".into(), 3);
+    e.actions.extra.insert("end_of_agent".into(), json!(true));
+    e.extra
+        .insert("usage_metadata".into(), json!({"total_token_count": 42}));
+    e
+}
+
+/// What Python's service loaded of `rust`'s events and state.
+fn assert_python_read(py: &Value, rust: &AgentSession) {
+    let state = py["state"].as_object().unwrap();
+    for (k, v) in &rust.state {
+        if k.starts_with("temp:") {
+            assert!(!state.contains_key(k), "temp key {k} stored: {py}");
+        } else {
+            assert_eq!(state.get(k), Some(v), "state {k}: {py}");
+        }
+    }
+    let events = py["events"].as_array().unwrap();
+    assert_eq!(events.len(), rust.events.len(), "{py}");
+    for (p, r) in events.iter().zip(&rust.events) {
+        let what = &r.id;
+        assert_eq!(p["id"], json!(r.id), "{what}");
+        assert_eq!(p["author"], json!(r.author), "{what}");
+        assert_eq!(
+            p["invocation_id"],
+            json!(r.invocation_id.clone().unwrap_or_default()),
+            "{what}"
+        );
+        assert_eq!(p["branch"], json!(r.branch), "{what}");
+        assert_eq!(
+            p["content"],
+            r.content.clone().unwrap_or(Value::Null),
+            "{what}"
+        );
+        assert_eq!(p["custom_metadata"], json!(r.custom_metadata), "{what}");
+        assert_eq!(p["turn_complete"], json!(r.turn_complete), "{what}");
+        assert_eq!(
+            p["long_running_tool_ids"],
+            json!(r.long_running_tool_ids),
+            "{what}"
+        );
+        // The actions as Python's model holds them: every field this crate set.
+        let actions = serde_json::to_value(&r.actions).unwrap();
+        for (k, v) in actions.as_object().unwrap() {
+            assert_eq!(&p["actions"][k], v, "{what} actions.{k}: {p}");
+        }
+        let t = r.timestamp.timestamp_micros() as f64 / 1e6;
+        let pt = p["timestamp"].as_f64().unwrap();
+        assert!((t - pt).abs() < 1e-4, "{what}: {t} vs {pt}");
+    }
+}
+
+async fn python(request: &Value) -> Option<Value> {
+    let python = common::python_sqlspec_latest()?;
+    Some(common::run_python(&python, "adk_interop.py", request).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_both_ways() {
+    let (Some(db), Some(url)) = (common::postgres().await, common::pg_url()) else {
+        return;
+    };
+    let n = Names::new();
+    let (app, user) = ("interop", "u1");
+    let ids = json!({"app": app, "user": user, "session_id": "py-a", "scoped": true});
+    let Some(answer) = python(&n.request(
+        &url,
+        json!({"create_tables": true, "write": ids, "read": ids}),
+    ))
+    .await
+    else {
+        return;
+    };
+    let py_a = &answer["read"];
+    let store = AdkStore::new(common::fixed_pool(&db, 4).await, n.config()).unwrap();
+    // What a service does at start-up: SQLSpec's tables are left as they are.
+    store.create_tables().await.unwrap();
+    let service = SessionService::new(store.clone());
+
+    // Every field of Python's events, its extra fields (`node_info`) and the scopes.
+    let mut a = service
+        .get_session(app, user, "py-a", &GetSessionConfig::default())
+        .await
+        .unwrap()
+        .expect("Python's session");
+    assert_eq!(a.state["app:tier"], "gold");
+    assert_eq!(a.state["user:theme"], "dark");
+    assert_eq!(a.state["topic"], "rust");
+    assert_eq!(a.events.len(), 2);
+    let (first, second) = (&a.events[0], &a.events[1]);
+    let p0 = &py_a["events"][0];
+    assert_eq!(json!(first.id), p0["id"]);
+    assert_eq!(first.author, "user");
+    assert_eq!(first.invocation_id.as_deref(), Some("inv-py-1"));
+    assert_eq!(first.content.as_ref(), Some(&p0["content"]));
+    assert_eq!(first.custom_metadata, Some(json!({"trace": "t1"})));
+    assert_eq!(
+        first.long_running_tool_ids.as_ref().map(|v| v.len()),
+        Some(2)
+    );
+    assert_eq!(first.actions.transfer_to_agent.as_deref(), Some("billing"));
+    assert_eq!(first.actions.state_delta["big"], json!(1u64 << 40));
+    assert_eq!(first.actions.artifact_delta["notes.txt"], 2);
+    assert!(first.extra.contains_key("node_info"), "{first:?}");
+    assert_eq!(second.branch.as_deref(), Some("root.billing"));
+    assert_eq!(second.turn_complete, Some(true));
+    assert_eq!(second.actions.skip_summarization, Some(true));
+    assert_eq!(
+        second.actions.extra["compaction"]["compacted_content"]["parts"][0]["text"],
+        "summary"
+    );
+    let t = first.timestamp.timestamp_micros() as f64 / 1e6;
+    assert!((t - p0["timestamp"].as_f64().unwrap()).abs() < 1e-4);
+
+    // This crate appends to Python's session and writes one of its own.
+    service.append_event(&mut a, full_event()).await.unwrap();
+    let mut b = service
+        .create_session(
+            app,
+            user,
+            Some(
+                json!({"lang": "rs", "user:since": 2024})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+            Some("rs-b"),
+        )
+        .await
+        .unwrap();
+    service.append_event(&mut b, full_event()).await.unwrap();
+    service
+        .append_event(&mut b, Event::text("user", "user", "thanks"))
+        .await
+        .unwrap();
+
+    // Python's service loads both, this crate's keys in its scopes.
+    for (id, ours) in [("py-a", &a), ("rs-b", &b)] {
+        let ids = json!({"app": app, "user": user, "session_id": id});
+        let answer = python(&n.request(&url, json!({"read": ids})))
+            .await
+            .unwrap();
+        assert_python_read(&answer["read"], ours);
+    }
+    let answer = python(&n.request(
+        &url,
+        json!({"read": {"app": app, "user": user, "session_id": "rs-b"}}),
+    ))
+    .await
+    .unwrap();
+    let state = &answer["read"]["state"];
+    assert_eq!(state["app:plan"], "pro", "{answer}");
+    assert_eq!(state["user:since"], 2024, "{answer}");
+    assert_eq!(state["user:theme"], "dark", "{answer}");
+
+    // Stored as SQLSpec stores them: keys with their prefix, no null members.
+    let mut s = db.session();
+    s.create().await.unwrap();
+    let scope: Value = common::scalar(
+        &mut s,
+        &format!("SELECT state FROM {} WHERE app_name = $1", n.app),
+        &[app.into()],
+    )
+    .await;
+    assert_eq!(scope, json!({"app:tier": "gold", "app:plan": "pro"}));
+    let data: Value = common::scalar(
+        &mut s,
+        &format!(
+            "SELECT event_data FROM {} WHERE session_id = 'rs-b' ORDER BY timestamp LIMIT 1",
+            n.events
+        ),
+        &[],
+    )
+    .await;
+    assert!(
+        data.as_object().unwrap().values().all(|v| !v.is_null()),
+        "{data}"
+    );
+    assert_eq!(data["usage_metadata"]["total_token_count"], 42, "{data}");
+    assert!(data["timestamp"].is_f64(), "{data}");
+    assert!(
+        data["actions"]["state_delta"].get("temp:scratch").is_none(),
+        "{data}"
+    );
+
+    // The newest events only, and the store's own reads, on the layout too.
+    let newest = service
+        .get_session(
+            app,
+            user,
+            "py-a",
+            &GetSessionConfig::default().num_recent_events(1),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(newest.events.len(), 1);
+    assert_eq!(newest.events[0].id, a.events[2].id);
+    let records = store.get_events("rs-b", None, Some(1)).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].author.as_deref(), Some("user"));
+
+    // A pickle cannot live in `event_data`: refused before anything is written.
+    let pickled = SessionService::new(
+        AdkStore::new(
+            common::fixed_pool(&db, 2).await,
+            n.config().actions_codec(ActionsCodec::Pickle),
+        )
+        .unwrap(),
+    );
+    let before = b.events.len();
+    let err = pickled
+        .append_event(
+            &mut b,
+            Event::text("user", "user", "pickled").with_state_delta("x", json!(1)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert_eq!(b.events.len(), before);
+    let again = service
+        .get_session(app, user, "rs-b", &GetSessionConfig::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.events.len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_both_ways() {
+    let (db, dir) = common::sqlite().await;
+    let path = dir.path().join("test.db").display().to_string();
+    let n = Names::new();
+    let (app, user) = ("interop", "u1");
+    let ids = json!({"app": app, "user": user, "session_id": "py-a", "session_only": true});
+    let Some(answer) =
+        python(&n.request(&path, json!({"create_tables": true, "write": ids}))).await
+    else {
+        return;
+    };
+    assert_eq!(answer["written"]["state"], json!({"lang": "py", "n": 1}));
+    let store = AdkStore::new(common::fixed_pool(&db, 2).await, n.config()).unwrap();
+    store.create_tables().await.unwrap();
+    let service = SessionService::new(store);
+    let mut a = service
+        .get_session(app, user, "py-a", &GetSessionConfig::default())
+        .await
+        .unwrap()
+        .expect("Python's session");
+    assert_eq!(a.state["lang"], "py");
+    service.append_event(&mut a, full_event()).await.unwrap();
+    let mut b = service
+        .create_session(
+            app,
+            user,
+            Some(json!({"user:since": 2024}).as_object().unwrap().clone()),
+            Some("rs-b"),
+        )
+        .await
+        .unwrap();
+    service.append_event(&mut b, full_event()).await.unwrap();
+
+    // This crate reads its own writes back as it wrote them.
+    let back = service
+        .get_session(app, user, "rs-b", &GetSessionConfig::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.events.len(), 1);
+    let (r, w) = (&back.events[0], &b.events[0]);
+    assert_eq!(r.content, w.content);
+    assert_eq!(r.actions, w.actions);
+    assert_eq!(r.extra, w.extra);
+    assert_eq!(r.custom_metadata, w.custom_metadata);
+    assert_eq!(r.turn_complete, Some(true));
+    assert_eq!(back.state["user:since"], 2024);
+    assert_eq!(back.state["app:plan"], "pro");
+
+    for (id, ours) in [("py-a", &a), ("rs-b", &b)] {
+        let ids = json!({"app": app, "user": user, "session_id": id});
+        let answer = python(&n.request(&path, json!({"read": ids})))
+            .await
+            .unwrap();
+        assert_python_read(&answer["read"], ours);
+    }
+}
