@@ -22,6 +22,14 @@ async fn encrypted(db: &Database) -> bool {
     ssl
 }
 
+/// Why a connection to `url` fails, at open or at the first session.
+async fn connect_error(url: &str) -> session_pool::Error {
+    match Database::open(url).await {
+        Err(e) => e,
+        Ok(db) => db.session().create().await.unwrap_err(),
+    }
+}
+
 fn url(tls: &TlsServer, query: &str) -> String {
     format!("{}?{query}", tls.url)
 }
@@ -53,10 +61,7 @@ async fn verify_full_accepts_the_right_ca_and_refuses_another() {
         &tls,
         &format!("sslmode=verify-full&sslrootcert={}", tls.other_ca),
     );
-    let err = match Database::open(&bad).await {
-        Err(e) => e,
-        Ok(db) => db.session().create().await.unwrap_err(),
-    };
+    let err = connect_error(&bad).await;
     assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
     let text = format!("{err} {err:?}").to_lowercase();
     assert!(
@@ -71,10 +76,7 @@ async fn a_plain_connection_is_refused_with_the_servers_reason() {
         return;
     };
     let plain = url(&tls, "sslmode=disable");
-    let err = match Database::open(&plain).await {
-        Err(e) => e,
-        Ok(db) => db.session().create().await.unwrap_err(),
-    };
+    let err = connect_error(&plain).await;
     assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
     assert!(err.to_string().contains("no encryption"), "{err}");
 }
@@ -165,10 +167,7 @@ async fn a_scram_password_with_url_characters_connects_and_a_wrong_one_is_not_ec
     assert_eq!(user, "scram");
 
     let bad = format!("postgres://scram:wrong{encoded}@{address}?sslmode=require");
-    let err = match Database::open(&bad).await {
-        Err(e) => e,
-        Ok(db) => db.session().create().await.unwrap_err(),
-    };
+    let err = connect_error(&bad).await;
     assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
     let text = format!("{err} {err:?}");
     assert!(text.contains("28P01"), "{text}");
@@ -251,10 +250,7 @@ async fn a_missing_or_foreign_client_certificate_is_refused() {
         tls_file(&tls, "intruder.key")
     );
     for u in [base, foreign] {
-        let err = match Database::open(&u).await {
-            Err(e) => e,
-            Ok(db) => db.session().create().await.unwrap_err(),
-        };
+        let err = connect_error(&u).await;
         assert_eq!(err.kind(), ErrorKind::Connect, "{u}: {err:?}");
         let text = format!("{err} {err:?}").to_lowercase();
         assert!(text.contains("certificate"), "{u}: {err:?}");
@@ -273,10 +269,7 @@ async fn a_missing_client_key_file_is_named() {
         tls.ca,
         tls_file(&tls, "client.crt"),
     );
-    let err = match Database::open(&u).await {
-        Err(e) => e,
-        Ok(db) => db.session().create().await.unwrap_err(),
-    };
+    let err = connect_error(&u).await;
     assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
     assert!(
         format!("{err} {err:?}").contains("/nonexistent/client.key"),
@@ -298,10 +291,7 @@ async fn a_version_1_client_certificate_is_explained() {
         tls_file(&tls, "client-v1.crt"),
         tls_file(&tls, "client.key"),
     );
-    let err = match Database::open(&u).await {
-        Err(e) => e,
-        Ok(db) => db.session().create().await.unwrap_err(),
-    };
+    let err = connect_error(&u).await;
     assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
     assert!(err.to_string().contains("version 1"), "{err}");
 }
