@@ -62,9 +62,9 @@ pub struct AdkStore {
     /// Statement texts, shared with clones and scoped stores (same tables).
     sql: Arc<SqlCache<Stmt>>,
     owner: Option<Value>,
-    /// Whether the events table is SQLSpec's PostgreSQL layout (JSONB
-    /// `long_running_tool_ids_json`), learned on first use and shared with clones.
-    form: Arc<std::sync::OnceLock<crate::adk::record::Form>>,
+    /// The events table's form (the seed's columns, SQLSpec 0.41's JSONB tool ids, or
+    /// SQLSpec 0.51's `event_data`), learned on first use and shared with clones.
+    form: Arc<std::sync::OnceLock<Form>>,
     actions_codec: ActionsCodec,
     portable_ddl: bool,
     staleness: crate::Staleness,
