@@ -5,8 +5,9 @@
 //! it, both ways with Python's real service.
 //!
 //! - PostgreSQL: Python creates the tables and writes a session (with `app:` and `user:`
-//!   keys); this crate reads every field of it, appends to it and writes a session of its
-//!   own; Python's service loads both, state scopes included.
+//!   keys); this crate reads every field of it; Python appends again, so this crate's copy
+//!   is stale and its append refused until it reads again; then it appends and writes a
+//!   session of its own; Python's service loads both, state scopes included.
 //! - SQLite: SQLSpec 0.69's own SQLite service fails its first append (a stale-session
 //!   check on its rounded Julian-day times), so Python creates the tables and a session,
 //!   this crate appends and writes, and Python loads both.
@@ -193,6 +194,27 @@ async fn postgres_both_ways() {
     let t = first.timestamp.timestamp_micros() as f64 / 1e6;
     assert!((t - p0["timestamp"].as_f64().unwrap()).abs() < 1e-4);
 
+    // Python appends after this crate read the session: this crate's copy is stale, and
+    // its append is refused (nothing written) until it reads the session again.
+    let more = json!({"app": app, "user": user, "session_id": "py-a",
+        "state_delta": {"user:theme": "light"}});
+    python(&n.request(&url, json!({"append": more})))
+        .await
+        .unwrap();
+    let err = service
+        .append_event(&mut a, full_event())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert_eq!(a.events.len(), 2);
+    let mut a = service
+        .get_session(app, user, "py-a", &GetSessionConfig::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.events.len(), 3);
+    assert_eq!(a.state["user:theme"], "light");
+
     // This crate appends to Python's session and writes one of its own.
     service.append_event(&mut a, full_event()).await.unwrap();
     let mut b = service
@@ -232,7 +254,7 @@ async fn postgres_both_ways() {
     let state = &answer["read"]["state"];
     assert_eq!(state["app:plan"], "pro", "{answer}");
     assert_eq!(state["user:since"], 2024, "{answer}");
-    assert_eq!(state["user:theme"], "dark", "{answer}");
+    assert_eq!(state["user:theme"], "light", "{answer}");
 
     // Stored as SQLSpec stores them: keys with their prefix, no null members.
     let mut s = db.session();
@@ -276,7 +298,7 @@ async fn postgres_both_ways() {
         .unwrap()
         .unwrap();
     assert_eq!(newest.events.len(), 1);
-    assert_eq!(newest.events[0].id, a.events[2].id);
+    assert_eq!(newest.events[0].id, a.events.last().unwrap().id);
     let records = store.get_events("rs-b", None, Some(1)).await.unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].author.as_deref(), Some("user"));

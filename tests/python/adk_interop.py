@@ -10,6 +10,8 @@ Request: {"backend": "postgres" | "sqlite", "url": DSN or SQLite file path,
           "write": {"app": ..., "user": ..., "session_id": ...,
                     "session_only": bool,   # create the session, append nothing
                     "scoped": bool} | null,  # app: and user: keys in the first event's delta
+          "append": {"app": ..., "user": ..., "session_id": ..., "text": ...,
+                     "state_delta": {...}} | null,  # one more event, through the service
           "read": {"app": ..., "user": ..., "session_id": ...} | null}
 Answer:  {"written": <session>, "read": <session> | null}, sessions as session_json writes them.
 """
@@ -126,6 +128,17 @@ async def main(req):
         answer = {"written": None, "read": None}
         if req.get("write"):
             answer["written"] = await write(service, req["write"])
+        if req.get("append"):
+            a = req["append"]
+            session = await service.get_session(app_name=a["app"], user_id=a["user"], session_id=a["session_id"])
+            event = Event(
+                invocation_id="inv-py-2",
+                author="user",
+                content=types.Content(role="user", parts=[types.Part(text=a.get("text", "again"))]),
+                actions=EventActions(state_delta=a.get("state_delta", {})),
+            )
+            await service.append_event(session, event)
+            answer["appended"] = event_json(event)
         if req.get("read"):
             r = req["read"]
             session = await service.get_session(app_name=r["app"], user_id=r["user"], session_id=r["session_id"])
