@@ -465,6 +465,20 @@ impl Database {
             "" => Err(invalid(
                 "the URL has no scheme; use sqlite:// or postgres://".into(),
             )),
+            // SQLAlchemy's dialect+driver URLs, as Python services sharing the tables are
+            // configured with. Not taken as aliases: their paths (`sqlite:///relative.db`)
+            // and parameters (asyncpg's `ssl=`) differ from libpq's and sqlx's.
+            other if other.contains('+') => Err(invalid(format!(
+                "`{other}://` is a SQLAlchemy URL (dialect+driver); this crate takes libpq's \
+                 `postgres://` and sqlx's `sqlite://`: write the scheme as `{}://`, check \
+                 the parameters (`sslmode=`, not asyncpg's `ssl=`), and for SQLite the path \
+                 (`sqlite:///abs/path.db` here, `sqlite:////abs/path.db` in SQLAlchemy)",
+                if other.starts_with("sqlite") {
+                    "sqlite"
+                } else {
+                    "postgres"
+                }
+            ))),
             other => Err(invalid(format!(
                 "unsupported scheme `{other}`; this build supports {}",
                 supported_schemes()

@@ -93,6 +93,30 @@ async fn malformed_and_unsupported_urls_are_typed_errors() {
     }
 }
 
+/// The URLs Python services sharing the tables are configured with (SQLAlchemy's
+/// dialect+driver form) are refused with what to write instead, not taken as aliases:
+/// their SQLite paths and TLS parameters mean other things here.
+#[tokio::test]
+async fn sqlalchemy_urls_say_what_to_write_instead() {
+    for (url, scheme) in [
+        (
+            "postgresql+asyncpg://u:secret@127.0.0.1/db?ssl=require",
+            "postgres://",
+        ),
+        ("postgresql+psycopg://u@127.0.0.1/db", "postgres://"),
+        ("sqlite+aiosqlite:///agent.db", "sqlite://"),
+    ] {
+        match Database::open(url).await {
+            Err(Error::InvalidUrl { url: shown, reason }) => {
+                assert!(!shown.contains("secret"), "password shown: {shown}");
+                assert!(reason.contains("SQLAlchemy"), "{url}: {reason}");
+                assert!(reason.contains(&format!("as `{scheme}`")), "{url}: {reason}");
+            }
+            other => panic!("{url}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn unreachable_server_is_a_connect_error() {
     // A port nothing listens on: bind one, then free it.
