@@ -110,7 +110,10 @@ async fn sqlalchemy_urls_say_what_to_write_instead() {
             Err(Error::InvalidUrl { url: shown, reason }) => {
                 assert!(!shown.contains("secret"), "password shown: {shown}");
                 assert!(reason.contains("SQLAlchemy"), "{url}: {reason}");
-                assert!(reason.contains(&format!("as `{scheme}`")), "{url}: {reason}");
+                assert!(
+                    reason.contains(&format!("as `{scheme}`")),
+                    "{url}: {reason}"
+                );
             }
             other => panic!("{url}: expected InvalidUrl, got {other:?}"),
         }
