@@ -186,6 +186,20 @@ fn tls_file(tls: &TlsServer, name: &str) -> String {
         .to_string()
 }
 
+/// `certuser`'s URL with `verify-full` against the test CA, and `sslcert`/`sslkey` when
+/// given (paths).
+fn cert_url(tls: &TlsServer, cert_and_key: Option<(&str, &str)>) -> String {
+    let mut u = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        tls.url.replacen("postgres@", "certuser@", 1),
+        tls.ca
+    );
+    if let Some((cert, key)) = cert_and_key {
+        u += &format!("&sslcert={cert}&sslkey={key}");
+    }
+    u
+}
+
 /// `certuser` logs in by client certificate only (`cert` in pg_hba), as on servers that
 /// require mutual TLS: libpq's `sslcert`/`sslkey` work, with the key as PKCS#8 or as the
 /// PKCS#1 RSA key older tooling writes, in a one-host and a two-host URL.
@@ -194,15 +208,8 @@ async fn a_client_certificate_logs_in() {
     let Some(tls) = common::pg_tls() else {
         return;
     };
-    let cert_url = |cert: &str, key: &str| {
-        format!(
-            "{}?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
-            tls.url.replacen("postgres@", "certuser@", 1),
-            tls.ca,
-            tls_file(&tls, cert),
-            tls_file(&tls, key)
-        )
-    };
+    let cert_url =
+        |cert: &str, key: &str| cert_url(&tls, Some((&tls_file(&tls, cert), &tls_file(&tls, key))));
     let (host_port, _) = tls.url["postgres://postgres@".len()..]
         .split_once('/')
         .unwrap();
@@ -239,17 +246,14 @@ async fn a_missing_or_foreign_client_certificate_is_refused() {
     let Some(tls) = common::pg_tls() else {
         return;
     };
-    let base = format!(
-        "{}?sslmode=verify-full&sslrootcert={}",
-        tls.url.replacen("postgres@", "certuser@", 1),
-        tls.ca
-    );
-    let foreign = format!(
-        "{base}&sslcert={}&sslkey={}",
+    let foreign = (
         tls_file(&tls, "intruder.crt"),
-        tls_file(&tls, "intruder.key")
+        tls_file(&tls, "intruder.key"),
     );
-    for u in [base, foreign] {
+    for u in [
+        cert_url(&tls, None),
+        cert_url(&tls, Some((&foreign.0, &foreign.1))),
+    ] {
         let err = connect_error(&u).await;
         assert_eq!(err.kind(), ErrorKind::Connect, "{u}: {err:?}");
         let text = format!("{err} {err:?}").to_lowercase();
@@ -263,12 +267,8 @@ async fn a_missing_client_key_file_is_named() {
     let Some(tls) = common::pg_tls() else {
         return;
     };
-    let u = format!(
-        "{}?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey=/nonexistent/client.key",
-        tls.url.replacen("postgres@", "certuser@", 1),
-        tls.ca,
-        tls_file(&tls, "client.crt"),
-    );
+    let cert = tls_file(&tls, "client.crt");
+    let u = cert_url(&tls, Some((&cert, "/nonexistent/client.key")));
     let err = connect_error(&u).await;
     assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
     assert!(
@@ -284,13 +284,11 @@ async fn a_version_1_client_certificate_is_explained() {
     let Some(tls) = common::pg_tls() else {
         return;
     };
-    let u = format!(
-        "{}?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
-        tls.url.replacen("postgres@", "certuser@", 1),
-        tls.ca,
+    let (cert, key) = (
         tls_file(&tls, "client-v1.crt"),
         tls_file(&tls, "client.key"),
     );
+    let u = cert_url(&tls, Some((&cert, &key)));
     let err = connect_error(&u).await;
     assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
     assert!(err.to_string().contains("version 1"), "{err}");
