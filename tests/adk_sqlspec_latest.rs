@@ -6,8 +6,9 @@
 //!
 //! - PostgreSQL: Python creates the tables and writes a session (with `app:` and `user:`
 //!   keys); this crate reads every field of it; Python appends again, so this crate's copy
-//!   is stale and its append refused until it reads again; then it appends and writes a
-//!   session of its own; Python's service loads both, state scopes included.
+//!   is stale and its append refused until it reads again; then it appends while Python
+//!   holds the session as loaded, and SQLSpec's service refuses Python's stale append in
+//!   turn; it writes a session of its own; Python's service loads both, scopes included.
 //! - SQLite: SQLSpec 0.69's own SQLite service fails its first append (a stale-session
 //!   check on its rounded Julian-day times), so Python creates the tables and a session,
 //!   this crate appends and writes, and Python loads both.
@@ -215,8 +216,22 @@ async fn postgres_both_ways() {
     assert_eq!(a.events.len(), 3);
     assert_eq!(a.state["user:theme"], "light");
 
-    // This crate appends to Python's session and writes one of its own.
+    // This crate appends while Python holds the session as it loaded it: Python's copy is
+    // stale, and SQLSpec's service refuses its append.
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let held = {
+        let request = n.request(
+            &url,
+            json!({"append": {"app": app, "user": user, "session_id": "py-a"}, "go_file": go}),
+        );
+        tokio::spawn(async move { python(&request).await.unwrap() })
+    };
+    assert!(common::python_ready(&go, &held).await, "{:?}", held.await);
     service.append_event(&mut a, full_event()).await.unwrap();
+    std::fs::write(&go, b"").unwrap();
+    let answer = held.await.unwrap();
+    assert_eq!(answer["stale"], true, "{answer}");
     let mut b = service
         .create_session(
             app,

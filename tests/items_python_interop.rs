@@ -252,7 +252,7 @@ async fn concurrent(db: Database, t: Tables) {
         let t = t.clone();
         tokio::spawn(async move { t.python_with(&python, "busy", false, ops, extra).await })
     };
-    start(&go("adds"), &adds).await;
+    common::go_when_ready(&go("adds"), &adds).await;
     for it in &rust_items {
         conv.add_items(std::slice::from_ref(it)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -278,7 +278,7 @@ async fn concurrent(db: Database, t: Tables) {
         let t = t.clone();
         tokio::spawn(async move { t.python_with(&python, "busy", false, ops, extra).await })
     };
-    start(&go("pops"), &pops).await;
+    common::go_when_ready(&go("pops"), &pops).await;
     let mut popped = Vec::new();
     for _ in 0..N {
         popped.push(conv.pop_item().await.unwrap());
@@ -299,23 +299,6 @@ async fn concurrent(db: Database, t: Tables) {
     expected.sort();
     assert_eq!(every, expected);
     assert!(conv.get_items(None).await.unwrap().is_empty());
-}
-
-/// Waits until Python is connected and waiting (its start-up takes about a second), then
-/// lets it go. Returns early if Python has ended: awaiting it then shows why.
-async fn start(go: &Path, python: &tokio::task::JoinHandle<Value>) {
-    let ready = go.with_extension("ready");
-    for _ in 0..3000 {
-        if python.is_finished() {
-            return;
-        }
-        if ready.exists() {
-            std::fs::write(go, b"").unwrap();
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("Python did not get ready in 30 s");
 }
 
 fn sqlite_path(dir: &Path) -> String {

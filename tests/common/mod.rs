@@ -343,6 +343,37 @@ fn python_in(var: &str) -> Option<std::path::PathBuf> {
     }
 }
 
+/// Waits until a Python script started with a `go_file` is connected and waiting (it
+/// writes `<go_file>.ready`; its start-up takes about a second), then lets it go by
+/// writing the go file. Returns early if Python has ended: awaiting it then shows why.
+pub async fn go_when_ready(
+    go: &std::path::Path,
+    python: &tokio::task::JoinHandle<serde_json::Value>,
+) {
+    if python_ready(go, python).await {
+        std::fs::write(go, b"").unwrap();
+    }
+}
+
+/// Waits until a Python script started with a `go_file` has written `<go_file>.ready`;
+/// `false` if it ended first (awaiting it then shows why).
+pub async fn python_ready(
+    go: &std::path::Path,
+    python: &tokio::task::JoinHandle<serde_json::Value>,
+) -> bool {
+    let ready = go.with_extension("ready");
+    for _ in 0..3000 {
+        if python.is_finished() {
+            return false;
+        }
+        if ready.exists() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("Python did not get ready in 30 s");
+}
+
 /// Runs `tests/python/<script>` with one JSON argument and returns the JSON it prints;
 /// panics with Python's stderr when it fails.
 pub async fn run_python(

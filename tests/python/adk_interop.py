@@ -12,12 +12,15 @@ Request: {"backend": "postgres" | "sqlite", "url": DSN or SQLite file path,
                     "scoped": bool} | null,  # app: and user: keys in the first event's delta
           "append": {"app": ..., "user": ..., "session_id": ..., "text": ...,
                      "state_delta": {...}} | null,  # one more event, through the service
+          "go_file": path | null,  # with append: load, write <go_file>.ready, wait for it
+Answer also: "appended": <event>, or "stale": true when the service refused the append.
           "read": {"app": ..., "user": ..., "session_id": ...} | null}
 Answer:  {"written": <session>, "read": <session> | null}, sessions as session_json writes them.
 """
 
 import asyncio
 import json
+import os
 import sys
 
 from google.adk.events.event import Event
@@ -131,14 +134,25 @@ async def main(req):
         if req.get("append"):
             a = req["append"]
             session = await service.get_session(app_name=a["app"], user_id=a["user"], session_id=a["session_id"])
+            go = req.get("go_file")
+            if go:
+                # Holding the session as loaded: say so, and append once told to.
+                open(go + ".ready", "w").close()
+                while not os.path.exists(go):
+                    await asyncio.sleep(0.005)
             event = Event(
                 invocation_id="inv-py-2",
                 author="user",
                 content=types.Content(role="user", parts=[types.Part(text=a.get("text", "again"))]),
                 actions=EventActions(state_delta=a.get("state_delta", {})),
             )
-            await service.append_event(session, event)
-            answer["appended"] = event_json(event)
+            try:
+                await service.append_event(session, event)
+                answer["appended"] = event_json(event)
+            except Exception as e:  # noqa: BLE001 - the test reads the error's class
+                if type(e).__name__ != "StaleSessionError":
+                    raise
+                answer["stale"] = True
         if req.get("read"):
             r = req["read"]
             session = await service.get_session(app_name=r["app"], user_id=r["user"], session_id=r["session_id"])
