@@ -65,12 +65,14 @@ pub(super) fn pop_item(t: &Tables) -> String {
 }
 
 /// PostgreSQL, in one statement: locks the parent row, if no one holds it, and removes the
-/// newest item. Fails with 55P03 when the parent is locked: the tail this statement's
-/// snapshot sees may be changing, so the caller waits in a transaction instead.
-pub(super) fn pop_item_nowait(t: &Tables) -> String {
+/// newest item. When the parent is locked it removes nothing (the tail this statement's
+/// snapshot sees may be changing), and the caller waits in a transaction instead; skipping
+/// rather than `NOWAIT` leaves no error in the server's log.
+pub(super) fn pop_item_unless_locked(t: &Tables) -> String {
     let m = &t.messages;
     format!(
-        "WITH parent AS (SELECT session_id FROM {} WHERE session_id = $1 FOR UPDATE NOWAIT) \
+        "WITH parent AS (SELECT session_id FROM {} WHERE session_id = $1 \
+         FOR UPDATE SKIP LOCKED) \
          DELETE FROM {m} WHERE id = (SELECT id FROM {m} \
          WHERE session_id = (SELECT session_id FROM parent) \
          ORDER BY created_at DESC, id DESC LIMIT 1) RETURNING id, message_data",

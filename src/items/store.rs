@@ -15,9 +15,6 @@ use crate::session::{Context, ReadContext, WriteContext};
 use crate::support::{check_text, checkout, is_postgres, read_rows, retry_idempotent};
 use crate::value::FromValue;
 
-/// PostgreSQL's `lock_not_available`: a `NOWAIT` lock held by another transaction.
-const LOCK_NOT_AVAILABLE: &str = "55P03";
-
 /// Table names of the items store (the SDK's `sessions_table` / `messages_table`).
 ///
 /// Names must match `^[A-Za-z_][A-Za-z0-9_]*$` (at most 63 characters); they are written
@@ -373,9 +370,9 @@ impl ItemsSession {
     /// row is locked before the newest item is chosen, so a pop waits for a writer that
     /// holds it (a Python `pop_item`, a compaction replacing the newest items) and then
     /// takes the newest item as that writer left it, never an older one. Uncontended, that
-    /// is one statement; when the parent is locked, or when the statement found nothing
-    /// (an empty conversation, or a newest row another pop took since its snapshot), the
-    /// pop runs again in a transaction that waits for the lock first.
+    /// is one statement; when it removed nothing (the parent locked, an empty
+    /// conversation, or a newest row another pop took since its snapshot), the pop runs
+    /// again in a transaction that waits for the lock first.
     async fn pop_row(&self) -> Result<Option<(Option<i64>, Result<String>)>> {
         type Popped = (Option<i64>, Result<String>);
         fn popped(r: crate::conn::RowRef<'_>) -> crate::conn::ExecResult<Popped> {
@@ -396,19 +393,13 @@ impl ItemsSession {
                 .await?;
             return Ok(rows.into_iter().next());
         }
-        match session
+        let rows = session
             .exec()
             .await?
-            .map_rows(sql::pop_item_nowait(t), &params, popped)
-            .await
-        {
-            Ok(rows) if !rows.is_empty() => return Ok(rows.into_iter().next()),
-            Ok(_) => {}
-            Err(e) if e.code() == Some(LOCK_NOT_AVAILABLE) => {
-                tracing::debug!(target: "session_pool::items", session = %self.session_id,
-                    "conversation locked by another writer; popping after it");
-            }
-            Err(e) => return Err(e),
+            .map_rows(sql::pop_item_unless_locked(t), &params, popped)
+            .await?;
+        if !rows.is_empty() {
+            return Ok(rows.into_iter().next());
         }
         let mut tx = crate::transaction::Transaction::begin_read_committed(&mut session).await?;
         let parent = tx
