@@ -179,12 +179,7 @@ fn explain(e: sqlx::Error, tls_files: &[(String, String)]) -> sqlx::Error {
                 None => sqlx::Error::Io(io),
             }
         }
-        sqlx::Error::Io(io)
-            if io.kind() == ErrorKind::InvalidData
-                && ["UnknownCA", "BadCertificate", "CertificateRequired"]
-                    .iter()
-                    .any(|a| format!("{io:?}").contains(&format!("AlertReceived({a})"))) =>
-        {
+        sqlx::Error::Io(io) if io.kind() == ErrorKind::InvalidData && refused_certificate(&io) => {
             let cert = tls_files
                 .iter()
                 .find(|(k, _)| k == "sslcert" || k == "ssl-cert")
@@ -209,6 +204,14 @@ fn explain(e: sqlx::Error, tls_files: &[(String, String)]) -> sqlx::Error {
         }
         e => e,
     }
+}
+
+/// Whether a TLS error is the server's alert refusing the client's certificate.
+fn refused_certificate(io: &std::io::Error) -> bool {
+    let shown = format!("{io:?}");
+    ["UnknownCA", "BadCertificate", "CertificateRequired"]
+        .iter()
+        .any(|alert| shown.contains(&format!("AlertReceived({alert})")))
 }
 
 /// libpq's `postgres://user:pass@/db?host=/socket/dir` (Cloud SQL's socket form, among

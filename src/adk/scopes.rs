@@ -78,16 +78,22 @@ impl Scope {
     }
 }
 
-/// A delta (an object) with its scope's prefix back on each key: SQLSpec 0.51 and later
-/// store app and user keys with their prefix.
-pub(crate) fn prefixed(delta: &serde_json::Value, scope: Scope) -> serde_json::Value {
+/// A delta (an object) as its scope's row stores it: as it is, or, where the keys are
+/// stored with their prefix (SQLSpec 0.51 and later), with the prefix back on each key.
+pub(crate) fn stored_delta(
+    delta: &serde_json::Value,
+    scope: Scope,
+    prefixed: bool,
+) -> std::borrow::Cow<'_, serde_json::Value> {
     match delta {
-        serde_json::Value::Object(map) => serde_json::Value::Object(
-            map.iter()
-                .map(|(k, v)| (format!("{}{k}", scope.prefix()), v.clone()))
-                .collect(),
-        ),
-        other => other.clone(),
+        serde_json::Value::Object(map) if prefixed => {
+            std::borrow::Cow::Owned(serde_json::Value::Object(
+                map.iter()
+                    .map(|(k, v)| (format!("{}{k}", scope.prefix()), v.clone()))
+                    .collect(),
+            ))
+        }
+        other => std::borrow::Cow::Borrowed(other),
     }
 }
 

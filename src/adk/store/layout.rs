@@ -34,12 +34,6 @@ impl AdkStore {
         Box::pin(self.ask_layout(ctx, postgres)).await
     }
 
-    /// Refuses an existing events table this store cannot read or write (before
-    /// `create_tables` adds anything beside it).
-    pub(super) async fn check_layout(&self, ctx: &mut impl Context, postgres: bool) -> Result<()> {
-        self.form(ctx, postgres).await.map(|_| ())
-    }
-
     async fn ask_layout(&self, ctx: &mut impl Context, postgres: bool) -> Result<Form> {
         let sql = if postgres {
             "SELECT column_name::text, data_type::text FROM information_schema.columns \

@@ -229,7 +229,7 @@ impl AdkStore {
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         // An events table this store cannot use is refused before anything is added.
-        self.check_layout(&mut *session, postgres).await?;
+        self.form(&mut *session, postgres).await?;
         if postgres && self.portable_ddl {
             // One statement at a time, no lock: each is `IF NOT EXISTS`, and a concurrent
             // creator's catalog entry that wins the race means the object is there.
@@ -622,20 +622,13 @@ impl AdkStore {
         let postgres = is_postgres(session.database().dialect());
         let form = self.form(&mut *session, postgres).await?;
         check_actions(event, form)?;
-        // SQLSpec 0.51's tables hold app and user keys with their prefix.
-        let prefixed = (postgres && form == Form::EventData).then(|| {
-            (
-                deltas.app.as_ref().map(|d| scopes::prefixed(d, Scope::App)),
-                deltas
-                    .user
-                    .as_ref()
-                    .map(|d| scopes::prefixed(d, Scope::User)),
-            )
-        });
-        let (app_delta, user_delta) = match &prefixed {
-            Some((a, u)) => (a.as_ref(), u.as_ref()),
-            None => (deltas.app.as_ref(), deltas.user.as_ref()),
-        };
+        // SQLSpec 0.51's tables hold app and user keys with their prefix (PostgreSQL binds
+        // the deltas here; SQLite's `merge_scope` adds the prefix itself).
+        let prefixed = postgres && form == Form::EventData;
+        let app_delta =
+            (deltas.app.as_ref()).map(|d| scopes::stored_delta(d, Scope::App, prefixed));
+        let user_delta =
+            (deltas.user.as_ref()).map(|d| scopes::stored_delta(d, Scope::User, prefixed));
         let mut b = Binds::default();
         event.bind(&mut b, postgres);
         let set = self.state_binds(&mut b, state, postgres);
@@ -644,8 +637,8 @@ impl AdkStore {
         // PostgreSQL merges the deltas in the same statement; SQLite in the transaction.
         let scope_binds = if postgres {
             sql::ScopeDeltas {
-                app: app_delta.map(|d| b.push(d)),
-                user: user_delta.map(|d| b.push(d)),
+                app: app_delta.as_deref().map(|d| b.push(d)),
+                user: user_delta.as_deref().map(|d| b.push(d)),
             }
         } else {
             sql::ScopeDeltas::default()

@@ -200,11 +200,8 @@ impl AdkStore {
             Scope::App => a,
             Scope::User => b.push(user),
         };
-        // SQLSpec 0.51's tables hold the keys with their prefix.
-        let delta = &match self.prefixed() {
-            true => scopes::prefixed(delta, scope),
-            false => delta.clone(),
-        };
+        let delta = scopes::stored_delta(delta, scope, self.prefixed());
+        let delta = &*delta;
         if postgres {
             let d = b.push(delta);
             let sql = scopes::upsert_pg(t, scope, a, u, d, None);
