@@ -83,6 +83,22 @@ pub(crate) struct Prepared {
     pub(crate) pid: Option<i32>,
     /// The SQLite statement deadline its progress handler checks.
     pub(crate) interrupt: Option<Arc<crate::deadline::Interrupt>>,
+    /// A transaction-mode pooler renamed the session's first statement (see
+    /// `crate::pooler`): nothing was set on the connection, and it is to be used in the
+    /// pooler mode.
+    pub(crate) pooler_found: bool,
+}
+
+/// Whether the running statement's prepared name is not sqlx's: a pooler renamed it
+/// (PgBouncer's `PGBOUNCER_<n>`). Without a protocol-level statement at all (sqlx's
+/// statement cache off), nothing can be told, and nothing is found.
+#[cfg(feature = "postgres")]
+macro_rules! renamed_by_pooler {
+    () => {
+        "(EXISTS (SELECT 1 FROM pg_prepared_statements WHERE NOT from_sql) \
+         AND NOT EXISTS (SELECT 1 FROM pg_prepared_statements \
+         WHERE left(name, 7) = 'sqlx_s_'))"
+    };
 }
 
 /// An owned driver connection.
@@ -100,12 +116,14 @@ pub(crate) enum Conn {
 
 impl Conn {
     /// Readies a new connection as a session: on PostgreSQL learns its backend pid, sets
-    /// the statement timeout and assumes `role` (already quoted); on SQLite installs the
+    /// the statement timeout and assumes `role` (already quoted), unless `detect` finds a
+    /// transaction pooler first ([`Prepared::pooler_found`]); on SQLite installs the
     /// progress handler that interrupts statements past their deadline.
     pub(crate) async fn prepare_session(
         &mut self,
         role: Option<&str>,
         statement_timeout: Option<std::time::Duration>,
+        detect: bool,
     ) -> ExecResult<Prepared> {
         match self {
             #[cfg(feature = "sqlite")]
@@ -115,6 +133,7 @@ impl Conn {
                     "roles are refused on SQLite before connecting"
                 );
                 let _ = statement_timeout; // armed per statement
+                let _ = detect; // no pooler in front of a file
                 let interrupt = Arc::new(crate::deadline::Interrupt::default());
                 let check = Arc::clone(&interrupt);
                 c.lock_handle()
@@ -125,6 +144,7 @@ impl Conn {
                 Ok(Prepared {
                     pid: None,
                     interrupt: Some(interrupt),
+                    pooler_found: false,
                 })
             }
             #[cfg(feature = "postgres")]
@@ -140,35 +160,35 @@ impl Conn {
                     )
                     .into());
                 }
-                let _ = statement_timeout;
+                let _ = (statement_timeout, detect);
                 Ok(Prepared {
                     pid: None,
                     interrupt: None,
+                    pooler_found: false,
                 })
             }
             #[cfg(feature = "postgres")]
             Conn::Postgres(_) => {
-                // One round trip for the pid and the timeout.
-                let rows = match statement_timeout {
-                    Some(t) => {
-                        let ms = format!("{}ms", t.as_millis().max(1));
-                        self.as_mut()
-                            .fetch_all(
-                                fixed(
-                                    "SELECT pg_backend_pid(), \
-                                     set_config('statement_timeout', $1, false)",
-                                ),
-                                &[Value::Text(ms)],
-                            )
-                            .await?
-                    }
-                    None => {
-                        self.as_mut()
-                            .fetch_all(fixed("SELECT pg_backend_pid()"), crate::param::NONE)
-                            .await?
-                    }
-                };
-                let pid = rows.one()?.get::<i32>(0)?;
+                // One round trip for the pid, the timeout and, when asked, whether a
+                // pooler renamed this very statement; then the timeout is set only on a
+                // connection of the session's own.
+                let timeout = statement_timeout.map(|t| format!("{}ms", t.as_millis().max(1)));
+                let mut rows = self.pid_and_timeout(timeout.as_deref(), detect).await;
+                if detect && matches!(&rows, Err(e) if no_such_object(e)) {
+                    // A server without `pg_prepared_statements` (some PostgreSQL-compatible
+                    // ones): no pooler to find that way.
+                    rows = self.pid_and_timeout(timeout.as_deref(), false).await;
+                }
+                let rows = rows?;
+                let row = rows.one()?;
+                if detect && row.get::<bool>(1)? {
+                    return Ok(Prepared {
+                        pid: None,
+                        interrupt: None,
+                        pooler_found: true,
+                    });
+                }
+                let pid = row.get::<i32>(0)?;
                 if let Some(role) = role {
                     self.as_mut()
                         .execute(&format!("SET ROLE {role}"), crate::param::NONE)
@@ -177,8 +197,53 @@ impl Conn {
                 Ok(Prepared {
                     pid: Some(pid),
                     interrupt: None,
+                    pooler_found: false,
                 })
             }
+        }
+    }
+
+    /// A new session's first statement on PostgreSQL: its backend pid, then (with
+    /// `detect`) whether a pooler renamed the statement, and the statement timeout set
+    /// unless one did.
+    #[cfg(feature = "postgres")]
+    async fn pid_and_timeout(
+        &mut self,
+        timeout: Option<&str>,
+        detect: bool,
+    ) -> ExecResult<ResultSet> {
+        let sql = match (detect, timeout.is_some()) {
+            (false, false) => "SELECT pg_backend_pid()",
+            (false, true) => "SELECT pg_backend_pid(), set_config('statement_timeout', $1, false)",
+            (true, false) => concat!("SELECT pg_backend_pid(), ", renamed_by_pooler!()),
+            (true, true) => concat!(
+                "SELECT pid, renamed, CASE WHEN renamed THEN NULL \
+                 ELSE set_config('statement_timeout', $1, false) END \
+                 FROM (SELECT pg_backend_pid() AS pid, ",
+                renamed_by_pooler!(),
+                " AS renamed) AS p"
+            ),
+        };
+        match timeout {
+            Some(t) => {
+                self.as_mut()
+                    .fetch_all(fixed(sql), &[Value::Text(t.to_owned())])
+                    .await
+            }
+            None => {
+                self.as_mut()
+                    .fetch_all(fixed(sql), crate::param::NONE)
+                    .await
+            }
+        }
+    }
+
+    /// This connection, to be used through a transaction pooler from now on.
+    pub(crate) fn into_pooled(self) -> Conn {
+        match self {
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => Conn::PgPooled(c),
+            other => other,
         }
     }
 
@@ -359,6 +424,15 @@ impl From<Error> for ExecError {
 }
 
 pub(crate) type ExecResult<T> = std::result::Result<T, ExecError>;
+
+/// The server has no such table or column (`42P01`, `42703`).
+#[cfg(feature = "postgres")]
+fn no_such_object(e: &ExecError) -> bool {
+    let ExecError::Sql(sqlx::Error::Database(d)) = e else {
+        return false;
+    };
+    matches!(d.code().as_deref(), Some("42P01" | "42703"))
+}
 
 impl<'a> RawConnection<'a> {
     pub(crate) fn reborrow(&mut self) -> RawConnection<'_> {

@@ -25,7 +25,7 @@ pub struct DatabaseOptions {
     statement_timeout: Option<Duration>,
     trace_query_text: bool,
     application_name: String,
-    transaction_pooler: bool,
+    transaction_pooler: Option<bool>,
     replicas: Vec<String>,
 }
 
@@ -42,7 +42,7 @@ impl DatabaseOptions {
             statement_timeout: None,
             trace_query_text: false,
             application_name: "session-pool".to_owned(),
-            transaction_pooler: false,
+            transaction_pooler: None,
             replicas: Vec::new(),
         }
     }
@@ -104,7 +104,20 @@ impl DatabaseOptions {
     /// PostgreSQL through a transaction-mode pooler (PgBouncer's `pool_mode = transaction`,
     /// Supavisor, Neon's pooled endpoint), where consecutive transactions of one client
     /// connection may run on different server connections. Also set by the URL parameter
-    /// `?pgbouncer=true` (as Prisma spells it). Default off.
+    /// `?pgbouncer=true` (as Prisma spells it); `false` (or `?pgbouncer=false`) says there
+    /// is none.
+    ///
+    /// Default: found out. A pooler that keeps prepared statements working in transaction
+    /// mode by renaming them (PgBouncer 1.21 and later with `max_prepared_statements`, on
+    /// by default since 1.24) gives no error to tell it is there, so until one is
+    /// declared either way each new session first asks the server whether its statement
+    /// was renamed (in the statement that learns its backend pid, before it sets
+    /// anything); if so, that session and every later one run in this mode, and a
+    /// warning says to add `?pgbouncer=true`. Poolers that pass statement names through
+    /// (PgBouncer before 1.21, or with `max_prepared_statements = 0`) fail on the first
+    /// statement that meets another server connection with [`Error::UndeclaredPooler`],
+    /// which names the fix. Session-mode pooling renames nothing and keeps the direct
+    /// mode.
     ///
     /// In this mode:
     ///
@@ -131,7 +144,7 @@ impl DatabaseOptions {
     /// parameter `extra_float_digits` is never sent, in any mode, so PgBouncer's default
     /// `ignore_startup_parameters` accepts the connection.
     pub fn transaction_pooler(mut self, on: bool) -> Self {
-        self.transaction_pooler = on;
+        self.transaction_pooler = Some(on);
         self
     }
 
@@ -166,8 +179,8 @@ pub(crate) struct Inner {
     connect_timeout: Duration,
     check_timeout: Duration,
     statement_timeout: Option<Duration>,
-    /// PostgreSQL through a transaction pooler.
-    transaction_pooler: bool,
+    /// PostgreSQL through a transaction pooler: declared, or found.
+    pooler: crate::pooler::PoolerMode,
     /// Read replicas, in the order given.
     replicas: Vec<Database>,
     /// Until when each replica is skipped after it could not be reached.
@@ -383,7 +396,7 @@ impl Database {
                     connect_timeout: opts.connect_timeout,
                     check_timeout: opts.check_timeout,
                     statement_timeout: opts.statement_timeout,
-                    transaction_pooler: false,
+                    pooler: crate::pooler::PoolerMode::new(Some(false)),
                     replicas: Vec::new(),
                     replica_down: Default::default(),
                     telemetry,
@@ -396,8 +409,8 @@ impl Database {
                 let (url, pgbouncer) = take_param(&opts.url, "pgbouncer");
                 let transaction_pooler = match pgbouncer.as_deref() {
                     None => opts.transaction_pooler,
-                    Some("true" | "1" | "on" | "yes") => true,
-                    Some("false" | "0" | "off" | "no") => false,
+                    Some("true" | "1" | "on" | "yes") => Some(true),
+                    Some("false" | "0" | "off" | "no") => Some(false),
                     Some(other) => {
                         return Err(invalid(format!(
                             "pgbouncer={other}: expected true or false"
@@ -416,7 +429,7 @@ impl Database {
                     // default `ignore_startup_parameters` is empty), and it only shapes text
                     // output.
                     let mut o = options.clone().extra_float_digits(None);
-                    if transaction_pooler {
+                    if transaction_pooler == Some(true) {
                         o = o.statement_cache_capacity(0);
                     }
                     if o.get_application_name().is_none() {
@@ -453,7 +466,7 @@ impl Database {
                     connect_timeout: whole,
                     check_timeout: opts.check_timeout,
                     statement_timeout: opts.statement_timeout,
-                    transaction_pooler,
+                    pooler: crate::pooler::PoolerMode::new(transaction_pooler),
                     replicas: Vec::new(),
                     replica_down: Default::default(),
                     telemetry,
@@ -551,10 +564,21 @@ impl Database {
         }
     }
 
-    /// Whether sessions go through a transaction pooler
-    /// ([`DatabaseOptions::transaction_pooler`]).
+    /// Whether sessions go through a transaction pooler: declared
+    /// ([`DatabaseOptions::transaction_pooler`], `?pgbouncer=true`), or found by a session
+    /// since the database was opened.
     pub fn transaction_pooler(&self) -> bool {
-        self.inner.transaction_pooler
+        self.inner.pooler.pooled()
+    }
+
+    /// A new direct session should check whether a pooler renames its statements.
+    pub(crate) fn detects_pooler(&self) -> bool {
+        self.inner.pooler.detects()
+    }
+
+    /// A session found a transaction pooler: later sessions connect in the pooler mode.
+    pub(crate) fn found_pooler(&self) {
+        self.inner.pooler.found(&self.inner.name);
     }
 
     pub(crate) fn statement_timeout(&self) -> Option<Duration> {
@@ -578,7 +602,7 @@ impl Database {
                 let (c, host) = crate::hosts::connect(hosts, per_host)
                     .await
                     .map_err(failed)?;
-                let conn = if self.inner.transaction_pooler {
+                let conn = if self.inner.pooler.pooled() {
                     crate::conn::Conn::PgPooled(c)
                 } else {
                     crate::conn::Conn::Postgres(c)

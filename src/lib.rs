@@ -34,6 +34,7 @@ mod param;
 mod param_types;
 mod placeholders;
 mod pool;
+mod pooler;
 mod read;
 mod row;
 mod schema;

@@ -396,13 +396,24 @@ impl Session {
         let (conn, (prepared, host)) = database
             .bounded_connect(async {
                 let (mut conn, host) = database.connect().await?;
-                let prepared = conn
-                    .prepare_session(role.as_deref(), statement_timeout)
+                let crate_error = |e| match e {
+                    ExecError::Crate(e) => e,
+                    ExecError::Sql(e) => crate::error::from_sqlx(e),
+                };
+                let detect = database.detects_pooler();
+                let mut prepared = conn
+                    .prepare_session(role.as_deref(), statement_timeout, detect)
                     .await
-                    .map_err(|e| match e {
-                        ExecError::Crate(e) => e,
-                        ExecError::Sql(e) => crate::error::from_sqlx(e),
-                    })?;
+                    .map_err(crate_error)?;
+                if prepared.pooler_found {
+                    // Nothing was set on it: readied again as through a declared pooler.
+                    database.found_pooler();
+                    conn = conn.into_pooled();
+                    prepared = conn
+                        .prepare_session(role.as_deref(), statement_timeout, false)
+                        .await
+                        .map_err(crate_error)?;
+                }
                 Ok((conn, (prepared, host)))
             })
             .await?;
