@@ -9,6 +9,11 @@
 //! - and, for reference, `direct`: this crate on the server itself, named prepared
 //!   statements (one round trip once prepared).
 //!
+//! With `PGBOUNCER_CURRENT_SMALL_URL` (the PgBouncer 1.24 `scripts/test` builds), two more
+//! through it: `current_inline` (the pooler mode, which an undeclared session goes over
+//! to), and `current_renamed`, named prepared statements that PgBouncer renames on its
+//! server connections (`?pgbouncer=false`: what the direct mode would send there).
+//!
 //! Needs `scripts/test`'s servers; set `DATABASE_URL` and `PGBOUNCER_SMALL_URL` (it skips
 //! without them):
 //!
@@ -97,6 +102,24 @@ fn bench(c: &mut Criterion) {
             assert_eq!(rs.rows.len(), 1);
         })
     });
+
+    if let Ok(current) = std::env::var("PGBOUNCER_CURRENT_SMALL_URL") {
+        for (name, flag) in [("current_inline", "true"), ("current_renamed", "false")] {
+            let pool = rt.block_on(async {
+                let db = Database::open(&format!("{current}?pgbouncer={flag}"))
+                    .await
+                    .unwrap();
+                FixedSizePool::builder().size(1).build(&db).await.unwrap()
+            });
+            group.bench_function(name, |b| {
+                b.to_async(&rt).iter(|| async {
+                    let mut s = pool.session().await.unwrap();
+                    let rs = s.execute_sql(SQL, &args()).await.unwrap();
+                    assert_eq!(rs.rows.len(), 1);
+                })
+            });
+        }
+    }
     group.finish();
 }
 
