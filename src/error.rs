@@ -114,11 +114,11 @@ pub enum Error {
 
     /// The server, or a pooler in front of it, refused a connection or a query for lack of
     /// connections: PostgreSQL `53300` (`max_connections`, or a role's connection limit),
-    /// PgBouncer's `no more connections allowed` or `query_wait_timeout`.
-    #[error(
-        "too many connections: {message}; lower the pool sizes (summed over every process) \
-         below the server's limit, or put a pooler such as PgBouncer in front"
-    )]
+    /// PgBouncer's `no more connections allowed` or `query_wait_timeout`. The last means
+    /// the query waited in PgBouncer for a server connection longer than its
+    /// `query_wait_timeout` (120 s by default): its pool was held by other transactions
+    /// all that time, or it could not reach the server (down, or failing over).
+    #[error("too many connections: {message}; {}", too_many_advice(message))]
     TooManyConnections {
         /// What the server or pooler said.
         message: String,
@@ -460,6 +460,20 @@ const NOT_IN_REPERTOIRE: &str = "22021";
 /// How sqlx-postgres names its prepared statements (`sqlx_s_1`, …), quoted as the server
 /// quotes them in its messages.
 const SQLX_STATEMENT: &str = "\"sqlx_s_";
+
+/// What to do about [`Error::TooManyConnections`]: a pooler's wait for a server connection
+/// is about its pool or the server behind it, not about this client's connection count.
+fn too_many_advice(message: &str) -> &'static str {
+    if message.contains("query_wait_timeout") {
+        "the pooler found no server connection for the query within its \
+         `query_wait_timeout`: its pool was taken by other transactions (keep them short, or \
+         raise its `pool_size`), or it could not reach the server (see the pooler's log); a \
+         `statement_timeout` bounds the wait from this side"
+    } else {
+        "lower the pool sizes (summed over every process) below the server's limit, or put \
+         a pooler such as PgBouncer in front"
+    }
+}
 
 /// PgBouncer's refusals for lack of connections: FATAL, with no SQLSTATE of their own.
 const POOLER_OVERLOAD: [&str; 3] = [
