@@ -37,6 +37,27 @@ fn args() -> Vec<Value> {
     ]
 }
 
+/// One contender through this crate: a pool of one session on `url`, the statement run
+/// on it per iteration.
+fn crate_contender(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &Runtime,
+    name: &str,
+    url: &str,
+) {
+    let pool = rt.block_on(async {
+        let db = Database::open(url).await.unwrap();
+        FixedSizePool::builder().size(1).build(&db).await.unwrap()
+    });
+    group.bench_function(name, |b| {
+        b.to_async(rt).iter(|| async {
+            let mut s = pool.session().await.unwrap();
+            let rs = s.execute_sql(SQL, &args()).await.unwrap();
+            assert_eq!(rs.rows.len(), 1);
+        })
+    });
+}
+
 fn bench(c: &mut Criterion) {
     let (Ok(direct), Ok(bouncer)) = (
         std::env::var("DATABASE_URL"),
@@ -50,19 +71,12 @@ fn bench(c: &mut Criterion) {
     let rt = Runtime::new().unwrap();
     let mut group = c.benchmark_group("statement_through_pgbouncer");
 
-    let pooled = rt.block_on(async {
-        let db = Database::open(&format!("{bouncer}?pgbouncer=true"))
-            .await
-            .unwrap();
-        FixedSizePool::builder().size(1).build(&db).await.unwrap()
-    });
-    group.bench_function("inline", |b| {
-        b.to_async(&rt).iter(|| async {
-            let mut s = pooled.session().await.unwrap();
-            let rs = s.execute_sql(SQL, &args()).await.unwrap();
-            assert_eq!(rs.rows.len(), 1);
-        })
-    });
+    crate_contender(
+        &mut group,
+        &rt,
+        "inline",
+        &format!("{bouncer}?pgbouncer=true"),
+    );
 
     let conn = rt.block_on(async {
         let opts: sqlx::postgres::PgConnectOptions = bouncer.parse().unwrap();
@@ -91,33 +105,16 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let direct = rt.block_on(async {
-        let db = Database::open(&direct).await.unwrap();
-        FixedSizePool::builder().size(1).build(&db).await.unwrap()
-    });
-    group.bench_function("direct", |b| {
-        b.to_async(&rt).iter(|| async {
-            let mut s = direct.session().await.unwrap();
-            let rs = s.execute_sql(SQL, &args()).await.unwrap();
-            assert_eq!(rs.rows.len(), 1);
-        })
-    });
+    crate_contender(&mut group, &rt, "direct", &direct);
 
     if let Ok(current) = std::env::var("PGBOUNCER_CURRENT_SMALL_URL") {
         for (name, flag) in [("current_inline", "true"), ("current_renamed", "false")] {
-            let pool = rt.block_on(async {
-                let db = Database::open(&format!("{current}?pgbouncer={flag}"))
-                    .await
-                    .unwrap();
-                FixedSizePool::builder().size(1).build(&db).await.unwrap()
-            });
-            group.bench_function(name, |b| {
-                b.to_async(&rt).iter(|| async {
-                    let mut s = pool.session().await.unwrap();
-                    let rs = s.execute_sql(SQL, &args()).await.unwrap();
-                    assert_eq!(rs.rows.len(), 1);
-                })
-            });
+            crate_contender(
+                &mut group,
+                &rt,
+                name,
+                &format!("{current}?pgbouncer={flag}"),
+            );
         }
     }
     group.finish();

@@ -172,12 +172,13 @@ impl Conn {
                 // One round trip for the pid, the timeout and, when asked, whether a
                 // pooler renamed this very statement; then the timeout is set only on a
                 // connection of the session's own.
-                let timeout = statement_timeout.map(|t| format!("{}ms", t.as_millis().max(1)));
-                let mut rows = self.pid_and_timeout(timeout.as_deref(), detect).await;
+                let timeout =
+                    statement_timeout.map(|t| Value::Text(format!("{}ms", t.as_millis().max(1))));
+                let mut rows = self.pid_and_timeout(timeout.as_slice(), detect).await;
                 if detect && matches!(&rows, Err(e) if no_such_object(e)) {
                     // A server without `pg_prepared_statements` (some PostgreSQL-compatible
                     // ones): no pooler to find that way.
-                    rows = self.pid_and_timeout(timeout.as_deref(), false).await;
+                    rows = self.pid_and_timeout(timeout.as_slice(), false).await;
                 }
                 let rows = rows?;
                 let row = rows.one()?;
@@ -204,15 +205,11 @@ impl Conn {
     }
 
     /// A new session's first statement on PostgreSQL: its backend pid, then (with
-    /// `detect`) whether a pooler renamed the statement, and the statement timeout set
-    /// unless one did.
+    /// `detect`) whether a pooler renamed the statement, and the statement timeout
+    /// (`timeout`: none, or its text) set unless one did.
     #[cfg(feature = "postgres")]
-    async fn pid_and_timeout(
-        &mut self,
-        timeout: Option<&str>,
-        detect: bool,
-    ) -> ExecResult<ResultSet> {
-        let sql = match (detect, timeout.is_some()) {
+    async fn pid_and_timeout(&mut self, timeout: &[Value], detect: bool) -> ExecResult<ResultSet> {
+        let sql = match (detect, !timeout.is_empty()) {
             (false, false) => "SELECT pg_backend_pid()",
             (false, true) => "SELECT pg_backend_pid(), set_config('statement_timeout', $1, false)",
             (true, false) => concat!("SELECT pg_backend_pid(), ", renamed_by_pooler!()),
@@ -224,18 +221,7 @@ impl Conn {
                 " AS renamed) AS p"
             ),
         };
-        match timeout {
-            Some(t) => {
-                self.as_mut()
-                    .fetch_all(fixed(sql), &[Value::Text(t.to_owned())])
-                    .await
-            }
-            None => {
-                self.as_mut()
-                    .fetch_all(fixed(sql), crate::param::NONE)
-                    .await
-            }
-        }
+        self.as_mut().fetch_all(fixed(sql), timeout).await
     }
 
     /// This connection, to be used through a transaction pooler from now on.

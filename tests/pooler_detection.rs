@@ -16,17 +16,10 @@ use session_pool::{Database, DatabaseOptions, Error, FixedSizePool, SessionOptio
 /// `url`: as many transactions held at once as the entry has server connections (4), so
 /// each answers from another one.
 async fn server_timeouts(url: &str) -> Vec<String> {
-    use sqlx::{Connection, Row};
-    let opts: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-    let opts = opts.extra_float_digits(None).statement_cache_capacity(0);
-    let mut conns = Vec::new();
-    for _ in 0..4 {
-        let mut c = sqlx::PgConnection::connect_with(&opts).await.unwrap();
-        sqlx::raw_sql("BEGIN").execute(&mut c).await.unwrap();
-        conns.push(c);
-    }
+    use sqlx::Row;
+    let mut held = common::hold_server_connections(url, 4).await;
     let mut seen = Vec::new();
-    for c in &mut conns {
+    for c in &mut held {
         let row = sqlx::raw_sql(
             "SELECT pg_backend_pid()::text || ' ' || current_setting('statement_timeout')",
         )
@@ -35,10 +28,7 @@ async fn server_timeouts(url: &str) -> Vec<String> {
         .unwrap();
         seen.push(row.try_get::<String, _>(0).unwrap());
     }
-    for mut c in conns {
-        sqlx::raw_sql("ROLLBACK").execute(&mut c).await.unwrap();
-        c.close().await.unwrap();
-    }
+    common::end_held(held).await;
     seen
 }
 

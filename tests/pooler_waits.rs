@@ -7,14 +7,6 @@ mod common;
 
 use session_pool::prelude::*;
 use session_pool::{Database, Error, ErrorKind};
-use sqlx::Connection;
-
-async fn connect(url: &str) -> sqlx::PgConnection {
-    let opts: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-    sqlx::PgConnection::connect_with(&opts.extra_float_digits(None).statement_cache_capacity(0))
-        .await
-        .unwrap()
-}
 
 async fn set_query_wait_timeout(admin: &mut sqlx::PgConnection, seconds: u32) {
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
@@ -34,22 +26,12 @@ async fn a_query_that_waited_out_the_pooler_says_why() {
     let mut s = db.session();
     s.create().await.unwrap();
 
-    let mut admin = connect(&url.replace("/small", "/pgbouncer")).await;
+    let mut admin = common::pooler_conn(&url.replace("/small", "/pgbouncer")).await;
     set_query_wait_timeout(&mut admin, 1).await;
     // Every server connection of the entry (4) held by an open transaction.
-    let mut holders = Vec::new();
-    for _ in 0..4 {
-        let mut c = connect(&url).await;
-        sqlx::raw_sql("BEGIN; SELECT 1")
-            .execute(&mut c)
-            .await
-            .unwrap();
-        holders.push(c);
-    }
+    let held = common::hold_server_connections(&url, 4).await;
     let res = s.execute_sql("SELECT 1 AS n", &[]).await;
-    for mut c in holders {
-        sqlx::raw_sql("ROLLBACK").execute(&mut c).await.unwrap();
-    }
+    common::end_held(held).await;
     set_query_wait_timeout(&mut admin, 120).await;
 
     let err = res.unwrap_err();

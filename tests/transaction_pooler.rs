@@ -226,12 +226,8 @@ async fn many_processes_share_twenty_server_connections() {
 
 /// Server connections PgBouncer holds for database `postgres`, from its admin console.
 async fn pgbouncer_servers(url: &str) -> usize {
-    use sqlx::{Connection, Row};
-    let admin = url.replace("/postgres?pgbouncer=true", "/pgbouncer");
-    let opts: sqlx::postgres::PgConnectOptions = admin.parse().unwrap();
-    let mut c = sqlx::PgConnection::connect_with(&opts.extra_float_digits(None))
-        .await
-        .unwrap();
+    use sqlx::Row;
+    let mut c = common::pooler_conn(&url.replace("/postgres?pgbouncer=true", "/pgbouncer")).await;
     let rows = sqlx::raw_sql("SHOW SERVERS")
         .fetch_all(&mut c)
         .await

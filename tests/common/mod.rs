@@ -420,6 +420,40 @@ pub fn pgbouncer(var: &str) -> Option<String> {
     }
 }
 
+/// A bare sqlx connection through a pooler (or to its admin console): no
+/// `extra_float_digits` startup parameter (PgBouncer refuses it), no statement cache.
+pub async fn pooler_conn(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let opts: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    sqlx::PgConnection::connect_with(&opts.extra_float_digits(None).statement_cache_capacity(0))
+        .await
+        .unwrap_or_else(|e| panic!("pooler at {url}: {e}"))
+}
+
+/// `n` transactions held open at once through the pooler at `url`, each on a server
+/// connection of its own; end them with [`end_held`].
+pub async fn hold_server_connections(url: &str, n: usize) -> Vec<sqlx::PgConnection> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        let mut c = pooler_conn(url).await;
+        sqlx::raw_sql("BEGIN; SELECT 1")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        held.push(c);
+    }
+    held
+}
+
+/// Rolls back and closes what [`hold_server_connections`] held.
+pub async fn end_held(held: Vec<sqlx::PgConnection>) {
+    use sqlx::Connection;
+    for mut c in held {
+        sqlx::raw_sql("ROLLBACK").execute(&mut c).await.unwrap();
+        c.close().await.unwrap();
+    }
+}
+
 /// The TLS-only server `scripts/test` starts (`pg_tls_start`): its URL without an
 /// `sslmode`, the CA that signed its certificate, and a CA that did not.
 pub struct TlsServer {
