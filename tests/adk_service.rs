@@ -206,7 +206,12 @@ async fn recent_events_window(db: Database) {
         .after_timestamp(t3)
         .num_recent_events(1);
     assert_eq!(texts(after_recent).await, ["m5"]);
-    let stored = svc.store().get_events(&s.id, Some(t3), None).await.unwrap();
+    let stored = svc
+        .store()
+        .unwrap()
+        .get_events(&s.id, Some(t3), None)
+        .await
+        .unwrap();
     assert_eq!(stored.len(), 2, "the store's after_timestamp is exclusive");
     let none = GetSessionConfig::default().num_recent_events(0);
     assert!(texts(none).await.is_empty());

@@ -191,7 +191,12 @@ async fn shares_sqlspecs_tables(db: Database) {
         assert!(row.get::<i64>("n").unwrap() > 0, "actions written");
     }
     // The store reads them too.
-    let events = svc.store().get_events("s1", None, None).await.unwrap();
+    let events = svc
+        .store()
+        .unwrap()
+        .get_events("s1", None, None)
+        .await
+        .unwrap();
     assert_eq!(
         events[0].long_running_tool_ids_json.as_deref(),
         Some("[\"call_1\", \"call_2\"]")

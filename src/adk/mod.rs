@@ -34,6 +34,12 @@
 //! [`create_tables`](AdkStore::create_tables) makes the seed's layout, never that one, and
 //! refuses SQLSpec 0.42–0.50's `event_json` tables, whose events have no id.
 //!
+//! **google-adk's `DatabaseSessionService`.** Python ADK apps most often keep sessions
+//! with google-adk's own service, in its tables (`sessions`, `events`, `app_states`,
+//! `user_states`). [`SessionService::on_tables`] over [`DatabaseSessionTables`] reads and
+//! writes those tables as that service does, so a Rust service and a Python app share
+//! them.
+//!
 //! **ADK-Rust.** With the `adk-rust` feature, [`SessionService`] implements
 //! `adk_session::SessionService` (ADK-Rust's `adk-session` 2.x), so an ADK-Rust `Runner`
 //! can use it as its session service.
@@ -64,6 +70,7 @@
 mod adk_rust;
 mod codec;
 mod config;
+mod database;
 mod event;
 mod pickle;
 mod record;
@@ -75,6 +82,7 @@ mod store;
 
 pub use codec::ActionsCodec;
 pub use config::AdkConfig;
+pub use database::DatabaseSessionTables;
 pub use event::{EXTRA_FIELDS_KEY, Event, EventActions, JsonMap};
 pub use record::{EventRecord, SessionRecord, stored_time};
 pub use scopes::{APP_PREFIX, USER_PREFIX};

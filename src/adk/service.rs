@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::database::{DatabaseSessionTables, Loaded};
 use super::event::{Event, JsonMap};
 use super::record::stored_time;
 use super::scopes;
@@ -51,6 +52,27 @@ impl AgentSession {
             last_update_time: record.update_time,
         }
     }
+
+    /// The session as the agent sees it, from ADK's `DatabaseSessionService` tables.
+    fn from_loaded(app_name: &str, loaded: Loaded) -> AgentSession {
+        let Loaded {
+            id,
+            user_id,
+            state,
+            app,
+            user,
+            update_time,
+            events,
+        } = loaded;
+        AgentSession {
+            id,
+            app_name: app_name.to_owned(),
+            user_id,
+            state: scopes::merge(state, &app, &user),
+            events,
+            last_update_time: update_time,
+        }
+    }
 }
 
 /// Which events [`SessionService::get_session`] loads (ADK's `GetSessionConfig`).
@@ -91,7 +113,9 @@ impl GetSessionConfig {
 }
 
 /// ADK's session service (`SQLSpecSessionService`, `DatabaseSessionService`) over an
-/// [`AdkStore`], with ADK's state scopes:
+/// [`AdkStore`] ([`new`](SessionService::new)) or over the tables of google-adk's own
+/// `DatabaseSessionService` ([`on_tables`](SessionService::on_tables)), with ADK's state
+/// scopes:
 ///
 /// - `app:` keys are shared by every session of the app, `user:` keys by every session of
 ///   the user (kept, without their prefix, in the store's app-state and user-state tables,
@@ -108,35 +132,65 @@ impl GetSessionConfig {
 ///   [`Error::StaleSession`](crate::Error::StaleSession) and changes nothing. App and
 ///   user keys are merged key by key, so concurrent appends to other sessions keep
 ///   theirs.
+///
+/// On [`DatabaseSessionTables`] the behaviour is Python's `DatabaseSessionService`'s where
+/// the two differ: `list_sessions` is oldest update first, and an event's append sets the
+/// session's update time to the event's timestamp.
+#[derive(Clone)]
 pub struct SessionService {
-    store: AdkStore,
+    backend: Backend,
 }
 
-impl Clone for SessionService {
-    fn clone(&self) -> Self {
-        SessionService {
-            store: self.store.clone(),
-        }
-    }
+/// Where a service keeps sessions.
+#[derive(Clone)]
+enum Backend {
+    /// The seed's (or SQLSpec's) tables.
+    Store(AdkStore),
+    /// google-adk's `DatabaseSessionService` tables.
+    Tables(DatabaseSessionTables),
 }
 
 impl std::fmt::Debug for SessionService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionService")
-            .field("store", &self.store)
-            .finish()
+        let mut d = f.debug_struct("SessionService");
+        match &self.backend {
+            Backend::Store(store) => d.field("store", store),
+            Backend::Tables(tables) => d.field("tables", tables),
+        };
+        d.finish()
     }
 }
 
 impl SessionService {
     /// A service over `store` (scoped stores give scoped services).
     pub fn new(store: AdkStore) -> Self {
-        SessionService { store }
+        SessionService {
+            backend: Backend::Store(store),
+        }
     }
 
-    /// The store underneath.
-    pub fn store(&self) -> &AdkStore {
-        &self.store
+    /// A service over the tables of google-adk's `DatabaseSessionService`, shared with
+    /// Python ADK apps using it (see [`DatabaseSessionTables`]).
+    pub fn on_tables(tables: DatabaseSessionTables) -> Self {
+        SessionService {
+            backend: Backend::Tables(tables),
+        }
+    }
+
+    /// The store underneath; `None` for a service [`on_tables`](SessionService::on_tables).
+    pub fn store(&self) -> Option<&AdkStore> {
+        match &self.backend {
+            Backend::Store(store) => Some(store),
+            Backend::Tables(_) => None,
+        }
+    }
+
+    /// The pool sessions are kept through.
+    pub fn pool(&self) -> &crate::pool::SharedPool {
+        match &self.backend {
+            Backend::Store(store) => store.pool(),
+            Backend::Tables(tables) => tables.pool(),
+        }
     }
 
     /// Creates a session with `state` (less its `temp:` keys) and the id given, or a fresh
@@ -153,8 +207,14 @@ impl SessionService {
             None => uuid::Uuid::new_v4().to_string(),
         };
         let split = scopes::split(&state.unwrap_or_default());
-        let scoped = self
-            .store
+        let store = match &self.backend {
+            Backend::Store(store) => store,
+            Backend::Tables(tables) => {
+                let loaded = tables.create(app_name, user_id, &id, &split).await?;
+                return Ok(AgentSession::from_loaded(app_name, loaded));
+            }
+        };
+        let scoped = store
             .create_session_scoped(&id, app_name, user_id, &split)
             .await?;
         Ok(AgentSession::from_scoped(scoped, Vec::new()))
@@ -172,9 +232,25 @@ impl SessionService {
     ) -> Result<Option<AgentSession>> {
         check_id("app_name", app_name)?;
         check_id("user_id", user_id)?;
+        let store = match &self.backend {
+            Backend::Store(store) => store,
+            Backend::Tables(tables) => {
+                let loaded = tables
+                    .get(
+                        app_name,
+                        user_id,
+                        session_id,
+                        config.after_timestamp,
+                        config.num_recent_events,
+                        config.keep_oldest,
+                    )
+                    .await?;
+                return Ok(loaded.map(|l| AgentSession::from_loaded(app_name, l)));
+            }
+        };
         if config.num_recent_events == Some(0) {
             // No events: the session alone.
-            let Some(scoped) = self.store.get_session_scoped(session_id).await? else {
+            let Some(scoped) = store.get_session_scoped(session_id).await? else {
                 return Ok(None);
             };
             if scoped.record.app_name != app_name || scoped.record.user_id != user_id {
@@ -182,8 +258,7 @@ impl SessionService {
             }
             return Ok(Some(AgentSession::from_scoped(scoped, Vec::new())));
         }
-        let read = self
-            .store
+        let read = store
             .read_session(
                 session_id,
                 config.after_timestamp,
@@ -200,14 +275,25 @@ impl SessionService {
         Ok(Some(AgentSession::from_scoped(scoped, events)))
     }
 
-    /// The app's sessions (of one user when `user_id` is given), newest first, without
+    /// The app's sessions (of one user when `user_id` is given), newest first (on
+    /// [`DatabaseSessionTables`], oldest first, as ADK's `DatabaseSessionService`), without
     /// their events.
     pub async fn list_sessions(
         &self,
         app_name: &str,
         user_id: Option<&str>,
     ) -> Result<Vec<AgentSession>> {
-        let sessions = self.store.list_sessions_scoped(app_name, user_id).await?;
+        let store = match &self.backend {
+            Backend::Store(store) => store,
+            Backend::Tables(tables) => {
+                let list = tables.list(app_name, user_id).await?;
+                return Ok(list
+                    .into_iter()
+                    .map(|l| AgentSession::from_loaded(app_name, l))
+                    .collect());
+            }
+        };
+        let sessions = store.list_sessions_scoped(app_name, user_id).await?;
         Ok(sessions
             .into_iter()
             .map(|s| AgentSession::from_scoped(s, Vec::new()))
@@ -221,7 +307,47 @@ impl SessionService {
         user_id: &str,
         session_id: &str,
     ) -> Result<bool> {
-        self.store.delete_for(app_name, user_id, session_id).await
+        match &self.backend {
+            Backend::Store(store) => store.delete_for(app_name, user_id, session_id).await,
+            Backend::Tables(tables) => tables.delete(app_name, user_id, session_id).await,
+        }
+    }
+
+    /// The session with this id (of `owner`'s app and user when given) without its events,
+    /// for an append by id: ADK-Rust names a session by id alone.
+    #[cfg(feature = "adk-rust")]
+    pub(crate) async fn current(
+        &self,
+        session_id: &str,
+        owner: Option<(&str, &str)>,
+    ) -> Result<Option<AgentSession>> {
+        let none = GetSessionConfig::default().num_recent_events(0);
+        let (app, user) = match (&self.backend, owner) {
+            (_, Some(owner)) => owner,
+            (Backend::Store(store), None) => {
+                let Some(scoped) = store.get_session_scoped(session_id).await? else {
+                    return Ok(None);
+                };
+                return Ok(Some(AgentSession::from_scoped(scoped, Vec::new())));
+            }
+            (Backend::Tables(tables), None) => {
+                let owners = tables.owners(session_id).await?;
+                match owners.as_slice() {
+                    [] => return Ok(None),
+                    [(app, user)] => {
+                        return self.get_session(app, user, session_id, &none).await;
+                    }
+                    _ => {
+                        return Err(crate::Error::invalid(format!(
+                            "session id `{session_id}` is used by {} apps or users; append \
+                             with append_event_for_identity to say which",
+                            owners.len()
+                        )));
+                    }
+                }
+            }
+        };
+        self.get_session(app, user, session_id, &none).await
     }
 
     /// Appends `event` to `session` and returns it as stored.
@@ -241,6 +367,27 @@ impl SessionService {
         }
         let delta = std::mem::take(&mut event.actions.state_delta);
         let split = scopes::split(&delta);
+        let store = match &self.backend {
+            Backend::Store(store) => store,
+            Backend::Tables(tables) => {
+                event.actions.state_delta = without_temp(&delta);
+                let version = tables
+                    .append(
+                        &session.app_name,
+                        &session.user_id,
+                        &session.id,
+                        session.last_update_time,
+                        &event,
+                        &split,
+                    )
+                    .await?;
+                event.timestamp = version;
+                session.state.extend(delta);
+                session.last_update_time = version;
+                session.events.push(event.clone());
+                return Ok(event);
+            }
+        };
         let deltas = Deltas::of(&split);
         // The session's stored keys with the delta's over them; `session` itself changes
         // only once the write succeeded.
@@ -252,14 +399,13 @@ impl SessionService {
         // being copied (its JSON tree is most of an event; on an error the event is dropped).
         let content = event.content.take();
         let mut record = event.to_record_with(
-            self.store.actions_codec(),
+            store.actions_codec(),
             &session.app_name,
             &session.user_id,
             &session.id,
         )?;
         record.content = content;
-        let (Version(version), postgres) = self
-            .store
+        let (Version(version), postgres) = store
             .append_and_update::<Version>(
                 &record,
                 &stored_state,

@@ -516,3 +516,22 @@ pub async fn scalar<T: session_pool::FromValue>(
         .get::<T>(0)
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
+
+/// A PostgreSQL database whose connections use a fresh schema of their own (`search_path`),
+/// for tables with fixed names (google-adk's `sessions`, `events`, …) that tests running
+/// at the same time must not share. Returns the database, the schema and its URL.
+pub async fn postgres_in_schema(prefix: &str) -> Option<(Database, String, String)> {
+    let mut admin = pg_admin().await?;
+    let schema = unique(prefix);
+    admin
+        .execute_update(&format!("CREATE SCHEMA {schema}"), &[])
+        .await
+        .expect("create schema");
+    let base = pg_url()?;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let db = Database::open(&url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}"));
+    Some((db, schema, url))
+}

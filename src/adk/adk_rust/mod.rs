@@ -72,29 +72,10 @@ impl SessionService {
         for _ in 0..APPEND_ATTEMPTS {
             // The session's own keys and version are all an append needs (the app and
             // user keys are merged into their rows by the store).
-            let record = self
-                .store()
-                .get_session(session_id)
-                .await
-                .map_err(adk_error)?;
-            let record = match (record, owner) {
-                (Some(r), Some((app, user))) if r.app_name != app || r.user_id != user => None,
-                (r, _) => r,
-            };
-            let Some(record) = record else {
+            let Some(mut session) = self.current(session_id, owner).await.map_err(adk_error)?
+            else {
                 let (app, user) = owner.unwrap_or(("?", "?"));
                 return Err(not_found(app, user, session_id));
-            };
-            let mut session = AgentSession {
-                id: record.id,
-                app_name: record.app_name,
-                user_id: record.user_id,
-                state: match record.state {
-                    serde_json::Value::Object(map) => map,
-                    _ => Default::default(),
-                },
-                events: Vec::new(),
-                last_update_time: record.update_time,
             };
             match self.append_event(&mut session, event.clone()).await {
                 Err(Error::StaleSession { .. }) => continue,
@@ -248,7 +229,7 @@ impl adk_session::SessionService for SessionService {
     }
 
     async fn health_check(&self) -> adk_core::Result<()> {
-        let mut session = crate::support::checkout(self.store().pool())
+        let mut session = crate::support::checkout(self.pool())
             .await
             .map_err(adk_error)?;
         session.ping().await.map_err(adk_error)

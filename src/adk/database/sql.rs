@@ -1,0 +1,280 @@
+//! The statements over google-adk's `DatabaseSessionService` tables (schema version 1), as
+//! SQLAlchemy creates them from `google.adk.sessions.schemas.v1`.
+//!
+//! Times there are naive UTC: `TIMESTAMP WITHOUT TIME ZONE` on PostgreSQL, converted here
+//! with `AT TIME ZONE 'UTC'` both ways so the connection's `TimeZone` never matters, and
+//! SQLAlchemy's `YYYY-MM-DD HH:MM:SS.ffffff` text on SQLite, which sorts like the times.
+
+/// The tables and the index, as SQLAlchemy's `create_all` writes them, made idempotent.
+pub(super) fn ddl(postgres: bool) -> [&'static str; 6] {
+    let (json, time) = if postgres {
+        ("JSONB", "TIMESTAMP WITHOUT TIME ZONE")
+    } else {
+        ("TEXT", "DATETIME")
+    };
+    // Built once per backend: the texts differ only in the two types.
+    let tables = |json: &str, time: &str| -> [String; 5] {
+        [
+            "CREATE TABLE IF NOT EXISTS adk_internal_metadata (\"key\" VARCHAR(128) NOT NULL, \
+             value VARCHAR(256) NOT NULL, PRIMARY KEY (\"key\"))"
+                .to_owned(),
+            format!(
+                "CREATE TABLE IF NOT EXISTS app_states (app_name VARCHAR(128) NOT NULL, \
+                 state {json} NOT NULL, update_time {time} NOT NULL, PRIMARY KEY (app_name))"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS sessions (app_name VARCHAR(128) NOT NULL, \
+                 user_id VARCHAR(128) NOT NULL, id VARCHAR(128) NOT NULL, state {json} NOT NULL, \
+                 create_time {time} NOT NULL, update_time {time} NOT NULL, \
+                 PRIMARY KEY (app_name, user_id, id))"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS user_states (app_name VARCHAR(128) NOT NULL, \
+                 user_id VARCHAR(128) NOT NULL, state {json} NOT NULL, \
+                 update_time {time} NOT NULL, PRIMARY KEY (app_name, user_id))"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS events (id VARCHAR(128) NOT NULL, \
+                 app_name VARCHAR(128) NOT NULL, user_id VARCHAR(128) NOT NULL, \
+                 session_id VARCHAR(128) NOT NULL, invocation_id VARCHAR(256) NOT NULL, \
+                 timestamp {time} NOT NULL, event_data {json}, \
+                 PRIMARY KEY (id, app_name, user_id, session_id), \
+                 FOREIGN KEY (app_name, user_id, session_id) \
+                 REFERENCES sessions (app_name, user_id, id) ON DELETE CASCADE)"
+            ),
+        ]
+    };
+    static PG: std::sync::OnceLock<[String; 5]> = std::sync::OnceLock::new();
+    static SQLITE: std::sync::OnceLock<[String; 5]> = std::sync::OnceLock::new();
+    let built = if postgres { &PG } else { &SQLITE }.get_or_init(|| tables(json, time));
+    [
+        &built[0],
+        &built[1],
+        &built[2],
+        &built[3],
+        &built[4],
+        "CREATE INDEX IF NOT EXISTS idx_events_app_user_session_ts_id \
+         ON events (app_name, user_id, session_id, timestamp DESC, id DESC)",
+    ]
+}
+
+/// Marks the tables as schema version 1, as ADK's `prepare_tables` does.
+pub(super) fn mark_version(postgres: bool) -> &'static str {
+    if postgres {
+        "INSERT INTO adk_internal_metadata (\"key\", value) VALUES ('schema_version', '1') \
+         ON CONFLICT (\"key\") DO NOTHING"
+    } else {
+        "INSERT OR IGNORE INTO adk_internal_metadata (\"key\", value) \
+         VALUES ('schema_version', '1')"
+    }
+}
+
+/// The columns of the tables that tell ADK's schema versions apart: `(table, column)`.
+pub(super) fn columns(postgres: bool) -> &'static str {
+    if postgres {
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = current_schema() \
+         AND table_name IN ('adk_internal_metadata', 'sessions', 'events')"
+    } else {
+        "SELECT 'adk_internal_metadata', name FROM pragma_table_info('adk_internal_metadata') \
+         UNION ALL SELECT 'sessions', name FROM pragma_table_info('sessions') \
+         UNION ALL SELECT 'events', name FROM pragma_table_info('events')"
+    }
+}
+
+/// The stored schema version.
+pub(super) const VERSION: &str =
+    "SELECT value FROM adk_internal_metadata WHERE \"key\" = 'schema_version'";
+
+/// Creates a session and its app's and user's rows when missing, merging the initial
+/// state's app and user keys into them, in one statement; returns whether the session was
+/// new and the app's and user's state after it. Binds: `$1` app, `$2` user, `$3` id,
+/// `$4` app keys, `$5` user keys, `$6` session keys, `$7` the time.
+pub(super) const CREATE_PG: &str = "WITH s AS (\
+    INSERT INTO sessions (app_name, user_id, id, state, create_time, update_time) \
+    VALUES ($1, $2, $3, $6::jsonb, $7::timestamptz AT TIME ZONE 'UTC', \
+    $7::timestamptz AT TIME ZONE 'UTC') ON CONFLICT DO NOTHING RETURNING 1), \
+    a AS (INSERT INTO app_states AS t (app_name, state, update_time) \
+    SELECT $1, $4::jsonb, $7::timestamptz AT TIME ZONE 'UTC' FROM s \
+    ON CONFLICT (app_name) DO UPDATE SET state = t.state || EXCLUDED.state, \
+    update_time = EXCLUDED.update_time WHERE EXCLUDED.state <> '{}'::jsonb RETURNING t.state), \
+    u AS (INSERT INTO user_states AS t (app_name, user_id, state, update_time) \
+    SELECT $1, $2, $5::jsonb, $7::timestamptz AT TIME ZONE 'UTC' FROM s \
+    ON CONFLICT (app_name, user_id) DO UPDATE SET state = t.state || EXCLUDED.state, \
+    update_time = EXCLUDED.update_time WHERE EXCLUDED.state <> '{}'::jsonb RETURNING t.state) \
+    SELECT EXISTS (SELECT 1 FROM s), \
+    COALESCE((SELECT state FROM a), (SELECT state FROM app_states WHERE app_name = $1)), \
+    COALESCE((SELECT state FROM u), \
+    (SELECT state FROM user_states WHERE app_name = $1 AND user_id = $2))";
+
+/// SQLite: the session's insert (`$1` app, `$2` user, `$3` id, `$4` state, `$5` time);
+/// nothing when the key is in use.
+pub(super) const CREATE_SQLITE: &str = "INSERT INTO sessions \
+    (app_name, user_id, id, state, create_time, update_time) \
+    VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING";
+
+/// SQLite: the app's state (`$1` app).
+pub(super) const APP_STATE: &str = "SELECT state FROM app_states WHERE app_name = $1";
+
+/// SQLite: the user's state (`$1` app, `$2` user).
+pub(super) const USER_STATE: &str =
+    "SELECT state FROM user_states WHERE app_name = $1 AND user_id = $2";
+
+/// SQLite: writes the app's state (`$1` app, `$2` state, `$3` time).
+pub(super) const PUT_APP_STATE: &str = "INSERT INTO app_states (app_name, state, update_time) \
+    VALUES ($1, $2, $3) ON CONFLICT (app_name) \
+    DO UPDATE SET state = excluded.state, update_time = excluded.update_time";
+
+/// SQLite: writes the user's state (`$1` app, `$2` user, `$3` state, `$4` time).
+pub(super) const PUT_USER_STATE: &str = "INSERT INTO user_states \
+    (app_name, user_id, state, update_time) VALUES ($1, $2, $3, $4) \
+    ON CONFLICT (app_name, user_id) \
+    DO UPDATE SET state = excluded.state, update_time = excluded.update_time";
+
+/// A session with its app's and user's state and its events, in one statement: the newest
+/// (or, with `oldest`, the oldest) `$5` events at or after `$4`, as an array of
+/// `[id, invocation_id, time, event_data]`. Binds: `$1` app, `$2` user, `$3` id,
+/// `$4` time or NULL, `$5` limit or NULL (SQLite: -1).
+pub(super) fn get(postgres: bool, oldest: bool) -> &'static str {
+    match (postgres, oldest) {
+        (true, false) => GET_PG_NEWEST,
+        (true, true) => GET_PG_OLDEST,
+        (false, false) => GET_SQLITE_NEWEST,
+        (false, true) => GET_SQLITE_OLDEST,
+    }
+}
+
+macro_rules! get_pg {
+    ($order:literal) => {
+        concat!(
+            "SELECT s.state, s.update_time AT TIME ZONE 'UTC', \
+             (SELECT state FROM app_states WHERE app_name = $1), \
+             (SELECT state FROM user_states WHERE app_name = $1 AND user_id = $2), \
+             (SELECT jsonb_agg(jsonb_build_array(e.id, e.invocation_id, \
+             extract(epoch FROM e.timestamp), e.event_data)) \
+             FROM (SELECT id, invocation_id, timestamp, event_data FROM events \
+             WHERE app_name = $1 AND user_id = $2 AND session_id = $3 \
+             AND ($4::timestamptz IS NULL OR timestamp >= ($4::timestamptz AT TIME ZONE 'UTC')) \
+             ORDER BY timestamp ",
+            $order,
+            ", id ",
+            $order,
+            " LIMIT $5::bigint) e) \
+             FROM sessions s WHERE s.app_name = $1 AND s.user_id = $2 AND s.id = $3"
+        )
+    };
+}
+
+macro_rules! get_sqlite {
+    ($order:literal) => {
+        concat!(
+            "SELECT s.state, s.update_time, \
+             (SELECT state FROM app_states WHERE app_name = $1), \
+             (SELECT state FROM user_states WHERE app_name = $1 AND user_id = $2), \
+             (SELECT json_group_array(json_array(e.id, e.invocation_id, e.timestamp, \
+             CASE WHEN json_valid(e.event_data) THEN json(e.event_data) END)) \
+             FROM (SELECT id, invocation_id, timestamp, event_data FROM events \
+             WHERE app_name = $1 AND user_id = $2 AND session_id = $3 \
+             AND ($4 IS NULL OR timestamp >= $4) \
+             ORDER BY timestamp ",
+            $order,
+            ", id ",
+            $order,
+            " LIMIT $5) e) \
+             FROM sessions s WHERE s.app_name = $1 AND s.user_id = $2 AND s.id = $3"
+        )
+    };
+}
+
+const GET_PG_NEWEST: &str = get_pg!("DESC");
+const GET_PG_OLDEST: &str = get_pg!("ASC");
+const GET_SQLITE_NEWEST: &str = get_sqlite!("DESC");
+const GET_SQLITE_OLDEST: &str = get_sqlite!("ASC");
+
+/// The app's sessions (`$1`), of one user when `$2` is not NULL, with the app's and each
+/// user's state, oldest update first, as ADK's `DatabaseSessionService.list_sessions`.
+pub(super) fn list(postgres: bool) -> &'static str {
+    if postgres {
+        "SELECT s.id, s.user_id, s.state, s.update_time AT TIME ZONE 'UTC', \
+         (SELECT state FROM app_states WHERE app_name = $1), u.state \
+         FROM sessions s LEFT JOIN user_states u \
+         ON u.app_name = s.app_name AND u.user_id = s.user_id \
+         WHERE s.app_name = $1 AND ($2::varchar IS NULL OR s.user_id = $2::varchar) \
+         ORDER BY s.update_time, s.user_id, s.id"
+    } else {
+        "SELECT s.id, s.user_id, s.state, s.update_time, \
+         (SELECT state FROM app_states WHERE app_name = $1), u.state \
+         FROM sessions s LEFT JOIN user_states u \
+         ON u.app_name = s.app_name AND u.user_id = s.user_id \
+         WHERE s.app_name = $1 AND ($2 IS NULL OR s.user_id = $2) \
+         ORDER BY s.update_time, s.user_id, s.id"
+    }
+}
+
+/// Deletes a session's events and the session (`$1` app, `$2` user, `$3` id), as ADK does
+/// (explicitly, whatever the foreign key says); one statement on PostgreSQL.
+pub(super) const DELETE_PG: &str = "WITH e AS (DELETE FROM events \
+    WHERE app_name = $1 AND user_id = $2 AND session_id = $3) \
+    DELETE FROM sessions WHERE app_name = $1 AND user_id = $2 AND id = $3";
+
+/// SQLite: a session's events (`$1` app, `$2` user, `$3` id).
+pub(super) const DELETE_EVENTS_SQLITE: &str =
+    "DELETE FROM events WHERE app_name = $1 AND user_id = $2 AND session_id = $3";
+
+/// SQLite: the session (`$1` app, `$2` user, `$3` id).
+pub(super) const DELETE_SESSION_SQLITE: &str =
+    "DELETE FROM sessions WHERE app_name = $1 AND user_id = $2 AND id = $3";
+
+/// Appends an event in one statement, as a compare-and-swap on the session's update time:
+/// the session's keys merged into its state, its update time set to the event's, the app's
+/// and user's keys merged into their rows (made when missing), the event inserted; nothing
+/// when the session is not at `$5`. Returns whether it was. Binds: `$1` app, `$2` user,
+/// `$3` session, `$4` session keys, `$5` expected time, `$6` event time, `$7` app keys,
+/// `$8` user keys, `$9` event id, `$10` invocation id, `$11` event data.
+pub(super) const APPEND_PG: &str = "WITH s AS (\
+    UPDATE sessions SET state = state || $4::jsonb, \
+    update_time = $6::timestamptz AT TIME ZONE 'UTC' \
+    WHERE app_name = $1 AND user_id = $2 AND id = $3 \
+    AND update_time = ($5::timestamptz AT TIME ZONE 'UTC') RETURNING 1), \
+    a AS (INSERT INTO app_states AS t (app_name, state, update_time) \
+    SELECT $1, $7::jsonb, now() AT TIME ZONE 'UTC' FROM s WHERE $7::jsonb <> '{}'::jsonb \
+    ON CONFLICT (app_name) DO UPDATE SET state = t.state || EXCLUDED.state, \
+    update_time = EXCLUDED.update_time), \
+    u AS (INSERT INTO user_states AS t (app_name, user_id, state, update_time) \
+    SELECT $1, $2, $8::jsonb, now() AT TIME ZONE 'UTC' FROM s WHERE $8::jsonb <> '{}'::jsonb \
+    ON CONFLICT (app_name, user_id) DO UPDATE SET state = t.state || EXCLUDED.state, \
+    update_time = EXCLUDED.update_time), \
+    e AS (INSERT INTO events \
+    (id, app_name, user_id, session_id, invocation_id, timestamp, event_data) \
+    SELECT $9, $1, $2, $3, $10, $6::timestamptz AT TIME ZONE 'UTC', $11::jsonb FROM s) \
+    SELECT EXISTS (SELECT 1 FROM s)";
+
+/// A session's update time (`$1` app, `$2` user, `$3` id), after a failed compare-and-swap.
+pub(super) fn version(postgres: bool) -> &'static str {
+    if postgres {
+        "SELECT update_time AT TIME ZONE 'UTC' FROM sessions \
+         WHERE app_name = $1 AND user_id = $2 AND id = $3"
+    } else {
+        "SELECT update_time FROM sessions WHERE app_name = $1 AND user_id = $2 AND id = $3"
+    }
+}
+
+/// SQLite: a session's state and update time (`$1` app, `$2` user, `$3` id).
+pub(super) const SESSION_SQLITE: &str =
+    "SELECT state, update_time FROM sessions WHERE app_name = $1 AND user_id = $2 AND id = $3";
+
+/// SQLite: the session's new state and update time (`$1` app, `$2` user, `$3` id,
+/// `$4` state, `$5` time).
+pub(super) const UPDATE_SESSION_SQLITE: &str = "UPDATE sessions SET state = $4, update_time = $5 \
+    WHERE app_name = $1 AND user_id = $2 AND id = $3";
+
+/// SQLite: the event (`$1` id, `$2` app, `$3` user, `$4` session, `$5` invocation id,
+/// `$6` time, `$7` event data).
+pub(super) const INSERT_EVENT_SQLITE: &str = "INSERT INTO events \
+    (id, app_name, user_id, session_id, invocation_id, timestamp, event_data) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// The sessions with this id, of any app and user (`$1`): ADK-Rust's `append_event` names
+/// a session by id alone.
+#[cfg(feature = "adk-rust")]
+pub(super) const BY_ID: &str = "SELECT app_name, user_id FROM sessions WHERE id = $1";

@@ -1,0 +1,360 @@
+//! google-adk's own `DatabaseSessionService` (google-adk 2.13, SQLAlchemy, asyncpg and
+//! aiosqlite; `tests/python/adk_database_interop.py` in the venv `scripts/test` makes) and
+//! `SessionService::on_tables` on the same tables, on PostgreSQL (a schema per test) and
+//! on a SQLite file, with either side creating them: each reads every field of the other's
+//! events and the merged `app:` / `user:` state, each appends to the other's sessions
+//! (the update marker agrees), a stale copy is refused on both sides, and deletes are seen
+//! by both.
+mod common;
+
+use serde_json::{Value, json};
+use session_pool::Database;
+use session_pool::Error;
+use session_pool::adk::{
+    AgentSession, DatabaseSessionTables, Event, GetSessionConfig, SessionService,
+};
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Creator {
+    Python,
+    Rust,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_python_creates() {
+    on_sqlite(Creator::Python).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_rust_creates() {
+    on_sqlite(Creator::Rust).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_python_creates() {
+    on_postgres(Creator::Python).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rust_creates() {
+    on_postgres(Creator::Rust).await;
+}
+
+async fn on_sqlite(creator: Creator) {
+    let (db, dir) = common::sqlite().await;
+    let url = format!(
+        "sqlite+aiosqlite:///{}",
+        dir.path().join("test.db").display()
+    );
+    interop(db, url, None, creator).await;
+}
+
+async fn on_postgres(creator: Creator) {
+    let Some((db, schema, _)) = common::postgres_in_schema("adkpy").await else {
+        return;
+    };
+    let url = common::pg_url()
+        .unwrap()
+        .replacen("postgres://", "postgresql+asyncpg://", 1)
+        .replacen("postgresql://", "postgresql+asyncpg://", 1);
+    interop(db, url, Some(schema), creator).await;
+}
+
+struct Python {
+    python: std::path::PathBuf,
+    url: String,
+    search_path: Option<String>,
+}
+
+impl Python {
+    async fn run(&self, ops: Value) -> Vec<Value> {
+        let request = json!({"url": self.url, "search_path": self.search_path, "ops": ops});
+        let answer = common::run_python(&self.python, "adk_database_interop.py", &request).await;
+        answer["answers"].as_array().unwrap().clone()
+    }
+}
+
+const APP: &str = "interop";
+const USER: &str = "u1";
+
+fn ids(id: &str) -> Value {
+    json!({"app": APP, "user": USER, "session_id": id})
+}
+
+fn with(base: Value, extra: Value) -> Value {
+    let mut base = base;
+    base.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    base
+}
+
+fn micros(seconds: &Value) -> i64 {
+    (seconds.as_f64().unwrap() * 1e6).round() as i64
+}
+
+async fn interop(db: Database, url: String, search_path: Option<String>, creator: Creator) {
+    let Some(python) = common::python() else {
+        return;
+    };
+    let py = Python {
+        python,
+        url,
+        search_path,
+    };
+    let tables = DatabaseSessionTables::new(common::fixed_pool(&db, 4).await);
+    let svc = SessionService::on_tables(tables.clone());
+    if creator == Creator::Rust {
+        tables.create_tables().await.unwrap();
+    }
+
+    // Python creates a session and appends two events through its service.
+    let rich = json!({
+        "author": "agent", "text": "hi from python", "invocation_id": "inv-py-1",
+        "state_delta": {"x": 1, "user:lang": "fr", "app:flag": true, "temp:t": 9},
+        "transfer_to_agent": "billing", "artifact_delta": {"notes.txt": 2},
+        "branch": "root.billing", "usage_tokens": 42, "long_running_tool_ids": ["call-9"],
+        "custom_metadata": {"trace": "abc"}, "turn_complete": true,
+    });
+    let answers = py
+        .run(json!([
+            with(
+                ids("py"),
+                json!({"op": "create", "state": {"a": 1, "app:theme": "dark"}})
+            ),
+            with(
+                ids("py"),
+                json!({"op": "append", "events": [
+                    {"author": "user", "text": "hello", "invocation_id": "inv-py-1"},
+                    rich,
+                ]})
+            ),
+        ]))
+        .await;
+    let py_session = &answers[1];
+    assert_eq!(
+        py_session["events"].as_array().unwrap().len(),
+        2,
+        "{py_session}"
+    );
+    if creator == Creator::Python {
+        // Python made them; creating them again here changes nothing.
+        tables.create_tables().await.unwrap();
+    }
+
+    // Rust reads every field Python wrote, and the merged state.
+    let a = svc
+        .get_session(APP, USER, "py", &GetSessionConfig::default())
+        .await
+        .unwrap()
+        .expect("Python's session");
+    // Python's copy holds its `temp:` key in memory; neither side stores it.
+    assert_eq!(py_session["state"]["temp:t"], 9);
+    assert_eq!(
+        Value::Object(a.state.clone()),
+        json!({"a": 1, "x": 1, "app:theme": "dark", "app:flag": true, "user:lang": "fr"})
+    );
+    assert_eq!(
+        a.last_update_time.timestamp_micros(),
+        micros(&py_session["last_update_time"])
+    );
+    assert_same_events(&a, py_session);
+    let e = &a.events[1];
+    assert_eq!(e.author, "agent");
+    assert_eq!(e.first_text(), Some("hi from python"));
+    assert_eq!(e.invocation_id.as_deref(), Some("inv-py-1"));
+    assert_eq!(e.actions.transfer_to_agent.as_deref(), Some("billing"));
+    assert_eq!(e.actions.artifact_delta["notes.txt"], 2);
+    assert!(
+        !e.actions.state_delta.contains_key("temp:t"),
+        "{:?}",
+        e.actions
+    );
+    assert_eq!(e.branch.as_deref(), Some("root.billing"));
+    assert_eq!(
+        e.long_running_tool_ids.as_deref(),
+        Some(&["call-9".to_owned()][..])
+    );
+    assert_eq!(e.custom_metadata, Some(json!({"trace": "abc"})));
+    assert_eq!(e.turn_complete, Some(true));
+    assert_eq!(e.extra["usage_metadata"]["total_token_count"], 42);
+
+    // Rust appends to Python's session and creates one of its own.
+    let stale_a = a.clone();
+    let mut a = a;
+    let mut reply = Event::text("agent", "model", "hi from rust")
+        .with_invocation_id("inv-rs-1")
+        .with_state_delta("y", json!(2))
+        .with_state_delta("user:lang", json!("de"))
+        .with_state_delta("app:count", json!(7))
+        .with_state_delta("temp:scratch", json!(1));
+    reply
+        .extra
+        .insert("usage_metadata".into(), json!({"total_token_count": 5}));
+    reply.turn_complete = Some(true);
+    let reply = svc.append_event(&mut a, reply).await.unwrap();
+    let mut r = svc
+        .create_session(
+            APP,
+            USER,
+            Some(json!({"c": 3}).as_object().unwrap().clone()),
+            Some("rs"),
+        )
+        .await
+        .unwrap();
+    let stale_r = r.clone();
+    svc.append_event(&mut r, Event::text("user", "user", "rust's first"))
+        .await
+        .unwrap();
+
+    // Python reads both, appends to Rust's session (its update marker agrees), lists them
+    // and reads the user's state.
+    let answers = py
+        .run(json!([
+            with(ids("py"), json!({"op": "get"})),
+            with(ids("rs"), json!({"op": "get"})),
+            with(ids("rs"), json!({"op": "append", "events": [
+                {"author": "agent", "text": "python on rust's", "state_delta": {"z": 4}},
+            ]})),
+            {"op": "list", "app": APP, "user": USER},
+            {"op": "user_state", "app": APP, "user": USER},
+            with(ids("py"), json!({"op": "get", "num_recent_events": 1})),
+        ]))
+        .await;
+    let (py_a, py_r, py_appended, py_list, py_user, py_recent) = (
+        &answers[0],
+        &answers[1],
+        &answers[2],
+        &answers[3],
+        &answers[4],
+        &answers[5],
+    );
+    assert_eq!(
+        py_a["state"],
+        json!({"a": 1, "x": 1, "y": 2, "app:theme": "dark", "app:flag": true,
+               "app:count": 7, "user:lang": "de"})
+    );
+    let events = py_a["events"].as_array().unwrap();
+    assert_eq!(events.len(), 3);
+    let written = &events[2];
+    assert_eq!(written["id"], reply.id.as_str());
+    assert_eq!(written["author"], "agent");
+    assert_eq!(written["invocation_id"], "inv-rs-1");
+    assert_eq!(written["content"]["parts"][0]["text"], "hi from rust");
+    assert_eq!(written["usage_metadata"]["total_token_count"], 5);
+    assert_eq!(written["turn_complete"], true);
+    assert_eq!(
+        written["actions"]["state_delta"],
+        json!({"y": 2, "user:lang": "de", "app:count": 7})
+    );
+    assert_eq!(
+        micros(&written["timestamp"]),
+        reply.timestamp.timestamp_micros()
+    );
+    assert_eq!(
+        micros(&py_a["last_update_time"]),
+        a.last_update_time.timestamp_micros()
+    );
+    assert_eq!(py_r["state"]["c"], 3);
+    assert_eq!(
+        py_r["events"][0]["content"]["parts"][0]["text"],
+        "rust's first"
+    );
+    assert!(py_appended.get("stale").is_none(), "{py_appended}");
+    assert_eq!(py_appended["events"].as_array().unwrap().len(), 2);
+    assert_eq!(*py_user, json!({"lang": "de"}));
+    assert_eq!(py_recent["events"].as_array().unwrap().len(), 1);
+    assert_eq!(py_recent["events"][0]["id"], reply.id.as_str());
+
+    // Both list the same sessions in the same (ADK's) order.
+    let listed: Vec<String> = svc
+        .list_sessions(APP, Some(USER))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    let py_listed: Vec<&str> = py_list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, py_listed);
+    assert_eq!(listed.len(), 2);
+
+    // Python's append moved `rs` on: Rust's older copies are stale, and Rust reads z.
+    for mut stale in [stale_r, r] {
+        let err = svc
+            .append_event(&mut stale, Event::text("user", "user", "late"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::StaleSession { .. }), "{err}");
+    }
+    let r = svc
+        .get_session(APP, USER, "rs", &GetSessionConfig::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.state["z"], 4);
+    assert_eq!(r.events.len(), 2);
+    let err = svc
+        .append_event(&mut stale_a.clone(), Event::new("agent"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::StaleSession { .. }), "{err}");
+
+    // Python loads `py`, Rust appends to it, then Python's append is refused as stale.
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let request = json!({
+        "url": py.url, "search_path": py.search_path, "go_file": go.to_str().unwrap(),
+        "ops": [with(ids("py"), json!({"op": "append_after_go",
+                "events": [{"author": "user", "text": "too late"}]}))],
+    });
+    let python = py.python.clone();
+    let late = tokio::spawn(async move {
+        common::run_python(&python, "adk_database_interop.py", &request).await
+    });
+    assert!(common::python_ready(&go, &late).await, "{:?}", late.await);
+    svc.append_event(&mut a, Event::text("user", "user", "first"))
+        .await
+        .unwrap();
+    std::fs::write(&go, b"").unwrap();
+    let late = late.await.unwrap();
+    assert_eq!(late["answers"][0], json!({"stale": true}), "{late}");
+
+    // Deletes are seen by both.
+    assert!(svc.delete_session(APP, USER, "py").await.unwrap());
+    let answers = py
+        .run(json!([
+            with(ids("py"), json!({"op": "get"})),
+            with(ids("rs"), json!({"op": "delete"})),
+        ]))
+        .await;
+    assert_eq!(answers[0], Value::Null);
+    assert!(
+        svc.get_session(APP, USER, "rs", &GetSessionConfig::default())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Rust's events are Python's, field for field where both have the field.
+fn assert_same_events(rust: &AgentSession, python: &Value) {
+    let py_events = python["events"].as_array().unwrap();
+    assert_eq!(rust.events.len(), py_events.len());
+    for (e, p) in rust.events.iter().zip(py_events) {
+        assert_eq!(e.id, p["id"].as_str().unwrap());
+        assert_eq!(e.author, p["author"].as_str().unwrap());
+        assert_eq!(e.timestamp.timestamp_micros(), micros(&p["timestamp"]));
+        assert_eq!(e.content.as_ref(), p.get("content"));
+        assert_eq!(
+            Value::Object(e.actions.state_delta.clone()),
+            p["actions"]["state_delta"]
+        );
+        // ADK 2's fields this model has no place for are kept.
+        assert_eq!(e.extra.get("node_info"), p.get("node_info"));
+    }
+}

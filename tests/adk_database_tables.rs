@@ -1,0 +1,427 @@
+//! `SessionService::on_tables`: ADK's semantics on google-adk's own `DatabaseSessionService`
+//! tables (schema version 1), on a SQLite file and on PostgreSQL (each test in a schema of
+//! its own, since the table names are fixed). What Python reads of them is
+//! `tests/adk_database_interop.rs`.
+mod common;
+
+use std::time::Duration;
+
+use serde_json::json;
+use session_pool::adk::{DatabaseSessionTables, Event, GetSessionConfig, JsonMap, SessionService};
+use session_pool::prelude::*;
+use session_pool::{Database, Error};
+
+/// Runs `async fn name(db: Database)` on a SQLite file and on PostgreSQL in a fresh schema.
+macro_rules! on_both_schemas {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (db, _dir) = crate::common::sqlite().await;
+                super::$name(db).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some((db, _, _)) = crate::common::postgres_in_schema("adkdb").await {
+                    super::$name(db).await
+                }
+            }
+        }
+    )*};
+}
+
+on_both_schemas!(
+    scopes_round_trip,
+    stale_copies_and_unknown_sessions,
+    recent_and_after,
+    concurrent_appends,
+    legacy_schema_refused,
+    other_version_refused,
+    missing_tables_named,
+    bad_input_refused,
+);
+
+async fn service(db: &Database) -> SessionService {
+    let pool = common::fixed_pool(db, 4).await;
+    let tables = DatabaseSessionTables::new(pool);
+    tables.create_tables().await.unwrap();
+    // Again, as each app instance does at start-up: nothing changes.
+    tables.create_tables().await.unwrap();
+    SessionService::on_tables(tables)
+}
+
+fn map(v: serde_json::Value) -> JsonMap {
+    v.as_object().unwrap().clone()
+}
+
+fn all() -> GetSessionConfig {
+    GetSessionConfig::default()
+}
+
+async fn scopes_round_trip(db: Database) {
+    let svc = service(&db).await;
+    let state = map(json!({"a": 1, "app:theme": "dark", "user:lang": "fr", "temp:x": 1}));
+    let mut s = svc
+        .create_session("app", "u1", Some(state), Some("s1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.state,
+        map(json!({"a": 1, "app:theme": "dark", "user:lang": "fr"}))
+    );
+    let mut event = Event::text("agent", "model", "hello")
+        .with_invocation_id("inv-1")
+        .with_state_delta("b", json!(2))
+        .with_state_delta("user:lang", json!("de"))
+        .with_state_delta("temp:y", json!(3));
+    event.branch = Some("root.child".into());
+    event.long_running_tool_ids = Some(vec!["call-1".into()]);
+    event.turn_complete = Some(true);
+    event
+        .extra
+        .insert("usage_metadata".into(), json!({"total_token_count": 12}));
+    let stored = svc.append_event(&mut s, event).await.unwrap();
+    assert_eq!(s.state["temp:y"], 3, "temp keys apply in memory");
+    assert!(!stored.actions.state_delta.contains_key("temp:y"));
+    assert_eq!(s.last_update_time, stored.timestamp);
+
+    let read = svc
+        .get_session("app", "u1", "s1", &all())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        read.state,
+        map(json!({"a": 1, "b": 2, "app:theme": "dark", "user:lang": "de"}))
+    );
+    assert_eq!(read.events, vec![stored]);
+    assert_eq!(read.last_update_time, s.last_update_time);
+
+    // The app's keys reach its other users' sessions, the user's do not.
+    let other = svc
+        .create_session("app", "u2", None, Some("s2"))
+        .await
+        .unwrap();
+    assert_eq!(other.state, map(json!({"app:theme": "dark"})));
+    // The same id for another user is another session (the key is app, user and id).
+    svc.create_session("app", "u2", None, Some("s1"))
+        .await
+        .unwrap();
+    // Not another app's or user's.
+    assert!(
+        svc.get_session("app", "u3", "s1", &all())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let listed = svc.list_sessions("app", None).await.unwrap();
+    let ids: Vec<_> = listed
+        .iter()
+        .map(|s| (s.user_id.as_str(), s.id.as_str()))
+        .collect();
+    // ADK's order: oldest update first (u1's s1 was last updated by its append, before
+    // the other two were created).
+    assert_eq!(ids, [("u1", "s1"), ("u2", "s2"), ("u2", "s1")]);
+    assert_eq!(listed[0].state["user:lang"], "de");
+    assert_eq!(listed[1].state, map(json!({"app:theme": "dark"})));
+    assert_eq!(svc.list_sessions("app", Some("u2")).await.unwrap().len(), 2);
+
+    assert!(svc.delete_session("app", "u1", "s1").await.unwrap());
+    assert!(!svc.delete_session("app", "u1", "s1").await.unwrap());
+    assert!(
+        svc.get_session("app", "u1", "s1", &all())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        svc.get_session("app", "u2", "s1", &all())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn stale_copies_and_unknown_sessions(db: Database) {
+    let svc = service(&db).await;
+    let mut a = svc
+        .create_session("app", "u", None, Some("s"))
+        .await
+        .unwrap();
+    let mut b = a.clone();
+    svc.append_event(&mut a, Event::text("user", "user", "one"))
+        .await
+        .unwrap();
+    let err = svc
+        .append_event(
+            &mut b,
+            Event::text("user", "user", "two").with_state_delta("k", json!(1)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::StaleSession { .. }), "{err}");
+    assert!(
+        b.events.is_empty() && b.state.is_empty(),
+        "unchanged on error"
+    );
+    let read = svc
+        .get_session("app", "u", "s", &all())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.events.len(), 1);
+    assert!(!read.state.contains_key("k"));
+
+    let err = svc
+        .create_session("app", "u", None, Some("s"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists(_)), "{err}");
+
+    svc.delete_session("app", "u", "s").await.unwrap();
+    let err = svc
+        .append_event(&mut a, Event::text("user", "user", "three"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err}");
+}
+
+async fn recent_and_after(db: Database) {
+    let svc = service(&db).await;
+    let mut s = svc.create_session("app", "u", None, None).await.unwrap();
+    let base = chrono::Utc::now();
+    let mut times = Vec::new();
+    for i in 0..5 {
+        let mut e = Event::text("user", "user", &format!("m{i}"));
+        e.timestamp = base + chrono::Duration::milliseconds(10 * i);
+        times.push(svc.append_event(&mut s, e).await.unwrap().timestamp);
+    }
+    let texts = |c: GetSessionConfig| {
+        let svc = svc.clone();
+        let id = s.id.clone();
+        async move {
+            svc.get_session("app", "u", &id, &c)
+                .await
+                .unwrap()
+                .unwrap()
+                .events
+                .iter()
+                .map(|e| e.first_text().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(texts(all().num_recent_events(2)).await, ["m3", "m4"]);
+    assert_eq!(
+        texts(all().num_recent_events(2).keep_oldest()).await,
+        ["m0", "m1"]
+    );
+    assert_eq!(
+        texts(all().after_timestamp(times[2])).await,
+        ["m2", "m3", "m4"]
+    );
+    assert!(texts(all().num_recent_events(0)).await.is_empty());
+    assert_eq!(texts(all()).await.len(), 5);
+}
+
+async fn concurrent_appends(db: Database) {
+    let svc = service(&db).await;
+    // One session's copies: one append wins, the others are stale.
+    let s = svc
+        .create_session("app", "u", None, Some("hot"))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let (svc, mut copy) = (svc.clone(), s.clone());
+        tasks.push(tokio::spawn(async move {
+            svc.append_event(&mut copy, Event::text("user", "user", &format!("{i}")))
+                .await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(Error::StaleSession { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(won, 1);
+    // Sessions of one user append `user:` keys at once: every key is kept.
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let svc = svc.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = svc.create_session("app", "u", None, None).await.unwrap();
+            let e = Event::new("agent").with_state_delta(format!("user:k{i}"), json!(i));
+            svc.append_event(&mut s, e).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(30), t)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let s = svc.create_session("app", "u", None, None).await.unwrap();
+    for i in 0..6 {
+        assert_eq!(s.state[&format!("user:k{i}")], i, "{:?}", s.state);
+    }
+}
+
+async fn legacy_schema_refused(db: Database) {
+    let mut admin = db.session();
+    admin.create().await.unwrap();
+    // ADK's schema version 0: one column per field, pickled actions, no metadata table.
+    admin
+        .execute_update(
+            "CREATE TABLE events (id VARCHAR(128) NOT NULL, app_name VARCHAR(128) NOT NULL, \
+             user_id VARCHAR(128) NOT NULL, session_id VARCHAR(128) NOT NULL, \
+             invocation_id VARCHAR(256) NOT NULL, author VARCHAR(256) NOT NULL, \
+             actions BYTEA, timestamp TIMESTAMP NOT NULL, \
+             PRIMARY KEY (id, app_name, user_id, session_id))",
+            &[],
+        )
+        .await
+        .unwrap();
+    let tables = DatabaseSessionTables::new(common::fixed_pool(&db, 2).await);
+    let err = tables.create_tables().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Unsupported(m) if m.contains("adk migrate session")),
+        "{err}"
+    );
+    let svc = SessionService::on_tables(tables);
+    let err = svc
+        .create_session("app", "u", None, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err}");
+    // Nothing was added.
+    let sessions = admin
+        .execute_sql(
+            common::by_dialect(
+                &db,
+                "SELECT count(*) FROM sqlite_master WHERE name = 'sessions'",
+                "SELECT count(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'sessions'",
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(sessions.rows[0].get::<i64>(0).unwrap(), 0);
+}
+
+async fn other_version_refused(db: Database) {
+    let svc = service(&db).await;
+    let mut admin = db.session();
+    admin.create().await.unwrap();
+    admin
+        .execute_update(
+            "UPDATE adk_internal_metadata SET value = '2' WHERE \"key\" = 'schema_version'",
+            &[],
+        )
+        .await
+        .unwrap();
+    // A fresh service asks again.
+    let fresh =
+        SessionService::on_tables(DatabaseSessionTables::new(common::fixed_pool(&db, 1).await));
+    let err = fresh
+        .get_session("app", "u", "s", &all())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Unsupported(m) if m.contains("schema version 2")),
+        "{err}"
+    );
+    // One that checked before keeps working (the version is asked once).
+    svc.create_session("app", "u", None, None).await.unwrap();
+}
+
+async fn missing_tables_named(db: Database) {
+    let svc =
+        SessionService::on_tables(DatabaseSessionTables::new(common::fixed_pool(&db, 1).await));
+    let err = svc.get_session("app", "u", "s", &all()).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::NotFound(m) if m.contains("create_tables")),
+        "{err}"
+    );
+}
+
+async fn bad_input_refused(db: Database) {
+    let svc = service(&db).await;
+    let long = "x".repeat(129);
+    for err in [
+        svc.create_session(&long, "u", None, None)
+            .await
+            .unwrap_err(),
+        svc.create_session("app", "u", None, Some(&long))
+            .await
+            .unwrap_err(),
+        svc.create_session("app", "", None, None).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    }
+    let mut s = svc.create_session("app", "u", None, None).await.unwrap();
+    let bad = Event::new("agent").with_invocation_id("i".repeat(257));
+    let err = svc.append_event(&mut s, bad).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    // Nothing was stored; the copy still appends.
+    svc.append_event(&mut s, Event::new("agent")).await.unwrap();
+    let read = svc
+        .get_session("app", "u", &s.id, &all())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.events.len(), 1);
+}
+
+/// ADK-Rust's trait on these tables: an append by session id alone finds the session's
+/// app and user, and an id two users share is refused rather than guessed.
+#[cfg(feature = "adk-rust")]
+mod adk_rust {
+    use adk_session::{CreateRequest, GetRequest};
+    use serde_json::json;
+    use session_pool::Database;
+
+    on_both_schemas!(append_by_id);
+
+    fn create(user: &str, id: &str) -> CreateRequest {
+        CreateRequest {
+            app_name: "app".into(),
+            user_id: user.into(),
+            session_id: Some(id.into()),
+            state: serde_json::from_value(json!({"user:name": user})).unwrap(),
+        }
+    }
+
+    async fn append_by_id(db: Database) {
+        let svc: std::sync::Arc<dyn adk_session::SessionService> =
+            std::sync::Arc::new(super::service(&db).await);
+        svc.create(create("ann", "s1")).await.unwrap();
+        let mut e = adk_core::Event::new("inv-1");
+        e.author = "agent".into();
+        e.actions.state_delta = serde_json::from_value(json!({"k": 1, "user:seen": true})).unwrap();
+        svc.append_event("s1", e.clone()).await.unwrap();
+        let got = svc
+            .get(GetRequest {
+                app_name: "app".into(),
+                user_id: "ann".into(),
+                session_id: "s1".into(),
+                num_recent_events: None,
+                after: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(got.events().len(), 1);
+        assert_eq!(got.state().get("k"), Some(json!(1)));
+        assert_eq!(got.state().get("user:seen"), Some(json!(true)));
+        svc.create(create("bob", "s1")).await.unwrap();
+        let err = svc.append_event("s1", e).await.unwrap_err();
+        assert!(
+            err.to_string().contains("append_event_for_identity"),
+            "{err}"
+        );
+    }
+}
