@@ -23,7 +23,9 @@
 //! `--driver store|sqlx` (`ADK_LOAD_DRIVER`, store), `--actions json|pickle`
 //! (`ADK_LOAD_ACTIONS`, json), `--mode service` only: the format the service writes event
 //! actions in; `pickle` is what a table shared with Python's SQLSpec store holds, and what
-//! every `get_session` then decodes.
+//! every `get_session` then decodes. `--tables seed|adk` (`ADK_LOAD_TABLES`, seed),
+//! `--mode service` only: `adk` keeps the sessions in google-adk's own
+//! `DatabaseSessionService` tables (`SessionService::on_tables`).
 //!
 //! `--driver sqlx` (PostgreSQL only) runs the same conversations straight on sqlx, without
 //! this crate: one connection per worker, as many as the pool size, the store's exact SQL
@@ -41,7 +43,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use session_pool::adk::{
-    ActionsCodec, AdkConfig, AdkStore, Event, EventRecord, GetSessionConfig, SessionService,
+    ActionsCodec, AdkConfig, AdkStore, DatabaseSessionTables, Event, EventRecord, GetSessionConfig,
+    SessionService,
 };
 use session_pool::{Database, Dialect, FixedSizePool};
 
@@ -72,6 +75,8 @@ struct Params {
     raw_sqlx: bool,
     /// `--actions pickle`: event actions written as Python's stores write them.
     pickle: bool,
+    /// `--tables adk`: the service on google-adk's `DatabaseSessionService` tables.
+    adk_tables: bool,
 }
 
 impl Params {
@@ -91,6 +96,7 @@ impl Params {
             service: std::env::var("ADK_LOAD_MODE").is_ok_and(|m| m == "service"),
             raw_sqlx: std::env::var("ADK_LOAD_DRIVER").is_ok_and(|d| d == "sqlx"),
             pickle: std::env::var("ADK_LOAD_ACTIONS").is_ok_and(|a| a == "pickle"),
+            adk_tables: std::env::var("ADK_LOAD_TABLES").is_ok_and(|t| t == "adk"),
         };
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
@@ -124,10 +130,16 @@ impl Params {
                     "pickle" => p.pickle = true,
                     other => return Err(format!("--actions {other}: expected json or pickle")),
                 },
+                "--tables" => match value()?.as_str() {
+                    "seed" => p.adk_tables = false,
+                    "adk" => p.adk_tables = true,
+                    other => return Err(format!("--tables {other}: expected seed or adk")),
+                },
                 "-h" | "--help" => {
                     return Err("usage: adk_load [--conversations N] [--concurrency N] \
                                 [--pool-size N] [--turns N] [--mode separate|atomic|service] \
-                                [--driver store|sqlx] [--actions json|pickle]"
+                                [--driver store|sqlx] [--actions json|pickle] \
+                                [--tables seed|adk]"
                         .into());
                 }
                 other => return Err(format!("unknown flag {other} (try --help)")),
@@ -140,6 +152,9 @@ impl Params {
         }
         if p.pickle && !p.service {
             return Err("--actions pickle: only --mode service writes event actions".into());
+        }
+        if p.adk_tables && (!p.service || p.pickle) {
+            return Err("--tables adk: only with --mode service and JSON actions".into());
         }
         if p.concurrency == 0 || p.pool_size == 0 {
             return Err("--concurrency and --pool-size must be at least 1".into());
@@ -334,6 +349,7 @@ fn percentile_ms(sorted: &[u64], q: f64) -> f64 {
 /// Runs the conversations through the store: `concurrency` workers share the pool.
 async fn through_store(
     store: &AdkStore,
+    tables: Option<&DatabaseSessionTables>,
     p: &Params,
     run: &str,
     done: &Arc<AtomicUsize>,
@@ -343,7 +359,10 @@ async fn through_store(
         .map(|_| {
             let (store, p, run) = (store.clone(), p.clone(), run.to_owned());
             let (next, done) = (Arc::clone(&next), Arc::clone(done));
-            let service = SessionService::new(store.clone());
+            let service = match tables {
+                Some(t) => SessionService::on_tables(t.clone()),
+                None => SessionService::new(store.clone()),
+            };
             tokio::spawn(async move {
                 let mut tally = Tally::default();
                 loop {
@@ -393,7 +412,13 @@ async fn main() -> Result<()> {
         ActionsCodec::Json
     };
     let store = AdkStore::new(pool.clone(), AdkConfig::default().actions_codec(codec))?;
-    store.create_tables().await?;
+    let tables = p
+        .adk_tables
+        .then(|| DatabaseSessionTables::new(pool.clone()));
+    match &tables {
+        Some(t) => t.create_tables().await?,
+        None => store.create_tables().await?,
+    }
 
     let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let done = Arc::new(AtomicUsize::new(0));
@@ -420,7 +445,7 @@ async fn main() -> Result<()> {
         pool.close().await;
         baseline::run(&url, &p, &run, Arc::clone(&done)).await?
     } else {
-        through_store(&store, &p, &run, &done).await?
+        through_store(&store, tables.as_ref(), &p, &run, &done).await?
     };
     let mut ops = 0;
     let mut turns = Vec::new();
@@ -445,6 +470,7 @@ async fn main() -> Result<()> {
         "mode": p.mode(),
         "driver": if p.raw_sqlx { "sqlx" } else { "store" },
         "actions": if p.pickle { "pickle" } else { "json" },
+        "tables": if p.adk_tables { "adk" } else { "seed" },
         "conversations": p.conversations,
         "concurrency": if p.raw_sqlx { p.pool_size } else { p.concurrency },
         "pool_size": p.pool_size,

@@ -137,7 +137,7 @@ pub(crate) fn insert_columns(form: Form) -> &'static str {
 /// The ADK `Event` fields [`EventRecord`] has a column for; in `event_data`, any other
 /// top-level field travels in `custom_metadata` under [`EXTRA_FIELDS_KEY`](super::event::EXTRA_FIELDS_KEY), as with the
 /// seed's columns.
-const EVENT_DATA_FIELDS: [&str; 15] = [
+pub(crate) const EVENT_DATA_FIELDS: [&str; 15] = [
     "id",
     "invocation_id",
     "author",

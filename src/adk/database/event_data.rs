@@ -7,25 +7,9 @@ use serde_json::Value as Json;
 
 use crate::adk::event::{Event, EventActions, JsonMap};
 
-/// The top-level fields [`Event`] has a place for; any other member goes to
-/// [`Event::extra`] and back.
-const KNOWN: [&str; 15] = [
-    "id",
-    "invocation_id",
-    "author",
-    "branch",
-    "timestamp",
-    "content",
-    "actions",
-    "long_running_tool_ids",
-    "grounding_metadata",
-    "custom_metadata",
-    "partial",
-    "turn_complete",
-    "interrupted",
-    "error_code",
-    "error_message",
-];
+// The top-level fields `Event` has a place for; any other member goes to `Event::extra`
+// and back.
+use crate::adk::record::EVENT_DATA_FIELDS as KNOWN;
 
 /// Seconds since the epoch, as Python's `Event.timestamp` float (microseconds kept).
 pub(super) fn seconds(t: DateTime<Utc>) -> f64 {

@@ -1,0 +1,125 @@
+//! Values as ADK's tables hold them: naive UTC times, JSON as JSONB or text, events as an
+//! aggregated array.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::Value as Json;
+
+use super::event_data;
+use crate::adk::event::{Event, JsonMap};
+use crate::adk::scopes;
+use crate::conn::{ExecError, ExecResult, RowRef};
+use crate::error::Error;
+
+/// `t` truncated to the microsecond, as the tables hold times.
+pub(super) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// A time as SQLAlchemy writes a naive UTC `DATETIME` on SQLite.
+pub(super) fn naive_text(t: DateTime<Utc>) -> String {
+    t.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+}
+
+/// A naive UTC time written by SQLAlchemy (`2026-12-06 10:00:00.123456`, with or without
+/// the fraction, `T` or a space between date and time).
+pub(super) fn parse_naive(text: &str) -> Option<DateTime<Utc>> {
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .map(|t| t.and_utc())
+}
+
+/// A time column: `TIMESTAMPTZ` (converted in the statement) or SQLite's text.
+pub(super) fn time_at(r: RowRef<'_>, i: usize) -> ExecResult<DateTime<Utc>> {
+    if r.is_postgres() {
+        return r.get(i);
+    }
+    let text: String = r.get(i)?;
+    parse_naive(&text).ok_or_else(|| {
+        ExecError::Crate(Error::ColumnDecode {
+            column: i.to_string(),
+            expected: "a naive UTC time (`YYYY-MM-DD HH:MM:SS.ffffff`)".into(),
+            found: format!("`{text}`"),
+            source: None,
+        })
+    })
+}
+
+/// A JSON column: JSONB on PostgreSQL, JSON text on SQLite (unparseable text reads as
+/// `None`, with a warning).
+pub(super) fn json_at(r: RowRef<'_>, i: usize) -> ExecResult<Option<Json>> {
+    if r.is_postgres() {
+        return r.get(i);
+    }
+    let Some(text) = r.get::<Option<String>>(i)? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_str(&text)
+        .inspect_err(|e| {
+            tracing::warn!(target: "session_pool::adk", column = i, error = %e,
+                "stored state is not JSON; reading it as empty");
+        })
+        .ok())
+}
+
+/// A state column's object; anything else reads as empty.
+pub(super) fn object(value: Option<Json>) -> JsonMap {
+    scopes::stored(value)
+}
+
+/// The events of a read's array (`[id, invocation_id, time, event_data]` each), in
+/// chronological order, ties broken by id.
+pub(super) fn events_of(array: Option<Json>) -> Vec<Event> {
+    let Some(Json::Array(items)) = array else {
+        return Vec::new();
+    };
+    let mut events: Vec<(DateTime<Utc>, Event)> = items
+        .into_iter()
+        .filter_map(|item| {
+            let Json::Array(mut fields) = item else {
+                return None;
+            };
+            if fields.len() != 4 {
+                return None;
+            }
+            let data = fields.pop();
+            let time = match fields.pop() {
+                Some(Json::Number(n)) => n.as_f64().and_then(event_data::from_seconds),
+                Some(Json::String(s)) => parse_naive(&s),
+                _ => None,
+            }?;
+            let invocation = match fields.pop() {
+                Some(Json::String(s)) => s,
+                _ => String::new(),
+            };
+            let Some(Json::String(id)) = fields.pop() else {
+                return None;
+            };
+            let data = data.filter(|d| !d.is_null());
+            if data.is_none() {
+                tracing::warn!(target: "session_pool::adk", event = %id,
+                    "event_data is missing or not JSON; reading the event's columns only");
+            }
+            Some((time, event_data::from_json(id, invocation, time, data)))
+        })
+        .collect();
+    events.sort_by(|(ta, a), (tb, b)| ta.cmp(tb).then_with(|| a.id.cmp(&b.id)));
+    events.into_iter().map(|(_, e)| e).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlalchemy_times_parse_and_format_alike() {
+        let t = parse_naive("2026-12-06 10:00:00.123456").unwrap();
+        assert_eq!(naive_text(t), "2026-12-06 10:00:00.123456");
+        assert_eq!(
+            parse_naive("2026-12-06 10:00:00"),
+            DateTime::from_timestamp(t.timestamp(), 0)
+        );
+        assert!(parse_naive("2026-12-06T10:00:00.5").is_some());
+        assert!(parse_naive("yesterday").is_none());
+    }
+}

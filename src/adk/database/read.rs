@@ -1,0 +1,132 @@
+//! The reads: a session with its scopes and events in one statement, a listing, the
+//! owners of an id.
+
+use chrono::{DateTime, Utc};
+
+use super::decode::{events_of, json_at, micros, naive_text, object, time_at};
+use super::{DatabaseSessionTables, Loaded, sql};
+use crate::error::Result;
+use crate::param::Param;
+use crate::support::{check_id, checkout, is_postgres, read_rows};
+
+impl DatabaseSessionTables {
+    /// The session with its app's and user's state and the events `limit`, `after` and
+    /// `oldest` select, in chronological order; one statement.
+    pub(crate) async fn get(
+        &self,
+        app: &str,
+        user: &str,
+        id: &str,
+        after: Option<DateTime<Utc>>,
+        limit: Option<usize>,
+        oldest: bool,
+    ) -> Result<Option<Loaded>> {
+        check_id("app_name", app)?;
+        check_id("user_id", user)?;
+        check_id("session_id", id)?;
+        let mut session = checkout(&self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        self.ensure(&mut *session, postgres).await?;
+        let after_text;
+        let after = match after.map(micros) {
+            None => Param::Null,
+            Some(t) if postgres => Param::Timestamp(t),
+            Some(t) => {
+                after_text = naive_text(t);
+                Param::Text(&after_text)
+            }
+        };
+        let limit = match (limit, postgres) {
+            (Some(n), _) => Param::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+            (None, true) => Param::Null,
+            (None, false) => Param::Int(-1),
+        };
+        let params = [
+            Param::Text(app),
+            Param::Text(user),
+            Param::Text(id),
+            after,
+            limit,
+        ];
+        let rows = read_rows(
+            &self.pool,
+            session,
+            crate::Staleness::Strong,
+            sql::get(postgres, oldest),
+            &params,
+            |r| {
+                Ok((
+                    object(json_at(r, 0)?),
+                    time_at(r, 1)?,
+                    object(json_at(r, 2)?),
+                    object(json_at(r, 3)?),
+                    json_at(r, 4)?,
+                ))
+            },
+        )
+        .await?;
+        let Some((state, update_time, app_state, user_state, events)) = rows.into_iter().next()
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Loaded {
+            id: id.to_owned(),
+            user_id: user.to_owned(),
+            state,
+            app: app_state,
+            user: user_state,
+            update_time,
+            events: events_of(events),
+        }))
+    }
+
+    /// The app's sessions, of one user when `user` is given, oldest update first.
+    pub(crate) async fn list(&self, app: &str, user: Option<&str>) -> Result<Vec<Loaded>> {
+        check_id("app_name", app)?;
+        if let Some(user) = user {
+            check_id("user_id", user)?;
+        }
+        let mut session = checkout(&self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        self.ensure(&mut *session, postgres).await?;
+        let params = [Param::Text(app), user.map_or(Param::Null, Param::Text)];
+        read_rows(
+            &self.pool,
+            session,
+            crate::Staleness::Strong,
+            sql::list(postgres),
+            &params,
+            |r| {
+                Ok(Loaded {
+                    id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    state: object(json_at(r, 2)?),
+                    update_time: time_at(r, 3)?,
+                    app: object(json_at(r, 4)?),
+                    user: object(json_at(r, 5)?),
+                    events: Vec::new(),
+                })
+            },
+        )
+        .await
+    }
+
+    /// The app and user of each session with this id (ADK-Rust names a session by id alone).
+    #[cfg(feature = "adk-rust")]
+    pub(crate) async fn owners(&self, id: &str) -> Result<Vec<(String, String)>> {
+        check_id("session_id", id)?;
+        let mut session = checkout(&self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        self.ensure(&mut *session, postgres).await?;
+        let params = [Param::Text(id)];
+        read_rows(
+            &self.pool,
+            session,
+            crate::Staleness::Strong,
+            sql::BY_ID,
+            &params,
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .await
+    }
+}

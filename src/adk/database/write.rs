@@ -1,0 +1,287 @@
+//! The writes: a session created with its app's and user's rows, an event appended as a
+//! compare-and-swap, a session deleted with its events.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value as Json;
+
+use super::decode::{json_at, micros, naive_text, object, time_at};
+use super::{DatabaseSessionTables, Loaded, event_data, sql};
+use crate::adk::event::{Event, JsonMap};
+use crate::adk::scopes::Split;
+use crate::error::{Error, Result};
+use crate::param::Param;
+use crate::session::Context;
+use crate::support::{check_id, check_text, checkout, is_postgres, retry_idempotent};
+
+/// The longest `invocation_id` the events table holds (`VARCHAR(256)`).
+const MAX_INVOCATION_ID: usize = 256;
+
+impl DatabaseSessionTables {
+    /// Creates a session; `state` is split by scope already. An id in use for this app and
+    /// user is [`Error::AlreadyExists`].
+    pub(crate) async fn create(
+        &self,
+        app: &str,
+        user: &str,
+        id: &str,
+        split: &Split,
+    ) -> Result<Loaded> {
+        check_id("app_name", app)?;
+        check_id("user_id", user)?;
+        check_id("session_id", id)?;
+        let now = micros(Utc::now());
+        let mut session = checkout(&self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        self.ensure(&mut *session, postgres).await?;
+        let state = Json::Object(split.session.clone());
+        let taken = || Error::AlreadyExists(format!("session `{id}` of {app}/{user}"));
+        let (app_state, user_state) = if postgres {
+            let app_delta = Json::Object(split.app.clone());
+            let user_delta = Json::Object(split.user.clone());
+            let params = [
+                Param::Text(app),
+                Param::Text(user),
+                Param::Text(id),
+                Param::Json(&app_delta),
+                Param::Json(&user_delta),
+                Param::Json(&state),
+                Param::Timestamp(now),
+            ];
+            let rows = session
+                .exec()
+                .await?
+                .map_rows(sql::CREATE_PG, &params, |r| {
+                    Ok((r.get::<Option<bool>>(0)?, json_at(r, 1)?, json_at(r, 2)?))
+                })
+                .await?;
+            match rows.into_iter().next() {
+                Some((Some(true), a, u)) => (object(a), object(u)),
+                _ => return Err(taken()),
+            }
+        } else {
+            let at = naive_text(now);
+            let text = state.to_string();
+            let mut tx = session.transaction().await?;
+            let inserted = tx
+                .exec()
+                .await?
+                .execute(
+                    sql::CREATE_SQLITE,
+                    &[
+                        Param::Text(app),
+                        Param::Text(user),
+                        Param::Text(id),
+                        Param::Text(&text),
+                        Param::Text(&at),
+                    ],
+                )
+                .await?;
+            if inserted == 0 {
+                tx.rollback().await?;
+                return Err(taken());
+            }
+            let app_state = merge_sqlite(&mut tx, &[app], &split.app, &at).await?;
+            let user_state = merge_sqlite(&mut tx, &[app, user], &split.user, &at).await?;
+            tx.commit().await?;
+            (app_state, user_state)
+        };
+        Ok(Loaded {
+            id: id.to_owned(),
+            user_id: user.to_owned(),
+            state: split.session.clone(),
+            app: app_state,
+            user: user_state,
+            update_time: now,
+            events: Vec::new(),
+        })
+    }
+
+    /// Deletes the session and its events; whether it existed.
+    pub(crate) async fn delete(&self, app: &str, user: &str, id: &str) -> Result<bool> {
+        check_id("app_name", app)?;
+        check_id("user_id", user)?;
+        check_id("session_id", id)?;
+        retry_idempotent(|| async {
+            let mut session = checkout(&self.pool).await?;
+            let postgres = is_postgres(session.database().dialect());
+            self.ensure(&mut *session, postgres).await?;
+            let params = [Param::Text(app), Param::Text(user), Param::Text(id)];
+            let deleted = if postgres {
+                session
+                    .exec()
+                    .await?
+                    .execute(sql::DELETE_PG, &params)
+                    .await?
+            } else {
+                let mut tx = session.transaction().await?;
+                tx.exec()
+                    .await?
+                    .execute(sql::DELETE_EVENTS_SQLITE, &params)
+                    .await?;
+                let n = tx
+                    .exec()
+                    .await?
+                    .execute(sql::DELETE_SESSION_SQLITE, &params)
+                    .await?;
+                tx.commit().await?;
+                n
+            };
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    /// Appends `event` (its state delta already split into `split`, `temp:` keys gone) to
+    /// the session if it is still at `expected`; returns the session's new update time,
+    /// which is the event's timestamp to the microsecond.
+    pub(crate) async fn append(
+        &self,
+        app: &str,
+        user: &str,
+        id: &str,
+        expected: DateTime<Utc>,
+        event: &Event,
+        split: &Split,
+    ) -> Result<DateTime<Utc>> {
+        check_id("app_name", app)?;
+        check_id("user_id", user)?;
+        check_id("session_id", id)?;
+        check_id("event id", &event.id)?;
+        if let Some(inv) = &event.invocation_id {
+            check_text("invocation_id", inv, MAX_INVOCATION_ID)?;
+        }
+        let at = micros(event.timestamp);
+        let expected = micros(expected);
+        let data = event_data::to_json(event, at);
+        let invocation = event.invocation_id.as_deref().unwrap_or("");
+        let mut session = checkout(&self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        self.ensure(&mut *session, postgres).await?;
+        let swapped = if postgres {
+            let delta = Json::Object(split.session.clone());
+            let app_delta = Json::Object(split.app.clone());
+            let user_delta = Json::Object(split.user.clone());
+            let params = [
+                Param::Text(app),
+                Param::Text(user),
+                Param::Text(id),
+                Param::Json(&delta),
+                Param::Timestamp(expected),
+                Param::Timestamp(at),
+                Param::Json(&app_delta),
+                Param::Json(&user_delta),
+                Param::Text(&event.id),
+                Param::Text(invocation),
+                Param::Json(&data),
+            ];
+            let rows = session
+                .exec()
+                .await?
+                .map_rows(sql::APPEND_PG, &params, |r| r.get::<Option<bool>>(0))
+                .await?;
+            rows.first().copied().flatten().unwrap_or(false)
+        } else {
+            let at_text = naive_text(at);
+            let key = [Param::Text(app), Param::Text(user), Param::Text(id)];
+            let mut tx = session.transaction().await?;
+            let current = tx
+                .exec()
+                .await?
+                .map_rows(sql::SESSION_SQLITE, &key, |r| {
+                    Ok((object(json_at(r, 0)?), time_at(r, 1)?))
+                })
+                .await?;
+            match current.into_iter().next() {
+                Some((mut state, version)) if version == expected => {
+                    state.extend(split.session.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    let state = Json::Object(state).to_string();
+                    let mut params = key.to_vec();
+                    params.extend([Param::Text(&state), Param::Text(&at_text)]);
+                    tx.exec()
+                        .await?
+                        .execute(sql::UPDATE_SESSION_SQLITE, &params)
+                        .await?;
+                    if !split.app.is_empty() {
+                        merge_sqlite(&mut tx, &[app], &split.app, &at_text).await?;
+                    }
+                    if !split.user.is_empty() {
+                        merge_sqlite(&mut tx, &[app, user], &split.user, &at_text).await?;
+                    }
+                    let data = data.to_string();
+                    tx.exec()
+                        .await?
+                        .execute(
+                            sql::INSERT_EVENT_SQLITE,
+                            &[
+                                Param::Text(&event.id),
+                                Param::Text(app),
+                                Param::Text(user),
+                                Param::Text(id),
+                                Param::Text(invocation),
+                                Param::Text(&at_text),
+                                Param::Text(&data),
+                            ],
+                        )
+                        .await?;
+                    tx.commit().await?;
+                    true
+                }
+                _ => {
+                    tx.rollback().await?;
+                    false
+                }
+            }
+        };
+        if swapped {
+            return Ok(at);
+        }
+        // Not swapped: tell a missing session from a moved one.
+        let key = [Param::Text(app), Param::Text(user), Param::Text(id)];
+        let now = session
+            .exec()
+            .await?
+            .map_rows(sql::version(postgres), &key, |r| time_at(r, 0))
+            .await?;
+        Err(match now.into_iter().next() {
+            None => Error::NotFound(format!("session `{id}` of {app}/{user}")),
+            Some(actual) => Error::StaleSession {
+                session_id: id.to_owned(),
+                expected,
+                actual,
+            },
+        })
+    }
+}
+
+/// SQLite: merges `delta` into the app's (`key` = app) or user's (`key` = app, user) row,
+/// making it when missing (as Python's `create_session` does); returns the state after.
+/// Inside the caller's `BEGIN IMMEDIATE` transaction, so no other writer comes between the
+/// read and the write.
+async fn merge_sqlite(
+    ctx: &mut impl Context,
+    key: &[&str],
+    delta: &JsonMap,
+    at: &str,
+) -> Result<JsonMap> {
+    let (read, write) = if key.len() == 1 {
+        (sql::APP_STATE, sql::PUT_APP_STATE)
+    } else {
+        (sql::USER_STATE, sql::PUT_USER_STATE)
+    };
+    let mut params: Vec<Param<'_>> = key.iter().map(|k| Param::Text(k)).collect();
+    let current = ctx
+        .exec()
+        .await?
+        .map_rows(read, &params, |r| json_at(r, 0))
+        .await?;
+    let found = !current.is_empty();
+    let mut state = object(current.into_iter().next().flatten());
+    if found && delta.is_empty() {
+        return Ok(state);
+    }
+    state.extend(delta.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let text = Json::Object(state.clone()).to_string();
+    params.extend([Param::Text(&text), Param::Text(at)]);
+    ctx.exec().await?.execute(write, &params).await?;
+    Ok(state)
+}
