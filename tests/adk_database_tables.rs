@@ -35,7 +35,7 @@ on_both_schemas!(
     stale_copies_and_unknown_sessions,
     recent_and_after,
     concurrent_appends,
-    legacy_schema_refused,
+    legacy_schema_used,
     other_version_refused,
     missing_tables_named,
     bad_input_refused,
@@ -270,47 +270,120 @@ async fn concurrent_appends(db: Database) {
     }
 }
 
-async fn legacy_schema_refused(db: Database) {
+async fn legacy_schema_used(db: Database) {
     let mut admin = db.session();
     admin.create().await.unwrap();
-    // ADK's schema version 0: one column per field, pickled actions, no metadata table.
-    admin
-        .execute_update(
+    // ADK's schema version 0 as an early google-adk 1.x made it: fewer event columns, no
+    // metadata table.
+    let (blob, json, time) = match db.dialect() {
+        session_pool::Dialect::Postgres => ("BYTEA", "JSONB", "TIMESTAMP"),
+        _ => ("BLOB", "TEXT", "DATETIME"),
+    };
+    for ddl in [
+        format!(
+            "CREATE TABLE sessions (app_name VARCHAR(128) NOT NULL, user_id VARCHAR(128) NOT NULL, \
+             id VARCHAR(128) NOT NULL, state {json} NOT NULL, create_time {time} NOT NULL, \
+             update_time {time} NOT NULL, PRIMARY KEY (app_name, user_id, id))"
+        ),
+        format!(
             "CREATE TABLE events (id VARCHAR(128) NOT NULL, app_name VARCHAR(128) NOT NULL, \
              user_id VARCHAR(128) NOT NULL, session_id VARCHAR(128) NOT NULL, \
              invocation_id VARCHAR(256) NOT NULL, author VARCHAR(256) NOT NULL, \
-             actions BYTEA, timestamp TIMESTAMP NOT NULL, \
-             PRIMARY KEY (id, app_name, user_id, session_id))",
-            &[],
-        )
+             actions {blob} NOT NULL, long_running_tool_ids_json TEXT, branch VARCHAR(256), \
+             timestamp {time} NOT NULL, content {json}, grounding_metadata {json}, \
+             partial BOOLEAN, turn_complete BOOLEAN, error_code VARCHAR(256), \
+             error_message TEXT, interrupted BOOLEAN, \
+             PRIMARY KEY (id, app_name, user_id, session_id), \
+             FOREIGN KEY (app_name, user_id, session_id) \
+             REFERENCES sessions (app_name, user_id, id) ON DELETE CASCADE)"
+        ),
+    ] {
+        admin.execute_update(&ddl, &[]).await.unwrap();
+    }
+    let svc = service(&db).await;
+    // The state tables were added around it; no metadata table (that would be version 1).
+    assert_eq!(table_count(&db, "app_states").await, 1);
+    assert_eq!(table_count(&db, "adk_internal_metadata").await, 0);
+
+    let mut s = svc
+        .create_session("app", "u", Some(map(json!({"user:lang": "fr"}))), Some("s"))
         .await
         .unwrap();
-    let tables = DatabaseSessionTables::new(common::fixed_pool(&db, 2).await);
-    let err = tables.create_tables().await.unwrap_err();
-    assert!(
-        matches!(&err, Error::Unsupported(m) if m.contains("adk migrate session")),
-        "{err}"
+    let mut event = Event::text("agent", "model", "legacy")
+        .with_invocation_id("inv-0")
+        .with_state_delta("k", json!([1, 2]))
+        .with_state_delta("app:flag", json!(true));
+    event.actions.transfer_to_agent = Some("billing".into());
+    event.actions.artifact_delta.insert("a.txt".into(), 3);
+    event.branch = Some("root".into());
+    event.long_running_tool_ids = Some(vec!["call-1".into()]);
+    event.turn_complete = Some(true);
+    event.interrupted = Some(false);
+    event.error_code = Some("E1".into());
+    // No column for these in this table: not stored, as in Python.
+    event.custom_metadata = Some(json!({"x": 1}));
+    event
+        .extra
+        .insert("usage_metadata".into(), json!({"total_token_count": 3}));
+    let stored = svc.append_event(&mut s, event).await.unwrap();
+    let read = svc
+        .get_session("app", "u", "s", &all())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        read.state,
+        map(json!({"k": [1, 2], "app:flag": true, "user:lang": "fr"}))
     );
-    let svc = SessionService::on_tables(tables);
-    let err = svc
-        .create_session("app", "u", None, None)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Unsupported(_)), "{err}");
-    // Nothing was added.
-    let sessions = admin
-        .execute_sql(
-            common::by_dialect(
-                &db,
-                "SELECT count(*) FROM sqlite_master WHERE name = 'sessions'",
-                "SELECT count(*) FROM information_schema.tables \
-                 WHERE table_schema = current_schema() AND table_name = 'sessions'",
-            ),
-            &[],
-        )
+    let e = &read.events[0];
+    assert_eq!(e.id, stored.id);
+    assert_eq!(e.timestamp, stored.timestamp);
+    assert_eq!(e.first_text(), Some("legacy"));
+    assert_eq!(e.invocation_id.as_deref(), Some("inv-0"));
+    assert_eq!(e.actions.state_delta, stored.actions.state_delta);
+    assert_eq!(e.actions.transfer_to_agent.as_deref(), Some("billing"));
+    assert_eq!(e.actions.artifact_delta["a.txt"], 3);
+    assert_eq!(e.branch.as_deref(), Some("root"));
+    assert_eq!(
+        e.long_running_tool_ids.as_deref(),
+        Some(&["call-1".to_owned()][..])
+    );
+    assert_eq!((e.turn_complete, e.interrupted), (Some(true), Some(false)));
+    assert_eq!(e.error_code.as_deref(), Some("E1"));
+    assert_eq!(e.custom_metadata, None);
+    assert!(e.extra.is_empty(), "{:?}", e.extra);
+
+    // Its `VARCHAR(256)` columns refuse longer values before anything is written.
+    let mut long = Event::new("a".repeat(257));
+    long.branch = Some("b".into());
+    let err = svc.append_event(&mut s, long).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    assert_eq!(
+        svc.get_session("app", "u", "s", &all())
+            .await
+            .unwrap()
+            .unwrap()
+            .events
+            .len(),
+        1
+    );
+}
+
+/// How many tables of this name the connection's schema has (0 or 1).
+async fn table_count(db: &Database, name: &str) -> i64 {
+    let sql = common::by_dialect(
+        db,
+        "SELECT count(*) FROM sqlite_master WHERE name = $1",
+        "SELECT count(*) FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_name = $1",
+    );
+    let mut admin = db.session();
+    admin.create().await.unwrap();
+    let rows = admin
+        .execute_sql(sql, &[session_pool::Value::from(name)])
         .await
         .unwrap();
-    assert_eq!(sessions.rows[0].get::<i64>(0).unwrap(), 0);
+    rows.rows[0].get::<i64>(0).unwrap()
 }
 
 async fn other_version_refused(db: Database) {

@@ -62,6 +62,21 @@ impl ActionsCodec {
         }
     }
 
+    /// `actions` as the pickle `pickle.dumps(actions)` makes (no `model_validate` in it),
+    /// which google-adk's restricted unpickler loads: version 0 of its
+    /// `DatabaseSessionService` tables.
+    pub(crate) fn pickle_state(actions: &EventActions) -> Result<Vec<u8>> {
+        match serde_json::to_value(actions) {
+            Ok(serde_json::Value::Object(fields)) => {
+                Ok(pickle::write_pydantic_state(PY_MODULE, PY_CLASS, &fields))
+            }
+            Ok(_) => unreachable!("EventActions serializes as a JSON object"),
+            Err(e) => Err(Error::invalid(format!(
+                "event actions do not serialize: {e}"
+            ))),
+        }
+    }
+
     /// The format `bytes` are in: a pickle when they start with the `PROTO` opcode
     /// (`0x80`), JSON otherwise; `None` for no bytes.
     pub fn detect(bytes: &[u8]) -> Option<ActionsCodec> {

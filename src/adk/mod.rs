@@ -37,8 +37,8 @@
 //! **google-adk's `DatabaseSessionService`.** Python ADK apps most often keep sessions
 //! with google-adk's own service, in its tables (`sessions`, `events`, `app_states`,
 //! `user_states`). [`SessionService::on_tables`] over [`DatabaseSessionTables`] reads and
-//! writes those tables as that service does, so a Rust service and a Python app share
-//! them.
+//! writes those tables as that service does (schema version 1, or the legacy version 0
+//! with pickled actions), so a Rust service and a Python app share them.
 //!
 //! **ADK-Rust.** With the `adk-rust` feature, [`SessionService`] implements
 //! `adk_session::SessionService` (ADK-Rust's `adk-session` 2.x), so an ADK-Rust `Runner`

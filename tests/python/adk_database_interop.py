@@ -4,6 +4,7 @@
 Usage: python adk_database_interop.py '<json request>'; prints one JSON object.
 
 Request: {"url": SQLAlchemy async URL, "search_path": schema | null (PostgreSQL),
+          "legacy": bool,  # first make the tables of schema version 0 (google-adk < 1.22)
           "go_file": path | null,  # "append_after_go": load, write <go_file>.ready, wait
           "ops": [op, ...]}
 Ops, run in order on one service (each answer in "answers", in order):
@@ -131,6 +132,12 @@ async def main(req):
     if req.get("search_path"):
         kwargs["connect_args"] = {"server_settings": {"search_path": req["search_path"]}}
     service = DatabaseSessionService(db_url=req["url"], **kwargs)
+    if req.get("legacy"):
+        # As an ADK from before 1.22 made them; the service then keeps to version 0.
+        from google.adk.sessions.schemas.v0 import Base as BaseV0
+
+        async with service.db_engine.begin() as conn:
+            await conn.run_sync(BaseV0.metadata.create_all)
     try:
         answers = [await run(service, op, req.get("go_file")) for op in req["ops"]]
     finally:

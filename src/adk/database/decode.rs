@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value as Json;
 
-use super::event_data;
+use super::{event_data, legacy};
 use crate::adk::event::{Event, JsonMap};
 use crate::adk::scopes;
 use crate::conn::{ExecError, ExecResult, RowRef};
@@ -67,8 +67,9 @@ pub(super) fn object(value: Option<Json>) -> JsonMap {
     scopes::stored(value)
 }
 
-/// The events of a read's array (`[id, invocation_id, time, event_data]` each), in
-/// chronological order, ties broken by id.
+/// The events of a read's array (`[id, invocation_id, time, event_data]` each, or
+/// version 0's `[id, invocation_id, time, fields, actions]`), in chronological order, ties
+/// broken by id.
 pub(super) fn events_of(array: Option<Json>) -> Vec<Event> {
     let Some(Json::Array(items)) = array else {
         return Vec::new();
@@ -79,10 +80,19 @@ pub(super) fn events_of(array: Option<Json>) -> Vec<Event> {
             let Json::Array(mut fields) = item else {
                 return None;
             };
-            if fields.len() != 4 {
-                return None;
-            }
-            let data = fields.pop();
+            // Version 0 adds its pickled actions, as hex.
+            let actions = match fields.len() {
+                4 => None,
+                5 => match fields.pop() {
+                    Some(Json::String(hex)) => Some(hex),
+                    _ => Some(String::new()),
+                },
+                _ => return None,
+            };
+            let data = fields.pop().map(|d| match &actions {
+                Some(hex) => legacy::fields(d, Some(hex)),
+                None => d,
+            });
             let time = match fields.pop() {
                 Some(Json::Number(n)) => n.as_f64().and_then(event_data::from_seconds),
                 Some(Json::String(s)) => parse_naive(&s),

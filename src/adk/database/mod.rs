@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 
@@ -18,12 +18,13 @@ use crate::support::{checkout, is_postgres, retry_idempotent};
 
 mod decode;
 mod event_data;
+mod legacy;
 mod read;
 mod sql;
 mod write;
 
-/// The tables of google-adk's `DatabaseSessionService` (Python, schema version 1, as
-/// google-adk 1.22 and later through 2.x create them), over any
+/// The tables of google-adk's `DatabaseSessionService` (Python: schema version 1, as
+/// google-adk 1.22 and later through 2.x create them, or the legacy version 0), over any
 /// [`AbstractSessionPool`].
 ///
 /// Give it to [`SessionService::on_tables`](super::SessionService::on_tables): the service
@@ -43,37 +44,82 @@ mod write;
 ///   [`Error::StaleSession`] here and `StaleSessionError` there;
 /// - `list_sessions` returns ADK's order, oldest update first.
 ///
-/// The legacy schema version 0 (one column per event field, pickled actions) is refused
-/// with [`Error::Unsupported`]: migrate it with `adk migrate session`. The table names are
-/// ADK's and fixed; on PostgreSQL they are looked up in the connection's `search_path`.
+/// **The legacy schema version 0** (google-adk before 1.22, and databases not migrated
+/// since, which google-adk 2.x still reads and writes with a warning): one column per
+/// event field and `actions` pickled. Found in the catalog and used as it is, through the
+/// columns the events table has (older ADK versions made fewer); actions are written as
+/// the pickle google-adk's restricted unpickler loads, and fields the table has no column
+/// for are not stored, as in Python. `create_tables` adds the missing tables around it
+/// and never converts it: that is `adk migrate session`.
+///
+/// Other schema versions are [`Error::Unsupported`]. The table names are ADK's and fixed;
+/// on PostgreSQL they are looked up in the connection's `search_path`.
 pub struct DatabaseSessionTables {
     pool: SharedPool,
-    /// The tables were found in schema version 1 (or made so); asked once.
-    ready: Arc<AtomicBool>,
+    /// The tables' schema and its statements, learned once and shared with clones.
+    schema: Arc<OnceLock<Schema>>,
 }
 
 impl Clone for DatabaseSessionTables {
     fn clone(&self) -> Self {
         DatabaseSessionTables {
             pool: Arc::clone(&self.pool),
-            ready: Arc::clone(&self.ready),
+            schema: Arc::clone(&self.schema),
         }
     }
 }
 
 impl fmt::Debug for DatabaseSessionTables {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let version = self
+            .schema
+            .get()
+            .map(|s| if s.legacy.is_some() { 0 } else { 1 });
         f.debug_struct("DatabaseSessionTables")
-            .field("ready", &self.ready.load(Ordering::Relaxed))
+            .field("schema_version", &version)
             .finish_non_exhaustive()
     }
 }
 
+/// Which of ADK's schemas the tables have, and the statements built for it.
+#[derive(Debug)]
+struct Schema {
+    /// Version 0's columns; `None` for version 1.
+    legacy: Option<legacy::Legacy>,
+    /// The session read: newest events first, then oldest first.
+    get: [String; 2],
+    /// PostgreSQL's one-statement append.
+    append_pg: String,
+    /// SQLite's event insert.
+    insert_sqlite: String,
+}
+
+impl Schema {
+    fn new(postgres: bool, legacy: Option<legacy::Legacy>) -> Schema {
+        let element = legacy
+            .as_ref()
+            .map_or(sql::v1_element(postgres), |l| l.element.as_str());
+        let (columns, pg_values, sqlite_values) = match &legacy {
+            Some(l) => (l.insert_columns(), l.insert_values(11), l.insert_values(7)),
+            None => ("event_data", "$11::jsonb".to_owned(), "$7".to_owned()),
+        };
+        Schema {
+            get: [
+                sql::get(postgres, false, element),
+                sql::get(postgres, true, element),
+            ],
+            append_pg: sql::append_pg(columns, &pg_values),
+            insert_sqlite: sql::insert_event_sqlite(columns, &sqlite_values),
+            legacy,
+        }
+    }
+}
+
 /// What the catalog says of ADK's tables.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum Found {
-    /// Schema version 1.
-    Ready,
+    /// Version 1, or 0 with its columns.
+    Ready(Option<legacy::Legacy>),
     /// No events table yet.
     Missing,
 }
@@ -94,7 +140,7 @@ impl DatabaseSessionTables {
     pub fn new(pool: impl AbstractSessionPool) -> Self {
         DatabaseSessionTables {
             pool: Arc::new(pool),
-            ready: Arc::default(),
+            schema: Arc::default(),
         }
     }
 
@@ -105,8 +151,9 @@ impl DatabaseSessionTables {
 
     /// Creates the five tables and the events index if they do not exist, as Python's
     /// `DatabaseSessionService.prepare_tables` does, and records schema version 1. Running
-    /// it again, or after Python made them, changes nothing. Tables of schema version 0
-    /// are [`Error::Unsupported`], before anything is added.
+    /// it again, or after Python made them, changes nothing. Beside a version-0 events
+    /// table it adds only the missing session and state tables, as Python does; tables of
+    /// another version are [`Error::Unsupported`], before anything is added.
     pub async fn create_tables(&self) -> Result<()> {
         retry_idempotent(|| self.create_tables_once()).await
     }
@@ -123,26 +170,41 @@ impl DatabaseSessionTables {
             )
             .await?;
         }
-        inspect(&mut tx, postgres).await?;
+        let legacy = match inspect(&mut tx, postgres).await? {
+            Found::Ready(legacy) => legacy,
+            Found::Missing => None,
+        };
+        let v0 = legacy.is_some();
         for statement in sql::ddl(postgres) {
-            tx.execute_update(statement, &[]).await?;
+            // Version 0 has no metadata table: made empty, Python would take the
+            // tables for malformed ones.
+            if !(v0 && statement.contains("adk_internal_metadata")) {
+                tx.execute_update(statement, &[]).await?;
+            }
         }
-        tx.execute_update(sql::mark_version(postgres), &[]).await?;
+        if !v0 {
+            tx.execute_update(sql::mark_version(postgres), &[]).await?;
+        }
         tx.commit().await?;
-        self.ready.store(true, Ordering::Release);
-        tracing::debug!(target: "session_pool::adk", "ADK DatabaseSessionService tables ready");
+        let _ = self.schema.set(Schema::new(postgres, legacy));
+        tracing::debug!(target: "session_pool::adk", schema_version = if v0 { 0 } else { 1 },
+            "ADK DatabaseSessionService tables ready");
         Ok(())
     }
 
-    /// Checks, once, that the tables are ADK's schema version 1.
-    async fn ensure(&self, ctx: &mut impl Context, postgres: bool) -> Result<()> {
-        if self.ready.load(Ordering::Acquire) {
-            return Ok(());
+    /// The tables' schema, asked of the catalog once.
+    async fn ensure(&self, ctx: &mut impl Context, postgres: bool) -> Result<&Schema> {
+        if let Some(schema) = self.schema.get() {
+            return Ok(schema);
         }
         match Box::pin(inspect(ctx, postgres)).await? {
-            Found::Ready => {
-                self.ready.store(true, Ordering::Release);
-                Ok(())
+            Found::Ready(legacy) => {
+                if legacy.is_some() {
+                    tracing::warn!(target: "session_pool::adk",
+                        "ADK's session tables are the legacy schema version 0 (pickled \
+                         actions); google-adk recommends `adk migrate session`");
+                }
+                Ok(self.schema.get_or_init(|| Schema::new(postgres, legacy)))
             }
             Found::Missing => Err(Error::NotFound(
                 "the tables of ADK's DatabaseSessionService (sessions, events, app_states, \
@@ -154,7 +216,7 @@ impl DatabaseSessionTables {
     }
 }
 
-/// What the catalog says of the tables: version 1, or none yet; any other schema is
+/// What the catalog says of the tables: version 1 or 0, or none yet; any other schema is
 /// [`Error::Unsupported`].
 async fn inspect(ctx: &mut impl Context, postgres: bool) -> Result<Found> {
     let rows = ctx
@@ -177,7 +239,7 @@ async fn inspect(ctx: &mut impl Context, postgres: bool) -> Result<Found> {
             Some(other) => {
                 return Err(Error::Unsupported(format!(
                     "ADK's session tables are at schema version {other}; this crate reads \
-                     and writes version 1 (google-adk 1.22 to 2.x)"
+                     and writes versions 1 (google-adk 1.22 to 2.x) and 0 (earlier)"
                 )));
             }
             // Python's `prepare_tables` adds the row to a table it just made.
@@ -191,11 +253,15 @@ async fn inspect(ctx: &mut impl Context, postgres: bool) -> Result<Found> {
             }
         }
     } else if has("events", "actions") && !has("events", "event_data") {
-        return Err(Error::Unsupported(
-            "the events table is ADK's legacy schema version 0 (one column per field, \
-             pickled actions); migrate it with `adk migrate session` (google-adk) first"
-                .into(),
-        ));
+        // Version 0, as Python's `_get_schema_version_impl` tells it.
+        for column in ["author", "timestamp", "invocation_id", "session_id"] {
+            if !has("events", column) {
+                return Err(not_adk("events", column, 0));
+            }
+        }
+        return Ok(Found::Ready(Some(legacy::Legacy::new(postgres, |c| {
+            has("events", c)
+        }))));
     }
     if !has_table("events") && !has_table("sessions") {
         return Ok(Found::Missing);
@@ -207,12 +273,16 @@ async fn inspect(ctx: &mut impl Context, postgres: bool) -> Result<Found> {
         ("events", "session_id"),
     ] {
         if !has(table, column) {
-            return Err(Error::Unsupported(format!(
-                "the `{table}` table has no `{column}` column: it is not the table of ADK's \
-                 DatabaseSessionService (schema version 1). Point this pool at another \
-                 database or schema"
-            )));
+            return Err(not_adk(table, column, 1));
         }
     }
-    Ok(Found::Ready)
+    Ok(Found::Ready(None))
+}
+
+fn not_adk(table: &str, column: &str, version: u8) -> Error {
+    Error::Unsupported(format!(
+        "the `{table}` table has no `{column}` column: it is not the table of ADK's \
+         DatabaseSessionService (schema version {version}). Point this pool at another \
+         database or schema"
+    ))
 }

@@ -26,7 +26,7 @@ impl DatabaseSessionTables {
         check_id("session_id", id)?;
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
-        self.ensure(&mut *session, postgres).await?;
+        let schema = self.ensure(&mut *session, postgres).await?;
         let after_text;
         let after = match after.map(micros) {
             None => Param::Null,
@@ -52,7 +52,7 @@ impl DatabaseSessionTables {
             &self.pool,
             session,
             crate::Staleness::Strong,
-            sql::get(postgres, oldest),
+            schema.get[usize::from(oldest)].as_str(),
             &params,
             |r| {
                 Ok((

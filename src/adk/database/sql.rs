@@ -131,65 +131,46 @@ pub(super) const PUT_USER_STATE: &str = "INSERT INTO user_states \
     ON CONFLICT (app_name, user_id) \
     DO UPDATE SET state = excluded.state, update_time = excluded.update_time";
 
-/// A session with its app's and user's state and its events, in one statement: the newest
-/// (or, with `oldest`, the oldest) `$5` events at or after `$4`, as an array of
-/// `[id, invocation_id, time, event_data]`. Binds: `$1` app, `$2` user, `$3` id,
-/// `$4` time or NULL, `$5` limit or NULL (SQLite: -1).
-pub(super) fn get(postgres: bool, oldest: bool) -> &'static str {
-    match (postgres, oldest) {
-        (true, false) => GET_PG_NEWEST,
-        (true, true) => GET_PG_OLDEST,
-        (false, false) => GET_SQLITE_NEWEST,
-        (false, true) => GET_SQLITE_OLDEST,
+/// One event in a read of schema version 1: `[id, invocation_id, time, event_data]`.
+pub(super) fn v1_element(postgres: bool) -> &'static str {
+    if postgres {
+        "jsonb_build_array(e.id, e.invocation_id, extract(epoch FROM e.timestamp), e.event_data)"
+    } else {
+        "json_array(e.id, e.invocation_id, e.timestamp, \
+         CASE WHEN json_valid(e.event_data) THEN json(e.event_data) END)"
     }
 }
 
-macro_rules! get_pg {
-    ($order:literal) => {
-        concat!(
+/// A session with its app's and user's state and its events, in one statement: the newest
+/// (or, with `oldest`, the oldest) `$5` events at or after `$4`, as an array of `element`s
+/// (the columns of event `e`). Binds: `$1` app, `$2` user, `$3` id, `$4` time or NULL,
+/// `$5` limit or NULL (SQLite: -1).
+pub(super) fn get(postgres: bool, oldest: bool, element: &str) -> String {
+    let order = if oldest { "ASC" } else { "DESC" };
+    if postgres {
+        format!(
             "SELECT s.state, s.update_time AT TIME ZONE 'UTC', \
              (SELECT state FROM app_states WHERE app_name = $1), \
              (SELECT state FROM user_states WHERE app_name = $1 AND user_id = $2), \
-             (SELECT jsonb_agg(jsonb_build_array(e.id, e.invocation_id, \
-             extract(epoch FROM e.timestamp), e.event_data)) \
-             FROM (SELECT id, invocation_id, timestamp, event_data FROM events \
+             (SELECT jsonb_agg({element}) FROM (SELECT * FROM events \
              WHERE app_name = $1 AND user_id = $2 AND session_id = $3 \
              AND ($4::timestamptz IS NULL OR timestamp >= ($4::timestamptz AT TIME ZONE 'UTC')) \
-             ORDER BY timestamp ",
-            $order,
-            ", id ",
-            $order,
-            " LIMIT $5::bigint) e) \
+             ORDER BY timestamp {order}, id {order} LIMIT $5::bigint) e) \
              FROM sessions s WHERE s.app_name = $1 AND s.user_id = $2 AND s.id = $3"
         )
-    };
-}
-
-macro_rules! get_sqlite {
-    ($order:literal) => {
-        concat!(
+    } else {
+        format!(
             "SELECT s.state, s.update_time, \
              (SELECT state FROM app_states WHERE app_name = $1), \
              (SELECT state FROM user_states WHERE app_name = $1 AND user_id = $2), \
-             (SELECT json_group_array(json_array(e.id, e.invocation_id, e.timestamp, \
-             CASE WHEN json_valid(e.event_data) THEN json(e.event_data) END)) \
-             FROM (SELECT id, invocation_id, timestamp, event_data FROM events \
+             (SELECT json_group_array({element}) FROM (SELECT * FROM events \
              WHERE app_name = $1 AND user_id = $2 AND session_id = $3 \
              AND ($4 IS NULL OR timestamp >= $4) \
-             ORDER BY timestamp ",
-            $order,
-            ", id ",
-            $order,
-            " LIMIT $5) e) \
+             ORDER BY timestamp {order}, id {order} LIMIT $5) e) \
              FROM sessions s WHERE s.app_name = $1 AND s.user_id = $2 AND s.id = $3"
         )
-    };
+    }
 }
-
-const GET_PG_NEWEST: &str = get_pg!("DESC");
-const GET_PG_OLDEST: &str = get_pg!("ASC");
-const GET_SQLITE_NEWEST: &str = get_sqlite!("DESC");
-const GET_SQLITE_OLDEST: &str = get_sqlite!("ASC");
 
 /// The app's sessions (`$1`), of one user when `$2` is not NULL, with the app's and each
 /// user's state, oldest update first, as ADK's `DatabaseSessionService.list_sessions`.
@@ -227,27 +208,34 @@ pub(super) const DELETE_SESSION_SQLITE: &str =
 
 /// Appends an event in one statement, as a compare-and-swap on the session's update time:
 /// the session's keys merged into its state, its update time set to the event's, the app's
-/// and user's keys merged into their rows (made when missing), the event inserted; nothing
-/// when the session is not at `$5`. Returns whether it was. Binds: `$1` app, `$2` user,
-/// `$3` session, `$4` session keys, `$5` expected time, `$6` event time, `$7` app keys,
-/// `$8` user keys, `$9` event id, `$10` invocation id, `$11` event data.
-pub(super) const APPEND_PG: &str = "WITH s AS (\
-    UPDATE sessions SET state = state || $4::jsonb, \
-    update_time = $6::timestamptz AT TIME ZONE 'UTC' \
-    WHERE app_name = $1 AND user_id = $2 AND id = $3 \
-    AND update_time = ($5::timestamptz AT TIME ZONE 'UTC') RETURNING 1), \
-    a AS (INSERT INTO app_states AS t (app_name, state, update_time) \
-    SELECT $1, $7::jsonb, now() AT TIME ZONE 'UTC' FROM s WHERE $7::jsonb <> '{}'::jsonb \
-    ON CONFLICT (app_name) DO UPDATE SET state = t.state || EXCLUDED.state, \
-    update_time = EXCLUDED.update_time), \
-    u AS (INSERT INTO user_states AS t (app_name, user_id, state, update_time) \
-    SELECT $1, $2, $8::jsonb, now() AT TIME ZONE 'UTC' FROM s WHERE $8::jsonb <> '{}'::jsonb \
-    ON CONFLICT (app_name, user_id) DO UPDATE SET state = t.state || EXCLUDED.state, \
-    update_time = EXCLUDED.update_time), \
-    e AS (INSERT INTO events \
-    (id, app_name, user_id, session_id, invocation_id, timestamp, event_data) \
-    SELECT $9, $1, $2, $3, $10, $6::timestamptz AT TIME ZONE 'UTC', $11::jsonb FROM s) \
-    SELECT EXISTS (SELECT 1 FROM s)";
+/// and user's keys merged into their rows (made when missing), the event inserted
+/// (`insert`: its columns after `id, app_name, user_id, session_id, invocation_id,
+/// timestamp`, and their values); nothing when the session is not at `$5`. Returns whether
+/// it was. Binds: `$1` app, `$2` user, `$3` session, `$4` session keys, `$5` expected time,
+/// `$6` event time, `$7` app keys, `$8` user keys, `$9` event id, `$10` invocation id, and
+/// from `$11` the values `insert` names.
+pub(super) fn append_pg(columns: &str, values: &str) -> String {
+    format!(
+        "WITH s AS (\
+         UPDATE sessions SET state = state || $4::jsonb, \
+         update_time = $6::timestamptz AT TIME ZONE 'UTC' \
+         WHERE app_name = $1 AND user_id = $2 AND id = $3 \
+         AND update_time = ($5::timestamptz AT TIME ZONE 'UTC') RETURNING 1), \
+         a AS (INSERT INTO app_states AS t (app_name, state, update_time) \
+         SELECT $1, $7::jsonb, now() AT TIME ZONE 'UTC' FROM s WHERE $7::jsonb <> '{{}}'::jsonb \
+         ON CONFLICT (app_name) DO UPDATE SET state = t.state || EXCLUDED.state, \
+         update_time = EXCLUDED.update_time), \
+         u AS (INSERT INTO user_states AS t (app_name, user_id, state, update_time) \
+         SELECT $1, $2, $8::jsonb, now() AT TIME ZONE 'UTC' FROM s \
+         WHERE $8::jsonb <> '{{}}'::jsonb \
+         ON CONFLICT (app_name, user_id) DO UPDATE SET state = t.state || EXCLUDED.state, \
+         update_time = EXCLUDED.update_time), \
+         e AS (INSERT INTO events \
+         (id, app_name, user_id, session_id, invocation_id, timestamp, {columns}) \
+         SELECT $9, $1, $2, $3, $10, $6::timestamptz AT TIME ZONE 'UTC', {values} FROM s) \
+         SELECT EXISTS (SELECT 1 FROM s)"
+    )
+}
 
 /// A session's update time (`$1` app, `$2` user, `$3` id), after a failed compare-and-swap.
 pub(super) fn version(postgres: bool) -> &'static str {
@@ -269,10 +257,13 @@ pub(super) const UPDATE_SESSION_SQLITE: &str = "UPDATE sessions SET state = $4, 
     WHERE app_name = $1 AND user_id = $2 AND id = $3";
 
 /// SQLite: the event (`$1` id, `$2` app, `$3` user, `$4` session, `$5` invocation id,
-/// `$6` time, `$7` event data).
-pub(super) const INSERT_EVENT_SQLITE: &str = "INSERT INTO events \
-    (id, app_name, user_id, session_id, invocation_id, timestamp, event_data) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+/// `$6` time, from `$7` the values of `columns`).
+pub(super) fn insert_event_sqlite(columns: &str, values: &str) -> String {
+    format!(
+        "INSERT INTO events (id, app_name, user_id, session_id, invocation_id, timestamp, \
+         {columns}) VALUES ($1, $2, $3, $4, $5, $6, {values})"
+    )
+}
 
 /// The sessions with this id, of any app and user (`$1`): ADK-Rust's `append_event` names
 /// a session by id alone.

@@ -9,9 +9,10 @@ use super::{DatabaseSessionTables, Loaded, event_data, sql};
 use crate::adk::event::{Event, JsonMap};
 use crate::adk::scopes::Split;
 use crate::error::{Error, Result};
-use crate::param::Param;
+use crate::param::{AsParam, Param};
 use crate::session::Context;
 use crate::support::{check_id, check_text, checkout, is_postgres, retry_idempotent};
+use crate::value::Value;
 
 /// The longest `invocation_id` the events table holds (`VARCHAR(256)`).
 const MAX_INVOCATION_ID: usize = 256;
@@ -152,16 +153,20 @@ impl DatabaseSessionTables {
         }
         let at = micros(event.timestamp);
         let expected = micros(expected);
-        let data = event_data::to_json(event, at);
         let invocation = event.invocation_id.as_deref().unwrap_or("");
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
-        self.ensure(&mut *session, postgres).await?;
+        let schema = self.ensure(&mut *session, postgres).await?;
+        // The event's own columns: `event_data`, or version 0's one per field.
+        let columns = match &schema.legacy {
+            Some(legacy) => legacy.values(event)?,
+            None => vec![Value::Json(event_data::to_json(event, at))],
+        };
         let swapped = if postgres {
             let delta = Json::Object(split.session.clone());
             let app_delta = Json::Object(split.app.clone());
             let user_delta = Json::Object(split.user.clone());
-            let params = [
+            let mut params = vec![
                 Param::Text(app),
                 Param::Text(user),
                 Param::Text(id),
@@ -172,12 +177,14 @@ impl DatabaseSessionTables {
                 Param::Json(&user_delta),
                 Param::Text(&event.id),
                 Param::Text(invocation),
-                Param::Json(&data),
             ];
+            params.extend(columns.iter().map(AsParam::as_param));
             let rows = session
                 .exec()
                 .await?
-                .map_rows(sql::APPEND_PG, &params, |r| r.get::<Option<bool>>(0))
+                .map_rows(schema.append_pg.as_str(), &params, |r| {
+                    r.get::<Option<bool>>(0)
+                })
                 .await?;
             rows.first().copied().flatten().unwrap_or(false)
         } else {
@@ -207,21 +214,18 @@ impl DatabaseSessionTables {
                     if !split.user.is_empty() {
                         merge_sqlite(&mut tx, &[app, user], &split.user, &at_text).await?;
                     }
-                    let data = data.to_string();
+                    let mut params = vec![
+                        Param::Text(&event.id),
+                        Param::Text(app),
+                        Param::Text(user),
+                        Param::Text(id),
+                        Param::Text(invocation),
+                        Param::Text(&at_text),
+                    ];
+                    params.extend(columns.iter().map(AsParam::as_param));
                     tx.exec()
                         .await?
-                        .execute(
-                            sql::INSERT_EVENT_SQLITE,
-                            &[
-                                Param::Text(&event.id),
-                                Param::Text(app),
-                                Param::Text(user),
-                                Param::Text(id),
-                                Param::Text(invocation),
-                                Param::Text(&at_text),
-                                Param::Text(&data),
-                            ],
-                        )
+                        .execute(schema.insert_sqlite.as_str(), &params)
                         .await?;
                     tx.commit().await?;
                     true

@@ -5,8 +5,10 @@
 //! pickle machine over a closed set of opcodes and builds symbolic objects: a class is a
 //! name, never imported, and nothing is called. The result is turned into JSON: a pydantic
 //! model as the fields it had set (and its extra fields), an enum as its value, a set as a
-//! list. [`write`] emits the one shape Python needs to rebuild the model:
-//! `EventActions.model_validate({...})`, so fields a later ADK adds take their defaults.
+//! list. [`write`] emits `EventActions.model_validate({...})` for SQLSpec's stores, so
+//! fields a later ADK adds take their defaults, or, for google-adk's legacy tables, whose
+//! restricted unpickler resolves classes only, the model's own state as `pickle.dumps`
+//! writes it.
 //!
 //! Accepted opcodes are those protocols 2 to 5 use for these models; the protocol 0/1 text
 //! opcodes, persistent ids, extension codes and out-of-band buffers are refused.
@@ -15,7 +17,7 @@ mod read;
 mod write;
 
 pub(crate) use read::read;
-pub(crate) use write::write_model_validate;
+pub(crate) use write::{write_model_validate, write_pydantic_state};
 
 /// Why a pickle could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,4 +1,5 @@
-//! JSON to a pickle of `module.Class.model_validate({...})`.
+//! JSON to a pickle of `module.Class.model_validate({...})`, or of the model as
+//! `pickle.dumps` itself writes it (`NEWOBJ`, then `BUILD` with pydantic's state).
 
 use serde_json::{Map, Value};
 
@@ -22,6 +23,46 @@ pub(crate) fn write_model_validate(
     object(&mut out, fields);
     out.push(0x85); // TUPLE1
     out.push(b'R'); // REDUCE
+    out.push(b'.'); // STOP
+    out
+}
+
+/// A pickle of the pydantic model `module.class_name` with `fields` set, in the shape
+/// `pickle.dumps(model)` writes: the class, `NEWOBJ`, then `BUILD` with pydantic's state
+/// (`__dict__`, `__pydantic_fields_set__`, no extra, no private). The one global is the
+/// class itself, so it loads through google-adk's restricted unpickler (version 0's
+/// `events.actions`), which refuses `model_validate`; nested models stay plain dicts,
+/// which ADK validates when it reads the row (`model_validate(actions.model_dump())`).
+pub(crate) fn write_pydantic_state(
+    module: &str,
+    class_name: &str,
+    fields: &Map<String, Value>,
+) -> Vec<u8> {
+    let mut out = vec![0x80, PROTOCOL];
+    string(&mut out, module);
+    string(&mut out, class_name);
+    out.push(0x93); // STACK_GLOBAL
+    out.push(b')'); // EMPTY_TUPLE
+    out.push(0x81); // NEWOBJ
+    out.push(b'}'); // EMPTY_DICT: the state
+    out.push(b'(');
+    string(&mut out, "__dict__");
+    object(&mut out, fields);
+    string(&mut out, "__pydantic_extra__");
+    out.push(b'N');
+    string(&mut out, "__pydantic_fields_set__");
+    out.push(0x8f); // EMPTY_SET
+    if !fields.is_empty() {
+        out.push(b'(');
+        for k in fields.keys() {
+            string(&mut out, k);
+        }
+        out.push(0x90); // ADDITEMS
+    }
+    string(&mut out, "__pydantic_private__");
+    out.push(b'N');
+    out.push(b'u'); // SETITEMS
+    out.push(b'b'); // BUILD
     out.push(b'.'); // STOP
     out
 }
@@ -136,6 +177,18 @@ mod tests {
         let bytes = write_model_validate("google.adk.events.event_actions", "EventActions", fields);
         assert_eq!(&bytes[..2], b"\x80\x04");
         assert_eq!(read(&bytes).unwrap(), Value::Object(fields.clone()));
+    }
+
+    #[test]
+    fn the_pydantic_state_form_reads_back_the_same() {
+        let fields = json!({"state_delta": {"k": [1, "x", null]}, "escalate": true});
+        let fields = fields.as_object().unwrap();
+        let bytes = write_pydantic_state("m", "C", fields);
+        assert_eq!(read(&bytes).unwrap(), Value::Object(fields.clone()));
+        assert_eq!(
+            read(&write_pydantic_state("m", "C", &Map::new())).unwrap(),
+            json!({})
+        );
     }
 
     #[test]

@@ -1,0 +1,240 @@
+//! ADK's legacy schema version 0 (google-adk before 1.22, and databases not migrated
+//! since): one column per event field, `actions` pickled. Read and written as google-adk
+//! does, through the columns the table has: older ADK versions made fewer.
+
+use crate::adk::codec::ActionsCodec;
+use crate::adk::event::Event;
+use crate::error::Result;
+use crate::support::check_text;
+use crate::value::Value;
+
+/// How an optional events column holds its field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Json,
+    Text,
+    Bool,
+}
+
+/// The events columns beyond the ones every version has (`id`, `app_name`, `user_id`,
+/// `session_id`, `invocation_id`, `author`, `actions`, `timestamp`), in google-adk 2.13's
+/// order.
+const OPTIONAL: [(&str, Kind); 14] = [
+    ("long_running_tool_ids_json", Kind::Text),
+    ("branch", Kind::Text),
+    ("content", Kind::Json),
+    ("grounding_metadata", Kind::Json),
+    ("custom_metadata", Kind::Json),
+    ("usage_metadata", Kind::Json),
+    ("citation_metadata", Kind::Json),
+    ("partial", Kind::Bool),
+    ("turn_complete", Kind::Bool),
+    ("error_code", Kind::Text),
+    ("error_message", Kind::Text),
+    ("interrupted", Kind::Bool),
+    ("input_transcription", Kind::Json),
+    ("output_transcription", Kind::Json),
+];
+
+/// `VARCHAR(256)` columns of version 0.
+const MAX_SHORT_TEXT: usize = 256;
+
+/// The statements for one version-0 events table, built once for its columns.
+#[derive(Debug)]
+pub(super) struct Legacy {
+    /// The optional columns the table has.
+    columns: Vec<(&'static str, Kind)>,
+    /// One event as `[id, invocation_id, time, fields, actions as hex]`, in a read.
+    pub(super) element: String,
+    /// The event insert: its column list and its values, from `$first` on.
+    insert_columns: String,
+    insert_values: String,
+}
+
+impl Legacy {
+    /// The statements for a table with the columns `has` says it has.
+    pub(super) fn new(postgres: bool, has: impl Fn(&str) -> bool) -> Legacy {
+        let columns: Vec<_> = OPTIONAL.iter().copied().filter(|(c, _)| has(c)).collect();
+        let mut fields = vec!["'author', e.author".to_owned()];
+        for (c, kind) in &columns {
+            fields.push(match (kind, postgres) {
+                (_, true) => format!("'{c}', e.{c}"),
+                (Kind::Json, false) => {
+                    format!("'{c}', CASE WHEN json_valid(e.{c}) THEN json(e.{c}) END")
+                }
+                (Kind::Bool, false) => format!(
+                    "'{c}', CASE e.{c} WHEN 1 THEN json('true') WHEN 0 THEN json('false') END"
+                ),
+                (Kind::Text, false) => format!("'{c}', e.{c}"),
+            });
+        }
+        let element = if postgres {
+            format!(
+                "jsonb_build_array(e.id, e.invocation_id, extract(epoch FROM e.timestamp), \
+                 jsonb_build_object({}), encode(e.actions, 'hex'))",
+                fields.join(", ")
+            )
+        } else {
+            format!(
+                "json_array(e.id, e.invocation_id, e.timestamp, json_object({}), hex(e.actions))",
+                fields.join(", ")
+            )
+        };
+        let mut names = vec!["author", "actions"];
+        names.extend(columns.iter().map(|(c, _)| *c));
+        let cast = |i: usize, kind: Option<Kind>| -> String {
+            let n = i + 1;
+            match (postgres, kind) {
+                (false, _) => format!("${n}"),
+                (true, None) if i == 1 => format!("${n}::bytea"),
+                (true, None | Some(Kind::Text)) => format!("${n}::text"),
+                (true, Some(Kind::Json)) => format!("${n}::jsonb"),
+                (true, Some(Kind::Bool)) => format!("${n}::boolean"),
+            }
+        };
+        let kinds: Vec<Option<Kind>> = [None, None]
+            .into_iter()
+            .chain(columns.iter().map(|(_, k)| Some(*k)))
+            .collect();
+        Legacy {
+            element,
+            insert_columns: names.join(", "),
+            // Numbered from 0 here; `values` shifts them past the statement's own binds.
+            insert_values: kinds
+                .iter()
+                .enumerate()
+                .map(|(i, k)| cast(i, *k))
+                .collect::<Vec<_>>()
+                .join(", "),
+            columns,
+        }
+    }
+
+    /// The insert's column list, after the ones every version has.
+    pub(super) fn insert_columns(&self) -> &str {
+        &self.insert_columns
+    }
+
+    /// The insert's values, their placeholders numbered from `first`.
+    pub(super) fn insert_values(&self, first: usize) -> String {
+        // `$1` … `$k` become `$first` … `$first + k - 1`, highest first so `$1` never
+        // rewrites part of `$10`.
+        let mut out = self.insert_values.clone();
+        for n in (1..=self.columns.len() + 2).rev() {
+            out = out.replace(&format!("${n}"), &format!("$#{}", n + first - 1));
+        }
+        out.replace("$#", "$")
+    }
+
+    /// The values of the insert's columns for `event`, `actions` pickled as google-adk
+    /// writes them. A field too long for its `VARCHAR(256)` is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    pub(super) fn values(&self, event: &Event) -> Result<Vec<Value>> {
+        check_text("author", &event.author, MAX_SHORT_TEXT)?;
+        let mut out = vec![
+            Value::Text(event.author.clone()),
+            Value::Bytes(ActionsCodec::pickle_state(&event.actions)?),
+        ];
+        let text = |t: &Option<String>| t.clone().map_or(Value::Null, Value::Text);
+        let json = |j: Option<&serde_json::Value>| {
+            j.filter(|j| !j.is_null())
+                .map_or(Value::Null, |j| Value::Json(j.clone()))
+        };
+        let flag = |b: Option<bool>| b.map_or(Value::Null, Value::Bool);
+        for (c, _) in &self.columns {
+            out.push(match *c {
+                "long_running_tool_ids_json" => match &event.long_running_tool_ids {
+                    Some(ids) => Value::Text(serde_json::to_string(ids).unwrap_or_default()),
+                    None => Value::Null,
+                },
+                "branch" => {
+                    if let Some(b) = &event.branch {
+                        check_text("branch", b, MAX_SHORT_TEXT)?;
+                    }
+                    text(&event.branch)
+                }
+                "error_code" => {
+                    if let Some(code) = &event.error_code {
+                        check_text("error_code", code, MAX_SHORT_TEXT)?;
+                    }
+                    text(&event.error_code)
+                }
+                "error_message" => text(&event.error_message),
+                "content" => json(event.content.as_ref()),
+                "grounding_metadata" => json(event.grounding_metadata.as_ref()),
+                "custom_metadata" => json(event.custom_metadata.as_ref()),
+                "partial" => flag(event.partial),
+                "turn_complete" => flag(event.turn_complete),
+                "interrupted" => flag(event.interrupted),
+                // Fields `Event` keeps in `extra`, by their ADK name.
+                other => json(event.extra.get(other)),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The fields of a version-0 row as read: `long_running_tool_ids_json` (a JSON list as
+/// text) becomes `long_running_tool_ids`, and the pickled actions (hex) are decoded; a
+/// pickle that does not decode reads as no actions, with a warning.
+pub(super) fn fields(mut data: serde_json::Value, actions_hex: Option<&str>) -> serde_json::Value {
+    if let Some(map) = data.as_object_mut() {
+        if let Some(serde_json::Value::String(ids)) = map.remove("long_running_tool_ids_json")
+            && let Ok(list) = serde_json::from_str::<serde_json::Value>(&ids)
+        {
+            map.insert("long_running_tool_ids".into(), list);
+        }
+        let actions = actions_hex
+            .and_then(unhex)
+            .map(|bytes| ActionsCodec::decode(&bytes));
+        match actions {
+            Some(Ok(actions)) => {
+                if let Ok(v) = serde_json::to_value(actions) {
+                    map.insert("actions".into(), v);
+                }
+            }
+            Some(Err(e)) => {
+                tracing::warn!(target: "session_pool::adk", error = %e,
+                    "a legacy event's pickled actions do not decode; reading them as empty");
+            }
+            None => {}
+        }
+    }
+    data
+}
+
+fn unhex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_shift_past_the_statements_own() {
+        let all = Legacy::new(true, |_| true);
+        let values = all.insert_values(11);
+        assert!(
+            values.starts_with("$11::text, $12::bytea, $13::text"),
+            "{values}"
+        );
+        assert!(values.ends_with("$26::jsonb"), "{values}");
+        let few = Legacy::new(false, |c| c == "content");
+        assert_eq!(few.insert_columns(), "author, actions, content");
+        assert_eq!(few.insert_values(7), "$7, $8, $9");
+    }
+
+    #[test]
+    fn hex_decodes_and_rejects_garbage() {
+        assert_eq!(unhex("00ff10"), Some(vec![0, 255, 16]));
+        assert_eq!(unhex("0"), None);
+        assert_eq!(unhex("zz"), None);
+    }
+}
