@@ -101,3 +101,47 @@ async fn store_reads_and_idempotent_writes_retry_a_lost_session() {
     assert!(store.get_events("s1", None, None).await.unwrap().is_empty());
     assert_eq!(store.list_sessions("app", None).await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adk_tables_reads_and_deletes_retry_a_lost_session() {
+    use session_pool::adk::{DatabaseSessionTables, GetSessionConfig, SessionService};
+    let Some(server) = common::OwnServer::start() else {
+        return;
+    };
+    let db = DatabaseOptions::new(&server.url).open().await.unwrap();
+    let pool = FixedSizePool::builder().size(4).build(&db).await.unwrap();
+    // A second pool that meets its first lost session below, in a fresh service's first
+    // question to the catalog.
+    let other = FixedSizePool::builder().size(2).build(&db).await.unwrap();
+    let tables = DatabaseSessionTables::new(pool.clone());
+    tables.create_tables().await.unwrap();
+    let svc = SessionService::on_tables(tables);
+    for id in ["s1", "s2"] {
+        svc.create_session("app", "user", None, Some(id))
+            .await
+            .unwrap();
+    }
+    server.stop();
+    server.start_again();
+    let fresh = SessionService::on_tables(DatabaseSessionTables::new(other));
+    let all = GetSessionConfig::default();
+    assert!(
+        fresh
+            .get_session("app", "user", "s1", &all)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // A delete by key meets a dead session first, and runs again on a checked one.
+    assert!(svc.delete_session("app", "user", "s2").await.unwrap());
+    server.stop();
+    server.start_again();
+    // So do the reads.
+    assert!(
+        svc.get_session("app", "user", "s1", &all)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(svc.list_sessions("app", None).await.unwrap().len(), 1);
+}

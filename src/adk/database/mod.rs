@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::event::{Event, JsonMap};
 use crate::error::{Error, Result};
 use crate::param::Param;
-use crate::pool::{AbstractSessionPool, SharedPool};
+use crate::pool::{AbstractSessionPool, SessionCheckout, SharedPool};
 use crate::session::{Context, ReadContext, WriteContext};
 use crate::support::{checkout, is_postgres, retry_idempotent};
 
@@ -190,6 +190,22 @@ impl DatabaseSessionTables {
         tracing::debug!(target: "session_pool::adk", schema_version = if v0 { 0 } else { 1 },
             "ADK DatabaseSessionService tables ready");
         Ok(())
+    }
+
+    /// A session checked out, whether it is PostgreSQL's, and the tables' schema. A
+    /// session found lost while the catalog is first asked is replaced once, as reads
+    /// replace theirs.
+    async fn session(&self) -> Result<(SessionCheckout, bool, &Schema)> {
+        let mut retried = false;
+        loop {
+            let mut session = checkout(&self.pool).await?;
+            let postgres = is_postgres(session.database().dialect());
+            match self.ensure(&mut *session, postgres).await {
+                Ok(schema) => return Ok((session, postgres, schema)),
+                Err(e) if e.is_session_not_found() && !retried => retried = true,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The tables' schema, asked of the catalog once.

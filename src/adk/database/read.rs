@@ -7,7 +7,7 @@ use super::decode::{events_of, json_at, micros, naive_text, object, time_at};
 use super::{DatabaseSessionTables, Loaded, sql};
 use crate::error::Result;
 use crate::param::Param;
-use crate::support::{check_id, checkout, is_postgres, read_rows};
+use crate::support::{check_id, read_rows};
 
 impl DatabaseSessionTables {
     /// The session with its app's and user's state and the events `limit`, `after` and
@@ -24,9 +24,7 @@ impl DatabaseSessionTables {
         check_id("app_name", app)?;
         check_id("user_id", user)?;
         check_id("session_id", id)?;
-        let mut session = checkout(&self.pool).await?;
-        let postgres = is_postgres(session.database().dialect());
-        let schema = self.ensure(&mut *session, postgres).await?;
+        let (session, postgres, schema) = self.session().await?;
         let after_text;
         let after = match after.map(micros) {
             None => Param::Null,
@@ -86,9 +84,7 @@ impl DatabaseSessionTables {
         if let Some(user) = user {
             check_id("user_id", user)?;
         }
-        let mut session = checkout(&self.pool).await?;
-        let postgres = is_postgres(session.database().dialect());
-        self.ensure(&mut *session, postgres).await?;
+        let (session, postgres, _) = self.session().await?;
         let params = [Param::Text(app), user.map_or(Param::Null, Param::Text)];
         read_rows(
             &self.pool,
@@ -115,9 +111,7 @@ impl DatabaseSessionTables {
     #[cfg(feature = "adk-rust")]
     pub(crate) async fn owners(&self, id: &str) -> Result<Vec<(String, String)>> {
         check_id("session_id", id)?;
-        let mut session = checkout(&self.pool).await?;
-        let postgres = is_postgres(session.database().dialect());
-        self.ensure(&mut *session, postgres).await?;
+        let (session, _, _) = self.session().await?;
         let params = [Param::Text(id)];
         read_rows(
             &self.pool,

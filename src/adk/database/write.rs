@@ -11,7 +11,7 @@ use crate::adk::scopes::Split;
 use crate::error::{Error, Result};
 use crate::param::{AsParam, Param};
 use crate::session::Context;
-use crate::support::{check_id, check_text, checkout, is_postgres, retry_idempotent};
+use crate::support::{check_id, check_text, retry_idempotent};
 use crate::value::Value;
 
 /// The longest `invocation_id` the events table holds (`VARCHAR(256)`).
@@ -31,9 +31,7 @@ impl DatabaseSessionTables {
         check_id("user_id", user)?;
         check_id("session_id", id)?;
         let now = micros(Utc::now());
-        let mut session = checkout(&self.pool).await?;
-        let postgres = is_postgres(session.database().dialect());
-        self.ensure(&mut *session, postgres).await?;
+        let (mut session, postgres, _) = self.session().await?;
         let state = Json::Object(split.session.clone());
         let taken = || Error::AlreadyExists(format!("session `{id}` of {app}/{user}"));
         let (app_state, user_state) = if postgres {
@@ -103,9 +101,7 @@ impl DatabaseSessionTables {
         check_id("user_id", user)?;
         check_id("session_id", id)?;
         retry_idempotent(|| async {
-            let mut session = checkout(&self.pool).await?;
-            let postgres = is_postgres(session.database().dialect());
-            self.ensure(&mut *session, postgres).await?;
+            let (mut session, postgres, _) = self.session().await?;
             let params = [Param::Text(app), Param::Text(user), Param::Text(id)];
             let deleted = if postgres {
                 session
@@ -154,9 +150,7 @@ impl DatabaseSessionTables {
         let at = micros(event.timestamp);
         let expected = micros(expected);
         let invocation = event.invocation_id.as_deref().unwrap_or("");
-        let mut session = checkout(&self.pool).await?;
-        let postgres = is_postgres(session.database().dialect());
-        let schema = self.ensure(&mut *session, postgres).await?;
+        let (mut session, postgres, schema) = self.session().await?;
         // The event's own columns: `event_data`, or version 0's one per field.
         let columns = match &schema.legacy {
             Some(legacy) => legacy.values(event)?,
