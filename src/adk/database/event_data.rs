@@ -131,6 +131,8 @@ pub(super) fn from_json(
             EventActions::default()
         }),
     };
+    // As `exclude_none` writes them, no null members (version 0's empty columns).
+    map.retain(|_, v| !v.is_null());
     event.extra = map;
     event
 }
