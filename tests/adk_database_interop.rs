@@ -286,6 +286,10 @@ async fn interop(db: Database, url: String, search_path: Option<String>, creator
     assert!(py_appended.get("stale").is_none(), "{py_appended}");
     assert_eq!(py_appended["events"].as_array().unwrap().len(), 2);
     assert_eq!(*py_user, json!({"lang": "de"}));
+    assert_eq!(
+        Value::Object(svc.get_user_state(APP, USER).await.unwrap()),
+        *py_user
+    );
     assert_eq!(py_recent["events"].as_array().unwrap().len(), 1);
     assert_eq!(py_recent["events"][0]["id"], reply.id.as_str());
 

@@ -97,6 +97,12 @@ async fn scopes_round_trip(db: Database) {
     assert_eq!(read.events, vec![stored]);
     assert_eq!(read.last_update_time, s.last_update_time);
 
+    assert_eq!(
+        svc.get_user_state("app", "u1").await.unwrap(),
+        map(json!({"lang": "de"}))
+    );
+    assert!(svc.get_user_state("app", "u9").await.unwrap().is_empty());
+
     // The app's keys reach its other users' sessions, the user's do not.
     let other = svc
         .create_session("app", "u2", None, Some("s2"))

@@ -254,7 +254,38 @@ async fn concurrent_appends_keep_every_users_keys(db: Database) {
     }
 }
 
+async fn get_user_state_reads_the_users_keys(db: Database) {
+    let f = fixture(&db).await;
+    assert!(f.svc.get_user_state("app", "ann").await.unwrap().is_empty());
+    let mut s = f
+        .svc
+        .create_session(
+            "app",
+            "ann",
+            Some(map(json!({"user:name": "Ann", "k": 1}))),
+            None,
+        )
+        .await
+        .unwrap();
+    let e = Event::new("agent").with_state_delta("user:seen", json!(true));
+    f.svc.append_event(&mut s, e).await.unwrap();
+    assert_eq!(
+        f.svc.get_user_state("app", "ann").await.unwrap(),
+        map(json!({"name": "Ann", "seen": true}))
+    );
+    assert!(
+        f.svc
+            .get_user_state("other", "ann")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let err = f.svc.get_user_state("app", "").await.unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+}
+
 on_both!(
+    get_user_state_reads_the_users_keys,
     user_keys_follow_the_user_and_app_keys_the_app,
     create_session_splits_its_initial_state,
     temp_keys_live_in_memory_only,

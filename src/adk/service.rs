@@ -300,6 +300,16 @@ impl SessionService {
             .collect())
     }
 
+    /// The user's state, ADK's `user:` scope shared by the user's sessions, with its keys
+    /// as stored (without the prefix), as ADK's `get_user_state`; empty when the user has
+    /// none.
+    pub async fn get_user_state(&self, app_name: &str, user_id: &str) -> Result<JsonMap> {
+        match &self.backend {
+            Backend::Store(store) => store.user_state(app_name, user_id).await,
+            Backend::Tables(tables) => tables.user_state(app_name, user_id).await,
+        }
+    }
+
     /// Deletes the session and its events; returns whether it existed for this app and user.
     pub async fn delete_session(
         &self,

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::decode::{events_of, json_at, micros, naive_text, object, time_at};
 use super::{DatabaseSessionTables, Loaded, sql};
+use crate::adk::event::JsonMap;
 use crate::error::Result;
 use crate::param::Param;
 use crate::support::{check_id, read_rows};
@@ -105,6 +106,24 @@ impl DatabaseSessionTables {
             },
         )
         .await
+    }
+
+    /// The user's state (keys without their prefix); empty when the user has none.
+    pub(crate) async fn user_state(&self, app: &str, user: &str) -> Result<JsonMap> {
+        check_id("app_name", app)?;
+        check_id("user_id", user)?;
+        let (session, _, _) = self.session().await?;
+        let params = [Param::Text(app), Param::Text(user)];
+        let rows = read_rows(
+            &self.pool,
+            session,
+            crate::Staleness::Strong,
+            sql::USER_STATE,
+            &params,
+            |r| json_at(r, 0),
+        )
+        .await?;
+        Ok(object(rows.into_iter().next().flatten()))
     }
 
     /// The app and user of each session with this id (ADK-Rust names a session by id alone).

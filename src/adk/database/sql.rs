@@ -116,7 +116,7 @@ pub(super) const CREATE_SQLITE: &str = "INSERT INTO sessions \
 /// SQLite: the app's state (`$1` app).
 pub(super) const APP_STATE: &str = "SELECT state FROM app_states WHERE app_name = $1";
 
-/// SQLite: the user's state (`$1` app, `$2` user).
+/// The user's state (`$1` app, `$2` user).
 pub(super) const USER_STATE: &str =
     "SELECT state FROM user_states WHERE app_name = $1 AND user_id = $2";
 

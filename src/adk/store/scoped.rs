@@ -247,6 +247,19 @@ impl AdkStore {
         Ok(stored_scopes(a, u, self.prefixed()))
     }
 
+    /// The user's state (ADK's `user:` scope, keys without their prefix); empty when the
+    /// user has none.
+    pub(crate) async fn user_state(&self, app: &str, user: &str) -> Result<JsonMap> {
+        check_id("app_name", app)?;
+        check_id("user_id", user)?;
+        let mut session = checkout(&self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        // Whether the keys are stored with their prefix.
+        self.form(&mut *session, postgres).await?;
+        let (_, user) = self.read_scopes(&mut *session, app, user).await?;
+        Ok(user)
+    }
+
     /// Whether app and user keys are stored with their prefix (SQLSpec 0.51's tables),
     /// once the events table's form is known.
     pub(crate) fn prefixed(&self) -> bool {
