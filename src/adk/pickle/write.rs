@@ -16,10 +16,7 @@ pub(crate) fn write_model_validate(
     class_name: &str,
     fields: &Map<String, Value>,
 ) -> Vec<u8> {
-    let mut out = vec![0x80, PROTOCOL];
-    string(&mut out, module);
-    string(&mut out, &format!("{class_name}.model_validate"));
-    out.push(0x93); // STACK_GLOBAL
+    let mut out = global(module, &format!("{class_name}.model_validate"));
     object(&mut out, fields);
     out.push(0x85); // TUPLE1
     out.push(b'R'); // REDUCE
@@ -38,10 +35,7 @@ pub(crate) fn write_pydantic_state(
     class_name: &str,
     fields: &Map<String, Value>,
 ) -> Vec<u8> {
-    let mut out = vec![0x80, PROTOCOL];
-    string(&mut out, module);
-    string(&mut out, class_name);
-    out.push(0x93); // STACK_GLOBAL
+    let mut out = global(module, class_name);
     out.push(b')'); // EMPTY_TUPLE
     out.push(0x81); // NEWOBJ
     out.push(b'}'); // EMPTY_DICT: the state
@@ -64,6 +58,15 @@ pub(crate) fn write_pydantic_state(
     out.push(b'u'); // SETITEMS
     out.push(b'b'); // BUILD
     out.push(b'.'); // STOP
+    out
+}
+
+/// The protocol header, then `module.name` on the stack.
+fn global(module: &str, name: &str) -> Vec<u8> {
+    let mut out = vec![0x80, PROTOCOL];
+    string(&mut out, module);
+    string(&mut out, name);
+    out.push(0x93); // STACK_GLOBAL
     out
 }
 
