@@ -39,6 +39,7 @@ on_both_schemas!(
     other_version_refused,
     missing_tables_named,
     bad_input_refused,
+    cut_off_calls_leave_no_lock_and_no_checkout,
 );
 
 async fn service(db: &Database) -> SessionService {
@@ -503,4 +504,54 @@ mod adk_rust {
             "{err}"
         );
     }
+}
+
+/// Calls cut off at random points (a timeout mid-transaction on SQLite, mid-statement on
+/// PostgreSQL) leave no session checked out and no lock held: the next append, on the
+/// same session row, goes through.
+async fn cut_off_calls_leave_no_lock_and_no_checkout(db: Database) {
+    let pool = common::fixed_pool(&db, 4).await;
+    let tables = DatabaseSessionTables::new(pool.clone());
+    tables.create_tables().await.unwrap();
+    let svc = SessionService::on_tables(tables);
+    let s = svc
+        .create_session("app", "u", None, Some("hot"))
+        .await
+        .unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..300 {
+        let (svc, mut copy) = (svc.clone(), s.clone());
+        let cut = Duration::from_micros(fastrand::u64(0..3000));
+        set.spawn(async move {
+            let e = Event::new("agent").with_state_delta(format!("user:k{i}"), json!(i));
+            let _ = tokio::time::timeout(cut, svc.append_event(&mut copy, e)).await;
+        });
+        while set.len() > 16 {
+            let _ = set.join_next().await;
+        }
+    }
+    while set.join_next().await.is_some() {}
+    // Sessions that came back mid-transaction are rolled back by the pool's janitor, off
+    // the caller's path; then every session is idle again.
+    let mut stats = pool.stats();
+    for _ in 0..1000 {
+        if stats.in_use == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        stats = pool.stats();
+    }
+    assert_eq!(stats.in_use, 0, "{stats:?}");
+    assert_eq!(stats.acquired, stats.released, "{stats:?}");
+    // Whatever won, a fresh copy appends, and takes the row's and the user's locks.
+    let mut now = svc
+        .get_session("app", "u", "hot", &all())
+        .await
+        .unwrap()
+        .unwrap();
+    let e = Event::new("agent").with_state_delta("user:last", json!(true));
+    tokio::time::timeout(Duration::from_secs(20), svc.append_event(&mut now, e))
+        .await
+        .expect("a lock was left held")
+        .unwrap();
 }
