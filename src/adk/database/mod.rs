@@ -34,7 +34,7 @@ mod write;
 ///
 /// - sessions are keyed by app, user and id together; state is JSONB on PostgreSQL and
 ///   JSON text on SQLite; times are naive UTC, as SQLAlchemy stores them;
-/// - each event is kept whole in `event_data`, as pydantic's
+/// - in version 1, each event is kept whole in `event_data`, as pydantic's
 ///   `model_dump(exclude_none=True, mode="json")` writes it (fields ADK has and
 ///   [`Event`] does not stay in [`Event::extra`] and are written back);
 /// - `app:` and `user:` keys live in `app_states` and `user_states` without their prefix;
@@ -54,6 +54,30 @@ mod write;
 ///
 /// Other schema versions are [`Error::Unsupported`]. The table names are ADK's and fixed;
 /// on PostgreSQL they are looked up in the connection's `search_path`.
+///
+/// **Lost sessions.** Reads (`get_session`, `list_sessions`, `get_user_state`) and deletes
+/// that meet a session lost to a restart or failover run once more on another, as the
+/// store's do; creates and appends return the error (the first attempt may have been
+/// applied: an append retried from the same copy is then refused as stale).
+///
+/// ```no_run
+/// # async fn demo() -> session_pool::Result<()> {
+/// use session_pool::adk::{DatabaseSessionTables, GetSessionConfig, SessionService};
+/// use session_pool::{Database, FixedSizePool};
+///
+/// // The database of Python's DatabaseSessionService("sqlite+aiosqlite:///agent.db").
+/// let db = Database::open("sqlite://agent.db").await?;
+/// let tables = DatabaseSessionTables::new(FixedSizePool::builder().size(4).build(&db).await?);
+/// tables.create_tables().await?;
+/// let service = SessionService::on_tables(tables);
+/// if let Some(session) = service
+///     .get_session("assistant", "user_1", "a-python-session", &GetSessionConfig::default())
+///     .await?
+/// {
+///     println!("{} events, state {:?}", session.events.len(), session.state);
+/// }
+/// # Ok(()) }
+/// ```
 pub struct DatabaseSessionTables {
     pool: SharedPool,
     /// The tables' schema and its statements, learned once and shared with clones.
