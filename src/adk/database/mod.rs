@@ -179,7 +179,16 @@ impl DatabaseSessionTables {
     /// table it adds only the missing session and state tables, as Python does; tables of
     /// another version are [`Error::Unsupported`], before anything is added.
     pub async fn create_tables(&self) -> Result<()> {
-        retry_idempotent(|| self.create_tables_once()).await
+        match retry_idempotent(|| self.create_tables_once()).await {
+            // Python's `create_all` (which takes no lock of ours) made a table or index
+            // between the check and the `CREATE … IF NOT EXISTS`: it is there now.
+            Err(e) if matches!(e.code(), Some("23505" | "42P07" | "42710")) => {
+                tracing::debug!(target: "session_pool::adk", error = %e,
+                    "a table was created concurrently; asking again");
+                self.create_tables_once().await
+            }
+            other => other,
+        }
     }
 
     async fn create_tables_once(&self) -> Result<()> {
