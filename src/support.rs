@@ -98,6 +98,25 @@ where
     }
 }
 
+/// Runs a `create_tables` (idempotent DDL, `CREATE … IF NOT EXISTS`) as
+/// [`retry_idempotent`] does, and once more when another creator that takes no lock of
+/// ours (a Python store's `create_all`) made a table or index between the check and the
+/// create: PostgreSQL then fails the statement on its catalog (23505, 42P07, 42710),
+/// though the object is there.
+pub(crate) async fn create_idempotent<F>(mut op: impl FnMut() -> F) -> Result<()>
+where
+    F: std::future::Future<Output = Result<()>>,
+{
+    match retry_idempotent(&mut op).await {
+        Err(e) if matches!(e.code(), Some("23505" | "42P07" | "42710")) => {
+            tracing::debug!(target: "session_pool::store", error = %e,
+                "a table was created concurrently; creating the rest again");
+            op().await
+        }
+        other => other,
+    }
+}
+
 /// True when `dialect` is PostgreSQL.
 pub(crate) fn is_postgres(dialect: Dialect) -> bool {
     #[cfg(feature = "postgres")]

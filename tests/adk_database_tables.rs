@@ -555,35 +555,3 @@ async fn cut_off_calls_leave_no_lock_and_no_checkout(db: Database) {
         .expect("a lock was left held")
         .unwrap();
 }
-
-/// Python's `create_all` takes no lock of ours: a table it creates while `create_tables`
-/// runs makes the latter's `CREATE TABLE IF NOT EXISTS` fail on the catalog (PostgreSQL
-/// checks the name before the other transaction commits). `create_tables` asks again and
-/// succeeds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn create_tables_survives_a_concurrent_creator() {
-    let Some((db, _, _)) = common::postgres_in_schema("adkrace").await else {
-        return;
-    };
-    let mut other = db.session();
-    other.create().await.unwrap();
-    let mut tx = other.transaction().await.unwrap();
-    tx.execute_update(
-        "CREATE TABLE app_states (app_name VARCHAR(128) NOT NULL PRIMARY KEY, \
-         state JSONB NOT NULL, update_time TIMESTAMP WITHOUT TIME ZONE NOT NULL)",
-        &[],
-    )
-    .await
-    .unwrap();
-    let tables = DatabaseSessionTables::new(common::fixed_pool(&db, 2).await);
-    let creating = tokio::spawn({
-        let tables = tables.clone();
-        async move { tables.create_tables().await }
-    });
-    // Until the other creator commits, ours waits on the name it holds.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    tx.commit().await.unwrap();
-    creating.await.unwrap().expect("create_tables asks again");
-    let svc = SessionService::on_tables(tables);
-    svc.create_session("app", "u", None, None).await.unwrap();
-}

@@ -153,7 +153,8 @@ impl ItemsStore {
     /// Creates the two tables and the index if they do not exist; running it again
     /// changes nothing.
     pub async fn create_tables(&self) -> Result<()> {
-        retry_idempotent(|| self.create_tables_once()).await
+        // The SDK's `create_all` takes no lock of ours: see `create_idempotent`.
+        crate::support::create_idempotent(|| self.create_tables_once()).await
     }
 
     async fn create_tables_once(&self) -> Result<()> {

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::param::Param;
 use crate::pool::{AbstractSessionPool, SessionCheckout, SharedPool};
 use crate::session::{Context, ReadContext, WriteContext};
-use crate::support::{checkout, is_postgres, retry_idempotent};
+use crate::support::{checkout, create_idempotent, is_postgres};
 
 mod decode;
 mod event_data;
@@ -179,16 +179,8 @@ impl DatabaseSessionTables {
     /// table it adds only the missing session and state tables, as Python does; tables of
     /// another version are [`Error::Unsupported`], before anything is added.
     pub async fn create_tables(&self) -> Result<()> {
-        match retry_idempotent(|| self.create_tables_once()).await {
-            // Python's `create_all` (which takes no lock of ours) made a table or index
-            // between the check and the `CREATE … IF NOT EXISTS`: it is there now.
-            Err(e) if matches!(e.code(), Some("23505" | "42P07" | "42710")) => {
-                tracing::debug!(target: "session_pool::adk", error = %e,
-                    "a table was created concurrently; asking again");
-                self.create_tables_once().await
-            }
-            other => other,
-        }
+        // Python's `create_all` takes no lock of ours: see `create_idempotent`.
+        create_idempotent(|| self.create_tables_once()).await
     }
 
     async fn create_tables_once(&self) -> Result<()> {

@@ -222,7 +222,8 @@ impl AdkStore {
     /// Creates both tables and their indexes if they do not exist (the seed's DDL on
     /// PostgreSQL, the companion layout on SQLite). Running it again changes nothing.
     pub async fn create_tables(&self) -> Result<()> {
-        retry_idempotent(|| self.create_tables_once()).await
+        // SQLSpec's `create_tables` takes no lock of ours: see `create_idempotent`.
+        crate::support::create_idempotent(|| self.create_tables_once()).await
     }
 
     async fn create_tables_once(&self) -> Result<()> {
