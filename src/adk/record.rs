@@ -520,7 +520,8 @@ pub fn stored_time(t: DateTime<Utc>, postgres: bool) -> DateTime<Utc> {
     }
 }
 
-fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+/// `t` truncated to the microsecond, as PostgreSQL (and SQLAlchemy's text) keep times.
+pub(crate) fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }
 

@@ -324,7 +324,8 @@ impl SessionService {
     }
 
     /// The session with this id (of `owner`'s app and user when given) without its events,
-    /// for an append by id: ADK-Rust names a session by id alone.
+    /// for an append by id: ADK-Rust names a session by id alone. Its state holds at least
+    /// the session's own keys, all an append needs.
     #[cfg(feature = "adk-rust")]
     pub(crate) async fn current(
         &self,
@@ -341,20 +342,19 @@ impl SessionService {
                 return Ok(Some(AgentSession::from_scoped(scoped, Vec::new())));
             }
             (Backend::Tables(tables), None) => {
-                let owners = tables.owners(session_id).await?;
-                match owners.as_slice() {
-                    [] => return Ok(None),
-                    [(app, user)] => {
-                        return self.get_session(app, user, session_id, &none).await;
-                    }
-                    _ => {
-                        return Err(crate::Error::invalid(format!(
-                            "session id `{session_id}` is used by {} apps or users; append \
-                             with append_event_for_identity to say which",
-                            owners.len()
-                        )));
-                    }
+                // The session's own keys and version, in one statement: the append merges
+                // app and user keys into their rows itself.
+                let mut found = tables.by_id(session_id).await?;
+                if found.len() > 1 {
+                    return Err(crate::Error::invalid(format!(
+                        "session id `{session_id}` is used by {} apps or users; append with \
+                         append_event_for_identity to say which",
+                        found.len()
+                    )));
                 }
+                return Ok(found
+                    .pop()
+                    .map(|(app, loaded)| AgentSession::from_loaded(&app, loaded)));
             }
         };
         self.get_session(app, user, session_id, &none).await

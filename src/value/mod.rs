@@ -347,7 +347,10 @@ impl FromValue for DateTime<Utc> {
     }
 }
 
-fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+/// A timestamp as text: RFC 3339, SQLite's `YYYY-MM-DD HH:MM:SS[.f]` with an offset, or
+/// without one (read as UTC, as SQLAlchemy writes naive UTC times), `T` or a space between
+/// date and time.
+pub(crate) fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
@@ -356,8 +359,9 @@ fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
             return Some(t.with_timezone(&Utc));
         }
     }
-    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
-        .ok()
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|fmt| chrono::NaiveDateTime::parse_from_str(s, fmt).ok())
         .map(|n| n.and_utc())
 }
 

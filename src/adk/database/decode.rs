@@ -1,48 +1,18 @@
-//! Values as ADK's tables hold them: naive UTC times, JSON as JSONB or text, events as an
-//! aggregated array.
+//! Values as ADK's tables hold them: naive UTC times (read as the crate reads any
+//! timestamp text), JSON as JSONB or text, events as an aggregated array.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
 use super::{event_data, legacy};
 use crate::adk::event::{Event, JsonMap};
 use crate::adk::scopes;
-use crate::conn::{ExecError, ExecResult, RowRef};
-use crate::error::Error;
-
-/// `t` truncated to the microsecond, as the tables hold times.
-pub(super) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
-}
+use crate::conn::{ExecResult, RowRef};
+use crate::value::parse_timestamp;
 
 /// A time as SQLAlchemy writes a naive UTC `DATETIME` on SQLite.
 pub(super) fn naive_text(t: DateTime<Utc>) -> String {
     t.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string()
-}
-
-/// A naive UTC time written by SQLAlchemy (`2026-12-06 10:00:00.123456`, with or without
-/// the fraction, `T` or a space between date and time).
-pub(super) fn parse_naive(text: &str) -> Option<DateTime<Utc>> {
-    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-        .map(|t| t.and_utc())
-}
-
-/// A time column: `TIMESTAMPTZ` (converted in the statement) or SQLite's text.
-pub(super) fn time_at(r: RowRef<'_>, i: usize) -> ExecResult<DateTime<Utc>> {
-    if r.is_postgres() {
-        return r.get(i);
-    }
-    let text: String = r.get(i)?;
-    parse_naive(&text).ok_or_else(|| {
-        ExecError::Crate(Error::ColumnDecode {
-            column: i.to_string(),
-            expected: "a naive UTC time (`YYYY-MM-DD HH:MM:SS.ffffff`)".into(),
-            found: format!("`{text}`"),
-            source: None,
-        })
-    })
 }
 
 /// A JSON column: JSONB on PostgreSQL, JSON text on SQLite (unparseable text reads as
@@ -62,9 +32,9 @@ pub(super) fn json_at(r: RowRef<'_>, i: usize) -> ExecResult<Option<Json>> {
         .ok())
 }
 
-/// A state column's object; anything else reads as empty.
-pub(super) fn object(value: Option<Json>) -> JsonMap {
-    scopes::stored(value)
+/// A state column (see [`json_at`]) as an object; anything else reads as empty.
+pub(super) fn state_at(r: RowRef<'_>, i: usize) -> ExecResult<JsonMap> {
+    Ok(scopes::stored(json_at(r, i)?))
 }
 
 /// The events of a read's array (`[id, invocation_id, time, event_data]` each, or
@@ -95,7 +65,7 @@ pub(super) fn events_of(array: Option<Json>) -> Vec<Event> {
             });
             let time = match fields.pop() {
                 Some(Json::Number(n)) => n.as_f64().and_then(event_data::from_seconds),
-                Some(Json::String(s)) => parse_naive(&s),
+                Some(Json::String(s)) => parse_timestamp(&s),
                 _ => None,
             }?;
             let invocation = match fields.pop() {
@@ -123,13 +93,13 @@ mod tests {
 
     #[test]
     fn sqlalchemy_times_parse_and_format_alike() {
-        let t = parse_naive("2026-12-06 10:00:00.123456").unwrap();
+        let t = parse_timestamp("2026-12-06 10:00:00.123456").unwrap();
         assert_eq!(naive_text(t), "2026-12-06 10:00:00.123456");
         assert_eq!(
-            parse_naive("2026-12-06 10:00:00"),
+            parse_timestamp("2026-12-06 10:00:00"),
             DateTime::from_timestamp(t.timestamp(), 0)
         );
-        assert!(parse_naive("2026-12-06T10:00:00.5").is_some());
-        assert!(parse_naive("yesterday").is_none());
+        assert!(parse_timestamp("2026-12-06T10:00:00.5").is_some());
+        assert!(parse_timestamp("yesterday").is_none());
     }
 }

@@ -8,12 +8,13 @@ use crate::error::Result;
 use crate::support::check_text;
 use crate::value::Value;
 
-/// How an optional events column holds its field.
+/// How an events column holds its field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Json,
     Text,
     Bool,
+    Bytes,
 }
 
 /// The events columns beyond the ones every version has (`id`, `app_name`, `user_id`,
@@ -36,94 +37,85 @@ const OPTIONAL: [(&str, Kind); 14] = [
     ("output_transcription", Kind::Json),
 ];
 
+/// The columns an insert writes after the ones the append's statement binds itself.
+const WRITTEN: [(&str, Kind); 2] = [("author", Kind::Text), ("actions", Kind::Bytes)];
+
 /// `VARCHAR(256)` columns of version 0.
 const MAX_SHORT_TEXT: usize = 256;
 
-/// The statements for one version-0 events table, built once for its columns.
+/// One version-0 events table: the optional columns it has, which its statements (built
+/// once, by [`Schema`](super::Schema)) and its values follow.
 #[derive(Debug)]
 pub(super) struct Legacy {
-    /// The optional columns the table has.
+    postgres: bool,
     columns: Vec<(&'static str, Kind)>,
-    /// One event as `[id, invocation_id, time, fields, actions as hex]`, in a read.
-    pub(super) element: String,
-    /// The event insert: its column list and its values, from `$first` on.
-    insert_columns: String,
-    insert_values: String,
 }
 
 impl Legacy {
-    /// The statements for a table with the columns `has` says it has.
+    /// The table with the columns `has` says it has.
     pub(super) fn new(postgres: bool, has: impl Fn(&str) -> bool) -> Legacy {
-        let columns: Vec<_> = OPTIONAL.iter().copied().filter(|(c, _)| has(c)).collect();
+        Legacy {
+            postgres,
+            columns: OPTIONAL.iter().copied().filter(|(c, _)| has(c)).collect(),
+        }
+    }
+
+    /// One event of a read, `[id, invocation_id, time, fields, actions as hex]`, from the
+    /// columns of event `e`.
+    pub(super) fn element(&self) -> String {
         let mut fields = vec!["'author', e.author".to_owned()];
-        for (c, kind) in &columns {
-            fields.push(match (kind, postgres) {
-                (_, true) => format!("'{c}', e.{c}"),
+        for (c, kind) in &self.columns {
+            fields.push(match (kind, self.postgres) {
                 (Kind::Json, false) => {
                     format!("'{c}', CASE WHEN json_valid(e.{c}) THEN json(e.{c}) END")
                 }
                 (Kind::Bool, false) => format!(
                     "'{c}', CASE e.{c} WHEN 1 THEN json('true') WHEN 0 THEN json('false') END"
                 ),
-                (Kind::Text, false) => format!("'{c}', e.{c}"),
+                _ => format!("'{c}', e.{c}"),
             });
         }
-        let element = if postgres {
+        let fields = fields.join(", ");
+        if self.postgres {
             format!(
                 "jsonb_build_array(e.id, e.invocation_id, extract(epoch FROM e.timestamp), \
-                 jsonb_build_object({}), encode(e.actions, 'hex'))",
-                fields.join(", ")
+                 jsonb_build_object({fields}), encode(e.actions, 'hex'))"
             )
         } else {
             format!(
-                "json_array(e.id, e.invocation_id, e.timestamp, json_object({}), hex(e.actions))",
-                fields.join(", ")
+                "json_array(e.id, e.invocation_id, e.timestamp, json_object({fields}), \
+                 hex(e.actions))"
             )
-        };
-        let mut names = vec!["author", "actions"];
-        names.extend(columns.iter().map(|(c, _)| *c));
-        let cast = |i: usize, kind: Option<Kind>| -> String {
-            let n = i + 1;
-            match (postgres, kind) {
-                (false, _) => format!("${n}"),
-                (true, None) if i == 1 => format!("${n}::bytea"),
-                (true, None | Some(Kind::Text)) => format!("${n}::text"),
-                (true, Some(Kind::Json)) => format!("${n}::jsonb"),
-                (true, Some(Kind::Bool)) => format!("${n}::boolean"),
-            }
-        };
-        let kinds: Vec<Option<Kind>> = [None, None]
-            .into_iter()
-            .chain(columns.iter().map(|(_, k)| Some(*k)))
-            .collect();
-        Legacy {
-            element,
-            insert_columns: names.join(", "),
-            // Numbered from 0 here; `values` shifts them past the statement's own binds.
-            insert_values: kinds
-                .iter()
-                .enumerate()
-                .map(|(i, k)| cast(i, *k))
-                .collect::<Vec<_>>()
-                .join(", "),
-            columns,
         }
     }
 
+    fn written(&self) -> impl Iterator<Item = &(&'static str, Kind)> {
+        WRITTEN.iter().chain(&self.columns)
+    }
+
     /// The insert's column list, after the ones every version has.
-    pub(super) fn insert_columns(&self) -> &str {
-        &self.insert_columns
+    pub(super) fn insert_columns(&self) -> String {
+        let names: Vec<_> = self.written().map(|(c, _)| *c).collect();
+        names.join(", ")
     }
 
     /// The insert's values, their placeholders numbered from `first`.
     pub(super) fn insert_values(&self, first: usize) -> String {
-        // `$1` … `$k` become `$first` … `$first + k - 1`, highest first so `$1` never
-        // rewrites part of `$10`.
-        let mut out = self.insert_values.clone();
-        for n in (1..=self.columns.len() + 2).rev() {
-            out = out.replace(&format!("${n}"), &format!("$#{}", n + first - 1));
-        }
-        out.replace("$#", "$")
+        let values: Vec<_> = self
+            .written()
+            .enumerate()
+            .map(|(i, (_, kind))| {
+                let n = first + i;
+                match (self.postgres, kind) {
+                    (false, _) => format!("${n}"),
+                    (true, Kind::Text) => format!("${n}::text"),
+                    (true, Kind::Json) => format!("${n}::jsonb"),
+                    (true, Kind::Bool) => format!("${n}::boolean"),
+                    (true, Kind::Bytes) => format!("${n}::bytea"),
+                }
+            })
+            .collect();
+        values.join(", ")
     }
 
     /// The values of the insert's columns for `event`, `actions` pickled as google-adk

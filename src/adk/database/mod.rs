@@ -120,20 +120,27 @@ struct Schema {
 
 impl Schema {
     fn new(postgres: bool, legacy: Option<legacy::Legacy>) -> Schema {
-        let element = legacy
-            .as_ref()
-            .map_or(sql::v1_element(postgres), |l| l.element.as_str());
-        let (columns, pg_values, sqlite_values) = match &legacy {
-            Some(l) => (l.insert_columns(), l.insert_values(11), l.insert_values(7)),
-            None => ("event_data", "$11::jsonb".to_owned(), "$7".to_owned()),
+        let (element, columns, pg_values, sqlite_values) = match &legacy {
+            Some(l) => (
+                l.element(),
+                l.insert_columns(),
+                l.insert_values(11),
+                l.insert_values(7),
+            ),
+            None => (
+                sql::v1_element(postgres).to_owned(),
+                "event_data".to_owned(),
+                "$11::jsonb".to_owned(),
+                "$7".to_owned(),
+            ),
         };
         Schema {
             get: [
-                sql::get(postgres, false, element),
-                sql::get(postgres, true, element),
+                sql::get(postgres, false, &element),
+                sql::get(postgres, true, &element),
             ],
-            append_pg: sql::append_pg(columns, &pg_values),
-            insert_sqlite: sql::insert_event_sqlite(columns, &sqlite_values),
+            append_pg: sql::append_pg(&columns, &pg_values),
+            insert_sqlite: sql::insert_event_sqlite(&columns, &sqlite_values),
             legacy,
         }
     }
@@ -200,12 +207,13 @@ impl DatabaseSessionTables {
             Found::Missing => None,
         };
         let v0 = legacy.is_some();
+        // Version 0 has no metadata table: made empty, Python would take the tables for
+        // malformed ones.
+        if !v0 {
+            tx.execute_update(sql::METADATA_DDL, &[]).await?;
+        }
         for statement in sql::ddl(postgres) {
-            // Version 0 has no metadata table: made empty, Python would take the
-            // tables for malformed ones.
-            if !(v0 && statement.contains("adk_internal_metadata")) {
-                tx.execute_update(statement, &[]).await?;
-            }
+            tx.execute_update(statement, &[]).await?;
         }
         if !v0 {
             tx.execute_update(sql::mark_version(postgres), &[]).await?;

@@ -3,9 +3,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::decode::{events_of, json_at, micros, naive_text, object, time_at};
+use super::decode::{events_of, json_at, naive_text, state_at};
 use super::{DatabaseSessionTables, Loaded, sql};
 use crate::adk::event::JsonMap;
+use crate::adk::record::truncate_micros;
+use crate::adk::scopes;
 use crate::error::Result;
 use crate::param::Param;
 use crate::support::{check_id, read_rows};
@@ -27,7 +29,7 @@ impl DatabaseSessionTables {
         check_id("session_id", id)?;
         let (session, postgres, schema) = self.session().await?;
         let after_text;
-        let after = match after.map(micros) {
+        let after = match after.map(truncate_micros) {
             None => Param::Null,
             Some(t) if postgres => Param::Timestamp(t),
             Some(t) => {
@@ -55,10 +57,10 @@ impl DatabaseSessionTables {
             &params,
             |r| {
                 Ok((
-                    object(json_at(r, 0)?),
-                    time_at(r, 1)?,
-                    object(json_at(r, 2)?),
-                    object(json_at(r, 3)?),
+                    state_at(r, 0)?,
+                    r.get::<DateTime<Utc>>(1)?,
+                    state_at(r, 2)?,
+                    state_at(r, 3)?,
                     json_at(r, 4)?,
                 ))
             },
@@ -97,10 +99,10 @@ impl DatabaseSessionTables {
                 Ok(Loaded {
                     id: r.get(0)?,
                     user_id: r.get(1)?,
-                    state: object(json_at(r, 2)?),
-                    update_time: time_at(r, 3)?,
-                    app: object(json_at(r, 4)?),
-                    user: object(json_at(r, 5)?),
+                    state: state_at(r, 2)?,
+                    update_time: r.get(3)?,
+                    app: state_at(r, 4)?,
+                    user: state_at(r, 5)?,
                     events: Vec::new(),
                 })
             },
@@ -123,22 +125,35 @@ impl DatabaseSessionTables {
             |r| json_at(r, 0),
         )
         .await?;
-        Ok(object(rows.into_iter().next().flatten()))
+        Ok(scopes::stored(rows.into_iter().next().flatten()))
     }
 
-    /// The app and user of each session with this id (ADK-Rust names a session by id alone).
+    /// Each session with this id, of any app and user (ADK-Rust names a session by id
+    /// alone), with its app's name: its own state and version, no scopes, no events (what
+    /// an append needs), in one statement.
     #[cfg(feature = "adk-rust")]
-    pub(crate) async fn owners(&self, id: &str) -> Result<Vec<(String, String)>> {
+    pub(crate) async fn by_id(&self, id: &str) -> Result<Vec<(String, Loaded)>> {
         check_id("session_id", id)?;
-        let (session, _, _) = self.session().await?;
+        let (session, postgres, _) = self.session().await?;
         let params = [Param::Text(id)];
         read_rows(
             &self.pool,
             session,
             crate::Staleness::Strong,
-            sql::BY_ID,
+            sql::by_id(postgres),
             &params,
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            move |r| {
+                let loaded = Loaded {
+                    id: id.to_owned(),
+                    user_id: r.get(1)?,
+                    state: state_at(r, 2)?,
+                    update_time: r.get(3)?,
+                    app: JsonMap::new(),
+                    user: JsonMap::new(),
+                    events: Vec::new(),
+                };
+                Ok((r.get(0)?, loaded))
+            },
         )
         .await
     }

@@ -5,57 +5,68 @@
 //! with `AT TIME ZONE 'UTC'` both ways so the connection's `TimeZone` never matters, and
 //! SQLAlchemy's `YYYY-MM-DD HH:MM:SS.ffffff` text on SQLite, which sorts like the times.
 
-/// The tables and the index, as SQLAlchemy's `create_all` writes them, made idempotent.
-pub(super) fn ddl(postgres: bool) -> [&'static str; 6] {
-    let (json, time) = if postgres {
-        ("JSONB", "TIMESTAMP WITHOUT TIME ZONE")
-    } else {
-        ("TEXT", "DATETIME")
-    };
-    // Built once per backend: the texts differ only in the two types.
-    let tables = |json: &str, time: &str| -> [String; 5] {
+/// The metadata table that marks schema version 1 (version 0 has none).
+pub(super) const METADATA_DDL: &str = "CREATE TABLE IF NOT EXISTS adk_internal_metadata \
+    (\"key\" VARCHAR(128) NOT NULL, value VARCHAR(256) NOT NULL, PRIMARY KEY (\"key\"))";
+
+/// The other tables and the index, as SQLAlchemy's `create_all` writes them, made
+/// idempotent; the backends differ only in the JSON and time types.
+macro_rules! ddl {
+    ($json:literal, $time:literal) => {
         [
-            "CREATE TABLE IF NOT EXISTS adk_internal_metadata (\"key\" VARCHAR(128) NOT NULL, \
-             value VARCHAR(256) NOT NULL, PRIMARY KEY (\"key\"))"
-                .to_owned(),
-            format!(
+            concat!(
                 "CREATE TABLE IF NOT EXISTS app_states (app_name VARCHAR(128) NOT NULL, \
-                 state {json} NOT NULL, update_time {time} NOT NULL, PRIMARY KEY (app_name))"
+                 state ",
+                $json,
+                " NOT NULL, update_time ",
+                $time,
+                " NOT NULL, \
+                 PRIMARY KEY (app_name))"
             ),
-            format!(
+            concat!(
                 "CREATE TABLE IF NOT EXISTS sessions (app_name VARCHAR(128) NOT NULL, \
-                 user_id VARCHAR(128) NOT NULL, id VARCHAR(128) NOT NULL, state {json} NOT NULL, \
-                 create_time {time} NOT NULL, update_time {time} NOT NULL, \
-                 PRIMARY KEY (app_name, user_id, id))"
+                 user_id VARCHAR(128) NOT NULL, id VARCHAR(128) NOT NULL, state ",
+                $json,
+                " NOT NULL, create_time ",
+                $time,
+                " NOT NULL, update_time ",
+                $time,
+                " NOT NULL, PRIMARY KEY (app_name, user_id, id))"
             ),
-            format!(
+            concat!(
                 "CREATE TABLE IF NOT EXISTS user_states (app_name VARCHAR(128) NOT NULL, \
-                 user_id VARCHAR(128) NOT NULL, state {json} NOT NULL, \
-                 update_time {time} NOT NULL, PRIMARY KEY (app_name, user_id))"
+                 user_id VARCHAR(128) NOT NULL, state ",
+                $json,
+                " NOT NULL, \
+                 update_time ",
+                $time,
+                " NOT NULL, PRIMARY KEY (app_name, user_id))"
             ),
-            format!(
+            concat!(
                 "CREATE TABLE IF NOT EXISTS events (id VARCHAR(128) NOT NULL, \
                  app_name VARCHAR(128) NOT NULL, user_id VARCHAR(128) NOT NULL, \
                  session_id VARCHAR(128) NOT NULL, invocation_id VARCHAR(256) NOT NULL, \
-                 timestamp {time} NOT NULL, event_data {json}, \
+                 timestamp ",
+                $time,
+                " NOT NULL, event_data ",
+                $json,
+                ", \
                  PRIMARY KEY (id, app_name, user_id, session_id), \
                  FOREIGN KEY (app_name, user_id, session_id) \
                  REFERENCES sessions (app_name, user_id, id) ON DELETE CASCADE)"
             ),
+            "CREATE INDEX IF NOT EXISTS idx_events_app_user_session_ts_id \
+             ON events (app_name, user_id, session_id, timestamp DESC, id DESC)",
         ]
     };
-    static PG: std::sync::OnceLock<[String; 5]> = std::sync::OnceLock::new();
-    static SQLITE: std::sync::OnceLock<[String; 5]> = std::sync::OnceLock::new();
-    let built = if postgres { &PG } else { &SQLITE }.get_or_init(|| tables(json, time));
-    [
-        &built[0],
-        &built[1],
-        &built[2],
-        &built[3],
-        &built[4],
-        "CREATE INDEX IF NOT EXISTS idx_events_app_user_session_ts_id \
-         ON events (app_name, user_id, session_id, timestamp DESC, id DESC)",
-    ]
+}
+
+const DDL_PG: [&str; 5] = ddl!("JSONB", "TIMESTAMP WITHOUT TIME ZONE");
+const DDL_SQLITE: [&str; 5] = ddl!("TEXT", "DATETIME");
+
+/// The tables besides the metadata one, and the events index.
+pub(super) fn ddl(postgres: bool) -> &'static [&'static str; 5] {
+    if postgres { &DDL_PG } else { &DDL_SQLITE }
 }
 
 /// Marks the tables as schema version 1, as ADK's `prepare_tables` does.
@@ -265,7 +276,15 @@ pub(super) fn insert_event_sqlite(columns: &str, values: &str) -> String {
     )
 }
 
-/// The sessions with this id, of any app and user (`$1`): ADK-Rust's `append_event` names
-/// a session by id alone.
+/// The sessions with this id (`$1`), of any app and user, without their scopes:
+/// `app_name, user_id, state, update_time`. ADK-Rust's `append_event` names a session by id
+/// alone.
 #[cfg(feature = "adk-rust")]
-pub(super) const BY_ID: &str = "SELECT app_name, user_id FROM sessions WHERE id = $1";
+pub(super) fn by_id(postgres: bool) -> &'static str {
+    if postgres {
+        "SELECT app_name, user_id, state, update_time AT TIME ZONE 'UTC' FROM sessions \
+         WHERE id = $1"
+    } else {
+        "SELECT app_name, user_id, state, update_time FROM sessions WHERE id = $1"
+    }
+}

@@ -4,10 +4,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
-use super::decode::{json_at, micros, naive_text, object, time_at};
+use super::decode::{json_at, naive_text, state_at};
 use super::{DatabaseSessionTables, Loaded, event_data, sql};
 use crate::adk::event::{Event, JsonMap};
-use crate::adk::scopes::Split;
+use crate::adk::record::truncate_micros;
+use crate::adk::scopes::{self, Split};
 use crate::error::{Error, Result};
 use crate::param::{AsParam, Param};
 use crate::session::Context;
@@ -30,7 +31,7 @@ impl DatabaseSessionTables {
         check_id("app_name", app)?;
         check_id("user_id", user)?;
         check_id("session_id", id)?;
-        let now = micros(Utc::now());
+        let now = truncate_micros(Utc::now());
         let (mut session, postgres, _) = self.session().await?;
         let state = Json::Object(split.session.clone());
         let taken = || Error::AlreadyExists(format!("session `{id}` of {app}/{user}"));
@@ -54,7 +55,7 @@ impl DatabaseSessionTables {
                 })
                 .await?;
             match rows.into_iter().next() {
-                Some((Some(true), a, u)) => (object(a), object(u)),
+                Some((Some(true), a, u)) => (scopes::stored(a), scopes::stored(u)),
                 _ => return Err(taken()),
             }
         } else {
@@ -147,8 +148,8 @@ impl DatabaseSessionTables {
         if let Some(inv) = &event.invocation_id {
             check_text("invocation_id", inv, MAX_INVOCATION_ID)?;
         }
-        let at = micros(event.timestamp);
-        let expected = micros(expected);
+        let at = truncate_micros(event.timestamp);
+        let expected = truncate_micros(expected);
         let invocation = event.invocation_id.as_deref().unwrap_or("");
         let (mut session, postgres, schema) = self.session().await?;
         // The event's own columns: `event_data`, or version 0's one per field.
@@ -189,7 +190,7 @@ impl DatabaseSessionTables {
                 .exec()
                 .await?
                 .map_rows(sql::SESSION_SQLITE, &key, |r| {
-                    Ok((object(json_at(r, 0)?), time_at(r, 1)?))
+                    Ok((state_at(r, 0)?, r.get::<DateTime<Utc>>(1)?))
                 })
                 .await?;
             match current.into_iter().next() {
@@ -238,7 +239,7 @@ impl DatabaseSessionTables {
         let now = session
             .exec()
             .await?
-            .map_rows(sql::version(postgres), &key, |r| time_at(r, 0))
+            .map_rows(sql::version(postgres), &key, |r| r.get::<DateTime<Utc>>(0))
             .await?;
         Err(match now.into_iter().next() {
             None => Error::NotFound(format!("session `{id}` of {app}/{user}")),
@@ -273,7 +274,7 @@ async fn merge_sqlite(
         .map_rows(read, &params, |r| json_at(r, 0))
         .await?;
     let found = !current.is_empty();
-    let mut state = object(current.into_iter().next().flatten());
+    let mut state = scopes::stored(current.into_iter().next().flatten());
     if found && delta.is_empty() {
         return Ok(state);
     }
