@@ -204,29 +204,32 @@ async fn shares_sqlspecs_tables(db: Database) {
 }
 
 /// SQLSpec 0.42–0.50 kept each event whole in an `event_json` column with no event id
-/// (DDL copied from SQLSpec 0.50.0's stores): this crate refuses that layout with a typed
-/// error naming it, at `create_tables` before adding anything, and at the first read or
-/// write, rather than failing on a missing column. (SQLSpec 0.51's `event_data` layout is
-/// read and written: `tests/adk_sqlspec_latest.rs`.)
-async fn sqlspec_event_json_layout_is_refused(db: Database) {
+/// column, and each session's whole state in its row (DDL as SQLSpec 0.50's PostgreSQL
+/// store makes it; Python's own service runs on it in `tests/adk_sqlspec_releases.rs`):
+/// this crate reads and writes it, ids from the JSON, the same event appended again
+/// refused without an index, `app:` and `user:` keys in the row too.
+async fn sqlspec_event_json_layout(db: Database) {
     let postgres = db.dialect() == Dialect::Postgres;
     let (json, text, ts) = if postgres {
-        ("JSONB", "VARCHAR(128)", "TIMESTAMPTZ")
+        (
+            "JSONB",
+            "VARCHAR(128)",
+            "TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP",
+        )
     } else {
-        ("TEXT", "TEXT", "REAL")
+        ("TEXT", "TEXT", "REAL NOT NULL")
     };
-    let (column, release) = ("event_json", "SQLSpec 0.42");
-    let (s, e) = (common::unique("sq69_s"), common::unique("sq69_e"));
-    let (a, u) = (common::unique("sq69_a"), common::unique("sq69_u"));
+    let (s, e) = (common::unique("sq50_s"), common::unique("sq50_e"));
+    let (a, u) = (common::unique("sq50_a"), common::unique("sq50_u"));
     let ddl = [
         format!(
             "CREATE TABLE {s} (id {text} PRIMARY KEY, app_name {text} NOT NULL, \
              user_id {text} NOT NULL, state {json} NOT NULL DEFAULT '{{}}', \
-             create_time {ts} NOT NULL, update_time {ts} NOT NULL)"
+             create_time {ts}, update_time {ts})"
         ),
         format!(
             "CREATE TABLE {e} (session_id {text} NOT NULL, invocation_id {text} NOT NULL, \
-             author {text} NOT NULL, timestamp {ts} NOT NULL, event_json {json} NOT NULL, \
+             author {text} NOT NULL, timestamp {ts}, event_json {json} NOT NULL, \
              FOREIGN KEY (session_id) REFERENCES {s}(id) ON DELETE CASCADE)"
         ),
     ];
@@ -241,35 +244,103 @@ async fn sqlspec_event_json_layout_is_refused(db: Database) {
         .app_state_table(&a)
         .user_state_table(&u);
     let store = AdkStore::new(common::fixed_pool(&db, 2).await, config).unwrap();
-    let refused = |err: session_pool::Error, what: &str| {
-        assert_eq!(
-            err.kind(),
-            session_pool::ErrorKind::Unsupported,
-            "{what}: {err}"
-        );
-        let text = err.to_string();
-        assert!(
-            text.contains(column) && text.contains(release),
-            "{what}: {text}"
-        );
-    };
-    refused(store.create_tables().await.unwrap_err(), "create_tables");
-    // Nothing was added beside SQLSpec's tables.
-    let exists = if postgres {
-        "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = $1"
-    } else {
-        "SELECT COUNT(*) FROM sqlite_master WHERE name = $1"
-    };
-    let n: i64 = common::scalar(&mut admin, exists, &[a.as_str().into()]).await;
-    assert_eq!(n, 0, "the app state table was not created");
-    // Reads and writes are refused the same way.
+    // Adds only the app and user tables this crate's scopes need.
+    store.create_tables().await.unwrap();
     let service = SessionService::new(store.clone());
-    let got = service
+    let state = json!({"lang": "rs", "user:since": 2024})
+        .as_object()
+        .unwrap()
+        .clone();
+    let mut one = service
+        .create_session("app", "u", Some(state), Some("s1"))
+        .await
+        .unwrap();
+    let first = Event::text("user", "user", "hi")
+        .with_invocation_id("inv-1")
+        .with_state_delta("app:plan", json!("pro"))
+        .with_state_delta("temp:scratch", json!(1));
+    let first = service.append_event(&mut one, first).await.unwrap();
+    let second = Event::text("agent", "model", "hello").with_state_delta("n", json!(2));
+    let second = service.append_event(&mut one, second).await.unwrap();
+
+    // Read back in order, ids from the JSON, the state merged.
+    let back = service
         .get_session("app", "u", "s1", &GetSessionConfig::default())
-        .await;
-    refused(got.unwrap_err(), "get_session");
-    let events = store.get_events("s1", None, None).await;
-    refused(events.unwrap_err(), "get_events");
+        .await
+        .unwrap()
+        .unwrap();
+    let ids: Vec<&str> = back.events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, [first.id.as_str(), second.id.as_str()]);
+    assert_eq!(back.events[0].invocation_id.as_deref(), Some("inv-1"));
+    assert_eq!(back.events[1].author, "agent");
+    assert_eq!(back.state["app:plan"], "pro");
+    assert_eq!(back.state["user:since"], 2024);
+    assert_eq!(back.state["n"], 2);
+    let newest = service
+        .get_session(
+            "app",
+            "u",
+            "s1",
+            &GetSessionConfig::default().num_recent_events(1),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(newest.events.len(), 1);
+    assert_eq!(newest.events[0].id, second.id);
+
+    // The row holds the whole state, as SQLSpec 0.50's service reads it; not `temp:`.
+    let row: serde_json::Value = common::scalar(
+        &mut admin,
+        &format!("SELECT state FROM {s} WHERE id = 's1'"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        row,
+        json!({"lang": "rs", "user:since": 2024, "app:plan": "pro", "n": 2})
+    );
+    let author: String = common::scalar(
+        &mut admin,
+        &format!("SELECT author FROM {e} ORDER BY timestamp LIMIT 1"),
+        &[],
+    )
+    .await;
+    assert_eq!(author, "user");
+
+    // The store's records: id, app and user, though the table has no such columns.
+    let records = store.get_events("s1", None, None).await.unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1].id, second.id);
+    assert_eq!(
+        (records[1].app_name.as_str(), records[1].user_id.as_str()),
+        ("app", "u")
+    );
+
+    // The same event again is refused with nothing written, with and without the state.
+    let err = store.append_event(&records[0]).await.unwrap_err();
+    assert_eq!(err.kind(), session_pool::ErrorKind::AlreadyExists, "{err}");
+    let err = store
+        .append_event_and_update_state(&records[0], &json!({"lost": true}), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), session_pool::ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(store.get_events("s1", None, None).await.unwrap().len(), 2);
+    let session = store.get_session("s1").await.unwrap().unwrap();
+    assert!(session.state.get("lost").is_none(), "{:?}", session.state);
+
+    // A stale copy is refused; an unknown session is not found.
+    let mut stale = back.clone();
+    stale.last_update_time -= chrono::Duration::milliseconds(1);
+    let err = service
+        .append_event(&mut stale, Event::text("user", "user", "late"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), session_pool::ErrorKind::Conflict, "{err}");
+    let mut other = records[0].clone();
+    other.session_id = "nope".into();
+    let err = store.append_event(&other).await.unwrap_err();
+    assert_eq!(err.kind(), session_pool::ErrorKind::NotFound, "{err}");
 }
 
-on_both!(shares_sqlspecs_tables, sqlspec_event_json_layout_is_refused);
+on_both!(shares_sqlspecs_tables, sqlspec_event_json_layout);

@@ -1,19 +1,34 @@
 # Throwaway Python venvs holding the real Python stores the interop tests run against.
 # Source this file, then call `py_venv`: it makes (or reuses, when the requirements are
-# unchanged) two venvs and exports their interpreters:
+# unchanged) these venvs and exports their interpreters:
 #
 # - SESSION_POOL_PYTHON: tests/python/requirements.txt (SQLSpec 0.41.1, the seed's layout;
 #   google-adk; openai-agents), in $SESSION_POOL_PYVENV (default target/pyvenv);
-# - SESSION_POOL_PYTHON_SQLSPEC_LATEST: tests/python/requirements-sqlspec-latest.txt
-#   (SQLSpec 0.69, the whole-event layout; one SQLSpec per venv), in target/pyvenv-sqlspec.
+# - SESSION_POOL_PYTHON_SQLSPEC_LATEST, _060, _050: tests/python/requirements-sqlspec-*.txt
+#   (SQLSpec 0.69, 0.60 and 0.50, its three whole-event layouts; one SQLSpec per venv), in
+#   target/pyvenv-sqlspec*. These three are made side by side.
 #
 # PyPI must be reachable the first time.
 
 py_venv() {
   py_venv_one tests/python/requirements.txt "${SESSION_POOL_PYVENV:-$PWD/target/pyvenv}" \
     SESSION_POOL_PYTHON || return 1
-  py_venv_one tests/python/requirements-sqlspec-latest.txt "$PWD/target/pyvenv-sqlspec" \
-    SESSION_POOL_PYTHON_SQLSPEC_LATEST
+  local releases="latest:SESSION_POOL_PYTHON_SQLSPEC_LATEST:pyvenv-sqlspec
+    060:SESSION_POOL_PYTHON_SQLSPEC_060:pyvenv-sqlspec-060
+    050:SESSION_POOL_PYTHON_SQLSPEC_050:pyvenv-sqlspec-050"
+  local r tag var dir pids=() failed=0
+  # Made in parallel (pip mostly waits on the network and unpacks), then each exported.
+  for r in $releases; do
+    IFS=: read -r tag var dir <<<"$r"
+    py_venv_one "tests/python/requirements-sqlspec-$tag.txt" "$PWD/target/$dir" "$var" &
+    pids+=($!)
+  done
+  for r in "${pids[@]}"; do wait "$r" || failed=1; done
+  [ "$failed" -eq 0 ] || return 1
+  for r in $releases; do
+    IFS=: read -r tag var dir <<<"$r"
+    py_venv_one "tests/python/requirements-sqlspec-$tag.txt" "$PWD/target/$dir" "$var" || return 1
+  done
 }
 
 # py_venv_one REQUIREMENTS DIR VAR: the venv in DIR with REQUIREMENTS, its python in VAR.

@@ -69,7 +69,8 @@ impl AdkConfig {
     /// The format the [`SessionService`](super::SessionService) writes event actions in
     /// (default [`ActionsCodec::Json`]). Choose [`ActionsCodec::Pickle`] when Python's
     /// SQLSpec stores share the tables: they can only read pickles. Reads take either. (On
-    /// SQLSpec 0.51's `event_data` tables actions are JSON, and `Pickle` is refused.)
+    /// SQLSpec 0.42's and later whole-event tables actions are JSON, and `Pickle` is
+    /// refused.)
     pub fn actions_codec(mut self, codec: ActionsCodec) -> Self {
         self.actions_codec = codec;
         self

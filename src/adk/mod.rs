@@ -26,13 +26,19 @@
 //! [`AdkConfig::actions_codec`] to [`ActionsCodec::Pickle`] for Python to read what this
 //! crate writes; this crate reads both formats, row by row, running no Python.
 //!
-//! **SQLSpec 0.51 and later** keep each event whole in one JSON column, `event_data`, and
-//! app and user keys with their prefix (default tables `adk_session`, `adk_event`,
-//! `adk_app_state`, `adk_user_state`: name them in [`AdkConfig`]). The store finds that
-//! layout in the catalog and reads and writes it as SQLSpec does, so both sides share the
-//! tables SQLSpec created; actions are JSON there ([`ActionsCodec::Pickle`] is refused).
-//! [`create_tables`](AdkStore::create_tables) makes the seed's layout, never that one, and
-//! refuses SQLSpec 0.42–0.50's `event_json` tables, whose events have no id.
+//! **SQLSpec 0.42 and later** keep each event whole in one JSON column (default tables
+//! `adk_session`, `adk_event`, `adk_app_state`, `adk_user_state`: name them in
+//! [`AdkConfig`]), in three generations: 0.42–0.50 in `event_json` with no id column on
+//! PostgreSQL (`event_data` on SQLite) and each session's whole state in its row; 0.51–0.60
+//! in `event_data`, app and user keys with their prefix in tables of their own; 0.61 on
+//! the same, with the app and user on each event. The store finds the layout in the
+//! catalog and reads and writes it as that SQLSpec does, so both sides share the tables
+//! SQLSpec created: on 0.42–0.50's, `app:` and `user:` keys go to the session's row as
+//! well as to the scope tables (which [`create_tables`](AdkStore::create_tables) adds), and
+//! with no index to refuse a duplicate event id there, the same event appended again (its
+//! id at its timestamp) is looked for before writing and refused.
+//! Actions are JSON in all three ([`ActionsCodec::Pickle`] is refused).
+//! [`create_tables`](AdkStore::create_tables) makes the seed's layout, never these.
 //!
 //! **google-adk's `DatabaseSessionService`.** Python ADK apps most often keep sessions
 //! with google-adk's own service, in its tables (`sessions`, `events`, `app_states`,

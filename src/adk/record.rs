@@ -118,24 +118,82 @@ pub(crate) enum Form {
     Columns,
     /// SQLSpec 0.41's PostgreSQL columns: `long_running_tool_ids_json` is JSONB.
     JsonbToolIds,
-    /// SQLSpec 0.51 and later: the whole event in one JSON column, `event_data` (ADK's
-    /// `Event.model_dump(exclude_none=True, mode="json")`), beside its id, owners,
-    /// invocation id and timestamp.
-    EventData,
+    /// SQLSpec 0.42 and later: the whole event in one JSON column (ADK's
+    /// `Event.model_dump(exclude_none=True, mode="json")`), beside a few of its fields.
+    Whole(Whole),
 }
 
-/// The columns an insert of an event writes, in the order of [`event_values`].
-pub(crate) fn insert_columns(form: Form) -> &'static str {
-    match form {
-        Form::EventData => {
-            "id, session_id, app_name, user_id, invocation_id, timestamp, event_data"
+/// An events table keeping each event whole in one JSON column, and which columns it has
+/// beside it. SQLSpec made three generations of it:
+///
+/// | SQLSpec | PostgreSQL | SQLite |
+/// |---|---|---|
+/// | 0.42–0.50 | `event_json`; no id; `author` | `event_data`; `author` |
+/// | 0.51–0.60 | `event_data` | `event_data`; `app_name`, `user_id` |
+/// | 0.61 on | `event_data`; `app_name`, `user_id` | the same |
+///
+/// All have `session_id`, `invocation_id` and `timestamp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Whole {
+    /// The JSON column: `event_data` or `event_json`.
+    pub(crate) column: &'static str,
+    /// An `id` column. Without it (`event_json`) the id is read from the JSON, and the
+    /// same event appended again (its id at its timestamp) is looked for before writing,
+    /// since no index refuses a duplicate.
+    pub(crate) id: bool,
+    /// `app_name` and `user_id` columns; without them they are the session's.
+    pub(crate) owners: bool,
+    /// An `author` column (NOT NULL on PostgreSQL). It marks SQLSpec 0.42–0.50, whose
+    /// service keeps the whole state, `app:` and `user:` keys included, in the session's
+    /// row: see [`Form::state_in_row`].
+    pub(crate) author: bool,
+}
+
+impl Form {
+    /// The whole-event JSON column, if the events table has one.
+    pub(crate) fn whole(self) -> Option<Whole> {
+        match self {
+            Form::Whole(w) => Some(w),
+            _ => None,
         }
-        _ => EVENT_COLUMNS,
+    }
+
+    /// Whether the table's own Python service reads a session's whole state from its row
+    /// (SQLSpec 0.42–0.50, which has no app and user tables): this crate then writes its
+    /// `app:` and `user:` keys there too, besides its app and user tables.
+    pub(crate) fn state_in_row(self) -> bool {
+        self.whole().is_some_and(|w| w.author)
+    }
+
+    /// Whether an event's id is an expression on the JSON rather than a column.
+    pub(crate) fn id_in_json(self) -> bool {
+        self.whole().is_some_and(|w| !w.id)
     }
 }
 
-/// The ADK `Event` fields [`EventRecord`] has a column for; in `event_data`, any other
-/// top-level field travels in `custom_metadata` under [`EXTRA_FIELDS_KEY`](super::event::EXTRA_FIELDS_KEY), as with the
+/// The columns an insert of an event writes, in the order of [`event_values`].
+pub(crate) fn insert_columns(form: Form) -> std::borrow::Cow<'static, str> {
+    let Some(w) = form.whole() else {
+        return EVENT_COLUMNS.into();
+    };
+    let mut columns = Vec::with_capacity(8);
+    if w.id {
+        columns.push("id");
+    }
+    columns.push("session_id");
+    if w.owners {
+        columns.extend(["app_name", "user_id"]);
+    }
+    columns.push("invocation_id");
+    if w.author {
+        columns.push("author");
+    }
+    columns.extend(["timestamp", w.column]);
+    columns.join(", ").into()
+}
+
+/// The ADK `Event` fields [`EventRecord`] has a column for; in the whole-event JSON, any
+/// other top-level field travels in `custom_metadata` under [`EXTRA_FIELDS_KEY`](super::event::EXTRA_FIELDS_KEY), as with the
 /// seed's columns.
 pub(crate) const EVENT_DATA_FIELDS: [&str; 15] = [
     "id",
@@ -164,8 +222,8 @@ pub(crate) const EVENT_DATA_FIELDS: [&str; 15] = [
 /// (empty when unset), as SQLSpec's layout requires. [`Form::EventData`]: the values of
 /// [`insert_columns`], the event's fields built into one JSON object.
 pub(crate) fn event_values(postgres: bool, form: Form) -> String {
-    if form == Form::EventData {
-        return event_data_values(postgres);
+    if let Some(w) = form.whole() {
+        return whole_values(postgres, w);
     }
     let mut list = String::with_capacity(18 * 16);
     for (i, cast) in EVENT_CASTS.iter().enumerate() {
@@ -184,17 +242,52 @@ pub(crate) fn event_values(postgres: bool, form: Form) -> String {
     list
 }
 
-/// The values of an `event_data` insert, from the same 18 binds: the JSON object has no
-/// null members (as `exclude_none` writes it), `invocation_id` and `author` default to
-/// `''` (ADK's defaults), the timestamp is seconds since the epoch, and the fields kept
-/// in `custom_metadata` under [`EXTRA_FIELDS_KEY`](super::event::EXTRA_FIELDS_KEY) go back
+/// The values of a whole-event insert (the columns of [`insert_columns`]), from the same 18
+/// binds: the JSON object has no null members (as `exclude_none` writes it),
+/// `invocation_id` and `author` default to `''` (ADK's defaults, and NOT NULL columns in
+/// SQLSpec 0.42–0.50), the timestamp is seconds since the epoch, and the fields kept in
+/// `custom_metadata` under [`EXTRA_FIELDS_KEY`](super::event::EXTRA_FIELDS_KEY) go back
 /// to the top level.
-fn event_data_values(postgres: bool) -> String {
+fn whole_values(postgres: bool, w: Whole) -> String {
     let extra = super::event::EXTRA_FIELDS_KEY;
+    let mut columns = Vec::with_capacity(8);
+    let (id, session, app, user, invocation, author, timestamp) = if postgres {
+        (
+            "$1::varchar",
+            "$2::varchar",
+            "$3::varchar",
+            "$4::varchar",
+            "COALESCE($5::varchar, '')",
+            "COALESCE($6::varchar, '')",
+            "$10::timestamptz",
+        )
+    } else {
+        (
+            "$1",
+            "$2",
+            "$3",
+            "$4",
+            "COALESCE($5, '')",
+            "COALESCE($6, '')",
+            "$10",
+        )
+    };
+    if w.id {
+        columns.push(id);
+    }
+    columns.push(session);
+    if w.owners {
+        columns.extend([app, user]);
+    }
+    columns.push(invocation);
+    if w.author {
+        columns.push(author);
+    }
+    columns.push(timestamp);
+    let columns = columns.join(", ");
     if postgres {
         format!(
-            "$1::varchar, $2::varchar, $3::varchar, $4::varchar, COALESCE($5::varchar, ''), \
-             $10::timestamptz, (SELECT jsonb_object_agg(f.k, f.v) FROM jsonb_each(\
+            "{columns}, (SELECT jsonb_object_agg(f.k, f.v) FROM jsonb_each(\
              jsonb_build_object('id', $1::text, 'invocation_id', COALESCE($5::text, ''), \
              'author', COALESCE($6::text, ''), \
              'actions', convert_from(NULLIF($7::bytea, ''::bytea), 'UTF8')::jsonb, \
@@ -212,7 +305,7 @@ fn event_data_values(postgres: bool) -> String {
             |n: usize| format!("CASE ${n} WHEN 1 THEN json('true') WHEN 0 THEN json('false') END");
         // A merge patch drops the members whose value is null.
         format!(
-            "$1, $2, $3, $4, COALESCE($5, ''), $10, json_patch(json_patch('{{}}', json_object(\
+            "{columns}, json_patch(json_patch('{{}}', json_object(\
              'id', $1, 'invocation_id', COALESCE($5, ''), 'author', COALESCE($6, ''), \
              'actions', json(NULLIF(CAST($7 AS TEXT), '')), \
              'long_running_tool_ids', json($8), 'branch', $9, \
@@ -230,18 +323,24 @@ fn event_data_values(postgres: bool) -> String {
 }
 
 /// [`EVENT_COLUMNS`] as a select list; see [`select_list`].
-pub(crate) fn event_select(form: Form, postgres: bool) -> std::borrow::Cow<'static, str> {
-    select_list(EVENT_COLUMNS, form, postgres)
+pub(crate) fn event_select(
+    form: Form,
+    postgres: bool,
+    sessions: &str,
+) -> std::borrow::Cow<'static, str> {
+    select_list(EVENT_COLUMNS, form, postgres, sessions)
 }
 
 /// `columns` (event columns) as a select list. On SQLSpec's PostgreSQL layout, the JSONB
 /// `long_running_tool_ids_json` is read back as the list's text, whether it holds a JSON
-/// string of it (asyncpg's) or the list itself; from `event_data`, each column is the
-/// field's value in the seed column's type.
+/// string of it (asyncpg's) or the list itself; from a whole-event column, each column is
+/// the field's value in the seed column's type, and `app_name` and `user_id`, when the
+/// table has no such columns, the session's (from `sessions`).
 pub(crate) fn select_list(
     columns: &'static str,
     form: Form,
     postgres: bool,
+    sessions: &str,
 ) -> std::borrow::Cow<'static, str> {
     match form {
         Form::Columns => columns.into(),
@@ -253,42 +352,44 @@ pub(crate) fn select_list(
                  ELSE long_running_tool_ids_json::text END AS long_running_tool_ids_json",
             )
             .into(),
-        Form::EventData => columns
+        Form::Whole(w) => columns
             .split(',')
-            .map(|c| event_data_column(c.trim(), postgres))
+            .map(|c| whole_column(c.trim(), w, postgres, sessions))
             .collect::<Vec<_>>()
             .join(", ")
             .into(),
     }
 }
 
-/// One seed column, read from `event_data`.
-fn event_data_column(name: &str, postgres: bool) -> String {
+/// One seed column, read from a whole-event table.
+fn whole_column(name: &str, w: Whole, postgres: bool, sessions: &str) -> String {
     let extra = super::event::EXTRA_FIELDS_KEY;
+    let data = w.column;
     match (name, postgres) {
-        ("id" | "session_id" | "app_name" | "user_id" | "invocation_id" | "timestamp", _) => {
-            name.to_owned()
+        ("session_id" | "invocation_id" | "timestamp", _) => name.to_owned(),
+        ("id", _) if w.id => name.to_owned(),
+        ("app_name" | "user_id", _) if w.owners => name.to_owned(),
+        // The subquery's table has no `session_id`: it is the event's.
+        ("app_name" | "user_id", _) => {
+            format!(
+                "(SELECT own.{name} FROM {sessions} AS own WHERE own.id = session_id) AS {name}"
+            )
         }
-        ("actions", true) => {
-            "convert_to((event_data -> 'actions')::text, 'UTF8') AS actions".to_owned()
-        }
-        ("actions", false) => {
-            "CAST(json_extract(event_data, '$.actions') AS BLOB) AS actions".to_owned()
-        }
+        ("actions", true) => format!("convert_to(({data} -> 'actions')::text, 'UTF8') AS actions"),
+        ("actions", false) => format!("CAST(json_extract({data}, '$.actions') AS BLOB) AS actions"),
         ("long_running_tool_ids_json", true) => {
-            "(event_data -> 'long_running_tool_ids')::text AS long_running_tool_ids_json".to_owned()
+            format!("({data} -> 'long_running_tool_ids')::text AS long_running_tool_ids_json")
         }
         ("long_running_tool_ids_json", false) => {
-            "json_extract(event_data, '$.long_running_tool_ids') AS long_running_tool_ids_json"
-                .to_owned()
+            format!("json_extract({data}, '$.long_running_tool_ids') AS long_running_tool_ids_json")
         }
         ("custom_metadata", true) => {
             let known = format!("'{{{}}}'::text[]", EVENT_DATA_FIELDS.join(","));
             format!(
-                "CASE WHEN (event_data - {known}) = '{{}}'::jsonb \
-                 THEN event_data -> 'custom_metadata' \
-                 ELSE COALESCE(event_data -> 'custom_metadata', '{{}}'::jsonb) \
-                 || jsonb_build_object('{extra}', event_data - {known}) END AS custom_metadata"
+                "CASE WHEN ({data} - {known}) = '{{}}'::jsonb \
+                 THEN {data} -> 'custom_metadata' \
+                 ELSE COALESCE({data} -> 'custom_metadata', '{{}}'::jsonb) \
+                 || jsonb_build_object('{extra}', {data} - {known}) END AS custom_metadata"
             )
         }
         ("custom_metadata", false) => {
@@ -296,20 +397,29 @@ fn event_data_column(name: &str, postgres: bool) -> String {
                 .iter()
                 .map(|f| format!("'$.{f}'"))
                 .collect();
-            let rest = format!("json_remove(event_data, {})", paths.join(", "));
+            let rest = format!("json_remove({data}, {})", paths.join(", "));
             format!(
-                "CASE WHEN {rest} = '{{}}' THEN json_extract(event_data, '$.custom_metadata') \
-                 ELSE json_set(COALESCE(json_extract(event_data, '$.custom_metadata'), '{{}}'), \
+                "CASE WHEN {rest} = '{{}}' THEN json_extract({data}, '$.custom_metadata') \
+                 ELSE json_set(COALESCE(json_extract({data}, '$.custom_metadata'), '{{}}'), \
                  '$.{extra}', json({rest})) END AS custom_metadata"
             )
         }
-        ("content" | "grounding_metadata", true) => format!("event_data -> '{name}' AS {name}"),
+        ("content" | "grounding_metadata", true) => format!("{data} -> '{name}' AS {name}"),
         ("partial" | "turn_complete" | "interrupted", true) => {
             // Through text: a JSON null reads as NULL rather than failing the cast.
-            format!("(event_data ->> '{name}')::boolean AS {name}")
+            format!("({data} ->> '{name}')::boolean AS {name}")
         }
-        (_, true) => format!("event_data ->> '{name}' AS {name}"),
-        (_, false) => format!("json_extract(event_data, '$.{name}') AS {name}"),
+        (_, true) => format!("{data} ->> '{name}' AS {name}"),
+        (_, false) => format!("json_extract({data}, '$.{name}') AS {name}"),
+    }
+}
+
+/// An event's id in a whole-event table's row: its column, or the JSON's member.
+pub(crate) fn event_id_expr(form: Form, postgres: bool) -> String {
+    match form.whole() {
+        Some(w) if !w.id && postgres => format!("({} ->> 'id')", w.column),
+        Some(w) if !w.id => format!("json_extract({}, '$.id')", w.column),
+        _ => "id".to_owned(),
     }
 }
 

@@ -79,7 +79,7 @@ impl Scope {
 }
 
 /// A delta (an object) as its scope's row stores it: as it is, or, where the keys are
-/// stored with their prefix (SQLSpec 0.51 and later), with the prefix back on each key.
+/// stored with their prefix (SQLSpec's whole-event tables), with the prefix back on each key.
 pub(crate) fn stored_delta(
     delta: &serde_json::Value,
     scope: Scope,

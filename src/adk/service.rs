@@ -400,9 +400,22 @@ impl SessionService {
         };
         let deltas = Deltas::of(&split);
         // The session's stored keys with the delta's over them; `session` itself changes
-        // only once the write succeeded.
-        let mut stored = scopes::session_part(&session.state);
-        stored.extend(split.session);
+        // only once the write succeeded. On SQLSpec 0.42–0.50's tables, whose service reads
+        // the whole state from the row, `app:` and `user:` keys go there too.
+        let form = match store.known_form() {
+            Some(form) => form,
+            // Boxed: once per store, and it would otherwise enlarge every append's future.
+            None => Box::pin(store.form_now()).await?,
+        };
+        let stored = if form.state_in_row() {
+            let mut all = without_temp(&session.state);
+            all.extend(without_temp(&delta));
+            all
+        } else {
+            let mut own = scopes::session_part(&session.state);
+            own.extend(split.session);
+            own
+        };
         let stored_state = serde_json::Value::Object(stored);
         event.actions.state_delta = without_temp(&delta);
         // The content moves into the record for the write and back after it, rather than

@@ -4,7 +4,8 @@
 
 use super::config::Tables;
 use super::record::{
-    EVENT_COLUMNS, EVENT_OWN_COLUMNS, Form, event_select, event_values, insert_columns, select_list,
+    EVENT_COLUMNS, EVENT_OWN_COLUMNS, Form, event_id_expr, event_select, event_values,
+    insert_columns, select_list,
 };
 use crate::support::Placeholder;
 
@@ -243,7 +244,7 @@ pub(super) fn session_with_events(t: &Tables, b: &ReadBinds) -> String {
     filter += &owned_session(t, b.id, b.owner);
     let owner = owner_filter(t, b.owner);
     // The events' own columns: their session's id, app and user are the session's.
-    let select = select_list(EVENT_OWN_COLUMNS, b.form, b.postgres);
+    let select = select_list(EVENT_OWN_COLUMNS, b.form, b.postgres, t.sessions.as_str());
     let events = match b.limit {
         None => format!("SELECT {select} FROM {e} WHERE {filter}"),
         Some(n) => {
@@ -330,12 +331,50 @@ pub(super) fn list(t: &Tables, b: &ListBinds) -> String {
 pub(super) fn append(t: &Tables, postgres: bool, owner: Option<Placeholder>, form: Form) -> String {
     format!(
         "INSERT INTO {} ({}) SELECT {} FROM {} \
-         WHERE id = $2 AND app_name = $3 AND user_id = $4{}",
+         WHERE id = $2 AND app_name = $3 AND user_id = $4{}{}",
         t.events,
         insert_columns(form),
         event_values(postgres, form),
         t.sessions,
-        owner_filter(t, owner)
+        owner_filter(t, owner),
+        no_duplicate(t, form, postgres)
+    )
+}
+
+/// ` AND NOT EXISTS (…)`: session `$2` has no event with id `$1` at timestamp `$10` yet,
+/// on a table whose ids live in the JSON (no unique index refuses a duplicate there);
+/// empty otherwise. At the event's timestamp, so the session's index finds the rows to
+/// look at: the same event appended again is refused, at the cost of one index probe,
+/// where a search of all the session's events would read each one's JSON on every append.
+fn no_duplicate(t: &Tables, form: Form, postgres: bool) -> String {
+    if !form.id_in_json() {
+        return String::new();
+    }
+    let (id, at) = if postgres {
+        ("$1::text", "$10::timestamptz")
+    } else {
+        ("$1", "$10")
+    };
+    format!(
+        " AND NOT EXISTS (SELECT 1 FROM {} WHERE session_id = $2 AND timestamp = {at} \
+         AND {} = {id})",
+        t.events,
+        event_id_expr(form, postgres)
+    )
+}
+
+/// Whether session `$1` has an event with id `$2` at timestamp `$3` (asked after a write
+/// on a table whose ids live in the JSON matched nothing; see [`no_duplicate`]).
+pub(super) fn event_exists(t: &Tables, form: Form, postgres: bool) -> String {
+    let (id, at) = if postgres {
+        ("$2::text", "$3::timestamptz")
+    } else {
+        ("$2", "$3")
+    };
+    format!(
+        "SELECT 1 FROM {} WHERE session_id = $1 AND timestamp = {at} AND {} = {id}",
+        t.events,
+        event_id_expr(form, postgres)
     )
 }
 
@@ -364,6 +403,7 @@ pub(super) fn append_update(
         filter += &format!(" AND update_time = {cas}");
     }
     filter += &owner_filter(t, owner);
+    filter += &no_duplicate(t, back.form, postgres);
     // What the CTE keeps of the updated row is all the statement can return: only the
     // version when that is all that is asked (the event and the scopes need only a row).
     let returning = if postgres && back.version_only {
@@ -434,7 +474,7 @@ pub(super) fn events(
     }
     filter += &owned_session(t, sid, owner);
     let e = &t.events;
-    let select = event_select(form, postgres);
+    let select = event_select(form, postgres, t.sessions.as_str());
     match limit {
         None => format!(
             "SELECT {select} FROM {e} WHERE {filter} \

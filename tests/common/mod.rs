@@ -318,15 +318,10 @@ pub fn python() -> Option<std::path::PathBuf> {
     python_in("SESSION_POOL_PYTHON")
 }
 
-/// The interpreter of the venv with SQLSpec's current release
-/// (`tests/python/requirements-sqlspec-latest.txt`), from
-/// `SESSION_POOL_PYTHON_SQLSPEC_LATEST`, which `scripts/test` sets. `None` (test skipped)
-/// only outside CI.
-pub fn python_sqlspec_latest() -> Option<std::path::PathBuf> {
-    python_in("SESSION_POOL_PYTHON_SQLSPEC_LATEST")
-}
-
-fn python_in(var: &str) -> Option<std::path::PathBuf> {
+/// The interpreter of a venv `scripts/lib/py.sh` made, from the variable `var` it exports
+/// (`SESSION_POOL_PYTHON_SQLSPEC_LATEST` and the others of SQLSpec's releases). `None`
+/// (test skipped) only outside CI.
+pub fn python_in(var: &str) -> Option<std::path::PathBuf> {
     match std::env::var_os(var) {
         Some(p) if std::path::Path::new(&p).exists() => Some(p.into()),
         p if in_ci() => panic!(

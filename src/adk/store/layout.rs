@@ -1,12 +1,11 @@
 //! Which form the events table has, asked of the catalog once per store: the seed's,
-//! SQLSpec 0.41's PostgreSQL layout (whose `long_running_tool_ids_json` is JSONB), or
-//! SQLSpec 0.51's and later, the whole event in `event_data`. SQLSpec 0.42–0.50's
-//! `event_json` layout, whose events have no id column, is refused with a typed error
-//! instead of failing statement by statement on missing columns.
+//! SQLSpec 0.41's PostgreSQL layout (whose `long_running_tool_ids_json` is JSONB), or one
+//! of SQLSpec's whole-event layouts (0.42 on: the event in `event_json` or `event_data`,
+//! with the columns beside it that the release made; see [`Whole`]).
 
 use super::AdkStore;
-use crate::adk::record::Form;
-use crate::error::{Error, Result};
+use crate::adk::record::{Form, Whole};
+use crate::error::Result;
 use crate::param::Param;
 use crate::session::Context;
 
@@ -19,12 +18,15 @@ struct Columns {
     content: bool,
     /// The whole-event column of a later SQLSpec layout, if any.
     whole_event: Option<&'static str>,
+    id: bool,
+    app_name: bool,
+    user_id: bool,
+    author: bool,
 }
 
 impl AdkStore {
     /// The events table's form: asked of the catalog once, so tables either side created
-    /// are read and written in their own form. SQLSpec 0.42–0.50's `event_json` layout is
-    /// [`Error::Unsupported`].
+    /// are read and written in their own form.
     pub(super) async fn form(&self, ctx: &mut impl Context, postgres: bool) -> Result<Form> {
         if let Some(known) = self.form.get() {
             return Ok(*known);
@@ -61,24 +63,25 @@ impl AdkStore {
                 "content" => columns.content = true,
                 "event_data" => columns.whole_event = Some("event_data"),
                 "event_json" => columns.whole_event = Some("event_json"),
+                "id" => columns.id = true,
+                "app_name" => columns.app_name = true,
+                "user_id" => columns.user_id = true,
+                "author" => columns.author = true,
                 _ => {}
             }
         }
         let form = match (columns.whole_event, columns.content) {
-            (Some("event_data"), false) => Form::EventData,
-            (Some(column), false) => {
-                return Err(Error::Unsupported(format!(
-                    "the events table {} keeps each event whole in a JSON column `{column}` \
-                     without an id column (the layout of SQLSpec 0.42 to 0.50); this store \
-                     reads and writes the seed's layout (SQLSpec 0.41 and earlier) and \
-                     SQLSpec 0.51's `event_data` one. Migrate the table with a later SQLSpec, \
-                     or point AdkConfig::session_table and events_table at other tables",
-                    self.tables.events
-                )));
-            }
+            (Some(column), false) => Form::Whole(Whole {
+                column,
+                id: columns.id,
+                owners: columns.app_name && columns.user_id,
+                author: columns.author,
+            }),
             _ if columns.jsonb_tool_ids => Form::JsonbToolIds,
             _ => Form::Columns,
         };
+        tracing::debug!(target: "session_pool::adk", table = %self.tables.events, ?form,
+            "events table layout");
         let _ = self.form.set(form);
         Ok(form)
     }

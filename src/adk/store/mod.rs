@@ -62,8 +62,8 @@ pub struct AdkStore {
     /// Statement texts, shared with clones and scoped stores (same tables).
     sql: Arc<SqlCache<Stmt>>,
     owner: Option<Value>,
-    /// The events table's form (the seed's columns, SQLSpec 0.41's JSONB tool ids, or
-    /// SQLSpec 0.51's `event_data`), learned on first use and shared with clones.
+    /// The events table's form (the seed's columns, SQLSpec 0.41's JSONB tool ids, or one
+    /// of SQLSpec's whole-event layouts), learned on first use and shared with clones.
     form: Arc<std::sync::OnceLock<Form>>,
     actions_codec: ActionsCodec,
     portable_ddl: bool,
@@ -575,7 +575,7 @@ impl AdkStore {
             .await
             .map_err(|e| duplicate_event(e, event))?;
         if n == 0 {
-            return Err(not_found(&event.session_id));
+            return Err(self.explain_miss(&mut session, event, None).await);
         }
         Ok(())
     }
@@ -623,9 +623,9 @@ impl AdkStore {
         let postgres = is_postgres(session.database().dialect());
         let form = self.form(&mut *session, postgres).await?;
         check_actions(event, form)?;
-        // SQLSpec 0.51's tables hold app and user keys with their prefix (PostgreSQL binds
-        // the deltas here; SQLite's `merge_scope` adds the prefix itself).
-        let prefixed = postgres && form == Form::EventData;
+        // SQLSpec's whole-event tables hold app and user keys with their prefix (PostgreSQL
+        // binds the deltas here; SQLite's `merge_scope` adds the prefix itself).
+        let prefixed = postgres && form.whole().is_some();
         let app_delta =
             (deltas.app.as_ref()).map(|d| scopes::stored_delta(d, Scope::App, prefixed));
         let user_delta =
@@ -699,6 +699,13 @@ impl AdkStore {
         event: &EventRecord,
         expected: Option<DateTime<Utc>>,
     ) -> Error {
+        match self.duplicate_in_json(session, event).await {
+            Ok(false) => {}
+            Ok(true) => {
+                return Error::AlreadyExists(format!("event `{}` already exists", event.id));
+            }
+            Err(e) => return e,
+        }
         let mut b = Binds::default();
         let (id, app, user) = (
             b.push(event.session_id.as_str()),
@@ -728,6 +735,28 @@ impl AdkStore {
             }
             _ => not_found(&event.session_id),
         }
+    }
+
+    /// Whether the event's session already has this event (its id at its timestamp), on a
+    /// table whose ids live in the JSON (no index refuses a duplicate there, so the write's
+    /// guard did); `false` on every other table.
+    async fn duplicate_in_json(&self, session: &mut Session, event: &EventRecord) -> Result<bool> {
+        let Some(&form) = self.form.get().filter(|f| f.id_in_json()) else {
+            return Ok(false);
+        };
+        let postgres = is_postgres(session.database().dialect());
+        let sql = sql::event_exists(&self.tables, form, postgres);
+        let params = [
+            Param::Text(event.session_id.as_str()),
+            Param::Text(event.id.as_str()),
+            time_param(event.timestamp, postgres),
+        ];
+        let rows = session
+            .exec()
+            .await?
+            .map_rows(&sql, &params, |_| Ok(()))
+            .await?;
+        Ok(!rows.is_empty())
     }
 
     /// The session's events in chronological order (ties broken by id): those after
@@ -939,18 +968,22 @@ fn duplicate_event(e: Error, event: &EventRecord) -> Error {
     }
 }
 
-/// In `event_data` (SQLSpec 0.51's layout) an event's actions are JSON: a record whose
-/// actions are not (a pickle, from [`ActionsCodec::Pickle`]) cannot be stored there.
+/// In a whole-event column (SQLSpec 0.42's layouts and later) an event's actions are
+/// JSON: a record whose actions are not (a pickle, from [`ActionsCodec::Pickle`]) cannot
+/// be stored there.
 fn check_actions(event: &EventRecord, form: Form) -> Result<()> {
     let Some(actions) = event.actions.as_deref().filter(|a| !a.is_empty()) else {
         return Ok(());
     };
-    if form != Form::EventData || serde_json::from_slice::<serde::de::IgnoredAny>(actions).is_ok() {
+    let Some(whole) = form.whole() else {
+        return Ok(());
+    };
+    if serde_json::from_slice::<serde::de::IgnoredAny>(actions).is_ok() {
         return Ok(());
     }
     Err(Error::invalid(format!(
         "event {}: its actions are not JSON (a pickle?), and the events table keeps each \
-         event as JSON in `event_data` (SQLSpec 0.51's layout): use ActionsCodec::Json",
-        event.id
+         event as JSON in `{}` (SQLSpec's layout): use ActionsCodec::Json",
+        event.id, whole.column
     )))
 }

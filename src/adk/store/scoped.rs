@@ -105,7 +105,7 @@ impl AdkStore {
             .sql
             .get(key, || sql::session_with_events(&self.tables, &binds));
         let has_owner = self.tables.owner.is_some();
-        let prefixed = form == Form::EventData;
+        let prefixed = form.whole().is_some();
         // The session's row (its id not NULL) comes first, then a row per event.
         let decode = move |r: RowRef<'_>| {
             if !r.is_null(0)? {
@@ -147,12 +147,17 @@ impl AdkStore {
         check_id("app_name", app_name)?;
         check_id("user_id", user_id)?;
         let owner_id = self.owner_for_create(None)?;
-        let state = serde_json::Value::Object(split.session.clone());
         let deltas = Deltas::of(split);
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
-        // Whether app and user keys are stored with their prefix.
-        self.form(&mut *session, postgres).await?;
+        // Whether app and user keys are stored with their prefix, and in the row too.
+        let form = self.form(&mut *session, postgres).await?;
+        let state = if form.state_in_row() {
+            scopes::merge(split.session.clone(), &split.app, &split.user)
+        } else {
+            split.session.clone()
+        };
+        let state = serde_json::Value::Object(state);
         let new = NewSession {
             id: session_id,
             app: app_name,
@@ -260,14 +265,19 @@ impl AdkStore {
         Ok(user)
     }
 
-    /// Whether app and user keys are stored with their prefix (SQLSpec 0.51's tables),
-    /// once the events table's form is known.
+    /// Whether app and user keys are stored with their prefix (SQLSpec's whole-event
+    /// tables), once the events table's form is known.
     pub(crate) fn prefixed(&self) -> bool {
-        self.form.get() == Some(&Form::EventData)
+        self.form.get().is_some_and(|f| f.whole().is_some())
+    }
+
+    /// The events table's form, if already known.
+    pub(crate) fn known_form(&self) -> Option<Form> {
+        self.form.get().copied()
     }
 
     /// The events table's form, asking the catalog on a session of its own the first time.
-    async fn form_now(&self) -> Result<Form> {
+    pub(crate) async fn form_now(&self) -> Result<Form> {
         if let Some(form) = self.form.get() {
             return Ok(*form);
         }

@@ -1,8 +1,15 @@
-//! SQLSpec's current ADK store (0.69, `tests/python/adk_interop.py` in the venv of
-//! `tests/python/requirements-sqlspec-latest.txt`) on the same tables: its events table
-//! keeps each event whole in `event_data`, and its app and user state tables keep their
-//! keys with the prefix. This crate finds that layout in the catalog and reads and writes
-//! it, both ways with Python's real service.
+//! SQLSpec's whole-event ADK stores (`tests/python/adk_interop.py`, one venv per release,
+//! made by `scripts/lib/py.sh`) on the same tables as this crate, both ways with Python's
+//! real service. SQLSpec made three generations of these tables, and this crate finds each
+//! in the catalog and reads and writes it in its form:
+//!
+//! - 0.42–0.50 (tested: 0.50.1): PostgreSQL keeps each event in `event_json`, with no id
+//!   column; SQLite in `event_data`, with an `author` column; no app or user tables: the
+//!   session's row holds its whole state, `app:` and `user:` keys included, so this crate
+//!   writes those keys there too;
+//! - 0.51–0.60 (tested: 0.60.0): `event_data` beside the event's id; app and user tables
+//!   with the keys' prefix; on PostgreSQL no `app_name` / `user_id` columns on events;
+//! - 0.61 on (tested: 0.69.0): the same with `app_name` and `user_id` on events.
 //!
 //! - PostgreSQL: Python creates the tables and writes a session (with `app:` and `user:`
 //!   keys); this crate reads every field of it; Python appends again, so this crate's copy
@@ -22,7 +29,52 @@ use session_pool::adk::{
 
 use common::unique;
 
+/// A SQLSpec release with a venv of its own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Release {
+    /// 0.42–0.50: `event_json` (PostgreSQL), the whole state in the session's row.
+    V050,
+    /// 0.51–0.60: `event_data`, app and user tables; no owners on PostgreSQL's events.
+    V060,
+    /// 0.61 on.
+    V069,
+}
+
+impl Release {
+    /// The variable `scripts/lib/py.sh` exports the venv's interpreter in.
+    fn var(self) -> &'static str {
+        match self {
+            Release::V050 => "SESSION_POOL_PYTHON_SQLSPEC_050",
+            Release::V060 => "SESSION_POOL_PYTHON_SQLSPEC_060",
+            Release::V069 => "SESSION_POOL_PYTHON_SQLSPEC_LATEST",
+        }
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            Release::V050 => "sq50",
+            Release::V060 => "sq60",
+            Release::V069 => "sq69",
+        }
+    }
+
+    /// Python's service keeps `app:` and `user:` keys in app and user tables, shared by
+    /// sessions; before 0.51, in each session's row.
+    fn scope_tables(self) -> bool {
+        self != Release::V050
+    }
+
+    /// The whole-event column on PostgreSQL.
+    fn pg_column(self) -> &'static str {
+        match self {
+            Release::V050 => "event_json",
+            _ => "event_data",
+        }
+    }
+}
+
 struct Names {
+    release: Release,
     sessions: String,
     events: String,
     app: String,
@@ -31,13 +83,15 @@ struct Names {
 }
 
 impl Names {
-    fn new() -> Self {
+    fn new(release: Release) -> Self {
+        let name = |what: &str| unique(&format!("{}_{what}", release.tag()));
         Names {
-            sessions: unique("sq69_s"),
-            events: unique("sq69_e"),
-            app: unique("sq69_a"),
-            user: unique("sq69_u"),
-            meta: unique("sq69_m"),
+            release,
+            sessions: name("s"),
+            events: name("e"),
+            app: name("a"),
+            user: name("u"),
+            meta: name("m"),
         }
     }
 
@@ -133,23 +187,25 @@ fn assert_python_read(py: &Value, rust: &AgentSession) {
     }
 }
 
-async fn python(request: &Value) -> Option<Value> {
-    let python = common::python_sqlspec_latest()?;
+async fn python(release: Release, request: &Value) -> Option<Value> {
+    let python = common::python_in(release.var())?;
     Some(common::run_python(&python, "adk_interop.py", request).await)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_both_ways() {
+async fn postgres_both_ways(release: Release) {
     let (Some(db), Some(url)) = (common::postgres().await, common::pg_url()) else {
         return;
     };
-    let n = Names::new();
+    let n = Names::new(release);
     let (app, user) = ("interop", "u1");
     let ids = json!({"app": app, "user": user, "session_id": "py-a", "scoped": true});
-    let Some(answer) = python(&n.request(
-        &url,
-        json!({"create_tables": true, "write": ids, "read": ids}),
-    ))
+    let Some(answer) = python(
+        n.release,
+        &n.request(
+            &url,
+            json!({"create_tables": true, "write": ids, "read": ids}),
+        ),
+    )
     .await
     else {
         return;
@@ -199,7 +255,7 @@ async fn postgres_both_ways() {
     // its append is refused (nothing written) until it reads the session again.
     let more = json!({"app": app, "user": user, "session_id": "py-a",
         "state_delta": {"user:theme": "light"}});
-    python(&n.request(&url, json!({"append": more})))
+    python(n.release, &n.request(&url, json!({"append": more})))
         .await
         .unwrap();
     let err = service
@@ -225,7 +281,8 @@ async fn postgres_both_ways() {
             &url,
             json!({"append": {"app": app, "user": user, "session_id": "py-a"}, "go_file": go}),
         );
-        tokio::spawn(async move { python(&request).await.unwrap() })
+        let release = n.release;
+        tokio::spawn(async move { python(release, &request).await.unwrap() })
     };
     assert!(common::python_ready(&go, &held).await, "{:?}", held.await);
     service.append_event(&mut a, full_event()).await.unwrap();
@@ -255,21 +312,29 @@ async fn postgres_both_ways() {
     // Python's service loads both, this crate's keys in its scopes.
     for (id, ours) in [("py-a", &a), ("rs-b", &b)] {
         let ids = json!({"app": app, "user": user, "session_id": id});
-        let answer = python(&n.request(&url, json!({"read": ids})))
+        let answer = python(n.release, &n.request(&url, json!({"read": ids})))
             .await
             .unwrap();
         assert_python_read(&answer["read"], ours);
     }
-    let answer = python(&n.request(
-        &url,
-        json!({"read": {"app": app, "user": user, "session_id": "rs-b"}}),
-    ))
+    let answer = python(
+        n.release,
+        &n.request(
+            &url,
+            json!({"read": {"app": app, "user": user, "session_id": "rs-b"}}),
+        ),
+    )
     .await
     .unwrap();
     let state = &answer["read"]["state"];
     assert_eq!(state["app:plan"], "pro", "{answer}");
     assert_eq!(state["user:since"], 2024, "{answer}");
-    assert_eq!(state["user:theme"], "light", "{answer}");
+    if release.scope_tables() {
+        assert_eq!(state["user:theme"], "light", "{answer}");
+    } else {
+        // Before 0.51 a user's keys are not shared: Python wrote this one in py-a's row.
+        assert!(state.get("user:theme").is_none(), "{answer}");
+    }
 
     // Stored as SQLSpec stores them: keys with their prefix, no null members.
     let mut s = db.session();
@@ -280,11 +345,27 @@ async fn postgres_both_ways() {
         &[app.into()],
     )
     .await;
-    assert_eq!(scope, json!({"app:tier": "gold", "app:plan": "pro"}));
+    if release.scope_tables() {
+        assert_eq!(scope, json!({"app:tier": "gold", "app:plan": "pro"}));
+    } else {
+        // Python's `app:tier` lives in py-a's row; this crate's key in both places.
+        assert_eq!(scope, json!({"app:plan": "pro"}));
+        let row: Value = common::scalar(
+            &mut s,
+            &format!("SELECT state FROM {} WHERE id = 'py-a'", n.sessions),
+            &[],
+        )
+        .await;
+        for key in ["app:tier", "app:plan", "user:theme", "user:lang", "topic"] {
+            assert!(row.get(key).is_some(), "{key} not in py-a's row: {row}");
+        }
+        assert!(row.get("temp:scratch").is_none(), "{row}");
+    }
     let data: Value = common::scalar(
         &mut s,
         &format!(
-            "SELECT event_data FROM {} WHERE session_id = 'rs-b' ORDER BY timestamp LIMIT 1",
+            "SELECT {} FROM {} WHERE session_id = 'rs-b' ORDER BY timestamp LIMIT 1",
+            release.pg_column(),
             n.events
         ),
         &[],
@@ -317,6 +398,26 @@ async fn postgres_both_ways() {
     let records = store.get_events("rs-b", None, Some(1)).await.unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].author.as_deref(), Some("user"));
+    // Its id, app and user, whether the table has such columns or not.
+    assert_eq!(records[0].id, b.events.last().unwrap().id);
+    assert_eq!(
+        (records[0].app_name.as_str(), records[0].user_id.as_str()),
+        (app, user)
+    );
+
+    // The same event again is refused, also where no index would (`event_json` has no
+    // id column), and nothing is written.
+    let err = store.append_event(&records[0]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    let err = store
+        .append_event_and_update_state(&records[0], &json!({}), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(
+        store.get_events("rs-b", None, None).await.unwrap().len(),
+        b.events.len()
+    );
 
     // A pickle cannot live in `event_data`: refused before anything is written.
     let pickled = SessionService::new(
@@ -344,15 +445,17 @@ async fn postgres_both_ways() {
     assert_eq!(again.events.len(), before);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_both_ways() {
+async fn sqlite_both_ways(release: Release) {
     let (db, dir) = common::sqlite().await;
     let path = dir.path().join("test.db").display().to_string();
-    let n = Names::new();
+    let n = Names::new(release);
     let (app, user) = ("interop", "u1");
     let ids = json!({"app": app, "user": user, "session_id": "py-a", "session_only": true});
-    let Some(answer) =
-        python(&n.request(&path, json!({"create_tables": true, "write": ids}))).await
+    let Some(answer) = python(
+        n.release,
+        &n.request(&path, json!({"create_tables": true, "write": ids})),
+    )
+    .await
     else {
         return;
     };
@@ -396,9 +499,29 @@ async fn sqlite_both_ways() {
 
     for (id, ours) in [("py-a", &a), ("rs-b", &b)] {
         let ids = json!({"app": app, "user": user, "session_id": id});
-        let answer = python(&n.request(&path, json!({"read": ids})))
+        let answer = python(n.release, &n.request(&path, json!({"read": ids})))
             .await
             .unwrap();
         assert_python_read(&answer["read"], ours);
     }
+}
+
+macro_rules! releases {
+    ($($release:ident: $pg:ident, $sqlite:ident;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $pg() {
+            postgres_both_ways(Release::$release).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            sqlite_both_ways(Release::$release).await;
+        }
+    )*};
+}
+
+releases! {
+    V050: postgres_sqlspec_050, sqlite_sqlspec_050;
+    V060: postgres_sqlspec_060, sqlite_sqlspec_060;
+    V069: postgres_sqlspec_069, sqlite_sqlspec_069;
 }
