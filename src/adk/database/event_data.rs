@@ -16,13 +16,18 @@ pub(super) fn seconds(t: DateTime<Utc>) -> f64 {
     t.timestamp_micros() as f64 / 1e6
 }
 
-/// A float of seconds back to a time, rounded to the microsecond; `None` when out of range.
+/// A float of seconds back to a time, to the microsecond as Python's
+/// `datetime.fromtimestamp` rounds it (google-adk 1.x writes the `timestamp` column so and
+/// reads it back): the fraction apart from the whole seconds, then half to even. Rounding
+/// `secs * 1e6` instead is a microsecond off now and then, since that product is only
+/// exact to a quarter of one. `None` when out of range.
 pub(super) fn from_seconds(secs: f64) -> Option<DateTime<Utc>> {
-    let micros = (secs * 1e6).round();
-    if !micros.is_finite() || micros.abs() > 9.0e18 {
+    if !secs.is_finite() || secs.abs() > 9.0e12 {
         return None;
     }
-    DateTime::from_timestamp_micros(micros as i64)
+    let whole = secs.floor();
+    let micros = ((secs - whole) * 1e6).round_ties_even();
+    DateTime::from_timestamp_micros(whole as i64 * 1_000_000 + micros as i64)
 }
 
 /// The `event_data` object of `event`, whose timestamp is `at` (the event's own, to the
@@ -196,5 +201,18 @@ mod tests {
         let t = DateTime::from_timestamp(1_765_000_000, 999_999_000).unwrap();
         assert_eq!(from_seconds(seconds(t)), Some(t));
         assert_eq!(from_seconds(f64::NAN), None);
+    }
+
+    #[test]
+    fn seconds_round_as_python_datetimes_do() {
+        // `datetime.fromtimestamp(t).microsecond` for these is 723 and 347; rounding
+        // `t * 1e6` gives 724 and 348.
+        for (secs, micros) in [
+            (1796559518.7887235, 1_796_559_518_788_723),
+            (1796559518.0283475, 1_796_559_518_028_347),
+        ] {
+            let t = from_seconds(secs).unwrap();
+            assert_eq!(t.timestamp_micros(), micros, "{secs}");
+        }
     }
 }
