@@ -1,10 +1,13 @@
-//! google-adk's own `DatabaseSessionService` (google-adk 2.13, SQLAlchemy, asyncpg and
-//! aiosqlite; `tests/python/adk_database_interop.py` in the venv `scripts/test` makes) and
+//! google-adk's own `DatabaseSessionService` (SQLAlchemy, asyncpg and aiosqlite;
+//! `tests/python/adk_database_interop.py` in the venvs `scripts/test` makes: google-adk
+//! 2.13, and 1.39.1, the last 1.x, which many apps still run) and
 //! `SessionService::on_tables` on the same tables, on PostgreSQL (a schema per test) and
 //! on a SQLite file, with either side creating them: each reads every field of the other's
 //! events and the merged `app:` / `user:` state, each appends to the other's sessions
 //! (the update marker agrees), a stale copy is refused on both sides, and deletes are seen
-//! by both.
+//! by both. google-adk 1.x reads an event's time from the `timestamp` column, rounded to
+//! the microsecond as Python's `datetime` rounds: this crate's reading of the event's
+//! float agrees to the microsecond.
 mod common;
 
 use serde_json::{Value, json};
@@ -22,46 +25,58 @@ enum Creator {
     PythonLegacy,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_python_creates() {
-    on_sqlite(Creator::Python).await;
+/// A google-adk release with a venv of its own.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Adk {
+    /// google-adk 2.13 (`SESSION_POOL_PYTHON`).
+    V2,
+    /// google-adk 1.39.1 (`SESSION_POOL_PYTHON_ADK1`).
+    V1,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_rust_creates() {
-    on_sqlite(Creator::Rust).await;
+impl Adk {
+    fn python(self) -> Option<std::path::PathBuf> {
+        match self {
+            Adk::V2 => common::python(),
+            Adk::V1 => common::python_in("SESSION_POOL_PYTHON_ADK1"),
+        }
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_legacy_schema() {
-    on_sqlite(Creator::PythonLegacy).await;
+macro_rules! interop_tests {
+    ($($adk:ident: $($name:ident => $on:ident($creator:ident)),*;)*) => {$($(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            $on(Adk::$adk, Creator::$creator).await;
+        }
+    )*)*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_legacy_schema() {
-    on_postgres(Creator::PythonLegacy).await;
+interop_tests! {
+    V2: sqlite_python_creates => on_sqlite(Python),
+        sqlite_rust_creates => on_sqlite(Rust),
+        sqlite_legacy_schema => on_sqlite(PythonLegacy),
+        postgres_python_creates => on_postgres(Python),
+        postgres_rust_creates => on_postgres(Rust),
+        postgres_legacy_schema => on_postgres(PythonLegacy);
+    V1: adk1_sqlite_python_creates => on_sqlite(Python),
+        adk1_sqlite_rust_creates => on_sqlite(Rust),
+        adk1_sqlite_legacy_schema => on_sqlite(PythonLegacy),
+        adk1_postgres_python_creates => on_postgres(Python),
+        adk1_postgres_rust_creates => on_postgres(Rust),
+        adk1_postgres_legacy_schema => on_postgres(PythonLegacy);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_python_creates() {
-    on_postgres(Creator::Python).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_rust_creates() {
-    on_postgres(Creator::Rust).await;
-}
-
-async fn on_sqlite(creator: Creator) {
+async fn on_sqlite(adk: Adk, creator: Creator) {
     let (db, dir) = common::sqlite().await;
     let url = format!(
         "sqlite+aiosqlite:///{}",
         dir.path().join("test.db").display()
     );
-    interop(db, url, None, creator).await;
+    interop(adk, db, url, None, creator).await;
 }
 
-async fn on_postgres(creator: Creator) {
+async fn on_postgres(adk: Adk, creator: Creator) {
     let Some((db, schema, _)) = common::postgres_in_schema("adkpy").await else {
         return;
     };
@@ -69,7 +84,7 @@ async fn on_postgres(creator: Creator) {
         .unwrap()
         .replacen("postgres://", "postgresql+asyncpg://", 1)
         .replacen("postgresql://", "postgresql+asyncpg://", 1);
-    interop(db, url, Some(schema), creator).await;
+    interop(adk, db, url, Some(schema), creator).await;
 }
 
 struct Python {
@@ -104,12 +119,22 @@ fn with(base: Value, extra: Value) -> Value {
     base
 }
 
+/// Python's float seconds to the microsecond, as `datetime.fromtimestamp` rounds them
+/// (the fraction apart, half to even): what google-adk 1.x's `timestamp` column holds.
 fn micros(seconds: &Value) -> i64 {
-    (seconds.as_f64().unwrap() * 1e6).round() as i64
+    let secs = seconds.as_f64().unwrap();
+    let whole = secs.floor();
+    whole as i64 * 1_000_000 + ((secs - whole) * 1e6).round_ties_even() as i64
 }
 
-async fn interop(db: Database, url: String, search_path: Option<String>, creator: Creator) {
-    let Some(python) = common::python() else {
+async fn interop(
+    adk: Adk,
+    db: Database,
+    url: String,
+    search_path: Option<String>,
+    creator: Creator,
+) {
+    let Some(python) = adk.python() else {
         return;
     };
     let legacy = creator == Creator::PythonLegacy;

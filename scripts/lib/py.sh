@@ -6,28 +6,32 @@
 #   google-adk; openai-agents), in $SESSION_POOL_PYVENV (default target/pyvenv);
 # - SESSION_POOL_PYTHON_SQLSPEC_LATEST, _060, _050: tests/python/requirements-sqlspec-*.txt
 #   (SQLSpec 0.69, 0.60 and 0.50, its three whole-event layouts; one SQLSpec per venv), in
-#   target/pyvenv-sqlspec*. These three are made side by side.
+#   target/pyvenv-sqlspec*;
+# - SESSION_POOL_PYTHON_ADK1: tests/python/requirements-adk1.txt (google-adk 1.39.1, the
+#   last 1.x), in target/pyvenv-adk1.
+# These four are made side by side.
 #
 # PyPI must be reachable the first time.
 
 py_venv() {
   py_venv_one tests/python/requirements.txt "${SESSION_POOL_PYVENV:-$PWD/target/pyvenv}" \
     SESSION_POOL_PYTHON || return 1
-  local releases="latest:SESSION_POOL_PYTHON_SQLSPEC_LATEST:pyvenv-sqlspec
-    060:SESSION_POOL_PYTHON_SQLSPEC_060:pyvenv-sqlspec-060
-    050:SESSION_POOL_PYTHON_SQLSPEC_050:pyvenv-sqlspec-050"
+  local releases="sqlspec-latest:SESSION_POOL_PYTHON_SQLSPEC_LATEST:pyvenv-sqlspec
+    sqlspec-060:SESSION_POOL_PYTHON_SQLSPEC_060:pyvenv-sqlspec-060
+    sqlspec-050:SESSION_POOL_PYTHON_SQLSPEC_050:pyvenv-sqlspec-050
+    adk1:SESSION_POOL_PYTHON_ADK1:pyvenv-adk1"
   local r tag var dir pids=() failed=0
   # Made in parallel (pip mostly waits on the network and unpacks), then each exported.
   for r in $releases; do
     IFS=: read -r tag var dir <<<"$r"
-    py_venv_one "tests/python/requirements-sqlspec-$tag.txt" "$PWD/target/$dir" "$var" &
+    py_venv_one "tests/python/requirements-$tag.txt" "$PWD/target/$dir" "$var" &
     pids+=($!)
   done
   for r in "${pids[@]}"; do wait "$r" || failed=1; done
   [ "$failed" -eq 0 ] || return 1
   for r in $releases; do
     IFS=: read -r tag var dir <<<"$r"
-    py_venv_one "tests/python/requirements-sqlspec-$tag.txt" "$PWD/target/$dir" "$var" || return 1
+    py_venv_one "tests/python/requirements-$tag.txt" "$PWD/target/$dir" "$var" || return 1
   done
 }
 

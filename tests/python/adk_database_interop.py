@@ -28,7 +28,10 @@ import json
 import os
 import sys
 
-from google.adk.errors._stale_session_error import StaleSessionError
+try:
+    from google.adk.errors._stale_session_error import StaleSessionError
+except ImportError:  # google-adk 1.x raises a ValueError with the same message
+    StaleSessionError = None
 from google.adk.events.event import Event
 from google.adk.events.event_actions import EventActions
 from google.adk.sessions.base_session_service import GetSessionConfig
@@ -111,7 +114,12 @@ async def run(service, op, go_file):
         try:
             for spec in op["events"]:
                 await service.append_event(s, make_event(spec))
-        except StaleSessionError:
+        except Exception as e:  # noqa: BLE001 - the class tells a stale copy apart
+            stale = isinstance(e, StaleSessionError) if StaleSessionError else (
+                isinstance(e, ValueError) and "modified in storage" in str(e)
+            )
+            if not stale:
+                raise
             return {"stale": True}
         return session_json(s)
     if kind == "list":
@@ -123,7 +131,14 @@ async def run(service, op, go_file):
         )
         return None
     if kind == "user_state":
-        return await service.get_user_state(app_name=op["app"], user_id=op["user"])
+        if hasattr(service, "get_user_state"):
+            return await service.get_user_state(app_name=op["app"], user_id=op["user"])
+        # google-adk 1.x has no get_user_state: the user's keys of any of their sessions.
+        listed = await service.list_sessions(app_name=op["app"], user_id=op["user"])
+        for s in listed.sessions:
+            full = await service.get_session(app_name=op["app"], user_id=op["user"], session_id=s.id)
+            return {k[5:]: v for k, v in full.state.items() if k.startswith("user:")}
+        return {}
     raise ValueError(f"unknown op {kind}")
 
 
