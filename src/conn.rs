@@ -725,7 +725,7 @@ impl<'r> RowRef<'r> {
         }
     }
 
-    /// Column `i` as a [`Value`], decoded as [`Session::execute_sql`](crate::Session::execute_sql)
+    /// Column `i` as a [`Value`], decoded as [`execute_sql`](crate::ReadContext::execute_sql)
     /// would.
     pub(crate) fn value(&self, i: usize) -> ExecResult<Value> {
         let i = self.base + i;
@@ -954,7 +954,7 @@ mod pg {
         }
     }
 
-    /// NUMERIC in PostgreSQL's binary form, read and written by [`Numeric`]'s codec.
+    /// NUMERIC in PostgreSQL's binary form, read and written by [`Numeric`](crate::value::Numeric)'s codec.
     pub(super) struct PgNumeric(pub(super) crate::value::Numeric);
 
     const NUMERIC_OID: Oid = Oid(1700);

@@ -219,7 +219,7 @@ pub(crate) const EVENT_DATA_FIELDS: [&str; 15] = [
 /// [`Form::JsonbToolIds`]: SQLSpec's PostgreSQL layout, whose `long_running_tool_ids_json`
 /// is JSONB holding a JSON *string* of the list's text (what asyncpg writes there); the
 /// seed's is TEXT. On SQLite, `invocation_id`, `author` and `actions` are written non-null
-/// (empty when unset), as SQLSpec's layout requires. [`Form::EventData`]: the values of
+/// (empty when unset), as SQLSpec's layout requires. [`Form::Whole`]: the values of
 /// [`insert_columns`], the event's fields built into one JSON object.
 pub(crate) fn event_values(postgres: bool, form: Form) -> String {
     if let Some(w) = form.whole() {
@@ -541,7 +541,7 @@ impl EventBody {
         })
     }
 
-    /// The event of a stored row's id and this body (see [`Event::from_record`]); the
+    /// The event of a stored row's id and this body (see [`Event::from_record`](super::Event::from_record)); the
     /// owners it leaves empty allocate nothing.
     pub(crate) fn into_event(self, id: String) -> super::Event {
         super::Event::from_record(self.into_record(id, String::new(), String::new(), String::new()))

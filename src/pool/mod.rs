@@ -1,4 +1,4 @@
-//! Session pools: the Spanner client's strategies over this crate's [`Session`]s.
+//! Session pools: the Spanner client's strategies over this crate's [`Session`](crate::Session)s.
 //!
 //! Every built-in pool is a [`Pool`] with a strategy: [`FixedSizePool`], [`BurstyPool`],
 //! [`PingingPool`] (and the deprecated [`TransactionPingingPool`]) are its aliases. A pool

@@ -23,7 +23,7 @@ pub struct PoolOptions {
     /// Close a checkout held past the leak threshold, not only warn (Spanner Java's
     /// `WarnAndClose`). On PostgreSQL its backend is terminated, so its transaction rolls
     /// back and its locks go; the holder then meets
-    /// [`Error::SessionNotFound`](crate::Error::SessionNotFound), and the pool replaces
+    /// [`Error::SessionNotFound`], and the pool replaces
     /// the session when it comes back. SQLite sessions are only warned about.
     pub leak_close: bool,
     /// Check a session idle at least this long with `exists()` before handing it out (and

@@ -23,7 +23,7 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// A read routed by its staleness bound (from [`Session::read_at`]): to the session's
 /// replica link when a replica is fresh enough, to the session itself (the primary)
-/// otherwise. Runs the same queries as the session ([`ReadContext`](crate::ReadContext)),
+/// otherwise. Runs the same queries as the session ([`ReadContext`]),
 /// each on its own; use [`Session::snapshot_at`] for several reads of one state.
 #[derive(Debug)]
 pub struct ReadAt<'s> {

@@ -1,11 +1,11 @@
 //! A data-only reader and writer for the pickles ADK's Python stores keep in `actions`.
 //!
 //! SQLSpec's converters store `pickle.dumps(event.actions)`: a pydantic `EventActions`
-//! built with `NEWOBJ` and filled by `BUILD` with pydantic's state dict. [`read`] runs the
+//! built with `NEWOBJ` and filled by `BUILD` with pydantic's state dict. [`read()`] runs the
 //! pickle machine over a closed set of opcodes and builds symbolic objects: a class is a
 //! name, never imported, and nothing is called. The result is turned into JSON: a pydantic
 //! model as the fields it had set (and its extra fields), an enum as its value, a set as a
-//! list. [`write`] emits `EventActions.model_validate({...})` for SQLSpec's stores, so
+//! list. [`write()`](mod@write) emits `EventActions.model_validate({...})` for SQLSpec's stores, so
 //! fields a later ADK adds take their defaults, or, for google-adk's legacy tables, whose
 //! restricted unpickler resolves classes only, the model's own state as `pickle.dumps`
 //! writes it.

@@ -146,7 +146,7 @@ impl AdkStore {
 
     /// The same store, its reads bounded by `bound` (default [`Staleness::Strong`](crate::Staleness)):
     /// with a bound, they go to a read replica of the pool's database that is fresh enough
-    /// (see [`Session::read_at`](crate::Session::read_at)). A [`SessionService`](super::SessionService) on such a store reads stale sessions, and its `append_event` then fails with [`Error::StaleSession`](crate::Error::StaleSession) until it reads a fresh one, else to the primary. Writes
+    /// (see [`Session::read_at`](crate::Session::read_at)). A [`SessionService`](super::SessionService) on such a store reads stale sessions, and its `append_event` then fails with [`Error::StaleSession`] until it reads a fresh one, else to the primary. Writes
     /// always go to the primary. A write followed by a read of it: take
     /// [`commit_token`](Self::commit_token) after the write and read with
     /// [`Staleness::AtLeast`](crate::Staleness::AtLeast).
@@ -819,7 +819,7 @@ impl AdkStore {
         Ok(n)
     }
 
-    /// Reads the rows of [`session_columns`](AdkStore::session_columns).
+    /// Reads the rows of the tables' session columns.
     fn session_decoder(&self) -> impl Fn(RowRef<'_>) -> ExecResult<SessionRecord> + Clone + use<> {
         let has_owner = self.tables.owner.is_some();
         move |r| SessionRecord::decode(r, has_owner)
