@@ -5,9 +5,9 @@
 //! on a SQLite file, with either side creating them: each reads every field of the other's
 //! events and the merged `app:` / `user:` state, each appends to the other's sessions
 //! (the update marker agrees), a stale copy is refused on both sides, and deletes are seen
-//! by both. google-adk 1.x reads an event's time from the `timestamp` column, rounded to
-//! the microsecond as Python's `datetime` rounds: this crate's reading of the event's
-//! float agrees to the microsecond.
+//! by both. google-adk 1.22 to 2.6 read an event's time from the `timestamp` column,
+//! rounded to the microsecond as Python's `datetime` rounds: this crate's reading of the
+//! event's float agrees to the microsecond.
 mod common;
 
 use serde_json::{Value, json};

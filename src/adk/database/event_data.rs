@@ -17,8 +17,8 @@ pub(super) fn seconds(t: DateTime<Utc>) -> f64 {
 }
 
 /// A float of seconds back to a time, to the microsecond as Python's
-/// `datetime.fromtimestamp` rounds it (google-adk 1.x writes the `timestamp` column so and
-/// reads it back): the fraction apart from the whole seconds, then half to even. Rounding
+/// `datetime.fromtimestamp` rounds it (google-adk 1.22 to 2.6 write the `timestamp` column
+/// so and read it back): the fraction apart from the whole seconds, then half to even. Rounding
 /// `secs * 1e6` instead is a microsecond off now and then, since that product is only
 /// exact to a quarter of one. `None` when out of range.
 pub(super) fn from_seconds(secs: f64) -> Option<DateTime<Utc>> {
