@@ -363,6 +363,23 @@ impl Error {
         matches!(self.code(), Some("23505" | "1555" | "2067"))
     }
 
+    /// True when a statement named a table or column the database does not have
+    /// (PostgreSQL 42P01 / 42703; SQLite's "no such table", "no such column", "has no
+    /// column named").
+    #[cfg(feature = "adk")]
+    pub(crate) fn is_missing_table_or_column(&self) -> bool {
+        match self.code() {
+            Some("42P01" | "42703") => true,
+            Some("1") => {
+                let text = self.to_string();
+                ["no such table", "no such column", "has no column named"]
+                    .iter()
+                    .any(|m| text.contains(m))
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidArgument(msg.into())
     }

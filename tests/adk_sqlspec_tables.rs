@@ -203,12 +203,25 @@ async fn shares_sqlspecs_tables(db: Database) {
     );
 }
 
-/// SQLSpec 0.42–0.50 kept each event whole in an `event_json` column with no event id
-/// column, and each session's whole state in its row (DDL as SQLSpec 0.50's PostgreSQL
-/// store makes it; Python's own service runs on it in `tests/adk_sqlspec_releases.rs`):
-/// this crate reads and writes it, ids from the JSON, the same event appended again
-/// refused without an index, `app:` and `user:` keys in the row too.
-async fn sqlspec_event_json_layout(db: Database) {
+/// Which of SQLSpec's whole-event layouts [`whole_event_ddl`] makes.
+#[derive(Clone, Copy, PartialEq)]
+enum Generation {
+    /// 0.42–0.50: `event_json`, no event id, `author`; no app or user tables.
+    V050,
+    /// 0.61 on: `event_data` with the event's id, app and user; app and user tables.
+    V061,
+}
+
+/// SQLSpec's tables of `generation` (its PostgreSQL store's column types; REAL Julian
+/// days and TEXT JSON on SQLite), named `s`, `e`, `a`, `u`.
+fn whole_event_ddl(
+    db: &Database,
+    generation: Generation,
+    s: &str,
+    e: &str,
+    a: &str,
+    u: &str,
+) -> Vec<String> {
     let postgres = db.dialect() == Dialect::Postgres;
     let (json, text, ts) = if postgres {
         (
@@ -219,20 +232,47 @@ async fn sqlspec_event_json_layout(db: Database) {
     } else {
         ("TEXT", "TEXT", "REAL NOT NULL")
     };
-    let (s, e) = (common::unique("sq50_s"), common::unique("sq50_e"));
-    let (a, u) = (common::unique("sq50_a"), common::unique("sq50_u"));
-    let ddl = [
-        format!(
-            "CREATE TABLE {s} (id {text} PRIMARY KEY, app_name {text} NOT NULL, \
-             user_id {text} NOT NULL, state {json} NOT NULL DEFAULT '{{}}', \
-             create_time {ts}, update_time {ts})"
-        ),
-        format!(
+    let mut ddl = vec![format!(
+        "CREATE TABLE {s} (id {text} PRIMARY KEY, app_name {text} NOT NULL, \
+         user_id {text} NOT NULL, state {json} NOT NULL DEFAULT '{{}}', \
+         create_time {ts}, update_time {ts})"
+    )];
+    match generation {
+        Generation::V050 => ddl.push(format!(
             "CREATE TABLE {e} (session_id {text} NOT NULL, invocation_id {text} NOT NULL, \
              author {text} NOT NULL, timestamp {ts}, event_json {json} NOT NULL, \
              FOREIGN KEY (session_id) REFERENCES {s}(id) ON DELETE CASCADE)"
-        ),
-    ];
+        )),
+        Generation::V061 => ddl.extend([
+            format!(
+                "CREATE TABLE {e} (id {text} PRIMARY KEY, app_name {text} NOT NULL, \
+                 user_id {text} NOT NULL, session_id {text} NOT NULL, invocation_id {text}, \
+                 timestamp {ts}, event_data {json} NOT NULL, \
+                 FOREIGN KEY (session_id) REFERENCES {s}(id) ON DELETE CASCADE)"
+            ),
+            format!(
+                "CREATE TABLE {a} (app_name {text} PRIMARY KEY, \
+                 state {json} NOT NULL DEFAULT '{{}}', update_time {ts})"
+            ),
+            format!(
+                "CREATE TABLE {u} (app_name {text} NOT NULL, user_id {text} NOT NULL, \
+                 state {json} NOT NULL DEFAULT '{{}}', update_time {ts}, \
+                 PRIMARY KEY (app_name, user_id))"
+            ),
+        ]),
+    }
+    ddl
+}
+
+/// SQLSpec 0.42–0.50 kept each event whole in an `event_json` column with no event id
+/// column, and each session's whole state in its row (DDL as SQLSpec 0.50's PostgreSQL
+/// store makes it; Python's own service runs on it in `tests/adk_sqlspec_releases.rs`):
+/// this crate reads and writes it, ids from the JSON, the same event appended again
+/// refused without an index, `app:` and `user:` keys in the row too.
+async fn sqlspec_event_json_layout(db: Database) {
+    let (s, e) = (common::unique("sq50_s"), common::unique("sq50_e"));
+    let (a, u) = (common::unique("sq50_a"), common::unique("sq50_u"));
+    let ddl = whole_event_ddl(&db, Generation::V050, &s, &e, &a, &u);
     let mut admin = db.session();
     admin.create().await.unwrap();
     for statement in &ddl {
@@ -343,4 +383,87 @@ async fn sqlspec_event_json_layout(db: Database) {
     assert_eq!(err.kind(), session_pool::ErrorKind::NotFound, "{err}");
 }
 
-on_both!(shares_sqlspecs_tables, sqlspec_event_json_layout);
+/// SQLSpec's migration to 0.51 drops its ADK tables and makes them again in the new
+/// layout. A service running across it (its store had learned the old layout) goes on
+/// without a restart: the first statement that finds a column gone makes the store ask
+/// the catalog again, and the call runs once more, in the new layout.
+async fn tables_replaced_under_a_running_service(db: Database) {
+    let (s, e) = (common::unique("sqm_s"), common::unique("sqm_e"));
+    let (a, u) = (common::unique("sqm_a"), common::unique("sqm_u"));
+    let mut admin = db.session();
+    admin.create().await.unwrap();
+    for statement in whole_event_ddl(&db, Generation::V050, &s, &e, &a, &u) {
+        admin.execute_update(&statement, &[]).await.unwrap();
+    }
+    let config = AdkConfig::default()
+        .session_table(&s)
+        .events_table(&e)
+        .app_state_table(&a)
+        .user_state_table(&u);
+    let store = AdkStore::new(common::fixed_pool(&db, 2).await, config).unwrap();
+    store.create_tables().await.unwrap();
+    let service = SessionService::new(store.clone());
+    let mut old = service
+        .create_session("app", "u", None, Some("old"))
+        .await
+        .unwrap();
+    service
+        .append_event(&mut old, Event::text("user", "user", "before"))
+        .await
+        .unwrap();
+
+    // The migration, from another connection: everything dropped, made again.
+    for table in [&e, &s, &a, &u] {
+        admin
+            .execute_update(&format!("DROP TABLE {table}"), &[])
+            .await
+            .unwrap();
+    }
+    for statement in whole_event_ddl(&db, Generation::V061, &s, &e, &a, &u) {
+        admin.execute_update(&statement, &[]).await.unwrap();
+    }
+
+    // The same service, no restart: a read of the old session finds nothing...
+    let cfg = GetSessionConfig::default();
+    assert!(
+        service
+            .get_session("app", "u", "old", &cfg)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // ...and a new one is written and read in the new layout.
+    let state = json!({"user:lang": "fr"}).as_object().unwrap().clone();
+    let mut new = service
+        .create_session("app", "u", Some(state), Some("new"))
+        .await
+        .unwrap();
+    let hi = Event::text("agent", "model", "after").with_state_delta("app:plan", json!("pro"));
+    let hi = service.append_event(&mut new, hi).await.unwrap();
+    let back = service
+        .get_session("app", "u", "new", &cfg)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.events.len(), 1);
+    assert_eq!(back.events[0].id, hi.id);
+    assert_eq!(back.state["app:plan"], "pro");
+    assert_eq!(back.state["user:lang"], "fr");
+    // Stored as 0.61 stores them: the event's own id, app and user; prefixed app keys.
+    let row: String = common::scalar(
+        &mut admin,
+        &format!("SELECT id || ' ' || app_name || ' ' || user_id FROM {e}"),
+        &[],
+    )
+    .await;
+    assert_eq!(row, format!("{} app u", hi.id));
+    let app_state: serde_json::Value =
+        common::scalar(&mut admin, &format!("SELECT state FROM {a}"), &[]).await;
+    assert_eq!(app_state, json!({"app:plan": "pro"}));
+}
+
+on_both!(
+    shares_sqlspecs_tables,
+    sqlspec_event_json_layout,
+    tables_replaced_under_a_running_service
+);

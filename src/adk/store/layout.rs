@@ -1,7 +1,10 @@
-//! Which form the events table has, asked of the catalog once per store: the seed's,
+//! Which form the events table has, asked of the catalog on first use (and again after a
+//! statement finds the tables changed, see [`AdkStore::relearning`]): the seed's,
 //! SQLSpec 0.41's PostgreSQL layout (whose `long_running_tool_ids_json` is JSONB), or one
 //! of SQLSpec's whole-event layouts (0.42 on: the event in `event_json` or `event_data`,
 //! with the columns beside it that the release made; see [`Whole`]).
+
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::AdkStore;
 use crate::adk::record::{Form, Whole};
@@ -24,12 +27,90 @@ struct Columns {
     author: bool,
 }
 
+/// The events table's form as the store last found it, shared with clones: learned from
+/// the catalog on first use, and forgotten when a statement finds a table or column gone
+/// (SQLSpec's migrations drop its tables and make them again in a later layout), so the
+/// next call asks again. One atomic word, read on every call: no lock.
+#[derive(Debug, Default)]
+pub(crate) struct FormCell(AtomicU32);
+
+// The word: 0 unknown; 1 the seed's columns; 2 JSONB tool ids; `WHOLE` plus one bit per
+// feature of a whole-event table.
+const COLUMNS: u32 = 1;
+const JSONB_TOOL_IDS: u32 = 2;
+const WHOLE: u32 = 0x10;
+const EVENT_JSON: u32 = 1;
+const ID: u32 = 2;
+const OWNERS: u32 = 4;
+const AUTHOR: u32 = 8;
+
+impl FormCell {
+    pub(crate) fn get(&self) -> Option<Form> {
+        let word = self.0.load(Ordering::Acquire);
+        let bit = |b: u32| word & b != 0;
+        match word {
+            0 => None,
+            COLUMNS => Some(Form::Columns),
+            JSONB_TOOL_IDS => Some(Form::JsonbToolIds),
+            _ => Some(Form::Whole(Whole {
+                column: if bit(EVENT_JSON) {
+                    "event_json"
+                } else {
+                    "event_data"
+                },
+                id: bit(ID),
+                owners: bit(OWNERS),
+                author: bit(AUTHOR),
+            })),
+        }
+    }
+
+    fn set(&self, form: Form) {
+        let word = match form {
+            Form::Columns => COLUMNS,
+            Form::JsonbToolIds => JSONB_TOOL_IDS,
+            Form::Whole(w) => {
+                let flag = |on: bool, b: u32| if on { b } else { 0 };
+                WHOLE
+                    | flag(w.column == "event_json", EVENT_JSON)
+                    | flag(w.id, ID)
+                    | flag(w.owners, OWNERS)
+                    | flag(w.author, AUTHOR)
+            }
+        };
+        self.0.store(word, Ordering::Release);
+    }
+
+    /// Forgets the form; true if one was known.
+    fn forget(&self) -> bool {
+        self.0.swap(0, Ordering::AcqRel) != 0
+    }
+}
+
 impl AdkStore {
-    /// The events table's form: asked of the catalog once, so tables either side created
-    /// are read and written in their own form.
+    /// Runs `call`, and once more when it failed on a table or column missing while a form
+    /// was known: the tables changed under the store (a migration dropped and made them
+    /// again, perhaps in another layout), so the form is forgotten and asked again. The
+    /// failed statement wrote nothing, so the second run is safe for writes too.
+    pub(super) async fn relearning<T, F>(&self, mut call: impl FnMut() -> F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
+        match call().await {
+            Err(e) if e.is_missing_table_or_column() && self.form.forget() => {
+                tracing::warn!(target: "session_pool::adk", table = %self.tables.events,
+                    error = %e, "the ADK tables changed; asking the catalog for their layout again");
+                call().await
+            }
+            other => other,
+        }
+    }
+
+    /// The events table's form: asked of the catalog once (until the tables change), so
+    /// tables either side created are read and written in their own form.
     pub(super) async fn form(&self, ctx: &mut impl Context, postgres: bool) -> Result<Form> {
         if let Some(known) = self.form.get() {
-            return Ok(*known);
+            return Ok(known);
         }
         // Boxed: asked once per store, its statement's state would otherwise enlarge every
         // caller's future (each move of which copies it).
@@ -82,7 +163,7 @@ impl AdkStore {
         };
         tracing::debug!(target: "session_pool::adk", table = %self.tables.events, ?form,
             "events table layout");
-        let _ = self.form.set(form);
+        self.form.set(form);
         Ok(form)
     }
 }

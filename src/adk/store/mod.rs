@@ -56,6 +56,14 @@ pub(crate) use scoped::{Deltas, Scoped};
 ///
 /// The other writes (`create_session`, `update_session_state`, `append_event`, …) are not
 /// retried: the first attempt may have been applied, so the error is returned.
+///
+/// **Tables changed underneath.** The events table's layout is asked of the catalog on
+/// first use and kept. When a statement that depends on it then fails on a table or
+/// column missing (SQLSpec's migration to 0.51 drops its ADK tables and makes them again
+/// in its new layout), the store forgets the layout, asks again and runs the call once
+/// more (`append_event`, `append_event_and_update_state`, `get_events` and the service's
+/// reads and appends; the failed statement wrote nothing), so a running service follows a
+/// migration without a restart.
 pub struct AdkStore {
     pool: SharedPool,
     tables: Arc<Tables>,
@@ -63,8 +71,9 @@ pub struct AdkStore {
     sql: Arc<SqlCache<Stmt>>,
     owner: Option<Value>,
     /// The events table's form (the seed's columns, SQLSpec 0.41's JSONB tool ids, or one
-    /// of SQLSpec's whole-event layouts), learned on first use and shared with clones.
-    form: Arc<std::sync::OnceLock<Form>>,
+    /// of SQLSpec's whole-event layouts), learned on first use, forgotten when the tables
+    /// change under the store, and shared with clones.
+    form: Arc<layout::FormCell>,
     actions_codec: ActionsCodec,
     portable_ddl: bool,
     staleness: crate::Staleness,
@@ -552,6 +561,10 @@ impl AdkStore {
     /// `app_name` and `user_id` (and the store's owner): otherwise [`Error::NotFound`].
     /// A duplicate event id is [`Error::AlreadyExists`].
     pub async fn append_event(&self, event: &EventRecord) -> Result<()> {
+        self.relearning(|| self.append_event_once(event)).await
+    }
+
+    async fn append_event_once(&self, event: &EventRecord) -> Result<()> {
         event.check()?;
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
@@ -611,6 +624,17 @@ impl AdkStore {
     /// keys, without their prefix) in the same atomic step, only when the update matched.
     /// `T` says what is read back: the whole session, or (the service) only its version.
     pub(crate) async fn append_and_update<T: Readback>(
+        &self,
+        event: &EventRecord,
+        state: &serde_json::Value,
+        expected_update_time: Option<DateTime<Utc>>,
+        deltas: &Deltas,
+    ) -> Result<(T, bool)> {
+        self.relearning(|| self.append_and_update_once(event, state, expected_update_time, deltas))
+            .await
+    }
+
+    async fn append_and_update_once<T: Readback>(
         &self,
         event: &EventRecord,
         state: &serde_json::Value,
@@ -741,7 +765,7 @@ impl AdkStore {
     /// table whose ids live in the JSON (no index refuses a duplicate there, so the write's
     /// guard did); `false` on every other table.
     async fn duplicate_in_json(&self, session: &mut Session, event: &EventRecord) -> Result<bool> {
-        let Some(&form) = self.form.get().filter(|f| f.id_in_json()) else {
+        let Some(form) = self.form.get().filter(|f| f.id_in_json()) else {
             return Ok(false);
         };
         let postgres = is_postgres(session.database().dialect());
@@ -763,6 +787,16 @@ impl AdkStore {
     /// `after_timestamp` when given, and only the newest `limit` of them when given.
     /// An unknown session has no events.
     pub async fn get_events(
+        &self,
+        session_id: &str,
+        after_timestamp: Option<DateTime<Utc>>,
+        limit: Option<usize>,
+    ) -> Result<Vec<EventRecord>> {
+        self.relearning(|| self.get_events_once(session_id, after_timestamp, limit))
+            .await
+    }
+
+    async fn get_events_once(
         &self,
         session_id: &str,
         after_timestamp: Option<DateTime<Utc>>,

@@ -76,6 +76,17 @@ impl AdkStore {
         limit: Option<usize>,
         oldest: bool,
     ) -> Result<Option<(Scoped, Vec<Event>)>> {
+        self.relearning(|| self.read_session_once(session_id, after, limit, oldest))
+            .await
+    }
+
+    async fn read_session_once(
+        &self,
+        session_id: &str,
+        after: Option<DateTime<Utc>>,
+        limit: Option<usize>,
+        oldest: bool,
+    ) -> Result<Option<(Scoped, Vec<Event>)>> {
         check_id("session_id", session_id)?;
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
@@ -273,13 +284,13 @@ impl AdkStore {
 
     /// The events table's form, if already known.
     pub(crate) fn known_form(&self) -> Option<Form> {
-        self.form.get().copied()
+        self.form.get()
     }
 
     /// The events table's form, asking the catalog on a session of its own the first time.
     pub(crate) async fn form_now(&self) -> Result<Form> {
         if let Some(form) = self.form.get() {
-            return Ok(*form);
+            return Ok(form);
         }
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
