@@ -264,28 +264,38 @@ fn whole_event_ddl(
     ddl
 }
 
-/// SQLSpec 0.42–0.50 kept each event whole in an `event_json` column with no event id
-/// column, and each session's whole state in its row (DDL as SQLSpec 0.50's PostgreSQL
-/// store makes it; Python's own service runs on it in `tests/adk_sqlspec_releases.rs`):
-/// this crate reads and writes it, ids from the JSON, the same event appended again
-/// refused without an index, `app:` and `user:` keys in the row too.
-async fn sqlspec_event_json_layout(db: Database) {
-    let (s, e) = (common::unique("sq50_s"), common::unique("sq50_e"));
-    let (a, u) = (common::unique("sq50_a"), common::unique("sq50_u"));
-    let ddl = whole_event_ddl(&db, Generation::V050, &s, &e, &a, &u);
+/// SQLSpec's tables of `generation` under fresh names starting with `prefix` (sessions,
+/// events, app and user state), an admin session on the database, and a store on them
+/// whose `create_tables` has run, as a service's does at start-up: it adds only the app
+/// and user tables this crate's scopes need.
+async fn on_sqlspec_tables(
+    db: &Database,
+    prefix: &str,
+    generation: Generation,
+) -> ([String; 4], session_pool::Session, AdkStore) {
+    let [s, e, a, u] = ["s", "e", "a", "u"].map(|t| common::unique(&format!("{prefix}_{t}")));
     let mut admin = db.session();
     admin.create().await.unwrap();
-    for statement in &ddl {
-        admin.execute_update(statement, &[]).await.unwrap();
+    for statement in whole_event_ddl(db, generation, &s, &e, &a, &u) {
+        admin.execute_update(&statement, &[]).await.unwrap();
     }
     let config = AdkConfig::default()
         .session_table(&s)
         .events_table(&e)
         .app_state_table(&a)
         .user_state_table(&u);
-    let store = AdkStore::new(common::fixed_pool(&db, 2).await, config).unwrap();
-    // Adds only the app and user tables this crate's scopes need.
+    let store = AdkStore::new(common::fixed_pool(db, 2).await, config).unwrap();
     store.create_tables().await.unwrap();
+    ([s, e, a, u], admin, store)
+}
+
+/// SQLSpec 0.42–0.50 kept each event whole in an `event_json` column with no event id
+/// column, and each session's whole state in its row (DDL as SQLSpec 0.50's PostgreSQL
+/// store makes it; Python's own service runs on it in `tests/adk_sqlspec_releases.rs`):
+/// this crate reads and writes it, ids from the JSON, the same event appended again
+/// refused without an index, `app:` and `user:` keys in the row too.
+async fn sqlspec_event_json_layout(db: Database) {
+    let ([s, e, _, _], mut admin, store) = on_sqlspec_tables(&db, "sq50", Generation::V050).await;
     let service = SessionService::new(store.clone());
     let state = json!({"lang": "rs", "user:since": 2024})
         .as_object()
@@ -388,20 +398,7 @@ async fn sqlspec_event_json_layout(db: Database) {
 /// without a restart: the first statement that finds a column gone makes the store ask
 /// the catalog again, and the call runs once more, in the new layout.
 async fn tables_replaced_under_a_running_service(db: Database) {
-    let (s, e) = (common::unique("sqm_s"), common::unique("sqm_e"));
-    let (a, u) = (common::unique("sqm_a"), common::unique("sqm_u"));
-    let mut admin = db.session();
-    admin.create().await.unwrap();
-    for statement in whole_event_ddl(&db, Generation::V050, &s, &e, &a, &u) {
-        admin.execute_update(&statement, &[]).await.unwrap();
-    }
-    let config = AdkConfig::default()
-        .session_table(&s)
-        .events_table(&e)
-        .app_state_table(&a)
-        .user_state_table(&u);
-    let store = AdkStore::new(common::fixed_pool(&db, 2).await, config).unwrap();
-    store.create_tables().await.unwrap();
+    let ([s, e, a, u], mut admin, store) = on_sqlspec_tables(&db, "sqm", Generation::V050).await;
     let service = SessionService::new(store.clone());
     let mut old = service
         .create_session("app", "u", None, Some("old"))

@@ -165,6 +165,12 @@ impl Form {
         self.whole().is_some_and(|w| w.author)
     }
 
+    /// Whether app and user keys are stored with their prefix: SQLSpec's whole-event
+    /// tables keep them so.
+    pub(crate) fn scopes_prefixed(self) -> bool {
+        self.whole().is_some()
+    }
+
     /// Whether an event's id is an expression on the JSON rather than a column.
     pub(crate) fn id_in_json(self) -> bool {
         self.whole().is_some_and(|w| !w.id)

@@ -402,12 +402,7 @@ impl SessionService {
         // The session's stored keys with the delta's over them; `session` itself changes
         // only once the write succeeded. On SQLSpec 0.42–0.50's tables, whose service reads
         // the whole state from the row, `app:` and `user:` keys go there too.
-        let form = match store.known_form() {
-            Some(form) => form,
-            // Boxed: once per store, and it would otherwise enlarge every append's future.
-            None => Box::pin(store.form_now()).await?,
-        };
-        let stored = if form.state_in_row() {
+        let stored = if store.form_now().await?.state_in_row() {
             let mut all = without_temp(&session.state);
             all.extend(without_temp(&delta));
             all

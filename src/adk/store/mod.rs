@@ -649,7 +649,7 @@ impl AdkStore {
         check_actions(event, form)?;
         // SQLSpec's whole-event tables hold app and user keys with their prefix (PostgreSQL
         // binds the deltas here; SQLite's `merge_scope` adds the prefix itself).
-        let prefixed = postgres && form.whole().is_some();
+        let prefixed = postgres && form.scopes_prefixed();
         let app_delta =
             (deltas.app.as_ref()).map(|d| scopes::stored_delta(d, Scope::App, prefixed));
         let user_delta =
@@ -725,9 +725,7 @@ impl AdkStore {
     ) -> Error {
         match self.duplicate_in_json(session, event).await {
             Ok(false) => {}
-            Ok(true) => {
-                return Error::AlreadyExists(format!("event `{}` already exists", event.id));
-            }
+            Ok(true) => return event_already_exists(event),
             Err(e) => return e,
         }
         let mut b = Binds::default();
@@ -994,9 +992,13 @@ fn not_found(session_id: &str) -> Error {
     ))
 }
 
+fn event_already_exists(event: &EventRecord) -> Error {
+    Error::AlreadyExists(format!("event `{}` already exists", event.id))
+}
+
 fn duplicate_event(e: Error, event: &EventRecord) -> Error {
     if e.is_unique_violation() {
-        Error::AlreadyExists(format!("event `{}` already exists", event.id))
+        event_already_exists(event)
     } else {
         e
     }

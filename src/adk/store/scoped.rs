@@ -116,7 +116,7 @@ impl AdkStore {
             .sql
             .get(key, || sql::session_with_events(&self.tables, &binds));
         let has_owner = self.tables.owner.is_some();
-        let prefixed = form.whole().is_some();
+        let prefixed = form.scopes_prefixed();
         // The session's row (its id not NULL) comes first, then a row per event.
         let decode = move |r: RowRef<'_>| {
             if !r.is_null(0)? {
@@ -279,12 +279,7 @@ impl AdkStore {
     /// Whether app and user keys are stored with their prefix (SQLSpec's whole-event
     /// tables), once the events table's form is known.
     pub(crate) fn prefixed(&self) -> bool {
-        self.form.get().is_some_and(|f| f.whole().is_some())
-    }
-
-    /// The events table's form, if already known.
-    pub(crate) fn known_form(&self) -> Option<Form> {
-        self.form.get()
+        self.form.get().is_some_and(Form::scopes_prefixed)
     }
 
     /// The events table's form, asking the catalog on a session of its own the first time.
@@ -292,9 +287,14 @@ impl AdkStore {
         if let Some(form) = self.form.get() {
             return Ok(form);
         }
-        let mut session = checkout(&self.pool).await?;
-        let postgres = is_postgres(session.database().dialect());
-        self.form(&mut *session, postgres).await
+        // Boxed: once per store, and its checkout would otherwise enlarge every caller's
+        // future (the service's append among them).
+        Box::pin(async {
+            let mut session = checkout(&self.pool).await?;
+            let postgres = is_postgres(session.database().dialect());
+            self.form(&mut *session, postgres).await
+        })
+        .await
     }
 
     /// Reads a session row followed by its app's and user's state.
