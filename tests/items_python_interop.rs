@@ -9,6 +9,7 @@
 //! - The tables this crate creates reflect (SQLAlchemy's inspector) exactly as the SDK's.
 //! - Both sides adding to, then popping from, one conversation at the same time lose and
 //!   duplicate nothing.
+//! - Rows that are not JSON are read and popped past as the SDK does.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -301,6 +302,76 @@ async fn concurrent(db: Database, t: Tables) {
     assert!(conv.get_items(None).await.unwrap().is_empty());
 }
 
+/// Rows that are not JSON among a conversation's newest: this crate's reads and pops give
+/// what the SDK's give on a copy of the same rows (limits count items that decode; pops
+/// remove such rows on the way to the newest item that decodes).
+async fn corrupt_rows(db: Database, t: Tables) {
+    let Some(python) = common::python() else {
+        return;
+    };
+    let store = t.store(&db).await;
+    store.create_tables().await.unwrap();
+    let x = |i| item("x", i);
+    let insert_bad = format!(
+        "INSERT INTO \"{}\" (session_id, message_data) VALUES ($1, $2)",
+        t.messages
+    );
+    for id in ["p", "r"] {
+        let conv = store.session(id).unwrap();
+        conv.add_items(&[x(0)]).await.unwrap();
+        let mut s = store.pool().get(None).await.unwrap();
+        s.execute_update(&insert_bad, &[id.into(), "{not json".into()])
+            .await
+            .unwrap();
+        drop(s);
+        conv.add_items(&[x(2)]).await.unwrap();
+        let mut s = store.pool().get(None).await.unwrap();
+        s.execute_update(&insert_bad, &[id.into(), "[1, 2".into()])
+            .await
+            .unwrap();
+        drop(s);
+        conv.add_items(&[x(4)]).await.unwrap();
+    }
+    let answer = t
+        .python(
+            &python,
+            "p",
+            false,
+            json!([
+                ["get", null],
+                ["get", 1],
+                ["get", 2],
+                ["get", 3],
+                ["get", 9],
+                ["pop", 4]
+            ]),
+        )
+        .await;
+    let ours = store.session("r").unwrap();
+    let mut results = Vec::new();
+    for limit in [None, Some(1), Some(2), Some(3), Some(9)] {
+        results.push(json!(ours.get_items(limit).await.unwrap()));
+    }
+    let mut pops = Vec::new();
+    for _ in 0..4 {
+        pops.push(ours.pop_item().await.unwrap());
+    }
+    results.push(json!(pops));
+    assert_eq!(json!(results), answer["results"], "ours, then the SDK's");
+    // Not vacuous: the SDK's answers are the ones expected.
+    assert_eq!(answer["results"][2], json!([x(2), x(4)]), "{answer}");
+    assert_eq!(
+        answer["results"][5],
+        json!([x(4), x(2), x(0), null]),
+        "{answer}"
+    );
+    // Both removed every row, the corrupt ones included.
+    let count = format!("SELECT COUNT(*) FROM \"{}\"", t.messages);
+    let mut s = store.pool().get(None).await.unwrap();
+    let left: i64 = common::scalar(&mut *s, &count, &[]).await;
+    assert_eq!(left, 0);
+}
+
 fn sqlite_path(dir: &Path) -> String {
     dir.join("test.db").display().to_string()
 }
@@ -375,4 +446,23 @@ async fn sqlite_builtin_session_rust_creates() {
 async fn sqlite_builtin_session_concurrent() {
     let (db, dir) = common::sqlite().await;
     concurrent(db, Tables::new(&sqlite_path(dir.path())).builtin()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_corrupt_rows() {
+    let (db, dir) = common::sqlite().await;
+    corrupt_rows(db, Tables::new(&sqlite_path(dir.path()))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_builtin_session_corrupt_rows() {
+    let (db, dir) = common::sqlite().await;
+    corrupt_rows(db, Tables::new(&sqlite_path(dir.path())).builtin()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_corrupt_rows() {
+    if let (Some(db), Some(url)) = (common::postgres().await, common::pg_url()) {
+        corrupt_rows(db, Tables::new(&url)).await;
+    }
 }

@@ -265,7 +265,7 @@ async fn a_cancelled_pop_leaves_the_conversation_unlocked() {
     );
 }
 
-async fn corrupt_rows_are_skipped_and_pop_as_none(db: Database) {
+async fn corrupt_rows_are_skipped(db: Database) {
     let store = common::items_store(&db).await;
     let conv = store.session("c").unwrap();
     conv.add_items(&[msg(0)]).await.unwrap();
@@ -283,16 +283,27 @@ async fn corrupt_rows_are_skipped_and_pop_as_none(db: Database) {
     conv.add_items(&[msg(2)]).await.unwrap();
 
     assert_eq!(conv.get_items(None).await.unwrap(), vec![msg(0), msg(2)]);
+    // The limit counts items that decode: the read goes past the corrupt row.
     assert_eq!(
         conv.get_items(Some(2)).await.unwrap(),
-        vec![msg(2)],
-        "newest 2 rows, one corrupt"
+        vec![msg(0), msg(2)],
+        "the newest 2 items, a corrupt row among them"
+    );
+    assert_eq!(conv.get_items(Some(1)).await.unwrap(), vec![msg(2)]);
+    assert_eq!(conv.get_items(Some(5)).await.unwrap(), vec![msg(0), msg(2)]);
+    assert_eq!(
+        conv.get_raw_items(Some(2)).await.unwrap(),
+        vec!["{not json".to_owned(), msg(2).to_string()],
+        "raw reads count rows"
     );
     assert_eq!(conv.pop_item().await.unwrap(), Some(msg(2)));
-    // The corrupt row is now the newest: pop deletes it and returns None, as the SDK does.
-    assert_eq!(conv.pop_item().await.unwrap(), None);
-    assert_eq!(conv.get_items(None).await.unwrap(), vec![msg(0)]);
+    // The corrupt row is now the newest: pop deletes it and returns the item before it,
+    // as the SDK does.
     assert_eq!(conv.pop_item().await.unwrap(), Some(msg(0)));
+    assert_eq!(
+        conv.get_raw_items(None).await.unwrap(),
+        Vec::<String>::new()
+    );
     assert_eq!(conv.pop_item().await.unwrap(), None);
 }
 
@@ -393,8 +404,9 @@ async fn a_codec_replaces_serialization(db: Database) {
     // A row the codec cannot read is skipped, as a corrupt one is.
     conv.add_raw_items(&[r#"{"v": 2}"#]).await.unwrap();
     assert_eq!(conv.get_items(None).await.unwrap(), vec![msg(0), msg(1)]);
-    assert_eq!(conv.pop_item().await.unwrap(), None);
+    // Popped on the way to the newest item the codec reads.
     assert_eq!(conv.pop_item().await.unwrap(), Some(msg(1)));
+    assert_eq!(conv.get_raw_items(None).await.unwrap().len(), 1);
 }
 
 on_both!(
@@ -405,7 +417,7 @@ on_both!(
     items_are_stored_as_compact_json,
     concurrent_first_writes,
     concurrent_pops_take_distinct_items,
-    corrupt_rows_are_skipped_and_pop_as_none,
+    corrupt_rows_are_skipped,
     bad_input,
     rerun_is_a_no_op,
 );

@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 pub trait ItemCodec: Send + Sync + std::fmt::Debug {
     /// The text to store for `item`.
     fn serialize(&self, item: &serde_json::Value) -> Result<String>;
-    /// The item stored as `text`; an error skips the row with a warning (or pops it as
-    /// `None`).
+    /// The item stored as `text`; an error skips the row with a warning (`get_items`), or
+    /// removes it and pops the next (`pop_item`).
     fn deserialize(&self, text: &str) -> Result<serde_json::Value>;
 }
 

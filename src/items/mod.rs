@@ -9,7 +9,7 @@
 //! - [`add_items`](ItemsSession::add_items): one transaction that creates the parent row if
 //!   missing (safe when two writers add the first items at once) and touches `updated_at`.
 //! - [`pop_item`](ItemsSession::pop_item): removes and returns the newest item, atomically
-//!   (a newest row that is not valid JSON is removed and pops as `None`, as in the SDK).
+//!   (newer rows that are not valid JSON are removed on the way, as in the SDK).
 //! - [`clear_session`](ItemsSession::clear_session): removes the conversation.
 //! - [`with_default_limit`](ItemsSession::with_default_limit): the SDK's
 //!   `SessionSettings(limit=…)`, for reads that give no limit.
@@ -21,7 +21,8 @@
 //!   the SDK's `_serialize_item` / `_deserialize_item` does.
 //!
 //! Items are stored as compact JSON text. A stored row that is not valid JSON is skipped
-//! by `get_items` with a `tracing` warning, never a panic. Conversation ids are any
+//! by `get_items` with a `tracing` warning, never a panic, and does not count towards its
+//! limit (as in the SDK). Conversation ids are any
 //! non-empty text without NUL, of any length (the SDK's column is an unbounded `VARCHAR`).
 //!
 //! ```no_run

@@ -192,6 +192,9 @@ impl ItemsStore {
     }
 }
 
+/// A stored row: its id (when it reads as one) and its text.
+type Row = (Option<i64>, Result<String>);
+
 /// One conversation's items (the SDK's `SQLAlchemySession`).
 pub struct ItemsSession {
     store: ItemsStore,
@@ -235,24 +238,44 @@ impl ItemsSession {
 
     /// The newest `limit` items (when `None`, the default limit if one is set, else all of
     /// them), oldest first. Rows that do not decode are skipped with a warning.
+    ///
+    /// As the SDK does, a limit counts items that decode: when rows that do not decode sit
+    /// among the newest, the read goes further back (doubling its window) until it has
+    /// `limit` items or the conversation's start.
     pub async fn get_items(&self, limit: Option<usize>) -> Result<Vec<serde_json::Value>> {
-        let rows = self.get_rows(limit).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, data)| self.decode(id, data))
-            .collect())
+        let decode_all = |rows: Vec<Row>| -> Vec<serde_json::Value> {
+            rows.into_iter()
+                .filter_map(|(id, data)| self.decode(id, data))
+                .collect()
+        };
+        let Some(limit) = limit.or(self.default_limit) else {
+            return Ok(decode_all(self.get_rows(None).await?));
+        };
+        let mut window = limit;
+        loop {
+            let rows = self.get_rows(Some(window)).await?;
+            let complete = rows.len() < window;
+            let mut items = decode_all(rows);
+            if items.len() >= limit {
+                items.drain(..items.len() - limit);
+                return Ok(items);
+            }
+            if complete || window == usize::MAX {
+                return Ok(items);
+            }
+            window = window.saturating_mul(2);
+        }
     }
 
     /// [`get_items`](ItemsSession::get_items), as the stored text, byte for byte (numbers
     /// of any size and precision, key order and spacing kept); rows are not checked.
     pub async fn get_raw_items(&self, limit: Option<usize>) -> Result<Vec<String>> {
-        let rows = self.get_rows(limit).await?;
+        let rows = self.get_rows(limit.or(self.default_limit)).await?;
         rows.into_iter().map(|(_, data)| data).collect()
     }
 
-    /// The newest rows, oldest first: their ids and stored text.
-    async fn get_rows(&self, limit: Option<usize>) -> Result<Vec<(Option<i64>, Result<String>)>> {
-        let limit = limit.or(self.default_limit);
+    /// The newest `limit` rows (all when `None`), oldest first: their ids and stored text.
+    async fn get_rows(&self, limit: Option<usize>) -> Result<Vec<Row>> {
         if limit == Some(0) {
             return Ok(Vec::new());
         }
@@ -348,16 +371,18 @@ impl ItemsSession {
         Ok(())
     }
 
-    /// Removes the newest item and returns it; `None` when there are no items. A newest row
-    /// that is not valid JSON is removed too, with a warning, and pops as `None` (as the
-    /// SDK's `pop_item` does).
+    /// Removes the newest item and returns it; `None` when there are no items. Newest rows
+    /// that do not decode are removed on the way, with a warning each, as the SDK's
+    /// `pop_item` does: the item returned is the newest one that decodes.
     pub async fn pop_item(&self) -> Result<Option<serde_json::Value>> {
-        // As the SDK does: the newest row is deleted whatever it holds, and one that does
-        // not decode pops as `None` (with a warning), not as the item before it.
-        Ok(self
-            .pop_row()
-            .await?
-            .and_then(|(id, data)| self.decode(id, data)))
+        // Each row goes in its own statement (the SDK's own transaction per row): a
+        // cancelled pop leaves the rows it removed removed, and no lock held.
+        while let Some((id, data)) = self.pop_row().await? {
+            if let Some(item) = self.decode(id, data) {
+                return Ok(Some(item));
+            }
+        }
+        Ok(None)
     }
 
     /// [`pop_item`](ItemsSession::pop_item), as the stored text, byte for byte.
@@ -374,9 +399,8 @@ impl ItemsSession {
     /// is one statement; when it removed nothing (the parent locked, an empty
     /// conversation, or a newest row another pop took since its snapshot), the pop runs
     /// again in a transaction that waits for the lock first.
-    async fn pop_row(&self) -> Result<Option<(Option<i64>, Result<String>)>> {
-        type Popped = (Option<i64>, Result<String>);
-        fn popped(r: crate::conn::RowRef<'_>) -> crate::conn::ExecResult<Popped> {
+    async fn pop_row(&self) -> Result<Option<Row>> {
+        fn popped(r: crate::conn::RowRef<'_>) -> crate::conn::ExecResult<Row> {
             Ok((
                 i64::from_owned(r.value(0)?).ok(),
                 String::from_owned(r.value(1)?),
