@@ -366,7 +366,7 @@ impl Error {
     /// True when a statement named a table or column the database does not have
     /// (PostgreSQL 42P01 / 42703; SQLite's "no such table", "no such column", "has no
     /// column named").
-    #[cfg(feature = "adk")]
+    #[cfg(any(feature = "adk", feature = "items"))]
     pub(crate) fn is_missing_table_or_column(&self) -> bool {
         match self.code() {
             Some("42P01" | "42703") => true,

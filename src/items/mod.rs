@@ -19,6 +19,10 @@
 //!   (numbers beyond `f64` or `i64`/`u64` included, which `serde_json::Value` cannot hold).
 //! - [`ItemsStore::with_codec`]: an [`ItemCodec`] replaces compact JSON, as overriding
 //!   the SDK's `_serialize_item` / `_deserialize_item` does.
+//! - Beside the tables of the SDK's `AdvancedSQLiteSession` (SQLite: `message_structure`,
+//!   `turn_usage`), the store reads and writes through them, as that store does, on one
+//!   branch ([`ItemsSession::on_branch`], `main` by default). Every write asks whether
+//!   they are there inside its own statement, reads once a second.
 //!
 //! Items are stored as compact JSON text. A stored row that is not valid JSON is skipped
 //! by `get_items` with a `tracing` warning, never a panic, and does not count towards its
@@ -41,10 +45,12 @@
 //! # Ok(()) }
 //! ```
 
+mod advanced;
 mod codec;
 mod schema;
 mod sql;
 mod store;
+mod structure;
 
 pub use codec::{ItemCodec, JsonCodec};
 pub use store::{ItemsConfig, ItemsSession, ItemsStore};

@@ -10,6 +10,8 @@ pub(super) struct Tables {
     pub(super) sessions: Ident,
     pub(super) messages: Ident,
     pub(super) index: Ident,
+    /// Whether `AdvancedSQLiteSession`'s tables were seen beside these.
+    pub(super) structure: super::structure::Seen,
 }
 
 /// The statements `create_tables` runs, in order; each is idempotent.

@@ -2,34 +2,49 @@
 //! conversation's id.
 
 use super::schema::Tables;
+use crate::conn::{ExecResult, RowRef};
+use crate::error::Result;
+use crate::value::FromValue;
+
+/// A stored row: its id (when it reads as one) and its text.
+pub(super) type Row = (Option<i64>, Result<String>);
+
+/// A row of `id, message_data`; a text that does not read as one is kept as its error.
+pub(super) fn row_of(r: RowRef<'_>) -> ExecResult<Row> {
+    Ok((
+        i64::from_owned(r.value(0)?).ok(),
+        String::from_owned(r.value(1)?),
+    ))
+}
 
 /// The conversation's items, oldest first; with `limit` (`$2`), the newest ones, newest first.
-pub(super) fn get_items(t: &Tables, limit: bool) -> String {
+/// With `probe` (SQLite), each row also says whether the structure tables are there.
+pub(super) fn get_items(t: &Tables, limit: bool, probe: Option<&str>) -> String {
     let m = &t.messages;
+    let probe = probe.map(|p| format!(", {p}")).unwrap_or_default();
     if limit {
         format!(
-            "SELECT id, message_data FROM {m} WHERE session_id = $1 \
+            "SELECT id, message_data{probe} FROM {m} WHERE session_id = $1 \
              ORDER BY created_at DESC, id DESC LIMIT $2"
         )
     } else {
         format!(
-            "SELECT id, message_data FROM {m} WHERE session_id = $1 \
+            "SELECT id, message_data{probe} FROM {m} WHERE session_id = $1 \
              ORDER BY created_at ASC, id ASC"
         )
     }
 }
 
-/// Creates the conversation's parent row, or touches its `updated_at`.
-pub(super) fn upsert_parent(t: &Tables, returning: bool) -> String {
+/// Creates the conversation's parent row, or touches its `updated_at`; returning its id
+/// (`returning`), or nothing, or `returning` itself (an expression, on SQLite).
+pub(super) fn upsert_parent(t: &Tables, returning: Option<&str>) -> String {
     format!(
         "INSERT INTO {} (session_id) VALUES ($1) ON CONFLICT (session_id) \
          DO UPDATE SET updated_at = CURRENT_TIMESTAMP{}",
         t.sessions,
-        if returning {
-            " RETURNING session_id"
-        } else {
-            ""
-        }
+        returning
+            .map(|r| format!(" RETURNING {r}"))
+            .unwrap_or_default()
     )
 }
 
@@ -41,7 +56,7 @@ pub(super) fn add_items_pg(t: &Tables) -> String {
          SELECT parent.session_id, item.value::text \
          FROM parent, json_array_elements($2::json) WITH ORDINALITY AS item(value, n) \
          ORDER BY item.n",
-        upsert_parent(t, true),
+        upsert_parent(t, Some("session_id")),
         t.messages
     )
 }
@@ -55,12 +70,13 @@ pub(super) fn add_item(t: &Tables) -> String {
 }
 
 /// Removes the newest item and returns it (SQLite, or PostgreSQL with the parent row
-/// already locked).
-pub(super) fn pop_item(t: &Tables) -> String {
+/// already locked). With `unless` (SQLite), only when that condition is false.
+pub(super) fn pop_item(t: &Tables, unless: Option<&str>) -> String {
     let m = &t.messages;
+    let unless = unless.map(|c| format!(" AND NOT {c}")).unwrap_or_default();
     format!(
         "DELETE FROM {m} WHERE id = (SELECT id FROM {m} WHERE session_id = $1 \
-         ORDER BY created_at DESC, id DESC LIMIT 1) RETURNING id, message_data"
+         ORDER BY created_at DESC, id DESC LIMIT 1){unless} RETURNING id, message_data"
     )
 }
 

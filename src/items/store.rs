@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::codec::{ItemCodec, JsonCodec};
 use super::schema::{self, Tables};
-use super::sql;
+use super::sql::{self, Row};
+use super::{advanced, structure};
 use crate::error::{Error, Result};
 use crate::ident::{Ident, MAX_IDENT_LEN, validate};
 use crate::param::Param;
@@ -102,6 +103,7 @@ impl ItemsStore {
                 sessions: Ident::new(&config.sessions_table)?,
                 messages: Ident::new(&config.messages_table)?,
                 index: Ident::new(&index)?,
+                structure: Default::default(),
             }),
             codec: Arc::new(JsonCodec),
             staleness: crate::Staleness::Strong,
@@ -188,12 +190,10 @@ impl ItemsStore {
             store: self.clone(),
             session_id: session_id.to_owned(),
             default_limit: None,
+            branch: structure::MAIN.into(),
         })
     }
 }
-
-/// A stored row: its id (when it reads as one) and its text.
-type Row = (Option<i64>, Result<String>);
 
 /// One conversation's items (the SDK's `SQLAlchemySession`).
 pub struct ItemsSession {
@@ -201,6 +201,8 @@ pub struct ItemsSession {
     session_id: String,
     /// What `get_items(None)` reads (the SDK's `SessionSettings.limit`).
     default_limit: Option<usize>,
+    /// The `AdvancedSQLiteSession` branch it reads and writes.
+    branch: String,
 }
 
 impl Clone for ItemsSession {
@@ -209,6 +211,7 @@ impl Clone for ItemsSession {
             store: self.store.clone(),
             session_id: self.session_id.clone(),
             default_limit: self.default_limit,
+            branch: self.branch.clone(),
         }
     }
 }
@@ -217,6 +220,7 @@ impl fmt::Debug for ItemsSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ItemsSession")
             .field("session_id", &self.session_id)
+            .field("branch", &self.branch)
             .field("store", &self.store)
             .finish()
     }
@@ -234,6 +238,27 @@ impl ItemsSession {
     pub fn with_default_limit(mut self, limit: usize) -> Self {
         self.default_limit = Some(limit);
         self
+    }
+
+    /// The same conversation on branch `branch` of openai-agents' `AdvancedSQLiteSession`
+    /// (SQLite), whose tables (`message_structure`, `turn_usage`) this store follows where
+    /// they sit beside its own: reads, adds, pops and clears go through them, on branch
+    /// `main` unless this names another, as that Python store's do. An empty branch, or one
+    /// with NUL, is [`Error::InvalidArgument`]; a branch other than `main` on tables without
+    /// that layout is [`Error::InvalidArgument`] at the first call.
+    pub fn on_branch(mut self, branch: &str) -> Result<Self> {
+        if branch.is_empty() {
+            return Err(Error::invalid("branch must not be empty"));
+        }
+        check_text("branch", branch, usize::MAX)?;
+        self.branch = branch.to_owned();
+        Ok(self)
+    }
+
+    /// The branch it reads and writes (`main` unless [`on_branch`](Self::on_branch) set
+    /// another); it matters only beside `AdvancedSQLiteSession`'s tables.
+    pub fn branch(&self) -> &str {
+        &self.branch
     }
 
     /// The newest `limit` items (when `None`, the default limit if one is set, else all of
@@ -279,31 +304,98 @@ impl ItemsSession {
         if limit == Some(0) {
             return Ok(Vec::new());
         }
-        let mut params = vec![Param::Text(&self.session_id)];
+        self.relearning(|| self.get_rows_once(limit)).await
+    }
+
+    async fn get_rows_once(&self, limit: Option<usize>) -> Result<Vec<Row>> {
+        let t = &self.store.tables;
+        let (id, branch) = (self.session_id.as_str(), self.branch.as_str());
+        let mut session = checkout(&self.store.pool).await?;
+        let sqlite = !is_postgres(session.database().dialect());
+        if self.structured(&mut *session, sqlite).await? {
+            return advanced::get_rows(&mut *session, t, id, branch, limit).await;
+        }
+        let mut params = vec![Param::Text(id)];
         if let Some(n) = limit {
             params.push(Param::Int(i64::try_from(n).unwrap_or(i64::MAX)));
         }
-        let sql = sql::get_items(&self.store.tables, limit.is_some());
-        let session = checkout(&self.store.pool).await?;
+        // On SQLite, once a second, each row also says whether the structure tables are
+        // there: any row the plain read returns is one a structured read would weigh.
+        let probe = (sqlite && t.structure.read_probe_due()).then(|| structure::probe(t));
+        let probing = probe.is_some();
+        let sql = sql::get_items(t, limit.is_some(), probe.as_deref());
         let rows = read_rows(
             &self.store.pool,
             session,
             self.store.staleness,
             &sql,
             &params,
-            |r| {
-                Ok((
-                    i64::from_owned(r.value(0)?).ok(),
-                    String::from_owned(r.value(1)?),
-                ))
+            move |r| {
+                let seen = probing && bool::from_owned(r.value(2)?).unwrap_or(false);
+                Ok((sql::row_of(r)?, seen))
             },
         )
         .await?;
-        let mut rows = rows;
+        if rows.iter().any(|(_, seen)| *seen) {
+            t.structure.set(true);
+            let mut session = checkout(&self.store.pool).await?;
+            return advanced::get_rows(&mut *session, t, id, branch, limit).await;
+        }
+        let mut rows: Vec<Row> = rows.into_iter().map(|(row, _)| row).collect();
         if limit.is_some() {
             rows.reverse();
         }
         Ok(rows)
+    }
+
+    /// Whether this call goes straight through `AdvancedSQLiteSession`'s tables: yes once
+    /// they were seen; asked of the catalog first when the conversation names a branch
+    /// (which they must hold). No means the plain statements, which learn it as they go.
+    async fn structured(&self, c: &mut impl Context, sqlite: bool) -> Result<bool> {
+        let t = &self.store.tables;
+        if sqlite && t.structure.get() {
+            return Ok(true);
+        }
+        if self.branch == structure::MAIN {
+            return Ok(false);
+        }
+        let seen = sqlite && advanced::probe(c, t).await?;
+        self.check_branch(seen)?;
+        Ok(seen)
+    }
+
+    /// A branch other than `main` needs the structure tables.
+    fn check_branch(&self, structured: bool) -> Result<()> {
+        if structured || self.branch == structure::MAIN {
+            return Ok(());
+        }
+        Err(Error::invalid(format!(
+            "branch {:?}: the items table {} has no AdvancedSQLiteSession tables \
+             (message_structure, turn_usage) beside it, so its conversations have one \
+             history, with no branches",
+            self.branch,
+            self.store.tables.messages.as_str()
+        )))
+    }
+
+    /// Runs `op`; if it used the structure tables and one is gone (dropped by hand, or the
+    /// database replaced), forgets them and runs it once more. A failed call wrote
+    /// nothing: each write is one transaction.
+    async fn relearning<T, F>(&self, op: impl Fn() -> F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
+        let structure = &self.store.tables.structure;
+        let seen = structure.get();
+        match op().await {
+            Err(e) if seen && e.is_missing_table_or_column() => {
+                tracing::debug!(target: "session_pool::items", error = %e,
+                    "the AdvancedSQLiteSession tables are gone; asking the catalog again");
+                structure.set(false);
+                op().await
+            }
+            other => other,
+        }
     }
 
     /// Appends `items` in order, in one transaction that also creates the conversation's
@@ -314,7 +406,7 @@ impl ItemsSession {
             .iter()
             .map(|item| self.store.codec.serialize(item))
             .collect::<Result<Vec<_>>>()?;
-        self.add_texts(&texts).await
+        self.add_texts(&texts, Some(items)).await
     }
 
     /// [`add_items`](ItemsSession::add_items) for items given as JSON text, stored byte for
@@ -331,16 +423,22 @@ impl ItemsSession {
                 Ok(text.to_owned())
             })
             .collect::<Result<Vec<_>>>()?;
-        self.add_texts(&texts).await
+        self.add_texts(&texts, None).await
     }
 
-    async fn add_texts(&self, items: &[String]) -> Result<()> {
+    /// Adds `items` (stored text; `values`, the items themselves when given).
+    async fn add_texts(
+        &self,
+        items: &[String],
+        values: Option<&[serde_json::Value]>,
+    ) -> Result<()> {
         if items.is_empty() {
             return Ok(());
         }
         let t = &self.store.tables;
         let mut session = checkout(&self.store.pool).await?;
         if is_postgres(session.database().dialect()) {
+            self.check_branch(false)?;
             // One statement: the parent upsert and all items, which travel as one JSON
             // array.
             let array = format!("[{}]", items.join(","));
@@ -351,15 +449,29 @@ impl ItemsSession {
                 .execute(&sql, &[Param::Text(&self.session_id), Param::Text(&array)])
                 .await?;
         } else {
-            let insert = sql::add_item(t);
             let mut tx = session.transaction().await?;
-            tx.exec()
+            // The upsert also says whether the structure tables are there: asked inside
+            // the write lock, so no Python session can add them before this commits.
+            let probe = structure::probe(t);
+            let seen = tx
+                .exec()
                 .await?
-                .execute(
-                    &sql::upsert_parent(t, false),
+                .map_rows(
+                    sql::upsert_parent(t, Some(&probe)),
                     &[Param::Text(&self.session_id)],
+                    |r| Ok(bool::from_owned(r.value(0)?).unwrap_or(false)),
                 )
                 .await?;
+            let structured = seen.first().copied().unwrap_or(false);
+            self.check_branch(structured)?;
+            if structured {
+                t.structure.set(true);
+                let metas = advanced::metas(values, items);
+                advanced::add(&mut tx, t, &self.session_id, &self.branch, items, &metas).await?;
+                tx.commit().await?;
+                return Ok(());
+            }
+            let insert = sql::add_item(t);
             for text in items {
                 tx.exec()
                     .await?
@@ -400,24 +512,37 @@ impl ItemsSession {
     /// conversation, or a newest row another pop took since its snapshot), the pop runs
     /// again in a transaction that waits for the lock first.
     async fn pop_row(&self) -> Result<Option<Row>> {
-        fn popped(r: crate::conn::RowRef<'_>) -> crate::conn::ExecResult<Row> {
-            Ok((
-                i64::from_owned(r.value(0)?).ok(),
-                String::from_owned(r.value(1)?),
-            ))
-        }
+        self.relearning(|| self.pop_row_once()).await
+    }
+
+    async fn pop_row_once(&self) -> Result<Option<Row>> {
+        let popped = sql::row_of;
         let t = &self.store.tables;
-        let params = [Param::Text(&self.session_id)];
+        let (id, branch) = (self.session_id.as_str(), self.branch.as_str());
+        let params = [Param::Text(id)];
         let mut session = checkout(&self.store.pool).await?;
         if !is_postgres(session.database().dialect()) {
-            // SQLite writes one at a time: the statement sees the tail as it is.
+            if self.structured(&mut *session, true).await? {
+                return advanced::pop(&mut session, t, id, branch).await;
+            }
+            // SQLite writes one at a time: the statement sees the tail as it is. It pops
+            // nothing where the structure tables are (their pop is another), and then
+            // the catalog says which of the two it was.
+            let probe = structure::probe(t);
             let rows = session
                 .exec()
                 .await?
-                .map_rows(sql::pop_item(t), &params, popped)
+                .map_rows(sql::pop_item(t, Some(&probe)), &params, popped)
                 .await?;
-            return Ok(rows.into_iter().next());
+            if let Some(row) = rows.into_iter().next() {
+                return Ok(Some(row));
+            }
+            if advanced::probe(&mut *session, t).await? {
+                return advanced::pop(&mut session, t, id, branch).await;
+            }
+            return Ok(None);
         }
+        self.check_branch(false)?;
         let rows = session
             .exec()
             .await?
@@ -438,14 +563,16 @@ impl ItemsSession {
             // A statement after the wait: its snapshot sees what the lock's holder did.
             tx.exec()
                 .await?
-                .map_rows(sql::pop_item(t), &params, popped)
+                .map_rows(sql::pop_item(t, None), &params, popped)
                 .await?
         };
         tx.commit().await?;
         Ok(rows.into_iter().next())
     }
 
-    /// Deletes the conversation: its items and its parent row.
+    /// Deletes the conversation: its items and its parent row (beside
+    /// `AdvancedSQLiteSession`'s tables, on every branch, with its structure and usage
+    /// rows, as that store's `clear_session` does).
     pub async fn clear_session(&self) -> Result<()> {
         retry_idempotent(|| self.clear_session_once()).await
     }
@@ -455,6 +582,7 @@ impl ItemsSession {
         let params = [Param::Text(&self.session_id)];
         let mut session = checkout(&self.store.pool).await?;
         if is_postgres(session.database().dialect()) {
+            self.check_branch(false)?;
             session
                 .exec()
                 .await?
@@ -462,6 +590,13 @@ impl ItemsSession {
                 .await?;
         } else {
             let mut tx = session.transaction().await?;
+            let structured = advanced::probe(&mut tx, t).await?;
+            self.check_branch(structured)?;
+            if structured {
+                advanced::clear(&mut tx, t, &self.session_id).await?;
+                tx.commit().await?;
+                return Ok(());
+            }
             for statement in sql::clear_sqlite(t) {
                 tx.exec().await?.execute(statement, &params).await?;
             }

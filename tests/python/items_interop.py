@@ -1,11 +1,12 @@
-"""The Python side of tests/items_python_interop.rs: the OpenAI Agents SDK's
-`SQLAlchemySession` (openai-agents 0.24.0), or its built-in `SQLiteSession` (the SDK's
-default store), on the tables the Rust test names.
+"""The Python side of tests/items_python_interop.rs and tests/items_advanced_sqlite.rs:
+the OpenAI Agents SDK's `SQLAlchemySession` (openai-agents 0.24.0), its built-in
+`SQLiteSession` (the SDK's default store), or its `AdvancedSQLiteSession` (branches and
+usage beside the same tables), on the tables the Rust test names.
 
 Usage: python items_interop.py '<json request>'; prints one JSON object.
 
 Request: {"backend": "postgres" | "sqlite", "url": DSN or SQLite file path,
-          "impl": "sqlalchemy" (default) | "sqlite_session" (SQLite only),
+          "impl": "sqlalchemy" (default) | "sqlite_session" | "advanced" (SQLite only),
           "sessions_table": ..., "messages_table": ..., "create_tables": bool,
           "session_id": ...,
           "ops": [[op, arg], ...],        # run in order, one result each
@@ -16,6 +17,13 @@ Ops:     ["add", [item, ...]]  one add_items call      -> null
          ["get", limit | null]                          -> [item, ...]
          ["pop", n]  n pop_item calls                   -> [item | null, ...]
          ["clear", null]                                -> null
+       advanced only:
+         ["get_on", [limit, branch]]  get_items on a branch -> [item, ...]
+         ["branch", [turn, name]]  create_branch_from_turn (and switch) -> name
+         ["switch", branch]                             -> null
+         ["turns", null]  get_conversation_turns: [[turn, full_content], ...]
+         ["tools", null]  get_tool_usage: [[tool, count, turn], ...]
+         ["branches", null]  list_branches: [[branch, messages, user turns], ...]
 Answer:  {"results": [...], "schema": {...} | null}
 """
 
@@ -24,6 +32,7 @@ import json
 import os
 import sys
 
+from agents.extensions.memory.advanced_sqlite_session import AdvancedSQLiteSession
 from agents.extensions.memory.sqlalchemy_session import SQLAlchemySession
 from agents.memory.sqlite_session import SQLiteSession
 from sqlalchemy import inspect
@@ -94,7 +103,15 @@ def describe(sync_conn, sessions, messages):
 
 async def main(req):
     engine = create_async_engine(engine_url(req))
-    if req.get("impl", "sqlalchemy") == "sqlite_session":
+    if req.get("impl") == "advanced":
+        session = AdvancedSQLiteSession(
+            session_id=req["session_id"],
+            db_path=req["url"],
+            create_tables=req["create_tables"],
+            sessions_table=req["sessions_table"],
+            messages_table=req["messages_table"],
+        )
+    elif req.get("impl", "sqlalchemy") == "sqlite_session":
         # Creates its tables (IF NOT EXISTS) whatever create_tables says.
         session = SQLiteSession(
             req["session_id"],
@@ -133,6 +150,23 @@ async def main(req):
         elif op == "clear":
             await session.clear_session()
             results.append(None)
+        elif op == "get_on":
+            results.append(await session.get_items(arg[0], branch_id=arg[1]))
+        elif op == "branch":
+            results.append(await session.create_branch_from_turn(arg[0], arg[1]))
+        elif op == "switch":
+            await session.switch_to_branch(arg)
+            results.append(None)
+        elif op == "turns":
+            turns = await session.get_conversation_turns()
+            results.append([[t["turn"], t["full_content"]] for t in turns])
+        elif op == "tools":
+            results.append([list(t) for t in await session.get_tool_usage()])
+        elif op == "branches":
+            branches = await session.list_branches()
+            results.append(
+                [[b["branch_id"], b["message_count"], b["user_turns"]] for b in branches]
+            )
         else:
             raise ValueError(f"unknown op {op}")
     schema = None
