@@ -117,6 +117,31 @@ where
     }
 }
 
+/// Runs `call`, and once more when it failed on a table or column missing and `forget`
+/// (which forgets what the store had learnt of `table`'s layout) says something was known:
+/// the tables changed under the store (a migration dropped and made them again, a Python
+/// store removed its own), so the layout is asked again. The failed statement wrote
+/// nothing (each write is one statement or one transaction), so the second run is safe
+/// for writes too.
+#[cfg(any(feature = "adk", feature = "items"))]
+pub(crate) async fn relearning<T, F>(
+    table: &str,
+    forget: impl FnOnce() -> bool,
+    mut call: impl FnMut() -> F,
+) -> Result<T>
+where
+    F: std::future::Future<Output = Result<T>>,
+{
+    match call().await {
+        Err(e) if e.is_missing_table_or_column() && forget() => {
+            tracing::warn!(target: "session_pool::store", table, error = %e,
+                "the tables changed; asking the catalog for their layout again");
+            call().await
+        }
+        other => other,
+    }
+}
+
 /// True when `dialect` is PostgreSQL.
 pub(crate) fn is_postgres(dialect: Dialect) -> bool {
     #[cfg(feature = "postgres")]

@@ -16,7 +16,7 @@ use crate::value::FromValue;
 
 /// Asks the catalog whether the structure tables are there, and remembers a yes.
 pub(super) async fn probe(c: &mut impl Context, t: &Tables) -> Result<bool> {
-    let sql = format!("SELECT {}", structure::probe(t));
+    let sql = format!("SELECT {}", t.structure.probe());
     let rows = c
         .exec()
         .await?
@@ -26,7 +26,7 @@ pub(super) async fn probe(c: &mut impl Context, t: &Tables) -> Result<bool> {
         .await?;
     let seen = rows.first().copied().unwrap_or(false);
     if seen {
-        t.structure.set(true);
+        t.structure.set();
     }
     Ok(seen)
 }

@@ -11,7 +11,7 @@ pub(super) struct Tables {
     pub(super) messages: Ident,
     pub(super) index: Ident,
     /// Whether `AdvancedSQLiteSession`'s tables were seen beside these.
-    pub(super) structure: super::structure::Seen,
+    pub(super) structure: super::structure::Presence,
 }
 
 /// The statements `create_tables` runs, in order; each is idempotent.

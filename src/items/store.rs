@@ -97,13 +97,14 @@ impl ItemsStore {
         }
         let mut index = format!("idx_{}_session_time", config.messages_table);
         index.truncate(MAX_IDENT_LEN);
+        let messages = Ident::new(&config.messages_table)?;
         Ok(ItemsStore {
             pool,
             tables: Arc::new(Tables {
                 sessions: Ident::new(&config.sessions_table)?,
-                messages: Ident::new(&config.messages_table)?,
+                structure: structure::Presence::new(&messages),
+                messages,
                 index: Ident::new(&index)?,
-                structure: Default::default(),
             }),
             codec: Arc::new(JsonCodec),
             staleness: crate::Staleness::Strong,
@@ -321,9 +322,9 @@ impl ItemsSession {
         }
         // On SQLite, once a second, each row also says whether the structure tables are
         // there: any row the plain read returns is one a structured read would weigh.
-        let probe = (sqlite && t.structure.read_probe_due()).then(|| structure::probe(t));
-        let probing = probe.is_some();
-        let sql = sql::get_items(t, limit.is_some(), probe.as_deref());
+        let probing = sqlite && t.structure.read_probe_due();
+        let probe = probing.then(|| t.structure.probe());
+        let sql = sql::get_items(t, limit.is_some(), probe);
         let rows = read_rows(
             &self.store.pool,
             session,
@@ -337,7 +338,7 @@ impl ItemsSession {
         )
         .await?;
         if rows.iter().any(|(_, seen)| *seen) {
-            t.structure.set(true);
+            t.structure.set();
             let mut session = checkout(&self.store.pool).await?;
             return advanced::get_rows(&mut *session, t, id, branch, limit).await;
         }
@@ -378,24 +379,14 @@ impl ItemsSession {
         )))
     }
 
-    /// Runs `op`; if it used the structure tables and one is gone (dropped by hand, or the
-    /// database replaced), forgets them and runs it once more. A failed call wrote
-    /// nothing: each write is one transaction.
-    async fn relearning<T, F>(&self, op: impl Fn() -> F) -> Result<T>
+    /// Runs `op`, once more if it used the structure tables and one is gone (see
+    /// [`relearning`](crate::support::relearning)).
+    async fn relearning<T, F>(&self, op: impl FnMut() -> F) -> Result<T>
     where
         F: std::future::Future<Output = Result<T>>,
     {
-        let structure = &self.store.tables.structure;
-        let seen = structure.get();
-        match op().await {
-            Err(e) if seen && e.is_missing_table_or_column() => {
-                tracing::debug!(target: "session_pool::items", error = %e,
-                    "the AdvancedSQLiteSession tables are gone; asking the catalog again");
-                structure.set(false);
-                op().await
-            }
-            other => other,
-        }
+        let t = &self.store.tables;
+        crate::support::relearning(t.messages.as_str(), || t.structure.forget(), op).await
     }
 
     /// Appends `items` in order, in one transaction that also creates the conversation's
@@ -452,12 +443,11 @@ impl ItemsSession {
             let mut tx = session.transaction().await?;
             // The upsert also says whether the structure tables are there: asked inside
             // the write lock, so no Python session can add them before this commits.
-            let probe = structure::probe(t);
             let seen = tx
                 .exec()
                 .await?
                 .map_rows(
-                    sql::upsert_parent(t, Some(&probe)),
+                    sql::upsert_parent(t, Some(t.structure.probe())),
                     &[Param::Text(&self.session_id)],
                     |r| Ok(bool::from_owned(r.value(0)?).unwrap_or(false)),
                 )
@@ -465,7 +455,7 @@ impl ItemsSession {
             let structured = seen.first().copied().unwrap_or(false);
             self.check_branch(structured)?;
             if structured {
-                t.structure.set(true);
+                t.structure.set();
                 let metas = advanced::metas(values, items);
                 advanced::add(&mut tx, t, &self.session_id, &self.branch, items, &metas).await?;
                 tx.commit().await?;
@@ -528,11 +518,11 @@ impl ItemsSession {
             // SQLite writes one at a time: the statement sees the tail as it is. It pops
             // nothing where the structure tables are (their pop is another), and then
             // the catalog says which of the two it was.
-            let probe = structure::probe(t);
+            let probe = t.structure.probe();
             let rows = session
                 .exec()
                 .await?
-                .map_rows(sql::pop_item(t, Some(&probe)), &params, popped)
+                .map_rows(sql::pop_item(t, Some(probe)), &params, popped)
                 .await?;
             if let Some(row) = rows.into_iter().next() {
                 return Ok(Some(row));

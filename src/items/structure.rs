@@ -15,6 +15,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::schema::Tables;
+use crate::ident::Ident;
 
 /// The branch a conversation uses unless told otherwise (the SDK's default).
 pub(super) const MAIN: &str = "main";
@@ -23,31 +24,38 @@ pub(super) const MAIN: &str = "main";
 /// have appeared (the question costs about 4 µs of a 64 µs read; BENCHMARKS §2b).
 const READ_PROBE_EVERY_MS: u64 = 1_000;
 
-/// Whether the structure tables were seen beside the items table. Once seen, calls go
-/// straight to the structured statements. Until then every write learns it from a column
-/// or a condition of its plain statement (no extra round trip), so no item is written
-/// without its structure row; reads ask at most once a second.
+/// Whether the structure tables were seen beside the items table, and how to ask. Once
+/// seen, calls go straight to the structured statements. Until then every write learns it
+/// from a column or a condition of its plain statement (no extra round trip), so no item
+/// is written without its structure row; reads ask at most once a second.
 #[derive(Debug)]
-pub(super) struct Seen {
+pub(super) struct Presence {
     seen: AtomicBool,
     born: Instant,
     /// When (ms after `born`) a read next asks.
     next_read_probe: AtomicU64,
+    /// The question, an SQL condition (built once: each write on plain tables asks it).
+    probe: String,
 }
 
-impl Default for Seen {
-    fn default() -> Self {
-        Seen {
+impl Presence {
+    /// Nothing seen yet, beside the items table `messages`.
+    pub(super) fn new(messages: &Ident) -> Self {
+        Presence {
             seen: AtomicBool::new(false),
             born: Instant::now(),
             next_read_probe: AtomicU64::new(0),
+            probe: probe(messages),
         }
     }
-}
 
-impl Seen {
     pub(super) fn get(&self) -> bool {
         self.seen.load(Ordering::Acquire)
+    }
+
+    /// The question: true (1) when the tables are there.
+    pub(super) fn probe(&self) -> &str {
+        &self.probe
     }
 
     /// True for one read a second (the first read included): it asks as well.
@@ -66,26 +74,32 @@ impl Seen {
                 .is_ok()
     }
 
-    pub(super) fn set(&self, seen: bool) {
-        if self.seen.swap(seen, Ordering::AcqRel) != seen && seen {
+    /// Remembers that the tables are there.
+    pub(super) fn set(&self) {
+        if !self.seen.swap(true, Ordering::AcqRel) {
             tracing::debug!(target: "session_pool::items",
                 "AdvancedSQLiteSession's tables found beside the items table; following them");
         }
     }
+
+    /// Forgets them; true if they had been seen.
+    pub(super) fn forget(&self) -> bool {
+        self.seen.swap(false, Ordering::AcqRel)
+    }
 }
 
-/// True (1) when `turn_usage` exists and `message_structure` refers to this store's items
-/// table, as the SDK's `AdvancedSQLiteSession` creates them (its DDL says `REFERENCES
+/// True (1) when `turn_usage` exists and `message_structure` refers to the items table
+/// `messages`, as the SDK's `AdvancedSQLiteSession` creates them (its DDL says `REFERENCES
 /// <messages>(id)`). Read from `sqlite_master`: the foreign-key pragmas say the same
 /// more generally but cost 35 µs inside a write where this costs 10 (BENCHMARKS §2b).
-pub(super) fn probe(t: &Tables) -> String {
+fn probe(messages: &Ident) -> String {
     // The name is a validated identifier (letters, digits, `_`): safe as a literal, and
     // ASCII, so `lower` compares it as SQLite compares names.
     format!(
         "((SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND \
          ((name = 'message_structure' AND instr(lower(sql), 'references {}(id)') > 0) \
          OR name = 'turn_usage')) = 2)",
-        t.messages.as_str().to_ascii_lowercase()
+        messages.as_str().to_ascii_lowercase()
     )
 }
 

@@ -92,18 +92,12 @@ impl AdkStore {
     /// was known: the tables changed under the store (a migration dropped and made them
     /// again, perhaps in another layout), so the form is forgotten and asked again. The
     /// failed statement wrote nothing, so the second run is safe for writes too.
-    pub(super) async fn relearning<T, F>(&self, mut call: impl FnMut() -> F) -> Result<T>
+    pub(super) async fn relearning<T, F>(&self, call: impl FnMut() -> F) -> Result<T>
     where
         F: std::future::Future<Output = Result<T>>,
     {
-        match call().await {
-            Err(e) if e.is_missing_table_or_column() && self.form.forget() => {
-                tracing::warn!(target: "session_pool::adk", table = %self.tables.events,
-                    error = %e, "the ADK tables changed; asking the catalog for their layout again");
-                call().await
-            }
-            other => other,
-        }
+        let forget = || self.form.forget();
+        crate::support::relearning(self.tables.events.as_str(), forget, call).await
     }
 
     /// The events table's form: asked of the catalog once (until the tables change), so
