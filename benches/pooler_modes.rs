@@ -7,7 +7,10 @@
 //!   an unnamed prepared statement, `COMMIT` (four round trips: BEGIN, parse/describe,
 //!   bind/execute, COMMIT);
 //! - and, for reference, `direct`: this crate on the server itself, named prepared
-//!   statements (one round trip once prepared).
+//!   statements (one round trip once prepared);
+//! - `transaction`: the statement in one of this crate's transactions through the pooler
+//!   (`BEGIN`, which also takes the session's tag, the statement, `COMMIT`: three round
+//!   trips), what `run_in_transaction` costs there.
 //!
 //! With `PGBOUNCER_CURRENT_SMALL_URL` (the PgBouncer 1.24 `scripts/test` builds), two more
 //! through it: `current_inline` (the pooler mode, which an undeclared session goes over
@@ -106,6 +109,22 @@ fn bench(c: &mut Criterion) {
     });
 
     crate_contender(&mut group, &rt, "direct", &direct);
+
+    let pool = rt.block_on(async {
+        let db = Database::open(&format!("{bouncer}?pgbouncer=true"))
+            .await
+            .unwrap();
+        FixedSizePool::builder().size(1).build(&db).await.unwrap()
+    });
+    group.bench_function("transaction", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut s = pool.session().await.unwrap();
+            let mut tx = s.transaction().await.unwrap();
+            let rs = tx.execute_sql(SQL, &args()).await.unwrap();
+            assert_eq!(rs.rows.len(), 1);
+            tx.commit().await.unwrap();
+        })
+    });
 
     if let Ok(current) = std::env::var("PGBOUNCER_CURRENT_SMALL_URL") {
         for (name, flag) in [("current_inline", "true"), ("current_renamed", "false")] {

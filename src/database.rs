@@ -138,6 +138,11 @@ impl DatabaseOptions {
     ///   sessions have no backend pid.
     /// - Transactions, snapshots, batches, `run_in_transaction` and the stores work as
     ///   elsewhere: a transaction holds one server connection from `BEGIN` to the end.
+    ///   Its `BEGIN` also takes a shared advisory lock on a key of the session's own
+    ///   (`pg_try_advisory_xact_lock_shared`, in the same message; it never waits), by
+    ///   which a statement of the transaction cut off by a dropped future is found and
+    ///   cancelled. A statement cut off outside a transaction cannot be: its session is
+    ///   given up, and the statement runs on to its end or its statement timeout.
     ///
     /// Statement texts are read as `standard_conforming_strings = on` reads them (the
     /// default since PostgreSQL 9.1) to find the `$n` placeholders. sqlx's startup
@@ -612,12 +617,26 @@ impl Database {
         }
     }
 
+    /// Whether transactions through the pooler carry their session's tag (see
+    /// [`TxTag`](crate::pooler::TxTag)): `None` until a session has asked.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn pooled_tags(&self) -> Option<bool> {
+        self.inner.pooler.tags()
+    }
+
+    /// A session asked whether the server takes transactions' tags.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn found_pooled_tags(&self, taken: bool) {
+        self.inner.pooler.found_tags(taken, &self.inner.name);
+    }
+
     /// Asks the server to cancel what `backend` is running (PostgreSQL
     /// `pg_cancel_backend`, from a connection of its own to the same host, which sqlx's
     /// lack of a cancel request makes necessary). Returns whether the server found it.
     #[cfg(feature = "postgres")]
     pub(crate) async fn cancel_backend(&self, backend: Backend) -> Result<bool> {
-        self.signal_backend("SELECT pg_cancel_backend($1)", backend)
+        let pid = format!("SELECT {}::int4 AS pid", backend.pid);
+        self.signal_backend("pg_cancel_backend", backend.host, &pid)
             .await
     }
 
@@ -625,34 +644,44 @@ impl Database {
     /// its locks go. Returns whether the server found it.
     #[cfg(feature = "postgres")]
     pub(crate) async fn terminate_backend(&self, backend: Backend) -> Result<bool> {
-        self.signal_backend("SELECT pg_terminate_backend($1)", backend)
+        let pid = format!("SELECT {}::int4 AS pid", backend.pid);
+        self.signal_backend("pg_terminate_backend", backend.host, &pid)
             .await
     }
 
+    /// Cancels what the transaction tagged `tag` is running, through the pooler (see
+    /// [`TxTag`](crate::pooler::TxTag)). Returns whether a backend held the tag.
+    #[cfg(feature = "postgres")]
+    pub(crate) async fn cancel_tagged(&self, tag: crate::pooler::TxTag) -> Result<bool> {
+        self.signal_backend("pg_cancel_backend", tag.host, &tag.holder())
+            .await
+    }
+
+    /// Sends `function` (`pg_cancel_backend`, `pg_terminate_backend`) to the backends
+    /// `pids` (a query) names on host `host`, from a connection of its own: a pid means
+    /// nothing on another server. Returns whether it reached any.
     #[cfg(feature = "postgres")]
     #[allow(irrefutable_let_patterns)] // refutable once SQLite is built too
-    async fn signal_backend(&self, sql: &'static str, backend: Backend) -> Result<bool> {
+    async fn signal_backend(&self, function: &str, host: usize, pids: &str) -> Result<bool> {
         let Target::Postgres(hosts) = &self.inner.target else {
             return Ok(false);
         };
-        // The backend's own host: a pid means nothing on another server.
-        let Some(options) = hosts.options.get(backend.host) else {
+        let Some(options) = hosts.options.get(host) else {
             return Ok(false);
         };
         let mut conn: PgConnection = options
             .connect()
             .await
             .map_err(|e| connect_error(&self.inner.name, e))?;
-        let found: bool = sqlx::raw_sql(sqlx::AssertSqlSafe(
-            sql.replace("$1", &backend.pid.to_string()),
-        ))
-        .fetch_one(&mut conn)
-        .await
-        .and_then(|row| {
-            use sqlx::Row;
-            row.try_get::<bool, _>(0)
-        })
-        .map_err(crate::error::from_sqlx)?;
+        let sql = format!("SELECT coalesce(bool_or({function}(w.pid)), false) FROM ({pids}) AS w");
+        let found: bool = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut conn)
+            .await
+            .and_then(|row| {
+                use sqlx::Row;
+                row.try_get::<bool, _>(0)
+            })
+            .map_err(crate::error::from_sqlx)?;
         let _ = conn.close().await;
         Ok(found)
     }

@@ -51,14 +51,37 @@ impl Interrupt {
     }
 }
 
-/// Disarms its interrupt when dropped: a statement whose future or stream is dropped
-/// half-way leaves no deadline behind for the next one.
+/// A SQLite statement's hold on its session's interrupt while it runs, armed with the
+/// statement's deadline if it has one. [`finish`](Running::finish)ed, it disarms. Dropped
+/// before that (the statement's future or stream dropped half-way: a cancelled request),
+/// it stops the statement at its next check instead of letting it run on, holding the
+/// database's write lock; the session's next use reads what is left and disarms (see
+/// `Session::clean_up`). Either way one atomic store, no I/O.
 #[derive(Debug)]
-pub(crate) struct Armed(pub(crate) std::sync::Arc<Interrupt>);
+pub(crate) struct Running(Option<std::sync::Arc<Interrupt>>);
 
-impl Drop for Armed {
+impl Running {
+    /// The statement starts: with `timeout`, it stops once that has passed.
+    pub(crate) fn start(interrupt: std::sync::Arc<Interrupt>, timeout: Option<Duration>) -> Self {
+        if let Some(timeout) = timeout {
+            interrupt.arm(timeout);
+        }
+        Running(Some(interrupt))
+    }
+
+    /// The statement answered: no deadline is left behind for the next one.
+    pub(crate) fn finish(mut self) {
+        if let Some(i) = self.0.take() {
+            i.disarm();
+        }
+    }
+}
+
+impl Drop for Running {
     fn drop(&mut self) {
-        self.0.disarm();
+        if let Some(i) = self.0.take() {
+            i.arm(Duration::ZERO);
+        }
     }
 }
 
@@ -75,7 +98,19 @@ mod tests {
         i.arm(Duration::from_secs(60));
         assert!(!i.expired());
         i.arm(Duration::ZERO);
-        drop(Armed(i.clone()));
+        Running::start(i.clone(), None).finish();
+        assert!(!i.expired(), "a finished statement leaves nothing armed");
+        Running::start(i.clone(), Some(Duration::from_secs(60))).finish();
         assert!(!i.expired());
+    }
+
+    #[test]
+    fn a_statement_dropped_while_running_is_stopped() {
+        let i = std::sync::Arc::new(Interrupt::default());
+        drop(Running::start(i.clone(), None));
+        assert!(i.expired());
+        i.disarm();
+        drop(Running::start(i.clone(), Some(Duration::from_secs(60))));
+        assert!(i.expired(), "stopped at once, not at its deadline");
     }
 }

@@ -579,7 +579,7 @@ impl Core {
         if released {
             session.count_released();
         }
-        if session.is_broken() || session.needs_rollback() || !self.gate.is_clear() {
+        if session.is_broken() || session.needs_settling() || !self.gate.is_clear() {
             self.checkin_other(session);
             return;
         }
@@ -605,7 +605,7 @@ impl Core {
         }
     }
 
-    /// The rest of a checkin: a broken session, an abandoned transaction, or someone
+    /// The rest of a checkin: a broken session, a cut-off statement or transaction, or someone
     /// waiting (or the pool closed).
     #[inline(never)]
     fn checkin_other(&self, session: Session) {
@@ -617,13 +617,14 @@ impl Core {
             self.release_place(Some(session));
             return;
         }
-        if session.needs_rollback()
+        if session.needs_settling()
             && !self.gate.is_closed()
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
-            // An abandoned transaction: the janitor rolls it back now, so its locks do not
-            // wait for the session's next use. Still counted in use until then. (With no
-            // runtime to roll back on, the next use does it.)
+            // A cut-off statement or an abandoned transaction: the janitor stops and rolls
+            // it back now, so its locks do not wait for the session's next use, and the
+            // next user does not wait for the statement. Still counted in use until then.
+            // (With no runtime to do it on, the next use does it.)
             let mut st = self.state.lock();
             st.dirty.push(session);
             let start = !std::mem::replace(&mut st.janitor, true);
@@ -949,21 +950,21 @@ impl Core {
         std::mem::take(&mut self.state.lock().dirty)
     }
 
-    /// Rolls back the abandoned transactions of `dirty` (each within the check timeout),
+    /// Settles the cut-off statements and transactions of `dirty` (each within the check timeout),
     /// concurrently, and returns the sessions to the pool; a session that did not answer is
     /// dropped and replaced.
     pub(crate) async fn clean(&self, dirty: Vec<Session>) {
         let n = dirty.len();
         let cleaned = futures_util::future::join_all(dirty.into_iter().map(|mut s| async move {
-            if let Err(e) = s.roll_back_abandoned().await {
+            if let Err(e) = s.settle().await {
                 tracing::debug!(target: "session_pool::pool", error = %e,
-                    "could not roll back an abandoned transaction; dropping its session");
+                    "could not settle a cut-off statement or transaction; dropping its session");
             }
             s
         }))
         .await;
         tracing::debug!(target: "session_pool::pool", sessions = n,
-            "rolled back abandoned transactions");
+            "settled cut-off statements and transactions");
         for s in cleaned {
             self.checkin(s);
         }

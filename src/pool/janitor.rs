@@ -1,8 +1,9 @@
 //! The janitor: one task per pool, started the first time there is work for it, that
 //!
-//! - rolls back sessions that came home with an abandoned transaction (a task aborted or
-//!   panicking inside `run_in_transaction`), so that the transaction's locks go within
-//!   milliseconds rather than at the session's next use, however quiet the pool is;
+//! - settles sessions that came home cut off (a task aborted, timed out or panicking): it
+//!   stops a statement still running and rolls back an abandoned transaction (see
+//!   `session/settle.rs`), so that their locks go within milliseconds rather than at the
+//!   session's next use, however quiet the pool is, and no later user waits for them;
 //! - with the leak warning on, looks for checkouts held too long, while they are held;
 //! - closes sessions idle past the maximum idle lifetime, and tops the pool up (to its
 //!   size, or to a bursty pool's `min_idle`).

@@ -143,45 +143,56 @@ impl<'a> Exec<'a> {
         params: &[impl AsParam],
     ) -> BoxStream<'a, Result<Row>> {
         let meta = self.meta;
-        // SQLite: armed for the whole stream, disarmed when it ends or is dropped.
-        let armed = match (self.limit, &meta.interrupt) {
-            (Some(limit), Some(interrupt)) => {
-                interrupt.arm(limit.timeout);
-                Some(crate::deadline::Armed(interrupt.clone()))
-            }
-            _ => None,
-        };
+        // In flight until the stream ends (see `bounded`); on SQLite the statement's hold on
+        // the interrupt lasts as long, and stops the statement if the stream is dropped.
+        meta.in_flight = true;
+        let mut running = meta.interrupt.clone().map(|interrupt| {
+            crate::deadline::Running::start(interrupt, self.limit.map(|l| l.timeout))
+        });
         let (conn, limit) = server_side(self.conn, self.limit, meta.tx_open);
         let timeout = limit.map(|l| l.timeout);
         // The span lives as long as the stream.
         let span = telemetry::statement(self.db.telemetry(), sql.text(), true);
         let rows = conn.fetch(sql, params);
         // PostgreSQL: a timer beside the stream (SQLite's interrupt needs none).
-        let rows = match (limit, meta.backend) {
-            (Some(limit), Some(backend)) if armed.is_none() && limit.by != By::Lost => {
+        let mut rows = match (limit, meta.backend) {
+            (Some(limit), Some(backend)) if running.is_none() && limit.by != By::Lost => {
                 let cancel = limit.by == By::Cancel;
                 super::timed_stream::Timed::new(rows, self.db, backend, limit.timeout, cancel)
                     .boxed()
             }
             _ => rows,
         };
-        rows.map(move |r| {
-            let _keep = &armed;
+        let mut ended = false;
+        futures_util::stream::poll_fn(move |cx| {
+            if ended {
+                return std::task::Poll::Ready(None);
+            }
+            let Some(r) = std::task::ready!(rows.poll_next_unpin(cx)) else {
+                ended = true;
+                meta.in_flight = false;
+                if let Some(running) = running.take() {
+                    running.finish();
+                }
+                return std::task::Poll::Ready(None);
+            };
             let _entered = span.enter();
-            r.map_err(|e| match (e, timeout) {
-                (ExecError::Sql(e), Some(timeout)) if classify(&e) == Class::Cancelled => {
-                    Error::StatementTimeout {
-                        timeout,
-                        session_lost: false,
+            let r = r
+                .map_err(|e| match (e, timeout) {
+                    (ExecError::Sql(e), Some(timeout)) if classify(&e) == Class::Cancelled => {
+                        Error::StatementTimeout {
+                            timeout,
+                            session_lost: false,
+                        }
                     }
-                }
-                (ExecError::Crate(e @ Error::StatementTimeout { session_lost, .. }), _) => {
-                    meta.broken |= session_lost;
-                    e
-                }
-                (e, _) => meta.fail(e),
-            })
-            .inspect_err(|e| telemetry::failed(&span, e))
+                    (ExecError::Crate(e @ Error::StatementTimeout { session_lost, .. }), _) => {
+                        meta.broken |= session_lost;
+                        e
+                    }
+                    (e, _) => meta.fail(e),
+                })
+                .inspect_err(|e| telemetry::failed(&span, e));
+            std::task::Poll::Ready(Some(r))
         })
         .boxed()
     }
@@ -251,33 +262,48 @@ fn server_side(
     }
 }
 
+/// A limited statement's failure as this crate's error: a cancel is its timeout.
+fn finish<T>(meta: &mut Meta, limit: Limit, res: ExecResult<T>) -> Result<T> {
+    res.map_err(|e| match e {
+        ExecError::Sql(e) if classify(&e) == Class::Cancelled => Error::StatementTimeout {
+            timeout: limit.timeout,
+            session_lost: false,
+        },
+        e => meta.fail(e),
+    })
+}
+
 /// Runs one statement's future within `limit`, and turns its failure into this crate's
 /// error. With no limit, it is just awaited.
+///
+/// Until the statement answers, the session counts it in flight: dropped before that (a
+/// cancelled request), the statement may still run on the server, holding its locks, so
+/// the session's next use, or its pool's janitor, stops it and reads what is left before
+/// anything else runs on the connection (`Session::clean_up`).
 async fn bounded<T>(
     meta: &mut Meta,
     db: &Database,
     limit: Option<Limit>,
     run: impl Future<Output = ExecResult<T>>,
 ) -> Result<T> {
-    let Some(limit) = limit else {
-        return run.await.map_err(|e| meta.fail(e));
-    };
-    let finish = |meta: &mut Meta, res: ExecResult<T>| {
-        res.map_err(|e| match e {
-            ExecError::Sql(e) if classify(&e) == Class::Cancelled => Error::StatementTimeout {
-                timeout: limit.timeout,
-                session_lost: false,
-            },
-            e => meta.fail(e),
-        })
-    };
+    meta.in_flight = true;
     if let Some(interrupt) = meta.interrupt.clone() {
-        // SQLite: the progress handler stops the statement at the deadline.
-        interrupt.arm(limit.timeout);
-        let _armed = crate::deadline::Armed(interrupt);
+        // SQLite: the progress handler stops the statement at its deadline, or at once if
+        // this future is dropped first.
+        let running = crate::deadline::Running::start(interrupt, limit.map(|l| l.timeout));
         let res = run.await;
-        return finish(meta, res);
+        running.finish();
+        meta.in_flight = false;
+        return match limit {
+            Some(limit) => finish(meta, limit, res),
+            None => res.map_err(|e| meta.fail(e)),
+        };
     }
+    let Some(limit) = limit else {
+        let res = run.await;
+        meta.in_flight = false;
+        return res.map_err(|e| meta.fail(e));
+    };
     let grace = db.check_timeout();
     let mut run = std::pin::pin!(run);
     let first = match limit.by {
@@ -285,7 +311,8 @@ async fn bounded<T>(
         By::Server => limit.timeout.saturating_add(grace),
     };
     if let Ok(res) = tokio::time::timeout(first, run.as_mut()).await {
-        return finish(meta, res);
+        meta.in_flight = false;
+        return finish(meta, limit, res);
     }
     if limit.by == By::Cancel
         && let Some(pid) = meta.backend
@@ -296,7 +323,8 @@ async fn bounded<T>(
         match tokio::time::timeout(grace, Box::pin(db.cancel_backend(pid))).await {
             Ok(Ok(_)) => {
                 if let Ok(res) = tokio::time::timeout(grace, run.as_mut()).await {
-                    return finish(meta, res);
+                    meta.in_flight = false;
+                    return finish(meta, limit, res);
                 }
             }
             Ok(Err(e)) => tracing::warn!(target: "session_pool::session", session = %meta.name,

@@ -12,6 +12,7 @@ pub(crate) mod exec;
 mod query;
 #[cfg(feature = "postgres")]
 mod replica;
+mod settle;
 mod tally;
 mod timed_stream;
 
@@ -66,6 +67,13 @@ pub(crate) struct Meta {
     /// A transaction sqlx knows of was begun and has not finished: dropped half-way, sqlx
     /// queued its ROLLBACK on the connection (PostgreSQL sends it with the next message).
     pub(crate) tx_open: bool,
+    /// A statement was sent and its answer not read to the end (its future or stream was
+    /// dropped half-way): it may still run, so the next use stops it first (`settle.rs`).
+    pub(crate) in_flight: bool,
+    /// Through a transaction pooler: the tag each transaction carries, by which a cut-off
+    /// statement in it is found and cancelled (`None` if the server takes no tags).
+    #[cfg(feature = "postgres")]
+    pub(crate) tx_tag: Option<crate::pooler::TxTag>,
     /// Reset the connection's state before its next use (a pool's reset on release).
     pub(crate) needs_reset: bool,
     /// Times a pool handed the session out and got it back.
@@ -158,43 +166,6 @@ pub(crate) struct Live {
     pub(crate) replica: Option<replica::Link>,
 }
 
-impl Live {
-    /// Rolls back whatever an abandoned transaction left open, within `timeout`; past it the
-    /// session is lost. A dropped `Transaction` needs only its queued ROLLBACK sent (any
-    /// round trip sends it); a cut-off BEGIN, COMMIT or ROLLBACK needs one of ours, which
-    /// SQLite refuses and PostgreSQL warns about when no transaction is open, both fine.
-    async fn roll_back_abandoned(&mut self, timeout: std::time::Duration) -> Result<()> {
-        let res = if self.meta.tx_dirty {
-            let rollback = self
-                .conn
-                .as_mut()
-                .execute(crate::conn::fixed("ROLLBACK"), crate::param::NONE);
-            tokio::time::timeout(timeout, async { rollback.await.map(drop) }).await
-        } else {
-            let flush = async { Ok(self.conn.ping().await?) };
-            tokio::time::timeout(timeout, flush).await
-        };
-        match res {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                let err = self.meta.fail(e);
-                if self.meta.broken {
-                    return Err(err);
-                }
-            }
-            Err(_) => {
-                self.meta.broken = true;
-                return Err(self.meta.not_found(format!(
-                    "the server did not answer a ROLLBACK within {timeout:?}"
-                )));
-            }
-        }
-        self.meta.tx_open = false;
-        self.meta.tx_dirty = false;
-        Ok(())
-    }
-}
-
 /// One server-side session: a single live connection (Spanner's `Session`).
 ///
 /// Create it with [`Database::session`], then [`create`](Session::create) it; or take one
@@ -234,6 +205,24 @@ impl fmt::Debug for Session {
             None => d.field("created", &false),
         };
         d.finish()
+    }
+}
+
+/// Whether the server behind a transaction pooler takes a transaction's tag (see
+/// [`TxTag`](crate::pooler::TxTag)): asked once per database, by its first session in that
+/// mode. A server without advisory locks (some PostgreSQL-compatible ones) refuses the
+/// function; anything else is the session's failure.
+#[cfg(feature = "postgres")]
+async fn takes_tags(conn: &mut Conn, tag: crate::pooler::TxTag) -> Result<bool> {
+    match conn.as_mut().execute(tag.take(), crate::param::NONE).await {
+        Ok(_) => Ok(true),
+        Err(ExecError::Sql(sqlx::Error::Database(d)))
+            if matches!(d.code().as_deref(), Some("42883" | "0A000" | "42501")) =>
+        {
+            Ok(false)
+        }
+        Err(ExecError::Sql(e)) => Err(crate::error::from_sqlx(e)),
+        Err(ExecError::Crate(e)) => Err(e),
     }
 }
 
@@ -417,7 +406,32 @@ impl Session {
                 Ok((conn, (prepared, host)))
             })
             .await?;
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let uuid = uuid::Uuid::new_v4();
+        #[cfg(feature = "postgres")]
+        let (conn, tx_tag) = {
+            let mut conn = conn;
+            let tag = crate::pooler::TxTag {
+                host,
+                key: uuid.as_u64_pair().0 as i64,
+            };
+            let tx_tag = match &conn {
+                Conn::PgPooled(_) => {
+                    let taken = match database.pooled_tags() {
+                        Some(taken) => taken,
+                        None => {
+                            let taken =
+                                database.bounded_connect(takes_tags(&mut conn, tag)).await?;
+                            database.found_pooled_tags(taken);
+                            taken
+                        }
+                    };
+                    taken.then_some(tag)
+                }
+                _ => None,
+            };
+            (conn, tx_tag)
+        };
+        let id = uuid.simple().to_string();
         let now = Instant::now();
         let meta = Meta {
             name: format!("{}/sessions/{id}", self.database.name()),
@@ -431,6 +445,9 @@ impl Session {
             broken: false,
             tx_dirty: false,
             tx_open: false,
+            in_flight: false,
+            #[cfg(feature = "postgres")]
+            tx_tag,
             needs_reset: false,
             uses: 0,
             tally: std::sync::Arc::default(),
@@ -458,9 +475,8 @@ impl Session {
         if live.meta.broken {
             return Err(live.meta.not_found("the session was marked broken".into()));
         }
-        if live.meta.tx_dirty || live.meta.tx_open {
-            live.roll_back_abandoned(self.database.check_timeout())
-                .await?;
+        if live.unsettled() {
+            live.settle(&self.database).await?;
         }
         if live.meta.needs_reset {
             let role = quoted_role(&self.options)?;
@@ -496,6 +512,9 @@ impl Session {
         };
         if live.meta.broken {
             return Ok(false);
+        }
+        if live.unsettled() && live.settle(&self.database).await.is_err() {
+            return Ok(false); // settling gave the session up
         }
         let timeout = self.database.check_timeout();
         match tokio::time::timeout(timeout, live.conn.ping()).await {
@@ -573,21 +592,20 @@ impl Session {
         }
     }
 
-    /// True when the session may hold an open transaction that was abandoned (its
-    /// `Transaction` dropped, or a BEGIN or COMMIT cut off): the next use rolls it back first.
-    pub(crate) fn needs_rollback(&self) -> bool {
+    /// True when a cut-off use left something on the connection (a statement still
+    /// running, a transaction open: see `settle.rs`) that the next use settles first.
+    pub(crate) fn needs_settling(&self) -> bool {
         self.live
             .as_ref()
-            .is_some_and(|l| (l.meta.tx_dirty || l.meta.tx_open) && !l.meta.broken)
+            .is_some_and(|l| l.unsettled() && !l.meta.broken)
     }
 
-    /// Rolls back an abandoned transaction now (see [`needs_rollback`](Session::needs_rollback)),
-    /// within the check timeout.
-    pub(crate) async fn roll_back_abandoned(&mut self) -> Result<()> {
-        let timeout = self.database.check_timeout();
+    /// Settles now what a cut-off use left (see [`needs_settling`](Session::needs_settling)),
+    /// each step within the check timeout.
+    pub(crate) async fn settle(&mut self) -> Result<()> {
         match self.live.as_mut() {
-            Some(live) if (live.meta.tx_dirty || live.meta.tx_open) && !live.meta.broken => {
-                live.roll_back_abandoned(timeout).await
+            Some(live) if live.unsettled() && !live.meta.broken => {
+                live.settle(&self.database).await
             }
             _ => Ok(()),
         }
@@ -608,6 +626,10 @@ impl Session {
             return Err(live.meta.not_found("the session was already lost".into()));
         }
         let mut live = *live;
+        if live.unsettled() {
+            // A cut-off statement would otherwise run on, and hold its locks, after the close.
+            live.settle(&self.database).await?;
+        }
         let timeout = self.database.check_timeout();
         // Closing alone cannot tell a live session from one the server dropped: ask first.
         match tokio::time::timeout(timeout, live.conn.ping()).await {

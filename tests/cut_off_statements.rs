@@ -1,0 +1,258 @@
+//! A statement cut off while it runs: its future or stream dropped half-way, as a request
+//! timeout or a client gone away does. Dropping sends nothing, so before this was handled
+//! the statement ran on: its transaction's row locks (PostgreSQL) or the write lock
+//! (SQLite) stayed held until it ended by itself (30 s of `pg_sleep` here), and the
+//! session went back to the pool idle while still busy, so the next user waited for it.
+//! Now the pool's janitor (or the session's next use) cancels it, by backend pid, by its
+//! transaction's tag through a transaction pooler, or with SQLite's interrupt, and rolls
+//! the transaction back.
+//!
+//! `scripts/test` runs this file directly, and again through both PgBouncers in
+//! transaction mode (declared, and found).
+mod common;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use session_pool::prelude::*;
+use session_pool::{Database, DatabaseOptions, Dialect, Error, FixedSizePool, params};
+
+/// Where the cut falls: the statement has been running this long.
+const CUT: Duration = Duration::from_millis(300);
+/// How long the other writer waits for the lock, and the next user for a session: far
+/// less than the cut-off statement would run by itself.
+const PATIENCE: Duration = Duration::from_secs(3);
+
+async fn table(db: &Database) -> String {
+    let name = common::unique("cutoff");
+    let mut s = db.session();
+    s.create().await.unwrap();
+    s.execute_update(
+        &format!("CREATE TABLE {name} (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)"),
+        &[],
+    )
+    .await
+    .unwrap();
+    s.execute_update(&format!("INSERT INTO {name} VALUES (1, 0)"), &[])
+        .await
+        .unwrap();
+    name
+}
+
+/// A statement that runs for a long time unless stopped: 30 s of sleep on PostgreSQL (3 s
+/// through a transaction pooler, where one outside a transaction cannot be stopped and
+/// would hold a pooler's server connection that long), a long count on SQLite.
+fn slow_query(db: &Database) -> &'static str {
+    match (db.dialect(), db.transaction_pooler()) {
+        (Dialect::Postgres, false) => "SELECT pg_sleep(30) IS NOT NULL AS slept",
+        (Dialect::Postgres, true) => "SELECT pg_sleep(3) IS NOT NULL AS slept",
+        _ => {
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+             WHERE x < 2000000000) SELECT count(*) > 0 AS slept FROM c"
+        }
+    }
+}
+
+/// Another writer, outside the pool, updating the row within `PATIENCE` of lock wait.
+async fn other_writer_updates(db: &Database, name: &str) -> Result<u64, Error> {
+    let other = match db.dialect() {
+        Dialect::Postgres => DatabaseOptions::new(common::pg_url().unwrap()),
+        _ => DatabaseOptions::new(db.name()).sqlite_busy_timeout(PATIENCE),
+    }
+    .open()
+    .await
+    .unwrap();
+    let mut s = other.session();
+    s.create().await.unwrap();
+    let mut tx = s.transaction().await?;
+    if db.dialect() == Dialect::Postgres {
+        // Local to the transaction: through a pooler a session-wide SET would stay on a
+        // shared server connection.
+        tx.execute_update(
+            &format!("SET LOCAL lock_timeout = '{}s'", PATIENCE.as_secs()),
+            &[],
+        )
+        .await?;
+    }
+    let n = tx
+        .execute_update(&format!("UPDATE {name} SET n = 100 WHERE id = 1"), &[])
+        .await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+async fn value(db: &Database, name: &str) -> i64 {
+    let mut s = db.session();
+    s.create().await.unwrap();
+    let rs = s
+        .execute_sql(&format!("SELECT n FROM {name} WHERE id = $1"), &params![1])
+        .await
+        .unwrap();
+    rs.one().unwrap().get::<i64>("n").unwrap()
+}
+
+/// The pool's one session serves the next user within `PATIENCE`.
+async fn next_user_is_served(pool: &FixedSizePool) {
+    let next = tokio::time::timeout(PATIENCE, async {
+        let mut s = pool.session().await?;
+        s.execute_sql("SELECT 1 AS one", &[]).await
+    })
+    .await;
+    assert!(
+        matches!(next, Ok(Ok(_))),
+        "the next user waited for the cut-off statement: {next:?}"
+    );
+}
+
+/// A transaction that took a row lock, cut off while its next statement runs.
+async fn a_transaction_cut_off_mid_statement_releases_its_locks(db: Database) {
+    let name = table(&db).await;
+    let pool = common::fixed_pool(&db, 1).await;
+    let (update, slow) = (
+        format!("UPDATE {name} SET n = n + 1 WHERE id = 1"),
+        slow_query(&db),
+    );
+    let mut s = pool.session().await.unwrap();
+    let cut = tokio::time::timeout(
+        CUT,
+        s.run_in_transaction(async |tx| {
+            tx.execute_update(&update, &[]).await?;
+            tx.execute_sql(slow, &[]).await?;
+            Ok::<_, Error>(())
+        }),
+    )
+    .await;
+    assert!(cut.is_err(), "the slow statement was not cut off: {cut:?}");
+    drop(s);
+
+    let res = other_writer_updates(&db, &name).await;
+    assert!(
+        matches!(res, Ok(1)),
+        "the cut-off transaction still held the row lock: {res:?}"
+    );
+    assert_eq!(value(&db, &name).await, 100);
+    next_user_is_served(&pool).await;
+    let stats = pool.stats();
+    assert_eq!((stats.open, stats.replaced), (1, 0), "{stats:?}");
+}
+
+/// The same with the transaction in the caller's hands, dropped with the statement.
+async fn a_dropped_transaction_cut_off_mid_statement_releases_its_locks(db: Database) {
+    let name = table(&db).await;
+    let pool = common::fixed_pool(&db, 1).await;
+    let slow = slow_query(&db);
+    let mut s = pool.session().await.unwrap();
+    let cut = tokio::time::timeout(CUT, async {
+        let mut tx = s.transaction().await?;
+        tx.execute_update(&format!("UPDATE {name} SET n = n + 1 WHERE id = 1"), &[])
+            .await?;
+        tx.execute_sql(slow, &[]).await?;
+        tx.commit().await
+    })
+    .await;
+    assert!(cut.is_err(), "the slow statement was not cut off: {cut:?}");
+    drop(s);
+
+    let res = other_writer_updates(&db, &name).await;
+    assert!(
+        matches!(res, Ok(1)),
+        "the cut-off transaction still held the row lock: {res:?}"
+    );
+    next_user_is_served(&pool).await;
+}
+
+/// A statement outside any transaction, cut off: stopped before it changed anything
+/// (it would have after its slow part), and the next user is served at once.
+async fn a_statement_cut_off_outside_a_transaction_is_stopped(db: Database) {
+    let name = table(&db).await;
+    let pool = common::fixed_pool(&db, 1).await;
+    let slow = slow_query(&db);
+    let update = format!(
+        "UPDATE {name} SET n = n + 1 WHERE id = 1 AND ({})",
+        slow.replace(" AS slept", "")
+    );
+    let mut s = pool.session().await.unwrap();
+    let cut = tokio::time::timeout(CUT, s.execute_update(&update, &[])).await;
+    assert!(cut.is_err(), "the slow statement was not cut off: {cut:?}");
+    drop(s);
+    next_user_is_served(&pool).await;
+    if db.transaction_pooler() {
+        // Nothing names the server backend of a statement outside a transaction through
+        // a pooler: the session is given up at once, and the statement runs on.
+        assert_eq!(pool.stats().replaced, 1, "{:?}", pool.stats());
+        return;
+    }
+    // Long past the cut, yet the update never happened: it was stopped, not left to run.
+    assert_eq!(value(&db, &name).await, 0);
+    assert_eq!(pool.stats().replaced, 0, "{:?}", pool.stats());
+}
+
+/// A session outside any pool settles at its own next use.
+async fn a_session_settles_a_cut_off_statement_at_its_next_use(db: Database) {
+    let name = table(&db).await;
+    let slow = slow_query(&db);
+    let mut s = db.session();
+    s.create().await.unwrap();
+    let cut = tokio::time::timeout(CUT, async {
+        let mut tx = s.transaction().await?;
+        tx.execute_update(&format!("UPDATE {name} SET n = n + 1 WHERE id = 1"), &[])
+            .await?;
+        tx.execute_sql(slow, &[]).await?;
+        tx.commit().await
+    })
+    .await;
+    assert!(cut.is_err(), "the slow statement was not cut off: {cut:?}");
+    let next = tokio::time::timeout(PATIENCE, s.execute_sql("SELECT 1 AS one", &[])).await;
+    assert!(matches!(next, Ok(Ok(_))), "{next:?}");
+    let res = other_writer_updates(&db, &name).await;
+    assert!(matches!(res, Ok(1)), "{res:?}");
+}
+
+/// A stream dropped before its end: its statement is stopped too.
+async fn a_stream_dropped_half_way_is_stopped(db: Database) {
+    let mut s = db.session();
+    s.create().await.unwrap();
+    // SQLite sends its first row at once and then counts; PostgreSQL sends nothing before
+    // the sleeps are over, so the stream is dropped while it waits.
+    let sql = match db.dialect() {
+        Dialect::Postgres => format!("SELECT g FROM generate_series(1, 2) AS g WHERE ({})", {
+            slow_query(&db).replace(" AS slept", "")
+        }),
+        _ => "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+              WHERE x < 2000000000) SELECT x FROM c WHERE x = 1 OR x = 2000000000"
+            .to_owned(),
+    };
+    {
+        let mut rows = s.execute_sql_stream(&sql, &[]);
+        let first = tokio::time::timeout(CUT, rows.next()).await;
+        if db.dialect() == Dialect::Sqlite {
+            assert!(matches!(first, Ok(Some(Ok(_)))), "{first:?}");
+            let second = tokio::time::timeout(CUT, rows.next()).await;
+            assert!(second.is_err(), "the count ended: {second:?}");
+        } else {
+            assert!(first.is_err(), "{first:?}");
+        }
+    }
+    let next = tokio::time::timeout(PATIENCE, s.execute_sql("SELECT 1 AS one", &[])).await;
+    if db.transaction_pooler() {
+        // Outside a transaction through a pooler nothing can stop it: the session is given
+        // up at once, with the error saying why, rather than wait for the statement.
+        assert!(
+            matches!(&next, Ok(Err(Error::SessionNotFound { reason, .. })) if reason.contains("pooler")),
+            "{next:?}"
+        );
+        return;
+    }
+    assert!(
+        matches!(next, Ok(Ok(_))),
+        "the next use waited for the dropped stream's statement: {next:?}"
+    );
+}
+
+on_both!(
+    a_transaction_cut_off_mid_statement_releases_its_locks,
+    a_dropped_transaction_cut_off_mid_statement_releases_its_locks,
+    a_statement_cut_off_outside_a_transaction_is_stopped,
+    a_session_settles_a_cut_off_statement_at_its_next_use,
+    a_stream_dropped_half_way_is_stopped,
+);
