@@ -153,6 +153,42 @@ async fn a_statement_past_its_timeout_on_a_hung_server_is_given_up() {
     assert!(start.elapsed() < BOUND, "took {:?}", start.elapsed());
 }
 
+/// A statement cut off (its future dropped) while the server hangs: the pool cannot
+/// cancel it (the cancel's own connection hangs too), so it gives the session up within
+/// the check timeout rather than keep the place, and serves a new one once the server
+/// answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_cut_off_on_a_hung_server_frees_its_place() {
+    let Some((proxy, db)) = behind_proxy(|o| o.check_timeout(Duration::from_millis(300))).await
+    else {
+        return;
+    };
+    let pool = session_pool::FixedSizePool::builder()
+        .size(1)
+        .build(&db)
+        .await
+        .unwrap();
+    let mut s = pool.session().await.unwrap();
+    proxy.freeze();
+    let start = Instant::now();
+    let cut = tokio::time::timeout(
+        Duration::from_millis(100),
+        s.execute_sql("SELECT 1 AS one", &[]),
+    )
+    .await;
+    assert!(cut.is_err(), "{cut:?}");
+    drop(s);
+    while pool.stats().in_use > 0 {
+        assert!(start.elapsed() < BOUND, "still held: {:?}", pool.stats());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.open, stats.replaced), (0, 1), "{stats:?}");
+    proxy.thaw();
+    let mut s = pool.session().await.unwrap();
+    s.execute_sql("SELECT 1 AS one", &[]).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ping_task_stops_promptly_over_a_hung_server() {
     // Probes that would hang for a minute: only stopping can end them.

@@ -173,6 +173,15 @@ pub(crate) struct Live {
 /// connection does. Queries come from [`ReadContext`] and [`WriteContext`] (in the prelude),
 /// shared with [`Transaction`](crate::Transaction) and [`Snapshot`](crate::Snapshot).
 ///
+/// Every future it returns may be dropped at any await (a request timeout, a client gone).
+/// A statement cut off that way is stopped, not left to run: before the session serves
+/// again (at once, by its pool's maintenance task, for a pooled session) the statement is
+/// cancelled on the server if it has not answered within 20 ms (PostgreSQL
+/// `pg_cancel_backend`; SQLite's interrupt), what is left of its answer is read, and an
+/// open transaction is rolled back, so its locks go. Through a transaction pooler this
+/// works inside transactions; a statement cut off outside one cannot be reached, and the
+/// session is given up ([`Error::SessionNotFound`]) rather than wait for it.
+///
 /// ```no_run
 /// # async fn demo() -> session_pool::Result<()> {
 /// use session_pool::prelude::*;

@@ -114,27 +114,44 @@ impl Live {
         {
             return Ok(());
         }
-        if cancel(&self.meta, db, timeout).await {
-            return Ok(());
-        }
-        // Through a transaction pooler, outside a transaction: nothing names the backend,
-        // so nothing can stop the statement, and waiting for it would only keep this place
-        // in the pool; the statement runs on to its end or its statement timeout.
+        let reason = match cancel(&self.meta, db, timeout).await {
+            Cancel::Sent => return Ok(()),
+            // The server does not answer a new connection either: waiting for this one to
+            // read the statement's answer would only keep this place in the pool longer.
+            Cancel::Unanswered => format!(
+                "the server did not answer the cancel of a cut-off statement within \
+                 {timeout:?}"
+            ),
+            // Through a transaction pooler, outside a transaction: nothing names the
+            // backend, so nothing can stop the statement, and waiting for it would only
+            // keep this place in the pool; it runs on to its end or its statement timeout.
+            Cancel::Impossible => "a statement cut off outside a transaction, through a \
+                                   transaction pooler, cannot be cancelled; the session \
+                                   was given up"
+                .to_owned(),
+        };
         self.meta.broken = true;
-        Err(self.meta.not_found(
-            "a statement cut off outside a transaction, through a transaction pooler, \
-             cannot be cancelled; the session was given up"
-                .into(),
-        ))
+        Err(self.meta.not_found(reason))
     }
+}
+
+/// What became of the cancel of a cut-off statement.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+enum Cancel {
+    /// Sent (the statement may have ended meanwhile: then it found nothing to cancel).
+    Sent,
+    /// No answer within the check timeout.
+    Unanswered,
+    /// Nothing names the statement's backend.
+    Impossible,
 }
 
 /// How long a cut-off PostgreSQL statement may take to answer before it is cancelled.
 const DRAIN_AT_ONCE: Duration = Duration::from_millis(20);
 
-/// Cancels the PostgreSQL statement a dropped future left running: false if nothing
-/// could be sent (through a transaction pooler, outside a tagged transaction).
-async fn cancel(meta: &Meta, db: &Database, timeout: Duration) -> bool {
+/// Cancels the PostgreSQL statement a dropped future left running, from a connection of
+/// its own.
+async fn cancel(meta: &Meta, db: &Database, timeout: Duration) -> Cancel {
     #[cfg(feature = "postgres")]
     {
         let cancel: std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool>> + Send + '_>> =
@@ -145,22 +162,27 @@ async fn cancel(meta: &Meta, db: &Database, timeout: Duration) -> bool {
                 // ROLLBACK: a cut-off COMMIT may already have handed the backend on.
                 Box::pin(db.cancel_tagged(tag))
             } else {
-                return false;
+                return Cancel::Impossible;
             };
         match tokio::time::timeout(timeout, cancel).await {
-            Ok(Ok(found)) => tracing::debug!(target: "session_pool::session", session = %meta.name,
-                found, "cancelled a statement cut off by a dropped future"),
-            Ok(Err(e)) => tracing::warn!(target: "session_pool::session", session = %meta.name,
-                error = %e, "could not cancel a statement cut off by a dropped future"),
-            Err(_) => tracing::warn!(target: "session_pool::session", session = %meta.name,
-                "no answer to the cancel of a cut-off statement within the check timeout"),
+            Ok(Ok(found)) => {
+                tracing::debug!(target: "session_pool::session", session = %meta.name, found,
+                    "cancelled a statement cut off by a dropped future");
+                Cancel::Sent
+            }
+            Ok(Err(e)) => {
+                // Refused, say, or the host down: the drain that follows tells.
+                tracing::warn!(target: "session_pool::session", session = %meta.name,
+                    error = %e, "could not cancel a statement cut off by a dropped future");
+                Cancel::Sent
+            }
+            Err(_) => Cancel::Unanswered,
         }
-        true
     }
     #[cfg(not(feature = "postgres"))]
     {
         let _ = (meta, db, timeout);
-        false
+        Cancel::Impossible
     }
 }
 
