@@ -9,8 +9,8 @@
 //! - and, for reference, `direct`: this crate on the server itself, named prepared
 //!   statements (one round trip once prepared);
 //! - `transaction`: the statement in one of this crate's transactions through the pooler
-//!   (`BEGIN`, which also takes the session's tag, the statement, `COMMIT`: three round
-//!   trips), what `run_in_transaction` costs there.
+//!   (`BEGIN`, the statement, `COMMIT`: three round trips), what `run_in_transaction`
+//!   costs there.
 //!
 //! With `PGBOUNCER_CURRENT_SMALL_URL` (the PgBouncer 1.24 `scripts/test` builds), two more
 //! through it: `current_inline` (the pooler mode, which an undeclared session goes over

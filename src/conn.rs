@@ -334,6 +334,8 @@ pub struct PoolerLink {
     pub(crate) timeout: Option<std::time::Duration>,
     /// Whether a transaction is open: then the timeout is put back after the statement.
     pub(crate) in_transaction: bool,
+    /// The session's mark, written at the head of the statement (`crate::pooler::Mark`).
+    pub(crate) mark: Option<u64>,
 }
 
 /// The sqlx connection behind a session, for typed queries (`sqlx::query_as`, `FromRow`)
@@ -441,26 +443,13 @@ impl<'a> RawConnection<'a> {
         false
     }
 
-    /// On a pooled link, sends `timeout` with each statement as its server-side
-    /// `statement_timeout`; elsewhere does nothing.
-    pub(crate) fn with_server_timeout(
-        self,
-        timeout: Option<std::time::Duration>,
-        in_transaction: bool,
-    ) -> Self {
+    /// On a pooled link, how the statement goes (its server-side timeout, its mark);
+    /// elsewhere does nothing.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn with_link(self, link: PoolerLink) -> Self {
         match self {
-            #[cfg(feature = "postgres")]
-            RawConnection::PostgresPooled(c, _) => RawConnection::PostgresPooled(
-                c,
-                PoolerLink {
-                    timeout,
-                    in_transaction,
-                },
-            ),
-            other => {
-                let _ = (timeout, in_transaction);
-                other
-            }
+            RawConnection::PostgresPooled(c, _) => RawConnection::PostgresPooled(c, link),
+            other => other,
         }
     }
 
@@ -1089,21 +1078,25 @@ mod pg {
         params: &[impl AsParam],
         link: &PoolerLink,
     ) -> ExecResult<sqlx::RawSql> {
-        let body = crate::inline::inline(sql.text(), params)?;
-        let text = match link.timeout {
-            None => body,
-            Some(t) => {
-                let ms = t.as_millis().clamp(1, i32::MAX as u128);
-                // SET LOCAL lasts to the end of the (implicit) transaction the message runs
-                // in; inside an open one it is put back after the statement.
-                let restore = if link.in_transaction {
-                    "; SET LOCAL statement_timeout TO DEFAULT"
-                } else {
-                    ""
-                };
-                format!("SET LOCAL statement_timeout = {ms}; {body}{restore}")
-            }
-        };
+        use std::fmt::Write;
+        let sql = sql.text();
+        // The head first (mark, timeout), the statement written after it: one buffer.
+        let mut text =
+            String::with_capacity(crate::pooler::Mark::LEN + 40 + sql.len() + 16 * params.len());
+        if let Some(key) = link.mark {
+            // First in the text, as `pg_stat_activity` shows it (see `Mark`).
+            crate::pooler::Mark::write(key, &mut text);
+        }
+        if let Some(t) = link.timeout {
+            let ms = t.as_millis().clamp(1, i32::MAX as u128);
+            let _ = write!(text, "SET LOCAL statement_timeout = {ms}; ");
+        }
+        let mut text = crate::inline::inline_after(text, sql, params)?;
+        if link.timeout.is_some() && link.in_transaction {
+            // SET LOCAL lasts to the end of the (implicit) transaction the message runs in;
+            // inside an open one it is put back after the statement.
+            text.push_str("; SET LOCAL statement_timeout TO DEFAULT");
+        }
         Ok(sqlx::raw_sql(AssertSqlSafe(text)))
     }
 

@@ -138,11 +138,9 @@ impl DatabaseOptions {
     ///   sessions have no backend pid.
     /// - Transactions, snapshots, batches, `run_in_transaction` and the stores work as
     ///   elsewhere: a transaction holds one server connection from `BEGIN` to the end.
-    ///   Its `BEGIN` also takes a shared advisory lock on a key of the session's own
-    ///   (`pg_try_advisory_xact_lock_shared`, in the same message; it never waits), by
-    ///   which a statement of the transaction cut off by a dropped future is found and
-    ///   cancelled. A statement cut off outside a transaction cannot be: its session is
-    ///   given up, and the statement runs on to its end or its statement timeout.
+    /// - Each statement's text starts with a comment naming a random key of the session's
+    ///   own (`/* session-pool 0123456789abcdef */`), by which a statement cut off by a
+    ///   dropped future is found in `pg_stat_activity` and cancelled.
     ///
     /// Statement texts are read as `standard_conforming_strings = on` reads them (the
     /// default since PostgreSQL 9.1) to find the `$n` placeholders. sqlx's startup
@@ -617,19 +615,6 @@ impl Database {
         }
     }
 
-    /// Whether transactions through the pooler carry their session's tag (see
-    /// [`TxTag`](crate::pooler::TxTag)): `None` until a session has asked.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn pooled_tags(&self) -> Option<bool> {
-        self.inner.pooler.tags()
-    }
-
-    /// A session asked whether the server takes transactions' tags.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn found_pooled_tags(&self, taken: bool) {
-        self.inner.pooler.found_tags(taken, &self.inner.name);
-    }
-
     /// Asks the server to cancel what `backend` is running (PostgreSQL
     /// `pg_cancel_backend`, from a connection of its own to the same host, which sqlx's
     /// lack of a cancel request makes necessary). Returns whether the server found it.
@@ -649,11 +634,11 @@ impl Database {
             .await
     }
 
-    /// Cancels what the transaction tagged `tag` is running, through the pooler (see
-    /// [`TxTag`](crate::pooler::TxTag)). Returns whether a backend held the tag.
+    /// Cancels the statement with the mark `mark` running through the pooler (see
+    /// [`Mark`](crate::pooler::Mark)). Returns whether a backend was running it.
     #[cfg(feature = "postgres")]
-    pub(crate) async fn cancel_tagged(&self, tag: crate::pooler::TxTag) -> Result<bool> {
-        self.signal_backend("pg_cancel_backend", tag.host, &tag.holder())
+    pub(crate) async fn cancel_marked(&self, mark: crate::pooler::Mark) -> Result<bool> {
+        self.signal_backend("pg_cancel_backend", mark.host, &mark.running())
             .await
     }
 

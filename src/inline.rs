@@ -22,11 +22,11 @@ use chrono::{Datelike, NaiveDate, Timelike};
 use crate::error::{Error, Result};
 use crate::param::{AsParam, Param};
 
-/// `sql` with each `$n` replaced by parameter `n`'s literal. A placeholder beyond the
+/// `sql` with each `$n` replaced by parameter `n`'s literal, appended to `out` (what the
+/// statement's text starts with: the session's mark, a timeout). A placeholder beyond the
 /// parameters given is [`Error::InvalidArgument`]; parameters no placeholder uses are
 /// ignored (the extended protocol would have bound them unused).
-pub(crate) fn inline(sql: &str, params: &[impl AsParam]) -> Result<String> {
-    let mut out = String::with_capacity(sql.len() + 16 * params.len());
+pub(crate) fn inline_after(mut out: String, sql: &str, params: &[impl AsParam]) -> Result<String> {
     let mut last = 0;
     for (start, end, n) in placeholders(sql) {
         let Some(param) = n.checked_sub(1).and_then(|i| params.get(i)) else {
@@ -260,6 +260,10 @@ fn era(out: &mut String, year: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn inline(sql: &str, params: &[impl AsParam]) -> Result<String> {
+        inline_after(String::new(), sql, params)
+    }
     use crate::value::Value;
 
     #[test]

@@ -12,51 +12,49 @@
 //! is running was renamed, and the database goes over to the pooler mode if it was.
 //! Session-mode pooling does not rename, so it keeps the direct mode.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Whether the server behind the pooler takes a transaction's tag (see [`TxTag`]).
-const TAGS_UNKNOWN: u8 = 0;
-#[cfg(feature = "postgres")]
-const TAGS_TAKEN: u8 = 1;
-#[cfg(feature = "postgres")]
-const TAGS_REFUSED: u8 = 2;
-
-/// The mark a session's transactions carry through a transaction pooler: a shared
-/// transaction-level advisory lock on a key of the session's own, taken with `BEGIN` in
-/// the same message (`pg_try_advisory_xact_lock_shared`, which never waits). The pooler
-/// hides which server backend runs the transaction, so a statement of it cut off by a
-/// dropped future (a cancelled request) could not otherwise be cancelled, and would run
-/// on holding the transaction's locks; `pg_locks` names the backend holding the key, for
-/// exactly as long as the transaction lasts, so the backend found is never another
-/// client's. (Outside a transaction a statement carries no tag: it runs to its end, or to
-/// its statement timeout.)
+/// The mark a session's statements carry through a transaction pooler: a comment at the
+/// head of each statement's text naming a random key of the session's own. The pooler hides
+/// which server backend runs a statement, so one cut off by a dropped future (a cancelled
+/// request) could not otherwise be cancelled, and would run on holding its locks;
+/// `pg_stat_activity` shows each backend's running text, so the backend running the
+/// session's statement is found by its head. Free on the server (the lexer skips the
+/// comment) and on the wire (36 bytes).
+///
+/// Inside a transaction the pooler keeps the backend for this session until its `ROLLBACK`,
+/// so the backend found is never another client's. Outside one, the statement could end,
+/// and the pooler lend the backend to another client's statement, in the microseconds
+/// between the lookup and the signal: only a statement that had already run past the
+/// settle's first 20 ms, ending in that instant, could make the cancel land elsewhere.
 #[cfg(feature = "postgres")]
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct TxTag {
+pub(crate) struct Mark {
     /// Which of the database's hosts the session's pooler is.
     pub(crate) host: usize,
-    /// The advisory lock's key: random, from the session's id.
-    pub(crate) key: i64,
+    /// Random, from the session's id.
+    pub(crate) key: u64,
 }
 
 #[cfg(feature = "postgres")]
-impl TxTag {
-    /// The statement that takes the tag, sent after `BEGIN` in the same message.
-    pub(crate) fn take(&self) -> String {
-        format!("SELECT pg_try_advisory_xact_lock_shared({})", self.key)
+impl Mark {
+    /// The length of the head [`write`](Mark::write) writes.
+    pub(crate) const LEN: usize = 36;
+
+    /// Writes the statement head `/* session-pool <key> */ `.
+    pub(crate) fn write(key: u64, out: &mut String) {
+        use std::fmt::Write;
+        let _ = write!(out, "/* session-pool {key:016x} */ ");
     }
 
-    /// A query for the pid of the backend holding the tag (none once its transaction
-    /// ended), for `pg_cancel_backend` from another connection.
-    pub(crate) fn holder(&self) -> String {
-        // pg_locks shows a bigint key as its two halves, with objsubid 1.
-        let key = self.key as u64;
+    /// A query for the pid of the backend running a statement with this mark, for
+    /// `pg_cancel_backend` from another connection.
+    pub(crate) fn running(&self) -> String {
         format!(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-             AND classid = {} AND objid = {} AND objsubid = 1 AND pid <> pg_backend_pid()",
-            key >> 32,
-            key & 0xffff_ffff
+            "SELECT pid FROM pg_stat_activity WHERE state = 'active' \
+             AND datname = current_database() AND pid <> pg_backend_pid() \
+             AND query LIKE '/* session-pool {:016x} */%'",
+            self.key
         )
     }
 }
@@ -68,10 +66,6 @@ pub(crate) struct PoolerMode {
     declared: Option<bool>,
     /// A session found its statements renamed by a pooler.
     found: AtomicBool,
-    /// Whether the server takes transactions' tags: asked by the first session in this
-    /// mode (`TAGS_*`).
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    tags: AtomicU8,
 }
 
 impl PoolerMode {
@@ -79,7 +73,6 @@ impl PoolerMode {
         PoolerMode {
             declared,
             found: AtomicBool::new(false),
-            tags: AtomicU8::new(TAGS_UNKNOWN),
         }
     }
 
@@ -108,29 +101,21 @@ impl PoolerMode {
             );
         }
     }
+}
 
-    /// Whether transactions carry a tag: `None` until a session has asked the server.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn tags(&self) -> Option<bool> {
-        match self.tags.load(Ordering::Relaxed) {
-            TAGS_TAKEN => Some(true),
-            TAGS_REFUSED => Some(false),
-            _ => None,
-        }
-    }
+#[cfg(all(test, feature = "postgres"))]
+mod tests {
+    use super::Mark;
 
-    /// What a session found: whether the server takes tags. Warns once if it does not.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn found_tags(&self, taken: bool, database: &str) {
-        let now = if taken { TAGS_TAKEN } else { TAGS_REFUSED };
-        if self.tags.swap(now, Ordering::Relaxed) != now && !taken {
-            tracing::warn!(
-                target: "session_pool::database",
-                database,
-                "the server behind the transaction pooler has no advisory locks: a \
-                 statement cut off inside a transaction cannot be cancelled, and runs on \
-                 to its end or its statement timeout"
-            );
+    #[test]
+    fn the_mark_is_as_long_as_said_and_found_by_its_own_query() {
+        for key in [0, 1, u64::MAX, 0x0123_4567_89ab_cdef] {
+            let mut head = String::new();
+            Mark::write(key, &mut head);
+            assert_eq!(head.len(), Mark::LEN, "{head}");
+            let running = Mark { host: 0, key }.running();
+            let pattern = head.trim_end();
+            assert!(running.contains(&format!("LIKE '{pattern}%'")), "{running}");
         }
     }
 }

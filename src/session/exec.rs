@@ -123,7 +123,7 @@ impl<'a> Exec<'a> {
             db,
             limit,
         } = self;
-        let (conn, limit) = server_side(conn, limit, meta.tx_open);
+        let (conn, limit) = server_side(conn, limit, meta);
         let span = telemetry::statement(db.telemetry(), sql.text(), true);
         telemetry::traced(span, bounded(meta, db, limit, op(conn, sql))).await
     }
@@ -149,7 +149,7 @@ impl<'a> Exec<'a> {
         let mut running = meta.interrupt.clone().map(|interrupt| {
             crate::deadline::Running::start(interrupt, self.limit.map(|l| l.timeout))
         });
-        let (conn, limit) = server_side(self.conn, self.limit, meta.tx_open);
+        let (conn, limit) = server_side(self.conn, self.limit, meta);
         let timeout = limit.map(|l| l.timeout);
         // The span lives as long as the stream.
         let span = telemetry::statement(self.db.telemetry(), sql.text(), true);
@@ -235,7 +235,7 @@ impl<'a> Exec<'a> {
             db,
             limit: bound,
         } = self;
-        let (conn, bound) = server_side(conn, bound, meta.tx_open);
+        let (conn, bound) = server_side(conn, bound, meta);
         let span = telemetry::statement(db.telemetry(), "SELECT", false);
         let run = bounded(meta, db, bound, request.run(conn, db, keyset, limit));
         telemetry::traced(span, run).await
@@ -244,22 +244,32 @@ impl<'a> Exec<'a> {
 
 /// On a transaction pooler's link the server enforces a statement's limit: it is sent
 /// with the statement (`SET LOCAL statement_timeout`), since a cancel needs the backend
-/// pid the pooler hides. Checks (`By::Lost`) stay the client's.
-fn server_side(
-    conn: RawConnection<'_>,
+/// pid the pooler hides. Checks (`By::Lost`) stay the client's. The statement also carries
+/// the session's mark, by which it is found if it is cut off (`crate::pooler::Mark`).
+fn server_side<'c>(
+    conn: RawConnection<'c>,
     limit: Option<Limit>,
-    in_transaction: bool,
-) -> (RawConnection<'_>, Option<Limit>) {
-    match limit {
-        Some(l) if conn.is_pooled() && l.by != By::Lost => (
-            conn.with_server_timeout(Some(l.timeout), in_transaction),
-            Some(Limit {
-                by: By::Server,
-                ..l
-            }),
-        ),
-        other => (conn, other),
+    meta: &Meta,
+) -> (RawConnection<'c>, Option<Limit>) {
+    if !conn.is_pooled() {
+        return (conn, limit);
     }
+    #[cfg(feature = "postgres")]
+    let conn = conn.with_link(crate::conn::PoolerLink {
+        timeout: limit.filter(|l| l.by != By::Lost).map(|l| l.timeout),
+        in_transaction: meta.tx_open,
+        mark: meta.pooled_mark.map(|m| m.key),
+    });
+    #[cfg(not(feature = "postgres"))]
+    let _ = meta;
+    let limit = match limit {
+        Some(l) if l.by != By::Lost => Some(Limit {
+            by: By::Server,
+            ..l
+        }),
+        other => other,
+    };
+    (conn, limit)
 }
 
 /// A limited statement's failure as this crate's error: a cancel is its timeout.

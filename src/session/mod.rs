@@ -70,10 +70,10 @@ pub(crate) struct Meta {
     /// A statement was sent and its answer not read to the end (its future or stream was
     /// dropped half-way): it may still run, so the next use stops it first (`settle.rs`).
     pub(crate) in_flight: bool,
-    /// Through a transaction pooler: the tag each transaction carries, by which a cut-off
-    /// statement in it is found and cancelled (`None` if the server takes no tags).
+    /// Through a transaction pooler: the mark each statement's text carries, by which a
+    /// cut-off one is found and cancelled.
     #[cfg(feature = "postgres")]
-    pub(crate) tx_tag: Option<crate::pooler::TxTag>,
+    pub(crate) pooled_mark: Option<crate::pooler::Mark>,
     /// Reset the connection's state before its next use (a pool's reset on release).
     pub(crate) needs_reset: bool,
     /// Times a pool handed the session out and got it back.
@@ -177,10 +177,9 @@ pub(crate) struct Live {
 /// A statement cut off that way is stopped, not left to run: before the session serves
 /// again (at once, by its pool's maintenance task, for a pooled session) the statement is
 /// cancelled on the server if it has not answered within 20 ms (PostgreSQL
-/// `pg_cancel_backend`; SQLite's interrupt), what is left of its answer is read, and an
-/// open transaction is rolled back, so its locks go. Through a transaction pooler this
-/// works inside transactions; a statement cut off outside one cannot be reached, and the
-/// session is given up ([`Error::SessionNotFound`]) rather than wait for it.
+/// `pg_cancel_backend`, through a transaction pooler found by a mark in its text; SQLite's
+/// interrupt), what is left of its answer is read, and an open transaction is rolled back,
+/// so its locks go.
 ///
 /// ```no_run
 /// # async fn demo() -> session_pool::Result<()> {
@@ -214,24 +213,6 @@ impl fmt::Debug for Session {
             None => d.field("created", &false),
         };
         d.finish()
-    }
-}
-
-/// Whether the server behind a transaction pooler takes a transaction's tag (see
-/// [`TxTag`](crate::pooler::TxTag)): asked once per database, by its first session in that
-/// mode. A server without advisory locks (some PostgreSQL-compatible ones) refuses the
-/// function; anything else is the session's failure.
-#[cfg(feature = "postgres")]
-async fn takes_tags(conn: &mut Conn, tag: crate::pooler::TxTag) -> Result<bool> {
-    match conn.as_mut().execute(tag.take(), crate::param::NONE).await {
-        Ok(_) => Ok(true),
-        Err(ExecError::Sql(sqlx::Error::Database(d)))
-            if matches!(d.code().as_deref(), Some("42883" | "0A000" | "42501")) =>
-        {
-            Ok(false)
-        }
-        Err(ExecError::Sql(e)) => Err(crate::error::from_sqlx(e)),
-        Err(ExecError::Crate(e)) => Err(e),
     }
 }
 
@@ -417,29 +398,10 @@ impl Session {
             .await?;
         let uuid = uuid::Uuid::new_v4();
         #[cfg(feature = "postgres")]
-        let (conn, tx_tag) = {
-            let mut conn = conn;
-            let tag = crate::pooler::TxTag {
-                host,
-                key: uuid.as_u64_pair().0 as i64,
-            };
-            let tx_tag = match &conn {
-                Conn::PgPooled(_) => {
-                    let taken = match database.pooled_tags() {
-                        Some(taken) => taken,
-                        None => {
-                            let taken =
-                                database.bounded_connect(takes_tags(&mut conn, tag)).await?;
-                            database.found_pooled_tags(taken);
-                            taken
-                        }
-                    };
-                    taken.then_some(tag)
-                }
-                _ => None,
-            };
-            (conn, tx_tag)
-        };
+        let pooled_mark = matches!(conn, Conn::PgPooled(_)).then(|| crate::pooler::Mark {
+            host,
+            key: uuid.as_u64_pair().0,
+        });
         let id = uuid.simple().to_string();
         let now = Instant::now();
         let meta = Meta {
@@ -456,7 +418,7 @@ impl Session {
             tx_open: false,
             in_flight: false,
             #[cfg(feature = "postgres")]
-            tx_tag,
+            pooled_mark,
             needs_reset: false,
             uses: 0,
             tally: std::sync::Arc::default(),

@@ -5,8 +5,8 @@
 //! A dropped future sends nothing, so the statement runs on: on PostgreSQL with whatever
 //! locks its transaction holds, until it ends by itself; on SQLite with the write lock. And
 //! the connection answers nothing else until it has. So the statement is stopped first —
-//! a cancel by backend pid, or through a transaction pooler by its transaction's tag
-//! ([`TxTag`](crate::pooler::TxTag)), or SQLite's interrupt — then its answer is read, and
+//! a cancel by backend pid, or through a transaction pooler by the mark in its text
+//! (`crate::pooler::Mark`), or SQLite's interrupt — then its answer is read, and
 //! the transaction rolled back. A pool's janitor does this as soon as such a session comes
 //! home; a session outside a pool does it at its next use.
 
@@ -86,8 +86,8 @@ impl Live {
     }
 
     /// Stops the statement a dropped future left running, and reads its answer if that
-    /// is quick (the rest is read with the rollback). Gives the session up where nothing
-    /// can stop it.
+    /// is quick (the rest is read with the rollback). Gives the session up when the
+    /// server does not answer the cancel either.
     async fn stop_cut_off(&mut self, db: &Database, timeout: Duration) -> Result<()> {
         if let Some(interrupt) = self.meta.interrupt.clone() {
             // SQLite: stopped at its next check when its future was dropped
@@ -114,24 +114,31 @@ impl Live {
         {
             return Ok(());
         }
-        let reason = match cancel(&self.meta, db, timeout).await {
-            Cancel::Sent => return Ok(()),
+        match cancel(&self.meta, db, timeout).await {
+            // Read what is left with the rollback (within the check timeout).
+            Cancel::Sent | Cancel::Impossible => Ok(()),
             // The server does not answer a new connection either: waiting for this one to
             // read the statement's answer would only keep this place in the pool longer.
-            Cancel::Unanswered => format!(
-                "the server did not answer the cancel of a cut-off statement within \
-                 {timeout:?}"
-            ),
-            // Through a transaction pooler, outside a transaction: nothing names the
-            // backend, so nothing can stop the statement, and waiting for it would only
-            // keep this place in the pool; it runs on to its end or its statement timeout.
-            Cancel::Impossible => "a statement cut off outside a transaction, through a \
-                                   transaction pooler, cannot be cancelled; the session \
-                                   was given up"
-                .to_owned(),
-        };
-        self.meta.broken = true;
-        Err(self.meta.not_found(reason))
+            Cancel::Unanswered => {
+                self.meta.broken = true;
+                // Through a pooler the cancel is a query, so it waits for a free server
+                // connection; all of them can be held by the statement and clients waiting
+                // on its locks.
+                #[cfg(feature = "postgres")]
+                let pooled = self.meta.pooled_mark.is_some();
+                #[cfg(not(feature = "postgres"))]
+                let pooled = false;
+                let pooler = if pooled {
+                    " (or the transaction pooler had no free server connection for it)"
+                } else {
+                    ""
+                };
+                Err(self.meta.not_found(format!(
+                    "the server did not answer the cancel of a cut-off statement within \
+                     {timeout:?}{pooler}"
+                )))
+            }
+        }
     }
 }
 
@@ -142,7 +149,7 @@ enum Cancel {
     Sent,
     /// No answer within the check timeout.
     Unanswered,
-    /// Nothing names the statement's backend.
+    /// Nothing names the statement's backend (SQLite has its interrupt instead).
     Impossible,
 }
 
@@ -157,10 +164,10 @@ async fn cancel(meta: &Meta, db: &Database, timeout: Duration) -> Cancel {
         let cancel: std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool>> + Send + '_>> =
             if let Some(backend) = meta.backend {
                 Box::pin(db.cancel_backend(backend))
-            } else if let Some(tag) = meta.tx_tag.filter(|_| meta.tx_open && !meta.tx_dirty) {
-                // Only inside the transaction, which cannot end before this session's
-                // ROLLBACK: a cut-off COMMIT may already have handed the backend on.
-                Box::pin(db.cancel_tagged(tag))
+            } else if let Some(mark) = meta.pooled_mark.filter(|_| !meta.tx_dirty) {
+                // Not a cut-off BEGIN, COMMIT or ROLLBACK, which carry no mark (and one that
+                // went through may already have handed the backend on).
+                Box::pin(db.cancel_marked(mark))
             } else {
                 return Cancel::Impossible;
             };

@@ -100,19 +100,12 @@ async fn begin_untraced(
             .begin_with(AssertSqlSafe(pg_begin(mode)))
             .await
             .map(|t| TxConn::Postgres(t, false)),
-        // BEGIN is a simple query: the pooler pins a server connection until COMMIT. The
-        // same message takes the session's tag, by which a statement of the transaction
-        // cut off by a dropped future is found and cancelled (`crate::pooler::TxTag`).
+        // BEGIN is a simple query: the pooler pins a server connection until COMMIT.
         #[cfg(feature = "postgres")]
-        RawConnection::PostgresPooled(c, _) => {
-            let begin = match meta.tx_tag {
-                Some(tag) => format!("{}; {}", pg_begin(mode), tag.take()),
-                None => pg_begin(mode).to_owned(),
-            };
-            c.begin_with(AssertSqlSafe(begin))
-                .await
-                .map(|t| TxConn::Postgres(t, true))
-        }
+        RawConnection::PostgresPooled(c, _) => c
+            .begin_with(AssertSqlSafe(pg_begin(mode)))
+            .await
+            .map(|t| TxConn::Postgres(t, true)),
     };
     meta.tx_dirty = false;
     let tx = tx.map_err(|e| meta.fail(e.into()))?;
