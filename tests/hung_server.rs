@@ -189,6 +189,85 @@ async fn a_statement_cut_off_on_a_hung_server_frees_its_place() {
     s.execute_sql("SELECT 1 AS one", &[]).await.unwrap();
 }
 
+/// A cut-off statement whose cancel cannot get through (new connections hang, as when the
+/// server or a pooler has none to spare) keeps its session's settle waiting up to the
+/// check timeout; a transaction abandoned meanwhile on another session of the pool is
+/// still rolled back at once, so its row lock goes, rather than after that settle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_settle_does_not_hold_up_another_sessions_rollback() {
+    let Some((proxy, db)) = behind_proxy(|o| o.check_timeout(Duration::from_secs(2))).await else {
+        return;
+    };
+    let direct = Database::open(&common::pg_url().unwrap()).await.unwrap();
+    let table = common::unique("stalled");
+    let mut s = direct.session();
+    s.create().await.unwrap();
+    for sql in [
+        format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)"),
+        format!("INSERT INTO {table} VALUES (1, 0)"),
+    ] {
+        s.execute_update(&sql, &[]).await.unwrap();
+    }
+    let pool = session_pool::FixedSizePool::builder()
+        .size(2)
+        .build(&db)
+        .await
+        .unwrap();
+    let (mut a, mut b) = (pool.session().await.unwrap(), pool.session().await.unwrap());
+    proxy.stall_new(true);
+
+    // A: a statement cut off; its cancel needs a new connection, which hangs.
+    let slow = "SELECT pg_sleep(20.25) IS NOT NULL AS slept";
+    let cut = tokio::time::timeout(Duration::from_millis(100), a.execute_sql(slow, &[])).await;
+    assert!(cut.is_err(), "{cut:?}");
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // B: a transaction abandoned holding a row lock, with no statement running.
+    let update = format!("UPDATE {table} SET n = n + 1 WHERE id = 1");
+    let cut = tokio::time::timeout(
+        Duration::from_millis(300),
+        b.run_in_transaction(async |tx| {
+            tx.execute_update(&update, &[]).await?;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, Error>(())
+        }),
+    )
+    .await;
+    assert!(cut.is_err(), "{cut:?}");
+    drop(b);
+
+    // Another writer, straight to the server, waits at most 1 s for the row: less than
+    // A's settle takes.
+    let start = Instant::now();
+    let res = async {
+        let mut tx = s.transaction().await?;
+        tx.execute_update("SET LOCAL lock_timeout = '1s'", &[])
+            .await?;
+        let n = tx
+            .execute_update(&format!("UPDATE {table} SET n = 100 WHERE id = 1"), &[])
+            .await?;
+        tx.commit().await?;
+        Ok::<_, Error>(n)
+    }
+    .await;
+    assert!(
+        matches!(res, Ok(1)),
+        "the abandoned transaction still held the row lock after {:?}: {res:?}",
+        start.elapsed()
+    );
+
+    // A's statement is still running (nothing could cancel it): end it here.
+    proxy.stall_new(false);
+    s.execute_sql(
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+         WHERE pid <> pg_backend_pid() AND query LIKE '%pg_sleep(20.25)%'",
+        &[],
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ping_task_stops_promptly_over_a_hung_server() {
     // Probes that would hang for a minute: only stopping can end them.

@@ -950,24 +950,39 @@ impl Core {
         std::mem::take(&mut self.state.lock().dirty)
     }
 
-    /// Settles the cut-off statements and transactions of `dirty` (each within the check timeout),
-    /// concurrently, and returns the sessions to the pool; a session that did not answer is
-    /// dropped and replaced.
+    /// Settles the cut-off statements and transactions of `dirty` (each within the check
+    /// timeout), concurrently, and returns each session to the pool as soon as it is
+    /// settled; a session that did not answer is dropped and replaced. Sessions that come
+    /// home dirty meanwhile join at once: one settle waiting out its check timeout (a
+    /// cancel that cannot get through) must not hold up another's rollback, whose locks
+    /// others may be waiting on.
     pub(crate) async fn clean(&self, dirty: Vec<Session>) {
-        let n = dirty.len();
-        let cleaned = futures_util::future::join_all(dirty.into_iter().map(|mut s| async move {
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+
+        let settle = |mut s: Session| async move {
             if let Err(e) = s.settle().await {
                 tracing::debug!(target: "session_pool::pool", error = %e,
                     "could not settle a cut-off statement or transaction; dropping its session");
             }
             s
-        }))
-        .await;
+        };
+        let mut settling: FuturesUnordered<_> = dirty.into_iter().map(settle).collect();
+        let mut n = 0usize;
+        while !settling.is_empty() {
+            tokio::select! {
+                Some(s) = settling.next() => {
+                    n += 1;
+                    self.checkin(s);
+                }
+                // A wake-up taken here for anything else is not lost: the janitor runs
+                // another round after this one.
+                () = self.janitor_notify.notified() => {
+                    settling.extend(self.take_dirty().into_iter().map(settle));
+                }
+            }
+        }
         tracing::debug!(target: "session_pool::pool", sessions = n,
             "settled cut-off statements and transactions");
-        for s in cleaned {
-            self.checkin(s);
-        }
     }
 
     pub(crate) fn stats(&self) -> PoolStats {

@@ -3,7 +3,9 @@
 //! - settles sessions that came home cut off (a task aborted, timed out or panicking): it
 //!   stops a statement still running and rolls back an abandoned transaction (see
 //!   `session/settle.rs`), so that their locks go within milliseconds rather than at the
-//!   session's next use, however quiet the pool is, and no later user waits for them;
+//!   session's next use, however quiet the pool is, and no later user waits for them.
+//!   Side by side, taking in those that come home meanwhile: one settle waiting out its
+//!   check timeout holds up no other;
 //! - with the leak warning on, looks for checkouts held too long, while they are held;
 //! - closes sessions idle past the maximum idle lifetime, and tops the pool up (to its
 //!   size, or to a bursty pool's `min_idle`).

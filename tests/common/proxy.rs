@@ -14,6 +14,7 @@ pub struct Proxy {
     /// `host:port` clients connect to.
     pub addr: String,
     frozen: Arc<AtomicBool>,
+    stall_new: Arc<AtomicBool>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -23,13 +24,14 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
         let frozen = Arc::new(AtomicBool::new(false));
-        let f = frozen.clone();
+        let stall_new = Arc::new(AtomicBool::new(false));
+        let (f, stall) = (frozen.clone(), stall_new.clone());
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (f, upstream) = (f.clone(), upstream.clone());
+                let (f, stall, upstream) = (f.clone(), stall.clone(), upstream.clone());
                 tokio::spawn(async move {
                     // A frozen proxy does not even reach the server.
-                    while f.load(Ordering::SeqCst) {
+                    while f.load(Ordering::SeqCst) || stall.load(Ordering::SeqCst) {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                     let Ok(server) = TcpStream::connect(&upstream).await else {
@@ -45,6 +47,7 @@ impl Proxy {
         Proxy {
             addr,
             frozen,
+            stall_new,
             accept,
         }
     }
@@ -69,11 +72,18 @@ impl Proxy {
     pub fn thaw(&self) {
         self.frozen.store(false, Ordering::SeqCst);
     }
+
+    /// Holds new connections (they are accepted but reach nothing, as when the server has
+    /// no connection to spare), while those open go on forwarding; `false` lets them through.
+    pub fn stall_new(&self, stall: bool) {
+        self.stall_new.store(stall, Ordering::SeqCst);
+    }
 }
 
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.frozen.store(false, Ordering::SeqCst);
+        self.stall_new.store(false, Ordering::SeqCst);
         self.accept.abort();
     }
 }
