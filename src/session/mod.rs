@@ -447,7 +447,9 @@ impl Session {
             return Err(live.meta.not_found("the session was marked broken".into()));
         }
         if live.unsettled() {
-            live.settle(&self.database).await?;
+            // Boxed: the rare settle's large future would otherwise sit inside every
+            // statement's.
+            Box::pin(live.settle(&self.database)).await?;
         }
         if live.meta.needs_reset {
             let role = quoted_role(&self.options)?;
@@ -484,7 +486,7 @@ impl Session {
         if live.meta.broken {
             return Ok(false);
         }
-        if live.unsettled() && live.settle(&self.database).await.is_err() {
+        if live.unsettled() && Box::pin(live.settle(&self.database)).await.is_err() {
             return Ok(false); // settling gave the session up
         }
         let timeout = self.database.check_timeout();
