@@ -15,22 +15,6 @@ enum Abandon {
     Panic,
 }
 
-async fn table(db: &Database) -> String {
-    let name = common::unique("abandoned");
-    let mut s = db.session();
-    s.create().await.unwrap();
-    s.execute_update(
-        &format!("CREATE TABLE {name} (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)"),
-        &[],
-    )
-    .await
-    .unwrap();
-    s.execute_update(&format!("INSERT INTO {name} VALUES (1, 0)"), &[])
-        .await
-        .unwrap();
-    name
-}
-
 /// Takes the row lock in a transaction on a pool session, then abandons it.
 async fn abandon_a_locking_transaction(pool: &FixedSizePool, name: &str, how: Abandon) {
     let (locked, is_locked) = tokio::sync::oneshot::channel::<()>();
@@ -81,7 +65,7 @@ async fn other_writer(db: &Database) -> session_pool::Session {
 }
 
 async fn check(db: Database, how: Abandon) {
-    let name = table(&db).await;
+    let name = common::counter_table(&db, "abandoned").await;
     let pool = common::fixed_pool(&db, 2).await;
     abandon_a_locking_transaction(&pool, &name, how).await;
 
@@ -140,7 +124,7 @@ async fn the_backend_is_not_left_idle_in_transaction() {
     let Some((db, app)) = common::postgres_tagged("abandoned").await else {
         return;
     };
-    let name = table(&db).await;
+    let name = common::counter_table(&db, "abandoned").await;
     let pool = common::fixed_pool(&db, 1).await;
     abandon_a_locking_transaction(&pool, &name, Abandon::Abort).await;
     let mut admin = common::pg_admin().await.unwrap();

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use session_pool::prelude::*;
-use session_pool::{Database, DatabaseOptions, Dialect, Error, FixedSizePool, params};
+use session_pool::{Database, DatabaseOptions, Dialect, Error, FixedSizePool, Session, params};
 
 /// Taken by each case for its whole run. Through a transaction pooler with four server
 /// connections (scripts/test's small entry), two cases at once hold all four (two cut-off
@@ -29,22 +29,6 @@ const CUT: Duration = Duration::from_millis(300);
 /// How long the other writer waits for the lock, and the next user for a session: far
 /// less than the cut-off statement would run by itself.
 const PATIENCE: Duration = Duration::from_secs(3);
-
-async fn table(db: &Database) -> String {
-    let name = common::unique("cutoff");
-    let mut s = db.session();
-    s.create().await.unwrap();
-    s.execute_update(
-        &format!("CREATE TABLE {name} (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)"),
-        &[],
-    )
-    .await
-    .unwrap();
-    s.execute_update(&format!("INSERT INTO {name} VALUES (1, 0)"), &[])
-        .await
-        .unwrap();
-    name
-}
 
 /// A statement that runs for a long time unless stopped: 30 s of sleep on PostgreSQL, a
 /// long count on SQLite.
@@ -109,10 +93,24 @@ async fn next_user_is_served(pool: &FixedSizePool) {
     );
 }
 
+/// On `s`: a transaction in the caller's hands updates the row, then runs `slow`; all is
+/// cut off at `CUT`, the transaction dropped with the statement.
+async fn cut_off_in_a_transaction(s: &mut Session, name: &str, slow: &str) {
+    let cut = tokio::time::timeout(CUT, async {
+        let mut tx = s.transaction().await?;
+        tx.execute_update(&format!("UPDATE {name} SET n = n + 1 WHERE id = 1"), &[])
+            .await?;
+        tx.execute_sql(slow, &[]).await?;
+        tx.commit().await
+    })
+    .await;
+    assert!(cut.is_err(), "the slow statement was not cut off: {cut:?}");
+}
+
 /// A transaction that took a row lock, cut off while its next statement runs.
 async fn a_transaction_cut_off_mid_statement_releases_its_locks(db: Database) {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let name = table(&db).await;
+    let name = common::counter_table(&db, "cutoff").await;
     let pool = common::fixed_pool(&db, 1).await;
     let (update, slow) = (
         format!("UPDATE {name} SET n = n + 1 WHERE id = 1"),
@@ -145,19 +143,11 @@ async fn a_transaction_cut_off_mid_statement_releases_its_locks(db: Database) {
 /// The same with the transaction in the caller's hands, dropped with the statement.
 async fn a_dropped_transaction_cut_off_mid_statement_releases_its_locks(db: Database) {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let name = table(&db).await;
+    let name = common::counter_table(&db, "cutoff").await;
     let pool = common::fixed_pool(&db, 1).await;
     let slow = slow_query(&db);
     let mut s = pool.session().await.unwrap();
-    let cut = tokio::time::timeout(CUT, async {
-        let mut tx = s.transaction().await?;
-        tx.execute_update(&format!("UPDATE {name} SET n = n + 1 WHERE id = 1"), &[])
-            .await?;
-        tx.execute_sql(slow, &[]).await?;
-        tx.commit().await
-    })
-    .await;
-    assert!(cut.is_err(), "the slow statement was not cut off: {cut:?}");
+    cut_off_in_a_transaction(&mut s, &name, slow).await;
     drop(s);
 
     let res = other_writer_updates(&db, &name).await;
@@ -172,7 +162,7 @@ async fn a_dropped_transaction_cut_off_mid_statement_releases_its_locks(db: Data
 /// (it would have after its slow part), and the next user is served at once.
 async fn a_statement_cut_off_outside_a_transaction_is_stopped(db: Database) {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let name = table(&db).await;
+    let name = common::counter_table(&db, "cutoff").await;
     let pool = common::fixed_pool(&db, 1).await;
     let slow = slow_query(&db);
     let update = format!(
@@ -219,19 +209,11 @@ async fn running(db: &Database, name: &str) -> i64 {
 /// A session outside any pool settles at its own next use.
 async fn a_session_settles_a_cut_off_statement_at_its_next_use(db: Database) {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let name = table(&db).await;
+    let name = common::counter_table(&db, "cutoff").await;
     let slow = slow_query(&db);
     let mut s = db.session();
     s.create().await.unwrap();
-    let cut = tokio::time::timeout(CUT, async {
-        let mut tx = s.transaction().await?;
-        tx.execute_update(&format!("UPDATE {name} SET n = n + 1 WHERE id = 1"), &[])
-            .await?;
-        tx.execute_sql(slow, &[]).await?;
-        tx.commit().await
-    })
-    .await;
-    assert!(cut.is_err(), "the slow statement was not cut off: {cut:?}");
+    cut_off_in_a_transaction(&mut s, &name, slow).await;
     let next = tokio::time::timeout(PATIENCE, s.execute_sql("SELECT 1 AS one", &[])).await;
     assert!(matches!(next, Ok(Ok(_))), "{next:?}");
     let res = other_writer_updates(&db, &name).await;

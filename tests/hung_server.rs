@@ -199,15 +199,9 @@ async fn a_stalled_settle_does_not_hold_up_another_sessions_rollback() {
         return;
     };
     let direct = Database::open(&common::pg_url().unwrap()).await.unwrap();
-    let table = common::unique("stalled");
+    let table = common::counter_table(&direct, "stalled").await;
     let mut s = direct.session();
     s.create().await.unwrap();
-    for sql in [
-        format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)"),
-        format!("INSERT INTO {table} VALUES (1, 0)"),
-    ] {
-        s.execute_update(&sql, &[]).await.unwrap();
-    }
     let pool = session_pool::FixedSizePool::builder()
         .size(2)
         .build(&db)

@@ -79,6 +79,21 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// A new table `(id BIGINT PRIMARY KEY, n BIGINT NOT NULL)` holding the row `(1, 0)`, its
+/// name from `prefix`: a row for tests to lock and count on.
+pub async fn counter_table(db: &Database, prefix: &str) -> String {
+    let name = unique(prefix);
+    let mut s = db.session();
+    s.create().await.unwrap();
+    for sql in [
+        format!("CREATE TABLE {name} (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)"),
+        format!("INSERT INTO {name} VALUES (1, 0)"),
+    ] {
+        s.execute_update(&sql, &[]).await.unwrap();
+    }
+    name
+}
+
 /// Picks the DDL for the database's dialect.
 pub fn by_dialect<'a>(db: &Database, sqlite: &'a str, postgres: &'a str) -> &'a str {
     match db.dialect() {
