@@ -184,6 +184,9 @@ pub(crate) struct Inner {
     statement_timeout: Option<Duration>,
     /// PostgreSQL through a transaction pooler: declared, or found.
     pooler: crate::pooler::PoolerMode,
+    /// Cancels and terminations waiting to be sent, gathered (see `signals.rs`).
+    #[cfg(feature = "postgres")]
+    signals: crate::signals::Signals,
     /// Read replicas, in the order given.
     replicas: Vec<Database>,
     /// Until when each replica is skipped after it could not be reached.
@@ -400,6 +403,8 @@ impl Database {
                     check_timeout: opts.check_timeout,
                     statement_timeout: opts.statement_timeout,
                     pooler: crate::pooler::PoolerMode::new(Some(false)),
+                    #[cfg(feature = "postgres")]
+                    signals: Default::default(),
                     replicas: Vec::new(),
                     replica_down: Default::default(),
                     telemetry,
@@ -470,6 +475,7 @@ impl Database {
                     check_timeout: opts.check_timeout,
                     statement_timeout: opts.statement_timeout,
                     pooler: crate::pooler::PoolerMode::new(transaction_pooler),
+                    signals: Default::default(),
                     replicas: Vec::new(),
                     replica_down: Default::default(),
                     telemetry,
@@ -621,7 +627,7 @@ impl Database {
     #[cfg(feature = "postgres")]
     pub(crate) async fn cancel_backend(&self, backend: Backend) -> Result<bool> {
         let pid = format!("SELECT {}::int4 AS pid", backend.pid);
-        self.signal_backend("pg_cancel_backend", backend.host, &pid)
+        self.signal_backend("pg_cancel_backend", backend.host, pid)
             .await
     }
 
@@ -630,7 +636,7 @@ impl Database {
     #[cfg(feature = "postgres")]
     pub(crate) async fn terminate_backend(&self, backend: Backend) -> Result<bool> {
         let pid = format!("SELECT {}::int4 AS pid", backend.pid);
-        self.signal_backend("pg_terminate_backend", backend.host, &pid)
+        self.signal_backend("pg_terminate_backend", backend.host, pid)
             .await
     }
 
@@ -638,35 +644,56 @@ impl Database {
     /// [`Mark`](crate::pooler::Mark)). Returns whether a backend was running it.
     #[cfg(feature = "postgres")]
     pub(crate) async fn cancel_marked(&self, mark: crate::pooler::Mark) -> Result<bool> {
-        self.signal_backend("pg_cancel_backend", mark.host, &mark.running())
+        self.signal_backend("pg_cancel_backend", mark.host, mark.running())
             .await
     }
 
     /// Sends `function` (`pg_cancel_backend`, `pg_terminate_backend`) to the backends
-    /// `pids` (a query) names on host `host`, from a connection of its own: a pid means
-    /// nothing on another server. Returns whether it reached any.
+    /// `pids` (a query) names on host `host`, from a connection of its own (a pid means
+    /// nothing on another server), together with any other signals waiting (see
+    /// `signals.rs`). Returns whether its batch reached any backend.
+    #[cfg(feature = "postgres")]
+    async fn signal_backend(
+        &self,
+        function: &'static str,
+        host: usize,
+        pids: String,
+    ) -> Result<bool> {
+        let signals = &self.inner.signals;
+        signals
+            .send(function, host, pids, |batch| self.signal_batch(batch))
+            .await
+            .map_err(|message| Error::Connect {
+                target: self.inner.name.clone(),
+                source: sqlx::Error::Protocol(message),
+            })
+    }
+
+    /// Sends one batch of signals from a new connection to its host.
     #[cfg(feature = "postgres")]
     #[allow(irrefutable_let_patterns)] // refutable once SQLite is built too
-    async fn signal_backend(&self, function: &str, host: usize, pids: &str) -> Result<bool> {
+    async fn signal_batch(
+        &self,
+        batch: crate::signals::Batch,
+    ) -> std::result::Result<bool, String> {
         let Target::Postgres(hosts) = &self.inner.target else {
             return Ok(false);
         };
-        let Some(options) = hosts.options.get(host) else {
+        let Some(options) = hosts.options.get(batch.host) else {
             return Ok(false);
         };
         let mut conn: PgConnection = options
             .connect()
             .await
-            .map_err(|e| connect_error(&self.inner.name, e))?;
-        let sql = format!("SELECT coalesce(bool_or({function}(w.pid)), false) FROM ({pids}) AS w");
-        let found: bool = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .map_err(|e| connect_error(&self.inner.name, e).to_string())?;
+        let found: bool = sqlx::raw_sql(sqlx::AssertSqlSafe(batch.sql))
             .fetch_one(&mut conn)
             .await
             .and_then(|row| {
                 use sqlx::Row;
                 row.try_get::<bool, _>(0)
             })
-            .map_err(crate::error::from_sqlx)?;
+            .map_err(|e| crate::error::from_sqlx(e).to_string())?;
         let _ = conn.close().await;
         Ok(found)
     }

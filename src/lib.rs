@@ -39,6 +39,8 @@ mod read;
 mod row;
 mod schema;
 mod session;
+#[cfg(feature = "postgres")]
+mod signals;
 mod sql;
 mod staleness;
 mod stopwatch;
