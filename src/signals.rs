@@ -5,8 +5,9 @@
 //! a connection each, on a server likely busy already: past `max_connections` or a role's
 //! connection limit the cancels themselves are refused, and the statements run on with
 //! their locks; through a transaction pooler each would take a server connection. So they
-//! gather: whoever's turn it is sends every signal waiting, one statement per host and
-//! function, from one connection; the others find theirs sent when their turn comes.
+//! gather, a queue per host: whoever's turn it is sends every signal waiting for that host
+//! in one statement (one per function), from one connection; the others find theirs sent
+//! when their turn comes.
 
 use std::sync::{Arc, OnceLock};
 
@@ -18,15 +19,21 @@ type Outcome = OnceLock<Result<bool, String>>;
 /// One signal waiting to be sent.
 struct Waiting {
     function: &'static str,
-    host: usize,
     /// A query for the pids to signal.
     pids: String,
     outcome: Arc<Outcome>,
 }
 
-/// The signals of one database waiting to be sent, and whose turn it is to send them.
+/// The signals of one database waiting to be sent, a queue per host, so that a host
+/// that hangs holds up no other's.
 #[derive(Default)]
 pub(crate) struct Signals {
+    hosts: Mutex<Vec<Arc<Queue>>>,
+}
+
+/// One host's signals waiting to be sent, and whose turn it is to send them.
+#[derive(Default)]
+struct Queue {
     waiting: Mutex<Vec<Waiting>>,
     turn: tokio::sync::Mutex<()>,
 }
@@ -41,9 +48,34 @@ pub(crate) struct Batch {
 
 impl Signals {
     /// Sends `function` to the backends `pids` (a query) names on host `host`, with
-    /// whatever else is waiting: `send` runs each batch. Returns whether its batch reached
-    /// any backend.
+    /// whatever else is waiting for that host: `send` runs each batch. Returns whether its
+    /// batch reached any backend.
     pub(crate) async fn send<F, Fut>(
+        &self,
+        function: &'static str,
+        host: usize,
+        pids: String,
+        send: F,
+    ) -> Result<bool, String>
+    where
+        F: Fn(Batch) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, String>>,
+    {
+        self.queue(host).send(function, host, pids, send).await
+    }
+
+    /// Host `host`'s queue.
+    fn queue(&self, host: usize) -> Arc<Queue> {
+        let mut hosts = self.hosts.lock();
+        if hosts.len() <= host {
+            hosts.resize_with(host + 1, Default::default);
+        }
+        hosts[host].clone()
+    }
+}
+
+impl Queue {
+    async fn send<F, Fut>(
         &self,
         function: &'static str,
         host: usize,
@@ -57,12 +89,11 @@ impl Signals {
         let outcome = Arc::new(Outcome::new());
         self.waiting.lock().push(Waiting {
             function,
-            host,
             pids,
             outcome: outcome.clone(),
         });
         let _unsent = Unsent {
-            signals: self,
+            queue: self,
             outcome: &outcome,
         };
         let _turn = self.turn.lock().await;
@@ -70,12 +101,12 @@ impl Signals {
             return done.clone();
         }
         let mut batch = Sending(std::mem::take(&mut *self.waiting.lock()));
-        batch.0.sort_by_key(|w| (w.host, w.function));
+        batch.0.sort_by_key(|w| w.function);
         let mut rest = &batch.0[..];
         while let Some(first) = rest.first() {
             let n = rest
                 .iter()
-                .take_while(|w| (w.host, w.function) == (first.host, first.function))
+                .take_while(|w| w.function == first.function)
                 .count();
             let (group, after) = rest.split_at(n);
             let union = group
@@ -87,11 +118,7 @@ impl Signals {
                 "SELECT coalesce(bool_or({}(w.pid)), false) FROM ({union}) AS w",
                 first.function
             );
-            let res = send(Batch {
-                host: first.host,
-                sql,
-            })
-            .await;
+            let res = send(Batch { host, sql }).await;
             for w in group {
                 let _ = w.outcome.set(res.clone());
             }
@@ -107,14 +134,14 @@ impl Signals {
 /// A waiter's signal, taken out of the queue if its future is dropped before it was sent,
 /// so that no later batch signals a backend that runs something else by then.
 struct Unsent<'a> {
-    signals: &'a Signals,
+    queue: &'a Queue,
     outcome: &'a Arc<Outcome>,
 }
 
 impl Drop for Unsent<'_> {
     fn drop(&mut self) {
         if self.outcome.get().is_none() {
-            self.signals
+            self.queue
                 .waiting
                 .lock()
                 .retain(|w| !Arc::ptr_eq(&w.outcome, self.outcome));
@@ -144,8 +171,9 @@ mod tests {
     async fn waiting_signals_go_in_one_statement_per_host_and_function() {
         let signals = Arc::new(Signals::default());
         let sent = Arc::new(Mutex::new(Vec::new()));
-        // Holding the turn, so that the three gather behind it.
-        let turn = signals.turn.lock().await;
+        // Holding both hosts' turns, so that the four gather behind them.
+        let (q0, q1) = (signals.queue(0), signals.queue(1));
+        let (t0, t1) = (q0.turn.lock().await, q1.turn.lock().await);
         let mut tasks = Vec::new();
         for (function, host, pid) in [
             ("pg_cancel_backend", 0, 1),
@@ -163,10 +191,10 @@ mod tests {
                     .await
             }));
         }
-        while signals.waiting.lock().len() < 4 {
+        while q0.waiting.lock().len() + q1.waiting.lock().len() < 4 {
             tokio::task::yield_now().await;
         }
-        drop(turn);
+        drop((t0, t1));
         for t in tasks {
             assert_eq!(t.await.unwrap(), Ok(true));
         }
@@ -180,19 +208,36 @@ mod tests {
                     .to_owned()
             ))
         );
-        assert!(signals.waiting.lock().is_empty());
+        assert!(
+            sent.iter()
+                .any(|(host, sql)| *host == 1 && sql.contains("(SELECT 4)"))
+        );
+        assert!(q0.waiting.lock().is_empty() && q1.waiting.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_host_that_hangs_holds_up_no_other() {
+        let signals = Signals::default();
+        let q0 = signals.queue(0);
+        let _hung = q0.turn.lock().await;
+        let other = signals.send("pg_cancel_backend", 1, "SELECT 1".into(), |_| async {
+            Ok::<bool, String>(true)
+        });
+        let res = tokio::time::timeout(std::time::Duration::from_secs(5), other).await;
+        assert_eq!(res, Ok(Ok(true)));
     }
 
     #[tokio::test]
     async fn a_signal_dropped_before_its_turn_is_never_sent() {
         let signals = Signals::default();
-        let turn = signals.turn.lock().await;
+        let q0 = signals.queue(0);
+        let turn = q0.turn.lock().await;
         let waiter = signals.send("pg_cancel_backend", 0, "SELECT 1".into(), |_| async {
             Ok::<bool, String>(true)
         });
         let dropped = tokio::time::timeout(std::time::Duration::from_millis(10), waiter).await;
         assert!(dropped.is_err());
-        assert!(signals.waiting.lock().is_empty(), "left to a later batch");
+        assert!(q0.waiting.lock().is_empty(), "left to a later batch");
         drop(turn);
     }
 }
