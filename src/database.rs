@@ -659,9 +659,9 @@ impl Database {
         host: usize,
         pids: String,
     ) -> Result<bool> {
-        let signals = &self.inner.signals;
-        signals
-            .send(function, host, pids, |batch| self.signal_batch(batch))
+        let queue = self.inner.signals.queue(host);
+        queue
+            .send(function, pids, |batch| self.signal_batch(batch))
             .await
             .map_err(|message| Error::Connect {
                 target: self.inner.name.clone(),

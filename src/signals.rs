@@ -32,8 +32,9 @@ pub(crate) struct Signals {
 }
 
 /// One host's signals waiting to be sent, and whose turn it is to send them.
-#[derive(Default)]
-struct Queue {
+pub(crate) struct Queue {
+    /// Which of the database's hosts.
+    host: usize,
     waiting: Mutex<Vec<Waiting>>,
     turn: tokio::sync::Mutex<()>,
 }
@@ -47,38 +48,30 @@ pub(crate) struct Batch {
 }
 
 impl Signals {
-    /// Sends `function` to the backends `pids` (a query) names on host `host`, with
-    /// whatever else is waiting for that host: `send` runs each batch. Returns whether its
-    /// batch reached any backend.
-    pub(crate) async fn send<F, Fut>(
-        &self,
-        function: &'static str,
-        host: usize,
-        pids: String,
-        send: F,
-    ) -> Result<bool, String>
-    where
-        F: Fn(Batch) -> Fut,
-        Fut: std::future::Future<Output = Result<bool, String>>,
-    {
-        self.queue(host).send(function, host, pids, send).await
-    }
-
     /// Host `host`'s queue.
-    fn queue(&self, host: usize) -> Arc<Queue> {
+    pub(crate) fn queue(&self, host: usize) -> Arc<Queue> {
         let mut hosts = self.hosts.lock();
-        if hosts.len() <= host {
-            hosts.resize_with(host + 1, Default::default);
+        let from = hosts.len();
+        if from <= host {
+            hosts.extend((from..=host).map(|host| {
+                Arc::new(Queue {
+                    host,
+                    waiting: Mutex::default(),
+                    turn: tokio::sync::Mutex::default(),
+                })
+            }));
         }
         hosts[host].clone()
     }
 }
 
 impl Queue {
-    async fn send<F, Fut>(
+    /// Sends `function` to the backends `pids` (a query) names on this queue's host, with
+    /// whatever else is waiting for it: `send` runs each batch. Returns whether its batch
+    /// reached any backend.
+    pub(crate) async fn send<F, Fut>(
         &self,
         function: &'static str,
-        host: usize,
         pids: String,
         send: F,
     ) -> Result<bool, String>
@@ -118,7 +111,11 @@ impl Queue {
                 "SELECT coalesce(bool_or({}(w.pid)), false) FROM ({union}) AS w",
                 first.function
             );
-            let res = send(Batch { host, sql }).await;
+            let res = send(Batch {
+                host: self.host,
+                sql,
+            })
+            .await;
             for w in group {
                 let _ = w.outcome.set(res.clone());
             }
@@ -184,7 +181,8 @@ mod tests {
             let (signals, sent) = (signals.clone(), sent.clone());
             tasks.push(tokio::spawn(async move {
                 signals
-                    .send(function, host, format!("SELECT {pid}"), |b| {
+                    .queue(host)
+                    .send(function, format!("SELECT {pid}"), |b| {
                         sent.lock().push((b.host, b.sql));
                         async { Ok(true) }
                     })
@@ -220,7 +218,8 @@ mod tests {
         let signals = Signals::default();
         let q0 = signals.queue(0);
         let _hung = q0.turn.lock().await;
-        let other = signals.send("pg_cancel_backend", 1, "SELECT 1".into(), |_| async {
+        let q1 = signals.queue(1);
+        let other = q1.send("pg_cancel_backend", "SELECT 1".into(), |_| async {
             Ok::<bool, String>(true)
         });
         let res = tokio::time::timeout(std::time::Duration::from_secs(5), other).await;
@@ -232,7 +231,7 @@ mod tests {
         let signals = Signals::default();
         let q0 = signals.queue(0);
         let turn = q0.turn.lock().await;
-        let waiter = signals.send("pg_cancel_backend", 0, "SELECT 1".into(), |_| async {
+        let waiter = q0.send("pg_cancel_backend", "SELECT 1".into(), |_| async {
             Ok::<bool, String>(true)
         });
         let dropped = tokio::time::timeout(std::time::Duration::from_millis(10), waiter).await;

@@ -15,12 +15,6 @@ use session_pool::{Database, FixedSizePool, params};
 
 const SESSIONS: usize = 10;
 
-fn as_user(url: &str, user: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    format!("{scheme}://{user}@{host}")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_cut_off_statements_is_stopped_within_a_connection_limit() {
     let Some(mut admin) = common::pg_admin().await else {
@@ -34,7 +28,7 @@ async fn a_burst_of_cut_off_statements_is_stopped_within_a_connection_limit() {
         )
         .await
         .unwrap();
-    let db = Database::open(&as_user(&common::pg_url().unwrap(), &role))
+    let db = Database::open(&common::as_user(&common::pg_url().unwrap(), &role))
         .await
         .unwrap();
     let pool = FixedSizePool::builder()

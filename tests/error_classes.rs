@@ -96,13 +96,6 @@ async fn statement_completion_unknown_has_its_own_variant() {
     s.execute_sql("SELECT 1", &[]).await.unwrap();
 }
 
-/// `postgres://user@…` with another user.
-fn as_user(url: &str, user: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    format!("{scheme}://{user}@{host}")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_connections_is_typed_and_a_failed_bind_closes_what_it_opened() {
     let Some(mut admin) = common::pg_admin().await else {
@@ -113,7 +106,7 @@ async fn too_many_connections_is_typed_and_a_failed_bind_closes_what_it_opened()
         .execute_update(&format!("CREATE ROLE {role} LOGIN CONNECTION LIMIT 2"), &[])
         .await
         .unwrap();
-    let url = as_user(&common::pg_url().unwrap(), &role);
+    let url = common::as_user(&common::pg_url().unwrap(), &role);
     let db = Database::open(&url).await.unwrap();
     let count = async |admin: &mut session_pool::Session| {
         admin

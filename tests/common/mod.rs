@@ -94,6 +94,13 @@ pub async fn counter_table(db: &Database, prefix: &str) -> String {
     name
 }
 
+/// `url` (a PostgreSQL URL) connecting as `user`, without its password or parameters.
+pub fn as_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{user}@{host}")
+}
+
 /// Picks the DDL for the database's dialect.
 pub fn by_dialect<'a>(db: &Database, sqlite: &'a str, postgres: &'a str) -> &'a str {
     match db.dialect() {
