@@ -682,10 +682,7 @@ impl Database {
         let Some(options) = hosts.options.get(batch.host) else {
             return Ok(false);
         };
-        let mut conn: PgConnection = options
-            .connect()
-            .await
-            .map_err(|e| connect_error(&self.inner.name, e).to_string())?;
+        let mut conn: PgConnection = options.connect().await.map_err(|e| e.to_string())?;
         let found: bool = sqlx::raw_sql(sqlx::AssertSqlSafe(batch.sql))
             .fetch_one(&mut conn)
             .await
@@ -693,7 +690,7 @@ impl Database {
                 use sqlx::Row;
                 row.try_get::<bool, _>(0)
             })
-            .map_err(|e| crate::error::from_sqlx(e).to_string())?;
+            .map_err(|e| e.to_string())?;
         let _ = conn.close().await;
         Ok(found)
     }

@@ -56,7 +56,7 @@ impl Interrupt {
 /// before that (the statement's future or stream dropped half-way: a cancelled request),
 /// it stops the statement at its next check instead of letting it run on, holding the
 /// database's write lock; the session's next use reads what is left and disarms (see
-/// `Session::clean_up`). Either way one atomic store, no I/O.
+/// `session/settle.rs`). Either way one atomic store, no I/O.
 #[derive(Debug)]
 pub(crate) struct Running(Option<std::sync::Arc<Interrupt>>);
 

@@ -289,7 +289,7 @@ fn finish<T>(meta: &mut Meta, limit: Limit, res: ExecResult<T>) -> Result<T> {
 /// Until the statement answers, the session counts it in flight: dropped before that (a
 /// cancelled request), the statement may still run on the server, holding its locks, so
 /// the session's next use, or its pool's janitor, stops it and reads what is left before
-/// anything else runs on the connection (`Session::clean_up`).
+/// anything else runs on the connection (`settle.rs`).
 async fn bounded<T>(
     meta: &mut Meta,
     db: &Database,

@@ -114,51 +114,38 @@ impl Live {
         {
             return Ok(());
         }
-        match cancel(&self.meta, db, timeout).await {
+        if answered(&self.meta, db, timeout).await {
             // Read what is left with the rollback (within the check timeout).
-            Cancel::Sent | Cancel::Impossible => Ok(()),
-            // The server does not answer a new connection either: waiting for this one to
-            // read the statement's answer would only keep this place in the pool longer.
-            Cancel::Unanswered => {
-                self.meta.broken = true;
-                // Through a pooler the cancel is a query, so it waits for a free server
-                // connection; all of them can be held by the statement and clients waiting
-                // on its locks.
-                #[cfg(feature = "postgres")]
-                let pooled = self.meta.pooled_mark.is_some();
-                #[cfg(not(feature = "postgres"))]
-                let pooled = false;
-                let pooler = if pooled {
-                    " (or the transaction pooler had no free server connection for it)"
-                } else {
-                    ""
-                };
-                Err(self.meta.not_found(format!(
-                    "the server did not answer the cancel of a cut-off statement within \
-                     {timeout:?}{pooler}"
-                )))
-            }
+            return Ok(());
         }
+        // The server does not answer a new connection either: waiting for this one to read
+        // the statement's answer would only keep this place in the pool longer.
+        self.meta.broken = true;
+        // Through a pooler the cancel is a query, so it waits for a free server connection;
+        // all of them can be held by the statement and clients waiting on its locks.
+        #[cfg(feature = "postgres")]
+        let pooled = self.meta.pooled_mark.is_some();
+        #[cfg(not(feature = "postgres"))]
+        let pooled = false;
+        let pooler = if pooled {
+            " (or the transaction pooler had no free server connection for it)"
+        } else {
+            ""
+        };
+        Err(self.meta.not_found(format!(
+            "the server did not answer the cancel of a cut-off statement within \
+             {timeout:?}{pooler}"
+        )))
     }
-}
-
-/// What became of the cancel of a cut-off statement.
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-enum Cancel {
-    /// Sent (the statement may have ended meanwhile: then it found nothing to cancel).
-    Sent,
-    /// No answer within the check timeout.
-    Unanswered,
-    /// Nothing names the statement's backend (SQLite has its interrupt instead).
-    Impossible,
 }
 
 /// How long a cut-off PostgreSQL statement may take to answer before it is cancelled.
 const DRAIN_AT_ONCE: Duration = Duration::from_millis(20);
 
 /// Cancels the PostgreSQL statement a dropped future left running, from a connection of
-/// its own.
-async fn cancel(meta: &Meta, db: &Database, timeout: Duration) -> Cancel {
+/// its own. False only when the server (or the pooler) gave no answer within `timeout`; a
+/// cancel refused, or nothing to name the backend by, leaves the drain that follows to tell.
+async fn answered(meta: &Meta, db: &Database, timeout: Duration) -> bool {
     #[cfg(feature = "postgres")]
     {
         let cancel: std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool>> + Send + '_>> =
@@ -169,27 +156,27 @@ async fn cancel(meta: &Meta, db: &Database, timeout: Duration) -> Cancel {
                 // went through may already have handed the backend on).
                 Box::pin(db.cancel_marked(mark))
             } else {
-                return Cancel::Impossible;
+                return true;
             };
         match tokio::time::timeout(timeout, cancel).await {
             Ok(Ok(found)) => {
                 tracing::debug!(target: "session_pool::session", session = %meta.name, found,
                     "cancelled a statement cut off by a dropped future");
-                Cancel::Sent
+                true
             }
             Ok(Err(e)) => {
                 // Refused, say, or the host down: the drain that follows tells.
                 tracing::warn!(target: "session_pool::session", session = %meta.name,
                     error = %e, "could not cancel a statement cut off by a dropped future");
-                Cancel::Sent
+                true
             }
-            Err(_) => Cancel::Unanswered,
+            Err(_) => false,
         }
     }
     #[cfg(not(feature = "postgres"))]
     {
         let _ = (meta, db, timeout);
-        Cancel::Impossible
+        true
     }
 }
 
