@@ -253,6 +253,53 @@ async fn a_stream_dropped_half_way_is_stopped(db: Database) {
     );
 }
 
+/// A COMMIT cut off while it waits: here a deferred unique check waiting for another
+/// transaction that holds the same key uncommitted. It is cancelled, so the row lock its
+/// transaction took goes with it, and nothing it wrote is committed. (PostgreSQL: SQLite's
+/// COMMIT has nothing to wait for once `BEGIN IMMEDIATE` holds the write lock.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_cut_off_while_it_waits_releases_its_locks() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let name = common::counter_table(&db, "cutoff").await;
+    let keys = format!("{name}_keys");
+    let mut setup = db.session();
+    setup.create().await.unwrap();
+    setup
+        .execute_update(
+            &format!("CREATE TABLE {keys} (k BIGINT UNIQUE DEFERRABLE INITIALLY DEFERRED)"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let insert = format!("INSERT INTO {keys} VALUES (1)");
+    let mut holder = db.session();
+    holder.create().await.unwrap();
+    let mut held = holder.transaction().await.unwrap();
+    held.execute_update(&insert, &[]).await.unwrap();
+
+    let pool = common::fixed_pool(&db, 1).await;
+    let mut s = pool.session().await.unwrap();
+    // The key is checked at COMMIT (deferred), which then waits for the holder.
+    common::cut_off_at_commit(&mut s, &name, &[&insert], CUT).await;
+    drop(s);
+
+    let res = other_writer_updates(&db, &name).await;
+    assert!(
+        matches!(res, Ok(1)),
+        "the cut-off COMMIT still held the row lock: {res:?}"
+    );
+    held.rollback().await.unwrap();
+    assert_eq!(value(&db, &name).await, 100);
+    let n: i64 = common::scalar(&mut setup, &format!("SELECT count(*) FROM {keys}"), &[]).await;
+    assert_eq!(n, 0, "the cancelled COMMIT committed its key");
+    next_user_is_served(&pool).await;
+    let stats = pool.stats();
+    assert_eq!((stats.open, stats.replaced), (1, 0), "{stats:?}");
+}
+
 on_both!(
     a_transaction_cut_off_mid_statement_releases_its_locks,
     a_dropped_transaction_cut_off_mid_statement_releases_its_locks,

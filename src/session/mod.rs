@@ -64,8 +64,10 @@ pub(crate) struct Meta {
     /// A `BEGIN`, `COMMIT` or `ROLLBACK` was cut off (its future dropped): the connection may
     /// still be inside a transaction, so the next use rolls back first.
     pub(crate) tx_dirty: bool,
-    /// A transaction sqlx knows of was begun and has not finished: dropped half-way, sqlx
-    /// queued its ROLLBACK on the connection (PostgreSQL sends it with the next message).
+    /// A transaction was begun and has not finished. Dropped half-way, sqlx queued its
+    /// ROLLBACK on the connection (sent with the next message), or, through a transaction
+    /// pooler, where this crate sends `BEGIN` and `COMMIT` itself, nothing is queued and the
+    /// settle sends one (`settle.rs`).
     pub(crate) tx_open: bool,
     /// A statement was sent and its answer not read to the end (its future or stream was
     /// dropped half-way): it may still run, so the next use stops it first (`settle.rs`).

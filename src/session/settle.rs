@@ -23,6 +23,18 @@ impl Live {
         m.tx_dirty || m.tx_open || m.in_flight
     }
 
+    /// A transaction may be open with no ROLLBACK queued for it: a `BEGIN`, `COMMIT` or
+    /// `ROLLBACK` was cut off, or a transaction through a pooler (which this crate begins
+    /// and ends itself, `transaction::TxConn::Pooled`) was dropped.
+    fn rollback_owed(&self) -> bool {
+        let m = &self.meta;
+        #[cfg(feature = "postgres")]
+        let own = m.tx_open && m.pooled_mark.is_some();
+        #[cfg(not(feature = "postgres"))]
+        let own = false;
+        m.tx_dirty || own
+    }
+
     /// Settles the session (see the module), each step within `db`'s check timeout. Past
     /// it the session is lost, and a direct PostgreSQL backend still running the statement
     /// is ended, so that its locks go with it.
@@ -37,9 +49,9 @@ impl Live {
         // refuses (no transaction open) fails every time: fine too.
         let mut tries = 4;
         let res = loop {
-            let res = if self.meta.tx_dirty {
-                // A cut-off BEGIN, COMMIT or ROLLBACK: ours, which PostgreSQL warns about and
-                // SQLite refuses when no transaction is open.
+            let res = if self.rollback_owed() {
+                // Ours, which PostgreSQL warns about and SQLite refuses when no transaction
+                // is open.
                 let rollback = self
                     .conn
                     .as_mut()
@@ -151,9 +163,9 @@ async fn answered(meta: &Meta, db: &Database, timeout: Duration) -> bool {
         let cancel: std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool>> + Send + '_>> =
             if let Some(backend) = meta.backend {
                 Box::pin(db.cancel_backend(backend))
-            } else if let Some(mark) = meta.pooled_mark.filter(|_| !meta.tx_dirty) {
-                // Not a cut-off BEGIN, COMMIT or ROLLBACK, which carry no mark (and one that
-                // went through may already have handed the backend on).
+            } else if let Some(mark) = meta.pooled_mark {
+                // `BEGIN`, `COMMIT` and `ROLLBACK` carry the mark too. One that went through
+                // left its backend idle, or to another client's statement: neither matches.
                 Box::pin(db.cancel_marked(mark))
             } else {
                 return true;

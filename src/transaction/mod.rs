@@ -17,13 +17,20 @@ use crate::mutation::{self, Mutate, Mutation};
 use crate::session::{Context, Exec, Meta, ReadContext, Session, WriteContext};
 use crate::value::Value;
 
-/// The driver transaction: sqlx's, so that dropping it queues a rollback without I/O.
+/// The driver transaction: sqlx's, so that dropping it queues a rollback without I/O; or,
+/// through a transaction pooler, this crate's own.
 enum TxConn<'c> {
     #[cfg(feature = "sqlite")]
     Sqlite(sqlx::Transaction<'c, sqlx::Sqlite>),
-    /// With whether the connection goes through a transaction pooler.
     #[cfg(feature = "postgres")]
-    Postgres(sqlx::Transaction<'c, sqlx::Postgres>, bool),
+    Postgres(sqlx::Transaction<'c, sqlx::Postgres>),
+    /// Through a transaction pooler: `BEGIN`, `COMMIT` and `ROLLBACK` are sent by this crate,
+    /// each carrying the session's mark (`crate::pooler::Mark`), so that a `COMMIT` cut off
+    /// while it waits (a deferred constraint waiting on another transaction, synchronous
+    /// replication) is found and cancelled as any statement is. Dropped, it queues nothing:
+    /// the session's `tx_open` stays up and its settle sends the rollback.
+    #[cfg(feature = "postgres")]
+    Pooled(&'c mut sqlx::PgConnection, Option<u64>),
 }
 
 impl TxConn<'_> {
@@ -32,10 +39,10 @@ impl TxConn<'_> {
             #[cfg(feature = "sqlite")]
             TxConn::Sqlite(t) => RawConnection::Sqlite(t),
             #[cfg(feature = "postgres")]
-            TxConn::Postgres(t, false) => RawConnection::Postgres(t),
+            TxConn::Postgres(t) => RawConnection::Postgres(t),
             #[cfg(feature = "postgres")]
-            TxConn::Postgres(t, true) => {
-                RawConnection::PostgresPooled(t, crate::conn::PoolerLink::default())
+            TxConn::Pooled(c, _) => {
+                RawConnection::PostgresPooled(c, crate::conn::PoolerLink::default())
             }
         }
     }
@@ -45,7 +52,9 @@ impl TxConn<'_> {
             #[cfg(feature = "sqlite")]
             TxConn::Sqlite(t) => t.commit().await,
             #[cfg(feature = "postgres")]
-            TxConn::Postgres(t, _) => t.commit().await,
+            TxConn::Postgres(t) => t.commit().await,
+            #[cfg(feature = "postgres")]
+            TxConn::Pooled(c, mark) => marked(c, mark, "COMMIT").await,
         }
     }
 
@@ -54,9 +63,27 @@ impl TxConn<'_> {
             #[cfg(feature = "sqlite")]
             TxConn::Sqlite(t) => t.rollback().await,
             #[cfg(feature = "postgres")]
-            TxConn::Postgres(t, _) => t.rollback().await,
+            TxConn::Postgres(t) => t.rollback().await,
+            #[cfg(feature = "postgres")]
+            TxConn::Pooled(c, mark) => marked(c, mark, "ROLLBACK").await,
         }
     }
+}
+
+/// Runs `statement` as a simple query with the session's mark at its head.
+#[cfg(feature = "postgres")]
+async fn marked(
+    c: &mut sqlx::PgConnection,
+    mark: Option<u64>,
+    statement: &str,
+) -> std::result::Result<(), sqlx::Error> {
+    use sqlx::Executor;
+    let mut text = String::with_capacity(crate::pooler::Mark::LEN + statement.len());
+    if let Some(key) = mark {
+        crate::pooler::Mark::write(key, &mut text);
+    }
+    text.push_str(statement);
+    c.execute(AssertSqlSafe(text)).await.map(drop)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,8 +108,10 @@ async fn begin_untraced(
 ) -> Result<(TxConn<'_>, &mut Meta, &Database)> {
     let (conn, meta, db) = session.ready().await?;
     // Until BEGIN has answered, a dropped future could leave a transaction open that sqlx
-    // does not know of; the flag makes the next use roll it back.
+    // does not know of; the flag makes the next use roll it back. In flight, it is stopped
+    // first if it has not answered by then (SQLite's BEGIN IMMEDIATE waits for the lock).
     meta.tx_dirty = true;
+    meta.in_flight = true;
     let tx = match conn {
         #[cfg(feature = "sqlite")]
         RawConnection::Sqlite(c) => {
@@ -99,15 +128,19 @@ async fn begin_untraced(
         RawConnection::Postgres(c) => c
             .begin_with(AssertSqlSafe(pg_begin(mode)))
             .await
-            .map(|t| TxConn::Postgres(t, false)),
+            .map(TxConn::Postgres),
         // BEGIN is a simple query: the pooler pins a server connection until COMMIT.
         #[cfg(feature = "postgres")]
-        RawConnection::PostgresPooled(c, _) => c
-            .begin_with(AssertSqlSafe(pg_begin(mode)))
-            .await
-            .map(|t| TxConn::Postgres(t, true)),
+        RawConnection::PostgresPooled(c, _) => {
+            let mark = meta.pooled_mark.map(|m| m.key);
+            match marked(c, mark, pg_begin(mode)).await {
+                Ok(()) => Ok(TxConn::Pooled(c, mark)),
+                Err(e) => Err(e),
+            }
+        }
     };
     meta.tx_dirty = false;
+    meta.in_flight = false;
     let tx = tx.map_err(|e| meta.fail(e.into()))?;
     // Until COMMIT or ROLLBACK has answered, `tx_open` stays up: a transaction dropped
     // before that (a cancelled task, a panic) leaves it up, and the pool sends the queued
@@ -128,14 +161,18 @@ fn pg_begin(mode: Mode) -> &'static str {
 }
 
 /// Runs a COMMIT or ROLLBACK. While it is in flight, a dropped future could leave the
-/// transaction open or closed: the flags make the next use roll back to be sure.
+/// transaction open or closed: the flags make the next use roll back to be sure, and stop
+/// a COMMIT that still waits (on a deferred constraint's lock, on synchronous replication)
+/// first, so that its locks go with it.
 async fn end(
     finish: impl Future<Output = std::result::Result<(), sqlx::Error>>,
     meta: &mut Meta,
 ) -> std::result::Result<(), sqlx::Error> {
     meta.tx_dirty = true;
+    meta.in_flight = true;
     let res = finish.await;
     meta.tx_dirty = false;
+    meta.in_flight = false;
     meta.tx_open = false;
     res
 }

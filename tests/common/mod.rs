@@ -94,6 +94,27 @@ pub async fn counter_table(db: &Database, prefix: &str) -> String {
     name
 }
 
+/// On `s`: a transaction adds 1 to the row of `name` (a [`counter_table`]), runs `then`,
+/// and commits; all of it cut off at `cut`, which is to fall while the COMMIT waits.
+pub async fn cut_off_at_commit(
+    s: &mut session_pool::Session,
+    name: &str,
+    then: &[&str],
+    cut: std::time::Duration,
+) {
+    let res = tokio::time::timeout(cut, async {
+        let mut tx = s.transaction().await?;
+        tx.execute_update(&format!("UPDATE {name} SET n = n + 1 WHERE id = 1"), &[])
+            .await?;
+        for sql in then {
+            tx.execute_update(sql, &[]).await?;
+        }
+        tx.commit().await
+    })
+    .await;
+    assert!(res.is_err(), "the COMMIT did not wait: {res:?}");
+}
+
 /// `url` (a PostgreSQL URL) connecting as `user`, without its password or parameters.
 pub fn as_user(url: &str, user: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap();

@@ -136,7 +136,7 @@ impl SessionService {
 /// ADK-Python through these tables read too, as far as ADK-Rust's model has their fields.
 ///
 /// Errors are [`adk_core::AdkError`]s of component `Session`, with this crate's
-/// [`Error`](crate::Error) as their `source()`.
+/// [`Error`] as their `source()`.
 #[async_trait]
 impl adk_session::SessionService for SessionService {
     async fn create(&self, req: CreateRequest) -> adk_core::Result<Box<dyn Session>> {
