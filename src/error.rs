@@ -168,6 +168,25 @@ pub enum Error {
         source: Option<sqlx::Error>,
     },
 
+    /// `commit` found the transaction failed, so it rolled it back: an earlier statement in
+    /// it failed on the server (PostgreSQL), and its error was handled by the caller, who
+    /// went on to commit. PostgreSQL refuses every later statement of such a transaction and
+    /// answers its COMMIT with a rollback, which without this error would pass for a
+    /// commit. Nothing of the transaction was written. To go on after an error you expect,
+    /// wrap the statement in `SAVEPOINT` / `ROLLBACK TO SAVEPOINT`.
+    #[error(
+        "the transaction was rolled back, not committed: an earlier statement in it failed{}: \
+         {message}; PostgreSQL ends a transaction with a rollback after any error in it (wrap \
+         a statement whose error is expected in SAVEPOINT / ROLLBACK TO SAVEPOINT)",
+        code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default()
+    )]
+    RolledBack {
+        /// The SQLSTATE of the statement that failed.
+        code: Option<String>,
+        /// Its error message.
+        message: String,
+    },
+
     /// A query expected to return a row returned none (for example
     /// [`ResultSet::one`](crate::ResultSet::one) on an empty result).
     #[error("the query returned no row where exactly one was expected")]
@@ -318,6 +337,7 @@ impl Error {
             Error::StatementTimeout { .. } => ErrorKind::StatementTimeout,
             Error::TooManyConnections { .. } => ErrorKind::TooManyConnections,
             Error::CommitUnknown { .. } => ErrorKind::CommitUnknown,
+            Error::RolledBack { .. } => ErrorKind::RolledBack,
             Error::RowNotFound
             | Error::TooManyRows { .. }
             | Error::ColumnNotFound { .. }
@@ -351,7 +371,8 @@ impl Error {
         match self {
             Error::Aborted { code, .. }
             | Error::Database { code, .. }
-            | Error::InvalidStatement { code, .. } => code.as_deref(),
+            | Error::InvalidStatement { code, .. }
+            | Error::RolledBack { code, .. } => code.as_deref(),
             Error::UndeclaredPooler { code, .. } => Some(code),
             _ => None,
         }
@@ -416,6 +437,8 @@ pub enum ErrorKind {
     TooManyConnections,
     /// A commit may or may not have been applied.
     CommitUnknown,
+    /// A commit found its transaction failed by an earlier error, and rolled it back.
+    RolledBack,
     /// The pool is closed.
     PoolClosed,
     /// No session came free in time.
@@ -454,6 +477,20 @@ pub(crate) enum Class {
     UndeclaredPooler,
     /// Anything else: the session is still usable.
     Other,
+}
+
+/// A PostgreSQL error at ERROR level: inside a transaction, the server refuses the
+/// transaction's later statements until it ends, and ends it with a rollback at COMMIT.
+/// (SQLite undoes the failed statement only.)
+pub(crate) fn fails_transaction(err: &sqlx::Error) -> bool {
+    #[cfg(feature = "postgres")]
+    if let sqlx::Error::Database(db) = err
+        && let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+    {
+        return pg.severity() == sqlx::postgres::PgSeverity::Error;
+    }
+    let _ = err;
+    false
 }
 
 /// Sorts a driver error into [`Class`].

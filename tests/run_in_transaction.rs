@@ -273,3 +273,62 @@ async fn aborts_in_an_application_error_type_are_retried() {
         "some attempts were aborted and retried ({attempts})"
     );
 }
+
+/// A function that handles a serialization failure itself and returns `Ok`: PostgreSQL
+/// has aborted its transaction all the same, and the COMMIT would roll it back. The
+/// commit reports the abort, so the attempt is retried and no increment is lost (before,
+/// the rolled-back attempts passed for commits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_the_function_swallowed_is_still_retried() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let t = common::unique("swallowed");
+    let mut s = counter_table(&db, &t).await;
+    let (tasks, increments) = (4, 20);
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let (db, t) = (db.clone(), t.clone());
+        handles.push(tokio::spawn(async move {
+            let mut s = db.session();
+            s.create().await.unwrap();
+            let swallowed = Arc::new(AtomicU32::new(0));
+            for _ in 0..increments {
+                let (t, swallowed) = (t.clone(), swallowed.clone());
+                s.run_in_transaction(async move |tx| {
+                    let n: i64 = tx
+                        .execute_sql(&format!("SELECT n FROM {t} WHERE id = 1"), &[])
+                        .await?
+                        .deserialize_one()?;
+                    tokio::task::yield_now().await;
+                    let update = tx
+                        .execute_update(
+                            &format!("UPDATE {t} SET n = $1 WHERE id = 1"),
+                            &params![n + 1],
+                        )
+                        .await;
+                    // Handled here, and not passed on.
+                    if update.is_err() {
+                        swallowed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok::<_, Error>(())
+                })
+                .await
+                .unwrap();
+            }
+            swallowed.load(Ordering::Relaxed)
+        }));
+    }
+    let mut swallowed = 0;
+    for h in handles {
+        swallowed += h.await.unwrap();
+    }
+    let n: i64 = s
+        .execute_sql(&format!("SELECT n FROM {t} WHERE id = 1"), &[])
+        .await
+        .unwrap()
+        .deserialize_one()
+        .unwrap();
+    assert!(swallowed > 0, "no update was aborted: nothing was tested");
+    assert_eq!(n, tasks * increments, "no increment lost");
+}

@@ -167,7 +167,40 @@ async fn reopen_with_timeout(db: &Database, timeout: Duration) -> Database {
         .unwrap()
 }
 
+/// A statement of a transaction past its timeout: PostgreSQL's cancel aborts the
+/// transaction as any error does, so a `commit` after the timeout was handled reports the
+/// rollback (`Error::RolledBack`, SQLSTATE 57014) rather than pass it off as a commit.
+/// SQLite's interrupt stops a query and leaves the transaction as it was: it commits.
+async fn a_timeout_inside_a_transaction_fails_its_commit(db: Database) {
+    let name = common::counter_table(&db, "timeout_tx").await;
+    let mut s = db.session();
+    s.create().await.unwrap();
+    let timeout = Duration::from_millis(200);
+    let mut tx = s.transaction().await.unwrap();
+    tx.execute_update(&format!("UPDATE {name} SET n = n + 1 WHERE id = 1"), &[])
+        .await
+        .unwrap();
+    let res = tx
+        .with_timeout(timeout)
+        .execute_sql(slow_sql(&db), &[])
+        .await;
+    assert_cancelled(&res, timeout);
+    let committed = tx.commit().await;
+    let postgres = db.dialect() == session_pool::Dialect::Postgres;
+    if postgres {
+        match &committed {
+            Err(e @ Error::RolledBack { .. }) => assert_eq!(e.code(), Some("57014")),
+            other => panic!("expected the rollback reported, got {other:?}"),
+        }
+    } else {
+        committed.unwrap();
+    }
+    let n: i64 = common::scalar(&mut s, &format!("SELECT n FROM {name} WHERE id = 1"), &[]).await;
+    assert_eq!(n, if postgres { 0 } else { 1 });
+}
+
 on_both!(
+    a_timeout_inside_a_transaction_fails_its_commit,
     a_per_call_timeout_cancels_the_statement,
     a_database_wide_timeout_cancels_every_statement,
     a_stream_is_bounded_too,

@@ -3,7 +3,7 @@ mod common;
 
 use futures_util::StreamExt;
 use session_pool::prelude::*;
-use session_pool::{Database, KeySet, Session, params};
+use session_pool::{Database, Dialect, ErrorKind, KeySet, Session, params};
 
 async fn table(db: &Database) -> (Session, String) {
     let t = common::unique("tx");
@@ -156,7 +156,68 @@ async fn snapshot_sees_one_state(db: Database) {
     assert_eq!(count(&mut s, &t).await, 2);
 }
 
+/// A statement fails in the transaction, the caller handles its error and commits.
+/// PostgreSQL then rolls the whole transaction back (and answers the COMMIT with no
+/// error): the commit says so, as `Error::RolledBack` with the failed statement's code.
+/// SQLite undoes only the failed statement, and commits the rest.
+async fn a_commit_after_a_failed_statement_is_not_passed_off_as_one(db: Database) {
+    let (mut s, t) = table(&db).await;
+    let mut tx = s.transaction().await.unwrap();
+    tx.execute_update(&format!("INSERT INTO {t} VALUES (1, 1)"), &[])
+        .await
+        .unwrap();
+    let dup = tx
+        .execute_update(&format!("INSERT INTO {t} VALUES (1, 2)"), &[])
+        .await;
+    assert!(dup.is_err(), "{dup:?}");
+    let res = tx.commit().await;
+    match db.dialect() {
+        Dialect::Postgres => {
+            let err = res.expect_err("PostgreSQL rolled the transaction back");
+            assert_eq!(err.kind(), ErrorKind::RolledBack, "{err}");
+            assert_eq!(err.code(), Some("23505"), "{err}");
+            assert!(err.to_string().contains("SAVEPOINT"), "{err}");
+            assert_eq!(count(&mut s, &t).await, 0);
+        }
+        _ => {
+            res.unwrap();
+            assert_eq!(count(&mut s, &t).await, 1);
+        }
+    }
+    // The session goes on as before.
+    s.execute_update(&format!("INSERT INTO {t} VALUES (2, 2)"), &[])
+        .await
+        .unwrap();
+}
+
+/// The way to go on after an expected error: a savepoint rolled back to. The transaction
+/// is usable again, and its commit commits.
+async fn a_savepoint_rolled_back_to_lets_the_transaction_commit(db: Database) {
+    let (mut s, t) = table(&db).await;
+    let mut tx = s.transaction().await.unwrap();
+    tx.execute_update(&format!("INSERT INTO {t} VALUES (1, 1)"), &[])
+        .await
+        .unwrap();
+    tx.execute_update("SAVEPOINT before_dup", &[])
+        .await
+        .unwrap();
+    let dup = tx
+        .execute_update(&format!("INSERT INTO {t} VALUES (1, 2)"), &[])
+        .await;
+    assert!(dup.is_err(), "{dup:?}");
+    tx.execute_update("ROLLBACK TO SAVEPOINT before_dup", &[])
+        .await
+        .unwrap();
+    tx.execute_update(&format!("INSERT INTO {t} VALUES (2, 2)"), &[])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(count(&mut s, &t).await, 2);
+}
+
 on_both!(
+    a_commit_after_a_failed_statement_is_not_passed_off_as_one,
+    a_savepoint_rolled_back_to_lets_the_transaction_commit,
     commit_applies_dml_and_mutations,
     rollback_and_drop_discard_everything,
     cancelled_transaction_future_leaves_the_session_clean,

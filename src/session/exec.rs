@@ -180,6 +180,7 @@ impl<'a> Exec<'a> {
             let r = r
                 .map_err(|e| match (e, timeout) {
                     (ExecError::Sql(e), Some(timeout)) if classify(&e) == Class::Cancelled => {
+                        meta.note_failure(&e);
                         Error::StatementTimeout {
                             timeout,
                             session_lost: false,
@@ -275,10 +276,14 @@ fn server_side<'c>(
 /// A limited statement's failure as this crate's error: a cancel is its timeout.
 fn finish<T>(meta: &mut Meta, limit: Limit, res: ExecResult<T>) -> Result<T> {
     res.map_err(|e| match e {
-        ExecError::Sql(e) if classify(&e) == Class::Cancelled => Error::StatementTimeout {
-            timeout: limit.timeout,
-            session_lost: false,
-        },
+        ExecError::Sql(e) if classify(&e) == Class::Cancelled => {
+            // Cancelled, the statement aborted its transaction as any error does.
+            meta.note_failure(&e);
+            Error::StatementTimeout {
+                timeout: limit.timeout,
+                session_lost: false,
+            }
+        }
         e => meta.fail(e),
     })
 }
@@ -303,7 +308,7 @@ async fn bounded<T>(
         let running = crate::deadline::Running::start(interrupt, limit.map(|l| l.timeout));
         let res = run.await;
         running.finish();
-        meta.in_flight = false;
+        statement_answered(meta, &res);
         return match limit {
             Some(limit) => finish(meta, limit, res),
             None => res.map_err(|e| meta.fail(e)),
@@ -311,7 +316,7 @@ async fn bounded<T>(
     }
     let Some(limit) = limit else {
         let res = run.await;
-        meta.in_flight = false;
+        statement_answered(meta, &res);
         return res.map_err(|e| meta.fail(e));
     };
     let grace = db.check_timeout();
@@ -321,7 +326,7 @@ async fn bounded<T>(
         By::Server => limit.timeout.saturating_add(grace),
     };
     if let Ok(res) = tokio::time::timeout(first, run.as_mut()).await {
-        meta.in_flight = false;
+        statement_answered(meta, &res);
         return finish(meta, limit, res);
     }
     if limit.by == By::Cancel
@@ -333,7 +338,7 @@ async fn bounded<T>(
         match tokio::time::timeout(grace, Box::pin(db.cancel_backend(pid))).await {
             Ok(Ok(_)) => {
                 if let Ok(res) = tokio::time::timeout(grace, run.as_mut()).await {
-                    meta.in_flight = false;
+                    statement_answered(meta, &res);
                     return finish(meta, limit, res);
                 }
             }
@@ -360,6 +365,15 @@ async fn bounded<T>(
             session_lost: true,
         },
     })
+}
+
+/// The statement answered. One that succeeded in a transaction leaves it usable (after a
+/// `ROLLBACK TO SAVEPOINT`, say), whatever failed before it.
+fn statement_answered<T>(meta: &mut Meta, res: &ExecResult<T>) {
+    meta.in_flight = false;
+    if res.is_ok() {
+        meta.tx_failed = None;
+    }
 }
 
 /// What runs statements: implemented by [`Session`](crate::Session),

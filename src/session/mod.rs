@@ -69,6 +69,10 @@ pub(crate) struct Meta {
     /// pooler, where this crate sends `BEGIN` and `COMMIT` itself, nothing is queued and the
     /// settle sends one (`settle.rs`).
     pub(crate) tx_open: bool,
+    /// A statement in the open transaction failed on the server (PostgreSQL), and none has
+    /// succeeded since (a `ROLLBACK TO SAVEPOINT`): its SQLSTATE and message. The server
+    /// would answer the COMMIT with a rollback, so `commit` reports it instead.
+    pub(crate) tx_failed: Option<(Option<String>, String)>,
     /// A statement was sent and its answer not read to the end (its future or stream was
     /// dropped half-way): it may still run, so the next use stops it first (`settle.rs`).
     pub(crate) in_flight: bool,
@@ -100,6 +104,7 @@ impl Meta {
             ExecError::Crate(e) => return e,
             ExecError::Sql(e) => e,
         };
+        self.note_failure(&err);
         let class = classify(&err);
         if matches!(
             class,
@@ -135,6 +140,14 @@ impl Meta {
                 e
             }
             Err(err) => database_from(err),
+        }
+    }
+
+    /// Notes a server error that aborts the open transaction, if one is open (see
+    /// `tx_failed`); the first one counts.
+    pub(crate) fn note_failure(&mut self, err: &sqlx::Error) {
+        if self.tx_open && self.tx_failed.is_none() && crate::error::fails_transaction(err) {
+            self.tx_failed = Some(crate::error::describe(err));
         }
     }
 
@@ -418,6 +431,7 @@ impl Session {
             broken: false,
             tx_dirty: false,
             tx_open: false,
+            tx_failed: None,
             in_flight: false,
             #[cfg(feature = "postgres")]
             pooled_mark,

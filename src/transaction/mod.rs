@@ -147,6 +147,7 @@ async fn begin_untraced(
     // rollback as soon as the session comes home, so its locks do not wait for the
     // session's next use.
     meta.tx_open = true;
+    meta.tx_failed = None;
     Ok((tx, meta, db))
 }
 
@@ -174,6 +175,7 @@ async fn end(
     meta.tx_dirty = false;
     meta.in_flight = false;
     meta.tx_open = false;
+    meta.tx_failed = None;
     res
 }
 
@@ -248,6 +250,25 @@ impl<'s> Transaction<'s> {
     /// Applies the buffered mutations and commits. Returns the commit time (the client's
     /// clock when the database confirmed the commit).
     pub async fn commit(mut self) -> Result<DateTime<Utc>> {
+        if let Some((code, message)) = self.meta.tx_failed.take() {
+            // PostgreSQL would answer COMMIT with a rollback: say so rather than pass it off
+            // as a commit. An abort stays one, for `run_in_transaction` to retry.
+            let _ = end(self.tx.rollback(), self.meta)
+                .await
+                .map_err(|e| self.meta.fail(e.into()));
+            let abort = matches!(code.as_deref(), Some("40001" | "40P01"));
+            tracing::debug!(target: "session_pool::transaction", session = %self.meta.name,
+                code, "commit of a failed transaction: rolled back");
+            return Err(if abort {
+                Error::Aborted {
+                    code,
+                    message,
+                    source: None,
+                }
+            } else {
+                Error::RolledBack { code, message }
+            });
+        }
         if let Err(e) = self.apply_mutations().await {
             let err = self.meta.fail(e);
             // The rollback of a failed transaction changes nothing; its own error would only
