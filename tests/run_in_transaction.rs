@@ -27,6 +27,35 @@ async fn counter_table(db: &Database, t: &str) -> session_pool::Session {
     s
 }
 
+/// Runs `work` on `tasks` tasks at once, each on a session of its own; their results.
+async fn on_sessions<T, F, Fut>(db: &Database, tasks: i64, work: F) -> Vec<T>
+where
+    F: Fn(session_pool::Session) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let mut s = db.session();
+        s.create().await.unwrap();
+        handles.push(tokio::spawn(work(s)));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+/// The counter of table `t`.
+async fn counter(s: &mut session_pool::Session, t: &str) -> i64 {
+    s.execute_sql(&format!("SELECT n FROM {t} WHERE id = 1"), &[])
+        .await
+        .unwrap()
+        .deserialize_one()
+        .unwrap()
+}
+
 /// 16 tasks × 50 read-modify-write increments of one row, each in run_in_transaction.
 async fn concurrent_increments(db: Database) {
     let t = common::unique("ctr");
@@ -224,12 +253,9 @@ async fn aborts_in_an_application_error_type_are_retried() {
     let t = common::unique("app_err");
     let mut s = counter_table(&db, &t).await;
     let (tasks, increments) = (8, 25);
-    let mut handles = Vec::new();
-    for _ in 0..tasks {
-        let (db, t) = (db.clone(), t.clone());
-        handles.push(tokio::spawn(async move {
-            let mut s = db.session();
-            s.create().await.unwrap();
+    let attempts: u32 = on_sessions(&db, tasks, |mut s| {
+        let t = t.clone();
+        async move {
             let mut attempts = 0;
             for _ in 0..increments {
                 let t = t.clone();
@@ -255,18 +281,12 @@ async fn aborts_in_an_application_error_type_are_retried() {
                 attempts += done.attempts;
             }
             attempts
-        }));
-    }
-    let mut attempts = 0;
-    for h in handles {
-        attempts += h.await.unwrap();
-    }
-    let n: i64 = s
-        .execute_sql(&format!("SELECT n FROM {t} WHERE id = 1"), &[])
-        .await
-        .unwrap()
-        .deserialize_one()
-        .unwrap();
+        }
+    })
+    .await
+    .into_iter()
+    .sum();
+    let n = counter(&mut s, &t).await;
     assert_eq!(n, tasks * increments, "no increment lost or doubled");
     assert!(
         i64::from(attempts) > tasks * increments,
@@ -286,12 +306,9 @@ async fn an_abort_the_function_swallowed_is_still_retried() {
     let t = common::unique("swallowed");
     let mut s = counter_table(&db, &t).await;
     let (tasks, increments) = (4, 20);
-    let mut handles = Vec::new();
-    for _ in 0..tasks {
-        let (db, t) = (db.clone(), t.clone());
-        handles.push(tokio::spawn(async move {
-            let mut s = db.session();
-            s.create().await.unwrap();
+    let swallowed: u32 = on_sessions(&db, tasks, |mut s| {
+        let t = t.clone();
+        async move {
             let swallowed = Arc::new(AtomicU32::new(0));
             for _ in 0..increments {
                 let (t, swallowed) = (t.clone(), swallowed.clone());
@@ -317,18 +334,12 @@ async fn an_abort_the_function_swallowed_is_still_retried() {
                 .unwrap();
             }
             swallowed.load(Ordering::Relaxed)
-        }));
-    }
-    let mut swallowed = 0;
-    for h in handles {
-        swallowed += h.await.unwrap();
-    }
-    let n: i64 = s
-        .execute_sql(&format!("SELECT n FROM {t} WHERE id = 1"), &[])
-        .await
-        .unwrap()
-        .deserialize_one()
-        .unwrap();
+        }
+    })
+    .await
+    .into_iter()
+    .sum();
+    let n = counter(&mut s, &t).await;
     assert!(swallowed > 0, "no update was aborted: nothing was tested");
     assert_eq!(n, tasks * increments, "no increment lost");
 }
