@@ -24,6 +24,13 @@ pub(crate) trait IntoSql {
     fn into_sql(self) -> SqlStr;
     /// The text, for tracing.
     fn text(&self) -> &str;
+    /// SQLite: whether the statement's result columns may come from a `*` that a schema
+    /// change can widen or narrow (`sqlite::star_columns`). Only the callers' own text
+    /// (`&str`) is looked at: the crate's statements name their columns.
+    #[cfg(feature = "sqlite")]
+    fn star_columns(&self) -> bool {
+        false
+    }
 }
 
 impl IntoSql for &str {
@@ -32,6 +39,10 @@ impl IntoSql for &str {
     }
     fn text(&self) -> &str {
         self
+    }
+    #[cfg(feature = "sqlite")]
+    fn star_columns(&self) -> bool {
+        sqlite::star_columns(self)
     }
 }
 
@@ -301,6 +312,18 @@ impl Conn {
         }
     }
 
+    /// Forgets the driver's prepared statements (closing them on the server), so that the
+    /// next use of each is prepared anew.
+    pub(crate) async fn clear_statements(&mut self) -> std::result::Result<(), sqlx::Error> {
+        use sqlx::Connection;
+        match self {
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => c.clear_cached_statements().await,
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) | Conn::PgPooled(c) => c.clear_cached_statements().await,
+        }
+    }
+
     pub(crate) fn as_mut(&mut self) -> RawConnection<'_> {
         match self {
             #[cfg(feature = "sqlite")]
@@ -470,10 +493,13 @@ impl<'a> RawConnection<'a> {
     ) -> ExecResult<u64> {
         match self {
             #[cfg(feature = "sqlite")]
-            RawConnection::Sqlite(c) => Ok(sqlite::query(sql, params)?
-                .execute(c)
-                .await?
-                .rows_affected()),
+            RawConnection::Sqlite(c) => {
+                sqlite::refresh_schema(c, &sql).await?;
+                Ok(sqlite::query(sql, params)?
+                    .execute(c)
+                    .await?
+                    .rows_affected())
+            }
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(c) => Ok(pg::query_on(c, sql, params)
                 .await?
@@ -497,6 +523,7 @@ impl<'a> RawConnection<'a> {
         match self {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => {
+                sqlite::refresh_schema(c, &sql).await?;
                 let rows = sqlite::query(sql, params)?.fetch_all(c).await?;
                 collect(rows, sqlite::columns, sqlite::decode)
             }
@@ -551,6 +578,7 @@ impl<'a> RawConnection<'a> {
         match self {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => {
+                sqlite::refresh_schema(c, &sql).await?;
                 let rows = sqlite::query(sql, params)?.fetch_all(c).await?;
                 Ok(decode_each(&rows, |r| T::from_row(r))?)
             }
@@ -575,10 +603,33 @@ impl<'a> RawConnection<'a> {
     ) -> BoxStream<'a, ExecResult<Row>> {
         match self {
             #[cfg(feature = "sqlite")]
-            RawConnection::Sqlite(c) => match sqlite::query(sql, params) {
-                Ok(query) => decode_stream(query.fetch(c), sqlite::columns, sqlite::decode),
-                Err(e) => futures_util::stream::once(async move { Err(e.into()) }).boxed(),
-            },
+            RawConnection::Sqlite(c) => {
+                let star = sql.star_columns();
+                match sqlite::query(sql, params) {
+                    Ok(query) if !star => {
+                        decode_stream(query.fetch(c), sqlite::columns, sqlite::decode)
+                    }
+                    // After `refresh_schema`, as the collected forms run.
+                    Ok(query) => {
+                        let mut query = Some(query);
+                        futures_util::stream::once(async move {
+                            let refresh = sqlx::query(sqlite::REFRESH_SCHEMA);
+                            refresh.execute(&mut *c).await.map(|_| c)
+                        })
+                        .flat_map(move |res| match (res, query.take()) {
+                            (Ok(c), Some(query)) => {
+                                decode_stream(query.fetch(c), sqlite::columns, sqlite::decode)
+                            }
+                            (Err(e), _) => {
+                                futures_util::stream::once(async move { Err(e.into()) }).boxed()
+                            }
+                            (Ok(_), None) => futures_util::stream::empty().boxed(),
+                        })
+                        .boxed()
+                    }
+                    Err(e) => futures_util::stream::once(async move { Err(e.into()) }).boxed(),
+                }
+            }
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(c) => match pg::query(sql, params) {
                 Ok(query) => decode_stream(query.fetch(c), pg::columns, pg::decode),
@@ -1162,7 +1213,9 @@ mod sqlite {
     pub(super) fn query(sql: impl IntoSql, params: &[impl AsParam]) -> Result<Query, sqlx::Error> {
         let mut args = SqliteArguments::default();
         sqlx::Arguments::reserve(&mut args, params.len(), 0);
-        let mut q = sqlx::query_with(sql.into_sql(), args);
+        // A statement whose columns come from a `*` is never cached (see `star_columns`).
+        let cached = !sql.star_columns();
+        let mut q = sqlx::query_with(sql.into_sql(), args).persistent(cached);
         for (n, v) in params.iter().enumerate() {
             match v.as_param() {
                 Param::Null => q.try_bind(None::<i64>),
@@ -1182,6 +1235,36 @@ mod sqlite {
             .map_err(|e| bind_error(n, e))?;
         }
         Ok(q)
+    }
+
+    /// Whether a statement's result columns may come from a `*` (`SELECT *`, `t.*`,
+    /// `RETURNING *`), so that an `ALTER TABLE` can change how many there are. SQLite
+    /// prepares a statement against the schema it last read, and when it runs one whose
+    /// schema changed it prepares it again by itself; but sqlx-sqlite 0.9 keeps the
+    /// columns of the first preparation, so the next row panics its worker thread (the
+    /// column count no longer matches), the result ends early as if empty, and the
+    /// connection is dead. Such statements are therefore never cached, and run after
+    /// [`refresh_schema`]. Conservative: any `*` but that of `count(*)` counts.
+    /// Before a statement whose columns come from a `*` (`star_columns`), one that returns
+    /// nothing but reads the schema cookie as it starts: the connection then reloads a
+    /// schema another connection changed, and the statement after it is prepared against
+    /// the tables as they are.
+    pub(super) async fn refresh_schema(
+        c: &mut SqliteConnection,
+        sql: &impl IntoSql,
+    ) -> Result<(), sqlx::Error> {
+        if sql.star_columns() {
+            sqlx::query(REFRESH_SCHEMA).execute(&mut *c).await?;
+        }
+        Ok(())
+    }
+
+    /// What [`refresh_schema`] runs.
+    pub(super) const REFRESH_SCHEMA: &str = "SELECT 1 FROM sqlite_master LIMIT 0";
+
+    pub(super) fn star_columns(sql: &str) -> bool {
+        sql.match_indices('*')
+            .any(|(i, _)| !(sql[..i].ends_with('(') && sql[i + 1..].starts_with(')')))
     }
 
     pub(super) fn columns(row: &SqliteRow) -> Arc<[String]> {
@@ -1211,5 +1294,26 @@ mod sqlite {
             "BLOB" => Value::Bytes(row.try_get_unchecked::<Vec<u8>, _>(i)?),
             other => return Err(unsupported(col.name(), other)),
         })
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::sqlite::star_columns;
+
+    #[test]
+    fn star_columns_are_told_from_count_star() {
+        for sql in [
+            "SELECT * FROM t",
+            "SELECT t.* FROM t JOIN u ON u.id = t.id",
+            "INSERT INTO t VALUES (1) RETURNING *",
+            "SELECT count(*), * FROM t",
+            "SELECT a * 2 FROM t",
+        ] {
+            assert!(star_columns(sql), "{sql}");
+        }
+        for sql in ["SELECT count(*) FROM t", "SELECT a, b FROM t", ""] {
+            assert!(!star_columns(sql), "{sql}");
+        }
     }
 }

@@ -378,6 +378,13 @@ impl Error {
         }
     }
 
+    /// True for a statement outside a transaction that failed because a schema change
+    /// altered the result columns of its prepared form: run again, it is prepared anew.
+    pub(crate) fn is_stale_plan(&self) -> bool {
+        matches!(self, Error::Database { code: Some(c), source } if c == "0A000"
+            && source.to_string().contains(STALE_PLAN))
+    }
+
     /// True for a unique or primary-key violation (PostgreSQL 23505, SQLite 1555/2067).
     #[cfg(feature = "adk")]
     pub(crate) fn is_unique_violation(&self) -> bool {
@@ -475,6 +482,10 @@ pub(crate) enum Class {
     /// transaction-mode pooler moved the session. Its statement cache no longer matches
     /// any server connection, so the session is discarded.
     UndeclaredPooler,
+    /// A prepared statement whose result columns a schema change altered (PostgreSQL
+    /// `0A000`, "cached plan must not change result type": a column added to a table read
+    /// with `SELECT *`, one dropped or retyped). The session prepares its statements again.
+    StalePlan,
     /// Anything else: the session is still usable.
     Other,
 }
@@ -529,6 +540,9 @@ fn too_many_advice(message: &str) -> &'static str {
     }
 }
 
+/// PostgreSQL's message when a prepared statement's result columns changed under it.
+const STALE_PLAN: &str = "cached plan must not change result type";
+
 /// PgBouncer's refusals for lack of connections: FATAL, with no SQLSTATE of their own.
 const POOLER_OVERLOAD: [&str; 3] = [
     "no more connections allowed",
@@ -561,6 +575,7 @@ fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
             // statement_completion_unknown
             "40003" => Class::CommitUnknown,
             "57014" if !lost => Class::Cancelled,
+            "0A000" if !lost && pg.message().contains(STALE_PLAN) => Class::StalePlan,
             // admin_shutdown, crash_shutdown, cannot_connect_now, idle_session_timeout,
             // idle_in_transaction_session_timeout: all end the backend.
             "57P01" | "57P02" | "57P03" | "57P05" | "25P03" => Class::ConnectionLost,
@@ -584,7 +599,7 @@ fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
             _ => Class::Other,
         };
     }
-    let _ = (POOLER_OVERLOAD, SQLX_STATEMENT, db);
+    let _ = (POOLER_OVERLOAD, SQLX_STATEMENT, STALE_PLAN, db);
     Class::Other
 }
 
@@ -631,7 +646,9 @@ pub(crate) fn typed(class: Class, err: sqlx::Error) -> std::result::Result<Error
             message,
             source: err,
         },
-        Class::ConnectionLost | Class::Cancelled | Class::Other => return Err(err),
+        Class::ConnectionLost | Class::Cancelled | Class::StalePlan | Class::Other => {
+            return Err(err);
+        }
     })
 }
 

@@ -73,6 +73,9 @@ pub(crate) struct Meta {
     /// succeeded since (a `ROLLBACK TO SAVEPOINT`): its SQLSTATE and message. The server
     /// would answer the COMMIT with a rollback, so `commit` reports it instead.
     pub(crate) tx_failed: Option<(Option<String>, String)>,
+    /// A schema change made a prepared statement stale (`Class::StalePlan`): the
+    /// connection's statement cache is cleared before its next use.
+    pub(crate) stale_statements: bool,
     /// A statement was sent and its answer not read to the end (its future or stream was
     /// dropped half-way): it may still run, so the next use stops it first (`settle.rs`).
     pub(crate) in_flight: bool,
@@ -124,6 +127,24 @@ impl Meta {
                 "a transaction-mode pooler moved this session between server connections: \
                  open the database with ?pgbouncer=true"
             );
+        }
+        if class == Class::StalePlan {
+            self.stale_statements = true;
+            if self.tx_open {
+                // The transaction is aborted; run again, with the statements prepared
+                // anew, it can succeed: a retryable abort.
+                let (code, message) = crate::error::describe(&err);
+                let message = format!(
+                    "{message} (a schema change altered the columns a prepared statement \
+                     returns; run the transaction again)"
+                );
+                self.last_abort = Some((code.clone(), message.clone()));
+                return Error::Aborted {
+                    code,
+                    message,
+                    source: Some(err),
+                };
+            }
         }
         if class == Class::ConnectionLost {
             return Error::SessionNotFound {
@@ -432,6 +453,7 @@ impl Session {
             tx_dirty: false,
             tx_open: false,
             tx_failed: None,
+            stale_statements: false,
             in_flight: false,
             #[cfg(feature = "postgres")]
             pooled_mark,
@@ -466,6 +488,22 @@ impl Session {
             // Boxed: the rare settle's large future would otherwise sit inside every
             // statement's.
             Box::pin(live.settle(&self.database)).await?;
+        }
+        if live.meta.stale_statements {
+            // Before anything else is prepared on it (see `Meta::stale_statements`).
+            let clear = live.conn.clear_statements();
+            match tokio::time::timeout(self.database.check_timeout(), clear).await {
+                Ok(Ok(())) => live.meta.stale_statements = false,
+                Ok(Err(e)) => return Err(live.meta.fail(e.into())),
+                Err(_) => {
+                    live.meta.broken = true;
+                    return Err(live
+                        .meta
+                        .not_found("the server did not answer within the check timeout".into()));
+                }
+            }
+            tracing::debug!(target: "session_pool::session", session = %live.meta.name,
+                "statement cache cleared after a schema change");
         }
         if live.meta.needs_reset {
             let role = quoted_role(&self.options)?;

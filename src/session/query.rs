@@ -15,6 +15,27 @@ use crate::read::ReadRequest;
 use crate::row::{ResultSet, Row};
 use crate::value::Value;
 
+/// Runs `$body` on a fresh executor `$exec` of `$ctx`, and once more if it failed because a
+/// schema change left the statement's prepared form stale (outside a transaction only:
+/// inside one that is a retryable abort). The session clears its statement cache in
+/// between, so the second run prepares the statement anew: after a migration adds a
+/// column, each session's `SELECT *` fails once inside and never reaches the caller.
+macro_rules! replanned {
+    ($ctx:expr, |$exec:ident| $body:expr) => {{
+        let first = {
+            let $exec = $ctx.exec().await?;
+            $body.await
+        };
+        match first {
+            Err(e) if e.is_stale_plan() => {
+                let $exec = $ctx.exec().await?;
+                $body.await
+            }
+            other => other,
+        }
+    }};
+}
+
 /// Queries and reads, the same on a [`Session`](crate::Session) (each statement on its
 /// own), a [`Transaction`](crate::Transaction) and a [`Snapshot`](crate::Snapshot).
 ///
@@ -74,8 +95,9 @@ pub trait ReadContext: Context {
         params: &[Value],
     ) -> impl Future<Output = Result<ResultSet>> + Send {
         async move {
-            let exec = self.exec().await?.checked(sql, params.len())?;
-            exec.fetch_all(sql, params).await
+            replanned!(self, |exec| exec
+                .checked(sql, params.len())?
+                .fetch_all(sql, params))
         }
     }
 
@@ -105,8 +127,9 @@ pub trait ReadContext: Context {
         params: &[Value],
     ) -> impl Future<Output = Result<Vec<T>>> + Send {
         async move {
-            let exec = self.exec().await?.checked(sql, params.len())?;
-            exec.fetch_as(sql, params).await
+            replanned!(self, |exec| exec
+                .checked(sql, params.len())?
+                .fetch_as(sql, params))
         }
     }
 
@@ -124,7 +147,7 @@ pub trait ReadContext: Context {
     ) -> impl Future<Output = Result<ResultSet>> + Send {
         async move {
             let request = ReadRequest::new(table, columns, index)?;
-            self.exec().await?.read(&request, keyset, limit).await
+            replanned!(self, |exec| exec.read(&request, keyset, limit))
         }
     }
 }
@@ -139,8 +162,9 @@ pub trait WriteContext: ReadContext {
         params: &[Value],
     ) -> impl Future<Output = Result<u64>> + Send {
         async move {
-            let exec = self.exec().await?.checked(sql, params.len())?;
-            exec.execute(sql, params).await
+            replanned!(self, |exec| exec
+                .checked(sql, params.len())?
+                .execute(sql, params))
         }
     }
 }

@@ -1,0 +1,139 @@
+//! A migration under running sessions: a column added to (or dropped from) a table that
+//! sessions read with `SELECT *`. On PostgreSQL each session's prepared form of the
+//! statement goes stale ("cached plan must not change result type", `0A000`), and before
+//! this was handled every later run of it on that session failed, until the session was
+//! replaced: after a migration, every pooled session failed its `SELECT *` for good. Now
+//! the session prepares its statements anew and runs the statement again; inside a
+//! transaction, which the error aborts, it is a retryable `Error::Aborted`, so
+//! `run_in_transaction` goes through too.
+mod common;
+
+use futures_util::StreamExt;
+use session_pool::prelude::*;
+use session_pool::{Database, Dialect, Error, params};
+
+async fn table(db: &Database) -> String {
+    let t = common::unique("schema");
+    let mut s = db.session();
+    s.create().await.unwrap();
+    s.execute_update(
+        &format!("CREATE TABLE {t} (id BIGINT PRIMARY KEY, v TEXT)"),
+        &[],
+    )
+    .await
+    .unwrap();
+    s.execute_update(&format!("INSERT INTO {t} VALUES (1, 'a')"), &[])
+        .await
+        .unwrap();
+    t
+}
+
+/// Runs `ddl` from a session of its own, as a migration would.
+async fn migrate(db: &Database, ddl: &str) {
+    let mut s = db.session();
+    s.create().await.unwrap();
+    s.execute_update(ddl, &[]).await.unwrap();
+}
+
+/// The columns `SELECT *` of table `t` returns on `s`.
+async fn columns(s: &mut impl ReadContext, t: &str) -> Result<Vec<String>, Error> {
+    let rs = s
+        .execute_sql(&format!("SELECT * FROM {t} WHERE id = $1"), &params![1])
+        .await?;
+    Ok(rs.columns.to_vec())
+}
+
+/// Every pooled session has the statement prepared; a column is added, then one dropped:
+/// each session reads the new columns at once.
+async fn pooled_sessions_read_through_columns_added_and_dropped(db: Database) {
+    let t = table(&db).await;
+    let pool = common::fixed_pool(&db, 2).await;
+    let (mut a, mut b) = (pool.session().await.unwrap(), pool.session().await.unwrap());
+    for s in [&mut a, &mut b] {
+        for _ in 0..2 {
+            assert_eq!(columns(&mut **s, &t).await.unwrap(), ["id", "v"]);
+        }
+    }
+    migrate(&db, &format!("ALTER TABLE {t} ADD COLUMN w BIGINT")).await;
+    for s in [&mut a, &mut b] {
+        assert_eq!(columns(&mut **s, &t).await.unwrap(), ["id", "v", "w"]);
+        assert_eq!(columns(&mut **s, &t).await.unwrap(), ["id", "v", "w"]);
+    }
+    migrate(&db, &format!("ALTER TABLE {t} DROP COLUMN v")).await;
+    for s in [&mut a, &mut b] {
+        assert_eq!(columns(&mut **s, &t).await.unwrap(), ["id", "w"]);
+    }
+    // A stream too.
+    migrate(&db, &format!("ALTER TABLE {t} ADD COLUMN y BIGINT")).await;
+    {
+        let sql = format!("SELECT * FROM {t}");
+        let mut rows = a.execute_sql_stream(&sql, &[]);
+        let row = rows.next().await.expect("a row").unwrap();
+        assert_eq!(row.columns(), ["id", "w", "y"]);
+    }
+    // `query_as` goes through too.
+    #[derive(sqlx::FromRow)]
+    struct Rec {
+        id: i64,
+    }
+    let recs: Vec<Rec> = a
+        .query_as(&format!("SELECT * FROM {t}"), &[])
+        .await
+        .unwrap();
+    migrate(&db, &format!("ALTER TABLE {t} ADD COLUMN x TEXT")).await;
+    let recs2: Vec<Rec> = a
+        .query_as(&format!("SELECT * FROM {t}"), &[])
+        .await
+        .unwrap();
+    assert_eq!((recs[0].id, recs2[0].id), (1, 1));
+    assert_eq!(pool.stats().replaced, 0, "{:?}", pool.stats());
+}
+
+/// Inside a transaction the stale statement aborts it: a retryable `Error::Aborted` on
+/// PostgreSQL (SQLite prepares again by itself), and `run_in_transaction` retries it to
+/// success.
+async fn in_a_transaction_it_is_a_retryable_abort(db: Database) {
+    let t = table(&db).await;
+    let mut s = db.session();
+    s.create().await.unwrap();
+    assert_eq!(columns(&mut s, &t).await.unwrap(), ["id", "v"]);
+    migrate(&db, &format!("ALTER TABLE {t} ADD COLUMN w BIGINT")).await;
+    let mut tx = s.transaction().await.unwrap();
+    let res = columns(&mut tx, &t).await;
+    match db.dialect() {
+        Dialect::Postgres => {
+            let err = res.expect_err("the prepared statement was stale");
+            assert!(err.is_aborted(), "{err}");
+            assert_eq!(err.code(), Some("0A000"), "{err}");
+            drop(tx);
+        }
+        _ => {
+            assert_eq!(res.unwrap(), ["id", "v", "w"]);
+            tx.commit().await.unwrap();
+        }
+    }
+    // Prepared again, then stale again.
+    assert_eq!(columns(&mut s, &t).await.unwrap(), ["id", "v", "w"]);
+    migrate(&db, &format!("ALTER TABLE {t} ADD COLUMN x TEXT")).await;
+    let done = s
+        .run_in_transaction_detailed(Default::default(), async |tx| {
+            let cols = columns(tx, &t).await?;
+            tx.execute_update(&format!("UPDATE {t} SET w = 5 WHERE id = 1"), &[])
+                .await?;
+            Ok::<_, Error>(cols)
+        })
+        .await
+        .unwrap();
+    assert_eq!(done.value, ["id", "v", "w", "x"]);
+    let expected_attempts = if db.dialect() == Dialect::Postgres {
+        2
+    } else {
+        1
+    };
+    assert_eq!(done.attempts, expected_attempts);
+}
+
+on_both!(
+    pooled_sessions_read_through_columns_added_and_dropped,
+    in_a_transaction_it_is_a_retryable_abort,
+);
