@@ -1237,14 +1237,6 @@ mod sqlite {
         Ok(q)
     }
 
-    /// Whether a statement's result columns may come from a `*` (`SELECT *`, `t.*`,
-    /// `RETURNING *`), so that an `ALTER TABLE` can change how many there are. SQLite
-    /// prepares a statement against the schema it last read, and when it runs one whose
-    /// schema changed it prepares it again by itself; but sqlx-sqlite 0.9 keeps the
-    /// columns of the first preparation, so the next row panics its worker thread (the
-    /// column count no longer matches), the result ends early as if empty, and the
-    /// connection is dead. Such statements are therefore never cached, and run after
-    /// [`refresh_schema`]. Conservative: any `*` but that of `count(*)` counts.
     /// Before a statement whose columns come from a `*` (`star_columns`), one that returns
     /// nothing but reads the schema cookie as it starts: the connection then reloads a
     /// schema another connection changed, and the statement after it is prepared against
@@ -1262,6 +1254,14 @@ mod sqlite {
     /// What [`refresh_schema`] runs.
     pub(super) const REFRESH_SCHEMA: &str = "SELECT 1 FROM sqlite_master LIMIT 0";
 
+    /// Whether a statement's result columns may come from a `*` (`SELECT *`, `t.*`,
+    /// `RETURNING *`), so that an `ALTER TABLE` can change how many there are. SQLite
+    /// prepares a statement against the schema it last read, and when it runs one whose
+    /// schema changed it prepares it again by itself; but sqlx-sqlite 0.9 keeps the
+    /// columns of the first preparation, so the next row panics its worker thread (the
+    /// column count no longer matches), the result ends early as if empty, and the
+    /// connection is dead. Such statements are therefore never cached, and run after
+    /// [`refresh_schema`]. Conservative: any `*` but that of `count(*)` counts.
     pub(super) fn star_columns(sql: &str) -> bool {
         sql.match_indices('*')
             .any(|(i, _)| !(sql[..i].ends_with('(') && sql[i + 1..].starts_with(')')))

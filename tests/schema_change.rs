@@ -131,6 +131,19 @@ async fn in_a_transaction_it_is_a_retryable_abort(db: Database) {
         1
     };
     assert_eq!(done.attempts, expected_attempts);
+
+    // A function that handles the stale statement's error itself and returns `Ok`: the
+    // transaction is aborted all the same, the commit says so, and it is retried.
+    assert_eq!(columns(&mut s, &t).await.unwrap(), ["id", "v", "w", "x"]);
+    migrate(&db, &format!("ALTER TABLE {t} ADD COLUMN y TEXT")).await;
+    let done = s
+        .run_in_transaction_detailed(Default::default(), async |tx| {
+            Ok::<_, Error>(columns(tx, &t).await.unwrap_or_default())
+        })
+        .await
+        .unwrap();
+    assert_eq!(done.value, ["id", "v", "w", "x", "y"]);
+    assert_eq!(done.attempts, expected_attempts);
 }
 
 on_both!(

@@ -47,6 +47,17 @@ impl SessionOptions {
     }
 }
 
+/// The first server error in an open transaction (`Meta::tx_failed`).
+#[derive(Debug)]
+pub(crate) struct TxFailure {
+    /// Its SQLSTATE and message.
+    pub(crate) code: Option<String>,
+    pub(crate) message: String,
+    /// A serialization failure, deadlock or stale prepared statement: run again, the
+    /// transaction can succeed.
+    pub(crate) retryable: bool,
+}
+
 /// Bookkeeping of a created session, kept apart from its connection so a transaction can
 /// borrow both.
 #[derive(Debug)]
@@ -70,9 +81,9 @@ pub(crate) struct Meta {
     /// settle sends one (`settle.rs`).
     pub(crate) tx_open: bool,
     /// A statement in the open transaction failed on the server (PostgreSQL), and none has
-    /// succeeded since (a `ROLLBACK TO SAVEPOINT`): its SQLSTATE and message. The server
-    /// would answer the COMMIT with a rollback, so `commit` reports it instead.
-    pub(crate) tx_failed: Option<(Option<String>, String)>,
+    /// succeeded since (a `ROLLBACK TO SAVEPOINT`). The server would answer the COMMIT with
+    /// a rollback, so `commit` reports it instead.
+    pub(crate) tx_failed: Option<TxFailure>,
     /// A schema change made a prepared statement stale (`Class::StalePlan`): the
     /// connection's statement cache is cleared before its next use.
     pub(crate) stale_statements: bool,
@@ -168,7 +179,12 @@ impl Meta {
     /// `tx_failed`); the first one counts.
     pub(crate) fn note_failure(&mut self, err: &sqlx::Error) {
         if self.tx_open && self.tx_failed.is_none() && crate::error::fails_transaction(err) {
-            self.tx_failed = Some(crate::error::describe(err));
+            let (code, message) = crate::error::describe(err);
+            self.tx_failed = Some(TxFailure {
+                code,
+                message,
+                retryable: matches!(classify(err), Class::Aborted | Class::StalePlan),
+            });
         }
     }
 

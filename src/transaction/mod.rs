@@ -250,16 +250,20 @@ impl<'s> Transaction<'s> {
     /// Applies the buffered mutations and commits. Returns the commit time (the client's
     /// clock when the database confirmed the commit).
     pub async fn commit(mut self) -> Result<DateTime<Utc>> {
-        if let Some((code, message)) = self.meta.tx_failed.take() {
+        if let Some(failure) = self.meta.tx_failed.take() {
             // PostgreSQL would answer COMMIT with a rollback: say so rather than pass it off
             // as a commit. An abort stays one, for `run_in_transaction` to retry.
             let _ = end(self.tx.rollback(), self.meta)
                 .await
                 .map_err(|e| self.meta.fail(e.into()));
-            let abort = matches!(code.as_deref(), Some("40001" | "40P01"));
+            let crate::session::TxFailure {
+                code,
+                message,
+                retryable,
+            } = failure;
             tracing::debug!(target: "session_pool::transaction", session = %self.meta.name,
                 code, "commit of a failed transaction: rolled back");
-            return Err(if abort {
+            return Err(if retryable {
                 Error::Aborted {
                     code,
                     message,
