@@ -28,18 +28,24 @@ async fn counter_table(db: &Database, t: &str) -> session_pool::Session {
 }
 
 /// Runs `work` on `tasks` tasks at once, each on a session of its own; their results.
+/// The sessions are all created first, so that the tasks overlap however slow a
+/// connection is to set up (TLS).
 async fn on_sessions<T, F, Fut>(db: &Database, tasks: i64, work: F) -> Vec<T>
 where
     F: Fn(session_pool::Session) -> Fut,
     Fut: Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    let mut handles = Vec::new();
+    let mut sessions = Vec::new();
     for _ in 0..tasks {
         let mut s = db.session();
         s.create().await.unwrap();
-        handles.push(tokio::spawn(work(s)));
+        sessions.push(s);
     }
+    let handles: Vec<_> = sessions
+        .into_iter()
+        .map(|s| tokio::spawn(work(s)))
+        .collect();
     let mut out = Vec::new();
     for h in handles {
         out.push(h.await.unwrap());
