@@ -75,6 +75,13 @@ where
                 drop(session);
                 session = checkout(pool).await?;
             }
+            // A migration changed a column the statement returns: the same session runs it
+            // again, prepared anew (nothing ran the first time).
+            Err(e) if e.is_stale_plan() && !retried => {
+                tracing::debug!(target: "session_pool::store", error = %e,
+                    "read with a stale prepared statement; running it again");
+                retried = true;
+            }
             other => return other,
         }
     }

@@ -150,3 +150,37 @@ on_both!(
     pooled_sessions_read_through_columns_added_and_dropped,
     in_a_transaction_it_is_a_retryable_abort,
 );
+
+/// The stores' reads too: a migration changes the type of a column the items store
+/// reads (`message_data`, TEXT to VARCHAR), under sessions that have its read prepared;
+/// every read after it succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stores_reads_go_through_a_column_retyped() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let messages = common::unique("ag_m");
+    let config = session_pool::items::ItemsConfig::default()
+        .sessions_table(common::unique("ag_s"))
+        .messages_table(&messages);
+    let pool = common::fixed_pool(&db, 2).await;
+    let store = session_pool::items::ItemsStore::new(pool, config).unwrap();
+    store.create_tables().await.unwrap();
+    let conversation = store.session("c1").unwrap();
+    conversation
+        .add_items(&[serde_json::json!({"role": "user", "content": "hi"})])
+        .await
+        .unwrap();
+    // Run on both sessions at once, so each has the read prepared.
+    let (a, b) = tokio::join!(conversation.get_items(None), conversation.get_items(None));
+    assert_eq!((a.unwrap().len(), b.unwrap().len()), (1, 1));
+    migrate(
+        &db,
+        &format!("ALTER TABLE {messages} ALTER COLUMN message_data TYPE VARCHAR"),
+    )
+    .await;
+    for _ in 0..4 {
+        let (a, b) = tokio::join!(conversation.get_items(None), conversation.get_items(None));
+        assert_eq!((a.unwrap().len(), b.unwrap().len()), (1, 1));
+    }
+}
