@@ -494,8 +494,13 @@ impl<'a> RawConnection<'a> {
         match self {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => {
-                sqlite::refresh_schema(c, &sql).await?;
-                Ok(sqlite::query(sql, params)?
+                // The refresh on its own: run in the same text, its stale `changes()` would
+                // count in the statement's (sqlx-sqlite adds them up).
+                let star = sql.star_columns();
+                if star {
+                    sqlx::query(sqlite::REFRESH_SCHEMA).execute(&mut *c).await?;
+                }
+                Ok(sqlite::bind(sql.into_sql(), params, !star)?
                     .execute(c)
                     .await?
                     .rows_affected())
@@ -523,7 +528,6 @@ impl<'a> RawConnection<'a> {
         match self {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => {
-                sqlite::refresh_schema(c, &sql).await?;
                 let rows = sqlite::query(sql, params)?.fetch_all(c).await?;
                 collect(rows, sqlite::columns, sqlite::decode)
             }
@@ -578,7 +582,6 @@ impl<'a> RawConnection<'a> {
         match self {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => {
-                sqlite::refresh_schema(c, &sql).await?;
                 let rows = sqlite::query(sql, params)?.fetch_all(c).await?;
                 Ok(decode_each(&rows, |r| T::from_row(r))?)
             }
@@ -603,33 +606,10 @@ impl<'a> RawConnection<'a> {
     ) -> BoxStream<'a, ExecResult<Row>> {
         match self {
             #[cfg(feature = "sqlite")]
-            RawConnection::Sqlite(c) => {
-                let star = sql.star_columns();
-                match sqlite::query(sql, params) {
-                    Ok(query) if !star => {
-                        decode_stream(query.fetch(c), sqlite::columns, sqlite::decode)
-                    }
-                    // After `refresh_schema`, as the collected forms run.
-                    Ok(query) => {
-                        let mut query = Some(query);
-                        futures_util::stream::once(async move {
-                            let refresh = sqlx::query(sqlite::REFRESH_SCHEMA);
-                            refresh.execute(&mut *c).await.map(|_| c)
-                        })
-                        .flat_map(move |res| match (res, query.take()) {
-                            (Ok(c), Some(query)) => {
-                                decode_stream(query.fetch(c), sqlite::columns, sqlite::decode)
-                            }
-                            (Err(e), _) => {
-                                futures_util::stream::once(async move { Err(e.into()) }).boxed()
-                            }
-                            (Ok(_), None) => futures_util::stream::empty().boxed(),
-                        })
-                        .boxed()
-                    }
-                    Err(e) => futures_util::stream::once(async move { Err(e.into()) }).boxed(),
-                }
-            }
+            RawConnection::Sqlite(c) => match sqlite::query(sql, params) {
+                Ok(query) => decode_stream(query.fetch(c), sqlite::columns, sqlite::decode),
+                Err(e) => futures_util::stream::once(async move { Err(e.into()) }).boxed(),
+            },
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(c) => match pg::query(sql, params) {
                 Ok(query) => decode_stream(query.fetch(c), pg::columns, pg::decode),
@@ -1211,11 +1191,25 @@ mod sqlite {
     /// Binds `params` to `sql`, sized up front and in place (as on PostgreSQL); a value
     /// that fails to encode is an encode error naming its position, before anything runs.
     pub(super) fn query(sql: impl IntoSql, params: &[impl AsParam]) -> Result<Query, sqlx::Error> {
+        if sql.star_columns() {
+            // Never cached, and after `REFRESH_SCHEMA` in the same text: sqlx-sqlite
+            // prepares each statement of a text once the one before it has run, so the
+            // `*` is expanded against the schema as it is (see `star_columns`).
+            let text = format!("{REFRESH_SCHEMA}; {}", sql.text());
+            return bind(AssertSqlSafe(text).into_sql_str(), params, false);
+        }
+        bind(sql.into_sql(), params, true)
+    }
+
+    /// Binds `params` to `sql`, a statement cached by sqlx-sqlite or not.
+    pub(super) fn bind(
+        sql: SqlStr,
+        params: &[impl AsParam],
+        cached: bool,
+    ) -> Result<Query, sqlx::Error> {
         let mut args = SqliteArguments::default();
         sqlx::Arguments::reserve(&mut args, params.len(), 0);
-        // A statement whose columns come from a `*` is never cached (see `star_columns`).
-        let cached = !sql.star_columns();
-        let mut q = sqlx::query_with(sql.into_sql(), args).persistent(cached);
+        let mut q = sqlx::query_with(sql, args).persistent(cached);
         for (n, v) in params.iter().enumerate() {
             match v.as_param() {
                 Param::Null => q.try_bind(None::<i64>),
@@ -1237,21 +1231,9 @@ mod sqlite {
         Ok(q)
     }
 
-    /// Before a statement whose columns come from a `*` (`star_columns`), one that returns
-    /// nothing but reads the schema cookie as it starts: the connection then reloads a
-    /// schema another connection changed, and the statement after it is prepared against
-    /// the tables as they are.
-    pub(super) async fn refresh_schema(
-        c: &mut SqliteConnection,
-        sql: &impl IntoSql,
-    ) -> Result<(), sqlx::Error> {
-        if sql.star_columns() {
-            sqlx::query(REFRESH_SCHEMA).execute(&mut *c).await?;
-        }
-        Ok(())
-    }
-
-    /// What [`refresh_schema`] runs.
+    /// Run before a statement whose columns come from a `*` (`star_columns`): it returns
+    /// nothing, but reads the schema cookie as it starts, so the connection reloads a
+    /// schema another connection changed before that statement is prepared.
     pub(super) const REFRESH_SCHEMA: &str = "SELECT 1 FROM sqlite_master LIMIT 0";
 
     /// Whether a statement's result columns may come from a `*` (`SELECT *`, `t.*`,
@@ -1261,7 +1243,7 @@ mod sqlite {
     /// columns of the first preparation, so the next row panics its worker thread (the
     /// column count no longer matches), the result ends early as if empty, and the
     /// connection is dead. Such statements are therefore never cached, and run after
-    /// [`refresh_schema`]. Conservative: any `*` but that of `count(*)` counts.
+    /// [`REFRESH_SCHEMA`]. Conservative: any `*` but that of `count(*)` counts.
     pub(super) fn star_columns(sql: &str) -> bool {
         sql.match_indices('*')
             .any(|(i, _)| !(sql[..i].ends_with('(') && sql[i + 1..].starts_with(')')))

@@ -63,6 +63,23 @@ async fn pooled_sessions_read_through_columns_added_and_dropped(db: Database) {
     for s in [&mut a, &mut b] {
         assert_eq!(columns(&mut **s, &t).await.unwrap(), ["id", "w"]);
     }
+    // A write whose `RETURNING *` counts as a `*`: its count is its own.
+    let n = a
+        .execute_update(
+            &format!("UPDATE {t} SET w = 1 WHERE id = 1 RETURNING *"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let n = a
+        .execute_update(
+            &format!("UPDATE {t} SET w = 2 WHERE id = 2 RETURNING *"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "no row 2: the refresh's stale count must not show");
     // A stream too.
     migrate(&db, &format!("ALTER TABLE {t} ADD COLUMN y BIGINT")).await;
     {
