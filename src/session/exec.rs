@@ -180,11 +180,7 @@ impl<'a> Exec<'a> {
             let r = r
                 .map_err(|e| match (e, timeout) {
                     (ExecError::Sql(e), Some(timeout)) if classify(&e) == Class::Cancelled => {
-                        meta.note_failure(&e);
-                        Error::StatementTimeout {
-                            timeout,
-                            session_lost: false,
-                        }
+                        timed_out(meta, &e, timeout)
                     }
                     (ExecError::Crate(e @ Error::StatementTimeout { session_lost, .. }), _) => {
                         meta.broken |= session_lost;
@@ -276,16 +272,19 @@ fn server_side<'c>(
 /// A limited statement's failure as this crate's error: a cancel is its timeout.
 fn finish<T>(meta: &mut Meta, limit: Limit, res: ExecResult<T>) -> Result<T> {
     res.map_err(|e| match e {
-        ExecError::Sql(e) if classify(&e) == Class::Cancelled => {
-            // Cancelled, the statement aborted its transaction as any error does.
-            meta.note_failure(&e);
-            Error::StatementTimeout {
-                timeout: limit.timeout,
-                session_lost: false,
-            }
-        }
+        ExecError::Sql(e) if classify(&e) == Class::Cancelled => timed_out(meta, &e, limit.timeout),
         e => meta.fail(e),
     })
+}
+
+/// A statement cancelled at its `timeout` (`e`): the session stays usable, but the
+/// cancel aborted its transaction as any error does.
+fn timed_out(meta: &mut Meta, e: &sqlx::Error, timeout: Duration) -> Error {
+    meta.note_failure(e);
+    Error::StatementTimeout {
+        timeout,
+        session_lost: false,
+    }
 }
 
 /// Runs one statement's future within `limit`, and turns its failure into this crate's

@@ -505,19 +505,18 @@ impl Session {
             // statement's.
             Box::pin(live.settle(&self.database)).await?;
         }
+        let timeout = self.database.check_timeout();
         if live.meta.stale_statements {
             // Before anything else is prepared on it (see `Meta::stale_statements`).
-            let clear = live.conn.clear_statements();
-            match tokio::time::timeout(self.database.check_timeout(), clear).await {
-                Ok(Ok(())) => live.meta.stale_statements = false,
-                Ok(Err(e)) => return Err(live.meta.fail(e.into())),
-                Err(_) => {
-                    live.meta.broken = true;
-                    return Err(live
-                        .meta
-                        .not_found("the server did not answer within the check timeout".into()));
-                }
-            }
+            let clear = async { Ok(live.conn.clear_statements().await?) };
+            upkeep(
+                &mut live.meta,
+                timeout,
+                "the clearing of its statement cache",
+                clear,
+            )
+            .await?;
+            live.meta.stale_statements = false;
             tracing::debug!(target: "session_pool::session", session = %live.meta.name,
                 "statement cache cleared after a schema change");
         }
@@ -526,21 +525,12 @@ impl Session {
             let reset = live
                 .conn
                 .reset(role.as_deref(), self.database.statement_timeout());
-            match tokio::time::timeout(self.database.check_timeout(), reset).await {
-                Ok(Ok(())) => live.meta.needs_reset = false,
-                Ok(Err(e)) => {
-                    // A session whose state could not be reset must not serve anyone.
-                    let err = live.meta.fail(e);
-                    live.meta.broken = true;
-                    return Err(err);
-                }
-                Err(_) => {
-                    live.meta.broken = true;
-                    return Err(live.meta.not_found(
-                        "the server did not answer the reset within the check timeout".into(),
-                    ));
-                }
+            if let Err(err) = upkeep(&mut live.meta, timeout, "the reset", reset).await {
+                // A session whose state could not be reset must not serve anyone.
+                live.meta.broken = true;
+                return Err(err);
             }
+            live.meta.needs_reset = false;
         }
         live.meta.last_used = Instant::now();
         live.meta.touched = coarsetime::Instant::now_without_cache_update();
@@ -714,6 +704,27 @@ impl Session {
     pub async fn connection(&mut self) -> Result<RawConnection<'_>> {
         let (conn, _, _) = self.ready().await?;
         Ok(conn)
+    }
+}
+
+/// Runs `work`, upkeep of the session's connection before its next statement, within the
+/// check timeout `timeout`. A failure is the session's error (`Meta::fail`); no answer in
+/// time leaves the session broken.
+async fn upkeep(
+    meta: &mut Meta,
+    timeout: std::time::Duration,
+    what: &str,
+    work: impl Future<Output = crate::conn::ExecResult<()>>,
+) -> Result<()> {
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(meta.fail(e)),
+        Err(_) => {
+            meta.broken = true;
+            Err(meta.not_found(format!(
+                "the server did not answer {what} within the check timeout"
+            )))
+        }
     }
 }
 

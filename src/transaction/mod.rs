@@ -133,10 +133,9 @@ async fn begin_untraced(
         #[cfg(feature = "postgres")]
         RawConnection::PostgresPooled(c, _) => {
             let mark = meta.pooled_mark.map(|m| m.key);
-            match marked(c, mark, pg_begin(mode)).await {
-                Ok(()) => Ok(TxConn::Pooled(c, mark)),
-                Err(e) => Err(e),
-            }
+            marked(c, mark, pg_begin(mode))
+                .await
+                .map(|()| TxConn::Pooled(c, mark))
         }
     };
     meta.tx_dirty = false;
