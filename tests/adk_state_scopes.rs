@@ -254,6 +254,53 @@ async fn concurrent_appends_keep_every_users_keys(db: Database) {
     }
 }
 
+/// Sessions created at once with `app:` and `user:` keys in their initial state, in one
+/// app, by two users: every create succeeds and every key is kept. (On PostgreSQL the
+/// create's transaction ran `SERIALIZABLE`, and two upserts of the app's row at once
+/// failed one with a serialization failure, 40001.)
+async fn concurrent_creates_keep_every_scope_key(db: Database) {
+    let f = fixture(&db).await;
+    const N: usize = 8;
+    let mut tasks = Vec::new();
+    for round in 0..3 {
+        for i in 0..N {
+            let svc = f.svc.clone();
+            tasks.push(tokio::spawn(async move {
+                let user = format!("user{}", i % 2);
+                let state = map(json!({
+                    format!("app:k{round}_{i}"): i,
+                    format!("user:k{round}_{i}"): i,
+                    "own": i,
+                }));
+                svc.create_session("app", &user, Some(state), None).await
+            }));
+        }
+        for t in tasks.drain(..) {
+            let s = t.await.unwrap().unwrap();
+            assert_eq!(
+                s.state["own"],
+                s.state[&format!("app:k{round}_{}", s.state["own"])]
+            );
+        }
+    }
+    let app = f
+        .svc
+        .create_session("app", "user0", None, None)
+        .await
+        .unwrap();
+    for round in 0..3 {
+        for i in 0..N {
+            assert_eq!(app.state[&format!("app:k{round}_{i}")], i, "app key kept");
+            let user_key = format!("user:k{round}_{i}");
+            if i % 2 == 0 {
+                assert_eq!(app.state[&user_key], i, "{user_key} kept");
+            } else {
+                assert!(!app.state.contains_key(&user_key), "user0 sees {user_key}");
+            }
+        }
+    }
+}
+
 async fn get_user_state_reads_the_users_keys(db: Database) {
     let f = fixture(&db).await;
     assert!(f.svc.get_user_state("app", "ann").await.unwrap().is_empty());
@@ -292,4 +339,5 @@ on_both!(
     scope_rows_are_written_only_when_a_delta_has_such_keys,
     a_stale_append_writes_no_scope,
     concurrent_appends_keep_every_users_keys,
+    concurrent_creates_keep_every_scope_key,
 );

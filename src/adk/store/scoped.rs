@@ -183,7 +183,10 @@ impl AdkStore {
             let (app, user) = self.read_scopes(&mut *session, app_name, user_id).await?;
             return Ok(Scoped { record, app, user });
         }
-        let mut tx = session.transaction().await?;
+        // READ COMMITTED: the scope rows are merged in the statement, under their row lock,
+        // so creates of one app at once all succeed, where SERIALIZABLE fails all but one
+        // of those that upsert its row together. (SQLite: `BEGIN IMMEDIATE` as always.)
+        let mut tx = crate::transaction::Transaction::begin_read_committed(&mut session).await?;
         let record = self.create_in(&mut tx, postgres, new).await?;
         for (scope, delta) in [(Scope::App, &deltas.app), (Scope::User, &deltas.user)] {
             if let Some(delta) = delta {
