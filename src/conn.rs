@@ -19,8 +19,10 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 
 /// SQL text for the driver. sqlx keeps its own copy of borrowed text; owned and shared text
-/// (the stores' statements) and static text move in without a copy.
-pub(crate) trait IntoSql {
+/// (the stores' statements) and static text move in without a copy. Cloned for each
+/// statement, which is run again if a schema change left its prepared form stale (`session/exec.rs`): a copy of a pointer, or of a `String` the
+/// crate built for that one statement.
+pub(crate) trait IntoSql: Clone {
     fn into_sql(self) -> SqlStr;
     /// The text, for tracing.
     fn text(&self) -> &str;
@@ -312,18 +314,6 @@ impl Conn {
         }
     }
 
-    /// Forgets the driver's prepared statements (closing them on the server), so that the
-    /// next use of each is prepared anew.
-    pub(crate) async fn clear_statements(&mut self) -> std::result::Result<(), sqlx::Error> {
-        use sqlx::Connection;
-        match self {
-            #[cfg(feature = "sqlite")]
-            Conn::Sqlite(c) => c.clear_cached_statements().await,
-            #[cfg(feature = "postgres")]
-            Conn::Postgres(c) | Conn::PgPooled(c) => c.clear_cached_statements().await,
-        }
-    }
-
     pub(crate) fn as_mut(&mut self) -> RawConnection<'_> {
         match self {
             #[cfg(feature = "sqlite")]
@@ -454,6 +444,20 @@ impl<'a> RawConnection<'a> {
             RawConnection::Postgres(c) => RawConnection::Postgres(c),
             #[cfg(feature = "postgres")]
             RawConnection::PostgresPooled(c, link) => RawConnection::PostgresPooled(c, *link),
+        }
+    }
+
+    /// Forgets the driver's prepared statements (closing them on the server), so that the
+    /// next use of each is prepared anew.
+    pub(crate) async fn clear_statements(&mut self) -> std::result::Result<(), sqlx::Error> {
+        use sqlx::Connection;
+        match self {
+            #[cfg(feature = "sqlite")]
+            RawConnection::Sqlite(c) => c.clear_cached_statements().await,
+            #[cfg(feature = "postgres")]
+            RawConnection::Postgres(c) | RawConnection::PostgresPooled(c, _) => {
+                c.clear_cached_statements().await
+            }
         }
     }
 

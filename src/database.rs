@@ -193,6 +193,8 @@ pub(crate) struct Inner {
     replica_down: parking_lot::Mutex<Vec<Option<std::time::Instant>>>,
     telemetry: crate::telemetry::DbMeta,
     pub(crate) schema: SchemaCache,
+    /// Stale statements met by its sessions (`session/prepared.rs`).
+    schema_changes: crate::session::SchemaChanges,
     /// Keeps an in-memory SQLite database alive while the `Database` lives, so that its
     /// sessions share it even when none is open.
     #[cfg(feature = "sqlite")]
@@ -409,6 +411,7 @@ impl Database {
                     replica_down: Default::default(),
                     telemetry,
                     schema: SchemaCache::default(),
+                    schema_changes: Default::default(),
                     _keeper: keeper,
                 }))
             }
@@ -480,6 +483,7 @@ impl Database {
                     replica_down: Default::default(),
                     telemetry,
                     schema: SchemaCache::default(),
+                    schema_changes: Default::default(),
                     #[cfg(feature = "sqlite")]
                     _keeper: None,
                 }))
@@ -538,6 +542,12 @@ impl Database {
     }
 
     /// How long a check (exists, ping, rollback of an abandoned transaction) may take.
+    /// The count of stale statements its sessions met, which each session's statement
+    /// cache follows.
+    pub(crate) fn schema_changes(&self) -> &crate::session::SchemaChanges {
+        &self.inner.schema_changes
+    }
+
     pub(crate) fn check_timeout(&self) -> Duration {
         self.inner.check_timeout
     }

@@ -28,10 +28,6 @@ pub(crate) async fn checkout(pool: &SharedPool) -> Result<SessionCheckout> {
     Ok(SessionCheckout::new(pool, session))
 }
 
-/// Runs a read on `first`, and once more on a fresh checkout if `first` turned out to be
-/// lost (a server restart, a failover, a killed backend): reads are idempotent, so the
-/// caller sees no error for a session the pool had no way to know was dead. The lost
-/// session is dropped with its checkout, and the pool replaces it.
 /// An executor for a read with `bound`: on a replica fresh enough, else on the session.
 async fn routed(
     session: &mut SessionCheckout,
@@ -48,6 +44,10 @@ async fn routed(
     session.exec().await
 }
 
+/// Runs a read on `first`, and once more on a fresh checkout if `first` turned out to be
+/// lost (a server restart, a failover, a killed backend): reads are idempotent, so the
+/// caller sees no error for a session the pool had no way to know was dead. The lost
+/// session is dropped with its checkout, and the pool replaces it.
 pub(crate) async fn read_rows<T, S, D>(
     pool: &SharedPool,
     first: SessionCheckout,
@@ -57,33 +57,26 @@ pub(crate) async fn read_rows<T, S, D>(
     decode: D,
 ) -> Result<Vec<T>>
 where
-    S: IntoSql + Clone,
+    S: IntoSql,
     D: FnMut(RowRef<'_>) -> ExecResult<T> + Clone,
 {
     let mut session = first;
-    let mut retried = false;
-    loop {
-        let res = match routed(&mut session, bound).await {
-            Ok(exec) => exec.map_rows(sql.clone(), params, decode.clone()).await,
-            Err(e) => Err(e),
-        };
-        match res {
-            Err(e) if e.is_session_not_found() && !retried => {
-                tracing::debug!(target: "session_pool::store", error = %e,
-                    "read on a lost session; retrying once on another");
-                retried = true;
-                drop(session);
-                session = checkout(pool).await?;
-            }
-            // A migration changed a column the statement returns: the same session runs it
-            // again, prepared anew (nothing ran the first time).
-            Err(e) if e.is_stale_plan() && !retried => {
-                tracing::debug!(target: "session_pool::store", error = %e,
-                    "read with a stale prepared statement; running it again");
-                retried = true;
-            }
-            other => return other,
+    let res = match routed(&mut session, bound).await {
+        Ok(exec) => exec.map_rows(sql.clone(), params, decode.clone()).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Err(e) if e.is_session_not_found() => {
+            tracing::debug!(target: "session_pool::store", error = %e,
+                "read on a lost session; retrying once on another");
+            drop(session);
+            let mut session = checkout(pool).await?;
+            routed(&mut session, bound)
+                .await?
+                .map_rows(sql, params, decode)
+                .await
         }
+        other => other,
     }
 }
 

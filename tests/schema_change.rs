@@ -168,6 +168,24 @@ on_both!(
     in_a_transaction_it_is_a_retryable_abort,
 );
 
+/// An items store on tables of its own over a pool of two sessions, and its items table.
+async fn items_store(db: &Database) -> (session_pool::items::ItemsStore, String) {
+    let messages = common::unique("ag_m");
+    let config = session_pool::items::ItemsConfig::default()
+        .sessions_table(common::unique("ag_s"))
+        .messages_table(&messages);
+    let pool = common::fixed_pool(db, 2).await;
+    let store = session_pool::items::ItemsStore::new(pool, config).unwrap();
+    store.create_tables().await.unwrap();
+    (store, messages)
+}
+
+/// The migration both items-store tests go through: `message_data` TEXT to VARCHAR.
+async fn retype_message_data(db: &Database, messages: &str) {
+    let ddl = format!("ALTER TABLE {messages} ALTER COLUMN message_data TYPE VARCHAR");
+    migrate(db, &ddl).await;
+}
+
 /// The stores' reads too: a migration changes the type of a column the items store
 /// reads (`message_data`, TEXT to VARCHAR), under sessions that have its read prepared;
 /// every read after it succeeds.
@@ -176,13 +194,7 @@ async fn a_stores_reads_go_through_a_column_retyped() {
     let Some(db) = common::postgres().await else {
         return;
     };
-    let messages = common::unique("ag_m");
-    let config = session_pool::items::ItemsConfig::default()
-        .sessions_table(common::unique("ag_s"))
-        .messages_table(&messages);
-    let pool = common::fixed_pool(&db, 2).await;
-    let store = session_pool::items::ItemsStore::new(pool, config).unwrap();
-    store.create_tables().await.unwrap();
+    let (store, messages) = items_store(&db).await;
     let conversation = store.session("c1").unwrap();
     conversation
         .add_items(&[serde_json::json!({"role": "user", "content": "hi"})])
@@ -191,13 +203,117 @@ async fn a_stores_reads_go_through_a_column_retyped() {
     // Run on both sessions at once, so each has the read prepared.
     let (a, b) = tokio::join!(conversation.get_items(None), conversation.get_items(None));
     assert_eq!((a.unwrap().len(), b.unwrap().len()), (1, 1));
-    migrate(
-        &db,
-        &format!("ALTER TABLE {messages} ALTER COLUMN message_data TYPE VARCHAR"),
-    )
-    .await;
+    retype_message_data(&db, &messages).await;
     for _ in 0..4 {
         let (a, b) = tokio::join!(conversation.get_items(None), conversation.get_items(None));
         assert_eq!((a.unwrap().len(), b.unwrap().len()), (1, 1));
     }
+}
+
+/// And its writes that return a row: `pop_item` (a `DELETE … RETURNING message_data`) on
+/// sessions that have it prepared, after `message_data` is retyped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stores_writes_go_through_a_column_retyped() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let (store, messages) = items_store(&db).await;
+    let conversation = store.session("c1").unwrap();
+    let items: Vec<_> = (0..10)
+        .map(|i| serde_json::json!({"role": "user", "content": i}))
+        .collect();
+    conversation.add_items(&items).await.unwrap();
+    let (a, b) = tokio::join!(conversation.pop_item(), conversation.pop_item());
+    assert!(a.unwrap().is_some() && b.unwrap().is_some());
+    retype_message_data(&db, &messages).await;
+    for _ in 0..4 {
+        let (a, b) = tokio::join!(conversation.pop_item(), conversation.pop_item());
+        assert!(a.unwrap().is_some() && b.unwrap().is_some());
+    }
+    assert!(conversation.get_items(None).await.unwrap().is_empty());
+}
+
+/// One session meeting the migration tells the others: their statement caches are cleared
+/// before their next statement, so a transaction on another session that had the
+/// statement prepared, open already or begun after, is not aborted by it (before, every
+/// session's first run of it after the migration failed, and inside a transaction that
+/// aborted the transaction).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_session_meeting_a_migration_spares_the_others_transactions() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let t = table(&db).await;
+    let pool = common::fixed_pool(&db, 3).await;
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        let mut s = pool.session().await.unwrap();
+        assert_eq!(columns(&mut *s, &t).await.unwrap(), ["id", "v"]);
+        sessions.push(s);
+    }
+    migrate(&db, &format!("ALTER TABLE {t} ADD COLUMN w BIGINT")).await;
+    let (first, rest) = sessions.split_first_mut().unwrap();
+    let (second, third) = rest.split_at_mut(1);
+    // One transaction is already open when the first session meets the stale statement.
+    let mut open = second[0].transaction().await.unwrap();
+    open.execute_sql("SELECT 1", &[]).await.unwrap();
+    // The first meets it (and runs the statement again, prepared anew) ...
+    assert_eq!(columns(&mut **first, &t).await.unwrap(), ["id", "v", "w"]);
+    // ... the others' transactions go through: the one open, and one begun after.
+    let mut later = third[0].transaction().await.unwrap();
+    for tx in [&mut open, &mut later] {
+        assert_eq!(columns(tx, &t).await.unwrap(), ["id", "v", "w"]);
+    }
+    open.execute_update(&format!("UPDATE {t} SET w = 1 WHERE id = 1"), &[])
+        .await
+        .unwrap();
+    open.commit().await.unwrap();
+    later.commit().await.unwrap();
+    drop(sessions);
+    assert_eq!(pool.stats().replaced, 0, "{:?}", pool.stats());
+}
+
+/// The ADK service's create with `app:` and `user:` keys, a transaction whose insert
+/// returns the session's columns: after a migration retypes one (`app_name` VARCHAR to
+/// TEXT) under sessions that have it prepared, every create succeeds, the first one's
+/// transaction run again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_create_goes_through_a_column_retyped() {
+    use session_pool::adk::{AdkConfig, AdkStore, SessionService};
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let sessions = common::unique("scope_s");
+    let config = AdkConfig::default()
+        .session_table(&sessions)
+        .events_table(common::unique("scope_e"))
+        .app_state_table(common::unique("scope_a"))
+        .user_state_table(common::unique("scope_u"));
+    let store = AdkStore::new(common::fixed_pool(&db, 2).await, config).unwrap();
+    store.create_tables().await.unwrap();
+    let svc = SessionService::new(store);
+    let state = || {
+        let v = serde_json::json!({"app:theme": "dark", "user:lang": "fr", "step": 1});
+        Some(v.as_object().unwrap().clone())
+    };
+    let create = |id: String| {
+        let svc = &svc;
+        async move { svc.create_session("app", "u1", state(), Some(&id)).await }
+    };
+    let (a, b) = tokio::join!(create("s1".into()), create("s2".into()));
+    a.unwrap();
+    b.unwrap();
+    migrate(
+        &db,
+        &format!("ALTER TABLE {sessions} ALTER COLUMN app_name TYPE TEXT"),
+    )
+    .await;
+    for round in 0..3 {
+        let (a, b) = tokio::join!(create(format!("r{round}a")), create(format!("r{round}b")));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.state["app:theme"], "dark");
+        assert_eq!(b.state["user:lang"], "fr");
+    }
+    let listed = svc.list_sessions("app", Some("u1")).await.unwrap();
+    assert_eq!(listed.len(), 8);
 }

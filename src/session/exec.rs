@@ -72,6 +72,24 @@ impl Limit {
     }
 }
 
+/// Runs one statement on the executor `$exec` (`$op` on the connection `$c` and the text
+/// `$s`) and, if a schema change left the statement's prepared form stale, once more after
+/// the session prepares its statements anew (`prepared.rs`). That error comes as such only
+/// outside a transaction, where nothing ran the first time; inside one it aborts the
+/// transaction, and `Meta::fail` makes it a retryable `Error::Aborted`.
+macro_rules! replanned {
+    ($exec:ident, $sql:ident, |$c:ident, $s:ident| $op:expr) => {{
+        let mut exec = $exec;
+        match exec.again().run($sql.clone(), |$c, $s| $op).await {
+            Err(e) if e.is_stale_plan() => {
+                exec.prepare_anew().await?;
+                exec.run($sql, |$c, $s| $op).await
+            }
+            other => other,
+        }
+    }};
+}
+
 /// A connection ready for one statement, with the bookkeeping that turns its failures into
 /// this crate's errors (a lost connection marks the session broken) and the limit on how
 /// long it may run.
@@ -107,6 +125,21 @@ impl<'a> Exec<'a> {
         Ok(self)
     }
 
+    /// This executor again, for another run on the same connection.
+    fn again(&mut self) -> Exec<'_> {
+        Exec {
+            conn: self.conn.reborrow(),
+            meta: &mut *self.meta,
+            db: self.db,
+            limit: self.limit,
+        }
+    }
+
+    /// After a statement of this session went stale: its statements prepared anew.
+    async fn prepare_anew(&mut self) -> Result<()> {
+        super::prepared::catch_up(self.conn.reborrow(), self.meta, self.db).await
+    }
+
     /// Runs one statement: `op` on the connection, in the statement's span, within the
     /// limit, its failure turned into this crate's error.
     async fn run<S: IntoSql, T, F>(
@@ -133,7 +166,7 @@ impl<'a> Exec<'a> {
         sql: impl IntoSql,
         params: &[impl AsParam],
     ) -> Result<ResultSet> {
-        self.run(sql, |c, sql| c.fetch_all(sql, params)).await
+        replanned!(self, sql, |c, sql| c.fetch_all(sql, params))
     }
 
     /// Streams rows, bounded by the limit for as long as the stream runs.
@@ -195,7 +228,7 @@ impl<'a> Exec<'a> {
     }
 
     pub(crate) async fn execute(self, sql: impl IntoSql, params: &[impl AsParam]) -> Result<u64> {
-        self.run(sql, |c, sql| c.execute(sql, params)).await
+        replanned!(self, sql, |c, sql| c.execute(sql, params))
     }
 
     /// Runs a query and decodes each row by position with `decode` (the stores' records).
@@ -204,10 +237,9 @@ impl<'a> Exec<'a> {
         self,
         sql: impl IntoSql,
         params: &[impl AsParam],
-        decode: impl FnMut(RowRef<'_>) -> ExecResult<T>,
+        mut decode: impl FnMut(RowRef<'_>) -> ExecResult<T>,
     ) -> Result<Vec<T>> {
-        self.run(sql, |c, sql| c.fetch_map(sql, params, decode))
-            .await
+        replanned!(self, sql, |c, sql| c.fetch_map(sql, params, &mut decode))
     }
 
     /// Runs a query and decodes each row with sqlx's `FromRow`.
@@ -216,11 +248,27 @@ impl<'a> Exec<'a> {
         sql: impl IntoSql,
         params: &[impl AsParam],
     ) -> Result<Vec<T>> {
-        self.run(sql, |c, sql| c.fetch_as(sql, params)).await
+        replanned!(self, sql, |c, sql| c.fetch_as(sql, params))
     }
 
     /// A key-set read; its span shows `SELECT` and never the generated text.
     pub(crate) async fn read(
+        self,
+        request: &ReadRequest,
+        keyset: &KeySet,
+        limit: usize,
+    ) -> Result<ResultSet> {
+        let mut exec = self;
+        match exec.again().read_once(request, keyset, limit).await {
+            Err(e) if e.is_stale_plan() => {
+                exec.prepare_anew().await?;
+                exec.read_once(request, keyset, limit).await
+            }
+            other => other,
+        }
+    }
+
+    async fn read_once(
         self,
         request: &ReadRequest,
         keyset: &KeySet,

@@ -9,6 +9,7 @@ use crate::database::Database;
 use crate::error::{Class, Error, Result, classify, database_from, typed};
 
 pub(crate) mod exec;
+mod prepared;
 mod query;
 #[cfg(feature = "postgres")]
 mod replica;
@@ -17,6 +18,7 @@ mod tally;
 mod timed_stream;
 
 pub(crate) use exec::{Context, Exec};
+pub(crate) use prepared::{SchemaChanges, catch_up};
 pub use query::{ReadContext, WithTimeout, WriteContext};
 #[cfg(feature = "postgres")]
 pub use replica::ReadAt;
@@ -84,9 +86,9 @@ pub(crate) struct Meta {
     /// succeeded since (a `ROLLBACK TO SAVEPOINT`). The server would answer the COMMIT with
     /// a rollback, so `commit` reports it instead.
     pub(crate) tx_failed: Option<TxFailure>,
-    /// A schema change made a prepared statement stale (`Class::StalePlan`): the
-    /// connection's statement cache is cleared before its next use.
-    pub(crate) stale_statements: bool,
+    /// The schema changes the connection's statement cache has been cleared for
+    /// (`prepared.rs`): behind, it is cleared before the next statement.
+    pub(crate) prepared_at: prepared::PreparedAt,
     /// A statement was sent and its answer not read to the end (its future or stream was
     /// dropped half-way): it may still run, so the next use stops it first (`settle.rs`).
     pub(crate) in_flight: bool,
@@ -140,7 +142,7 @@ impl Meta {
             );
         }
         if class == Class::StalePlan {
-            self.stale_statements = true;
+            self.prepared_at.went_stale();
             if self.tx_open {
                 // The transaction is aborted; run again, with the statements prepared
                 // anew, it can succeed: a retryable abort.
@@ -469,7 +471,7 @@ impl Session {
             tx_dirty: false,
             tx_open: false,
             tx_failed: None,
-            stale_statements: false,
+            prepared_at: prepared::PreparedAt::new(self.database.schema_changes()),
             in_flight: false,
             #[cfg(feature = "postgres")]
             pooled_mark,
@@ -506,20 +508,8 @@ impl Session {
             Box::pin(live.settle(&self.database)).await?;
         }
         let timeout = self.database.check_timeout();
-        if live.meta.stale_statements {
-            // Before anything else is prepared on it (see `Meta::stale_statements`).
-            let clear = async { Ok(live.conn.clear_statements().await?) };
-            upkeep(
-                &mut live.meta,
-                timeout,
-                "the clearing of its statement cache",
-                clear,
-            )
-            .await?;
-            live.meta.stale_statements = false;
-            tracing::debug!(target: "session_pool::session", session = %live.meta.name,
-                "statement cache cleared after a schema change");
-        }
+        // Before anything else is prepared on it.
+        prepared::catch_up(live.conn.as_mut(), &mut live.meta, &self.database).await?;
         if live.meta.needs_reset {
             let role = quoted_role(&self.options)?;
             let reset = live

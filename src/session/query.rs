@@ -15,27 +15,6 @@ use crate::read::ReadRequest;
 use crate::row::{ResultSet, Row};
 use crate::value::Value;
 
-/// Runs `$body` on a fresh executor `$exec` of `$ctx`, and once more if it failed because a
-/// schema change left the statement's prepared form stale (outside a transaction only:
-/// inside one that is a retryable abort). The session clears its statement cache in
-/// between, so the second run prepares the statement anew: after a migration adds a
-/// column, each session's `SELECT *` fails once inside and never reaches the caller.
-macro_rules! replanned {
-    ($ctx:expr, |$exec:ident| $body:expr) => {{
-        let first = {
-            let $exec = $ctx.exec().await?;
-            $body.await
-        };
-        match first {
-            Err(e) if e.is_stale_plan() => {
-                let $exec = $ctx.exec().await?;
-                $body.await
-            }
-            other => other,
-        }
-    }};
-}
-
 /// Queries and reads, the same on a [`Session`](crate::Session) (each statement on its
 /// own), a [`Transaction`](crate::Transaction) and a [`Snapshot`](crate::Snapshot).
 ///
@@ -95,9 +74,11 @@ pub trait ReadContext: Context {
         params: &[Value],
     ) -> impl Future<Output = Result<ResultSet>> + Send {
         async move {
-            replanned!(self, |exec| exec
+            self.exec()
+                .await?
                 .checked(sql, params.len())?
-                .fetch_all(sql, params))
+                .fetch_all(sql, params)
+                .await
         }
     }
 
@@ -127,9 +108,11 @@ pub trait ReadContext: Context {
         params: &[Value],
     ) -> impl Future<Output = Result<Vec<T>>> + Send {
         async move {
-            replanned!(self, |exec| exec
+            self.exec()
+                .await?
                 .checked(sql, params.len())?
-                .fetch_as(sql, params))
+                .fetch_as(sql, params)
+                .await
         }
     }
 
@@ -147,7 +130,7 @@ pub trait ReadContext: Context {
     ) -> impl Future<Output = Result<ResultSet>> + Send {
         async move {
             let request = ReadRequest::new(table, columns, index)?;
-            replanned!(self, |exec| exec.read(&request, keyset, limit))
+            self.exec().await?.read(&request, keyset, limit).await
         }
     }
 }
@@ -162,9 +145,11 @@ pub trait WriteContext: ReadContext {
         params: &[Value],
     ) -> impl Future<Output = Result<u64>> + Send {
         async move {
-            replanned!(self, |exec| exec
+            self.exec()
+                .await?
                 .checked(sql, params.len())?
-                .execute(sql, params))
+                .execute(sql, params)
+                .await
         }
     }
 }

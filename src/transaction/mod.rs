@@ -300,6 +300,8 @@ impl<'s> Transaction<'s> {
 
 impl Context for Transaction<'_> {
     async fn exec(&mut self) -> Result<Exec<'_>> {
+        // Another session may have met a stale statement since this one began.
+        crate::session::catch_up(self.tx.raw(), self.meta, self.database).await?;
         Ok(Exec::new(self.tx.raw(), self.meta, self.database))
     }
 }
@@ -353,6 +355,8 @@ impl<'s> Snapshot<'s> {
 
 impl Context for Snapshot<'_> {
     async fn exec(&mut self) -> Result<Exec<'_>> {
+        // Another session may have met a stale statement since this one began.
+        crate::session::catch_up(self.tx.raw(), self.meta, self.database).await?;
         Ok(Exec::new(self.tx.raw(), self.meta, self.database))
     }
 }

@@ -899,6 +899,7 @@ impl AdkStore {
 }
 
 /// A new session's row, for [`AdkStore::create_in`].
+#[derive(Clone, Copy)]
 struct NewSession<'a> {
     id: &'a str,
     app: &'a str,

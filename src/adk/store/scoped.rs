@@ -183,11 +183,34 @@ impl AdkStore {
             let (app, user) = self.read_scopes(&mut *session, app_name, user_id).await?;
             return Ok(Scoped { record, app, user });
         }
+        let first = self
+            .create_scoped_tx(&mut session, postgres, &new, &deltas)
+            .await;
+        match first {
+            // A migration left a statement stale and aborted the transaction, which wrote
+            // nothing: run again, the session's statements prepared anew.
+            Err(e) if e.is_stale_abort() => {
+                self.create_scoped_tx(&mut session, postgres, &new, &deltas)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// [`create_session_scoped`](AdkStore::create_session_scoped)'s transaction.
+    async fn create_scoped_tx(
+        &self,
+        session: &mut crate::Session,
+        postgres: bool,
+        new: &NewSession<'_>,
+        deltas: &Deltas,
+    ) -> Result<Scoped> {
         // READ COMMITTED: the scope rows are merged in the statement, under their row lock,
         // so creates of one app at once all succeed, where SERIALIZABLE fails all but one
         // of those that upsert its row together. (SQLite: `BEGIN IMMEDIATE` as always.)
-        let mut tx = crate::transaction::Transaction::begin_read_committed(&mut session).await?;
-        let record = self.create_in(&mut tx, postgres, new).await?;
+        let mut tx = crate::transaction::Transaction::begin_read_committed(session).await?;
+        let record = self.create_in(&mut tx, postgres, *new).await?;
+        let (app_name, user_id) = (new.app, new.user);
         for (scope, delta) in [(Scope::App, &deltas.app), (Scope::User, &deltas.user)] {
             if let Some(delta) = delta {
                 self.merge_scope(&mut tx, postgres, scope, app_name, user_id, delta)
