@@ -275,6 +275,24 @@ async fn concurrent_appends(db: Database) {
     for i in 0..6 {
         assert_eq!(s.state[&format!("user:k{i}")], i, "{:?}", s.state);
     }
+    // Sessions created at once with `app:` and `user:` keys: every create succeeds and
+    // every key is kept.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let svc = svc.clone();
+        tasks.push(tokio::spawn(async move {
+            let state = map(json!({format!("app:c{i}"): i, format!("user:c{i}"): i}));
+            svc.create_session("app", "u", Some(state), None).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let s = svc.create_session("app", "u", None, None).await.unwrap();
+    for i in 0..8 {
+        assert_eq!(s.state[&format!("app:c{i}")], i, "{:?}", s.state);
+        assert_eq!(s.state[&format!("user:c{i}")], i, "{:?}", s.state);
+    }
 }
 
 async fn legacy_schema_used(db: Database) {
