@@ -493,6 +493,9 @@ pub(crate) enum Class {
     /// `0A000`, "cached plan must not change result type": a column added to a table read
     /// with `SELECT *`, one dropped or retyped). The session prepares its statements again.
     StalePlan,
+    /// A pooler in statement mode (PgBouncer's `pool_mode = statement`) refused a
+    /// transaction and closed the connection: nothing this client can retry.
+    StatementPooling,
     /// Anything else: the session is still usable.
     Other,
 }
@@ -550,6 +553,13 @@ fn too_many_advice(message: &str) -> &'static str {
 /// PostgreSQL's message when a prepared statement's result columns changed under it.
 const STALE_PLAN: &str = "cached plan must not change result type";
 
+/// PgBouncer's refusals of a transaction in statement pooling mode: FATAL, and the client
+/// connection closed.
+const STATEMENT_POOLING: [&str; 2] = [
+    "not allowed in statement pooling mode",
+    "long transactions not allowed",
+];
+
 /// PgBouncer's refusals for lack of connections: FATAL, with no SQLSTATE of their own.
 const POOLER_OVERLOAD: [&str; 3] = [
     "no more connections allowed",
@@ -567,6 +577,9 @@ fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
         let code = pg.code();
         if code == "53300" || POOLER_OVERLOAD.iter().any(|m| pg.message().contains(m)) {
             return Class::Overloaded { lost };
+        }
+        if lost && STATEMENT_POOLING.iter().any(|m| pg.message().contains(m)) {
+            return Class::StatementPooling;
         }
         return match code {
             // serialization_failure, deadlock_detected
@@ -606,7 +619,13 @@ fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
             _ => Class::Other,
         };
     }
-    let _ = (POOLER_OVERLOAD, SQLX_STATEMENT, STALE_PLAN, db);
+    let _ = (
+        POOLER_OVERLOAD,
+        SQLX_STATEMENT,
+        STALE_PLAN,
+        STATEMENT_POOLING,
+        db,
+    );
     Class::Other
 }
 
@@ -648,6 +667,12 @@ pub(crate) fn typed(class: Class, err: sqlx::Error) -> std::result::Result<Error
             code,
             source: Some(err),
         },
+        Class::StatementPooling => Error::Unsupported(format!(
+            "{message} (PgBouncer's `pool_mode = statement`), and the pooler closed the \
+             session's connection: transactions, the stores' among them, need \
+             `pool_mode = transaction` (declare it with `?pgbouncer=true`) or `session` for \
+             this database"
+        )),
         Class::UndeclaredPooler => Error::UndeclaredPooler {
             code: code.unwrap_or_default(),
             message,

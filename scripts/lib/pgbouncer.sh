@@ -2,7 +2,7 @@
 # call `pgb_start` after `pg_start`, and `pgb_stop` at the end.
 #
 # Two PgBouncers, each in transaction mode with PgBouncer's default
-# `ignore_startup_parameters` (none), a small `default_pool_size` (4), and three database
+# `ignore_startup_parameters` (none), a small `default_pool_size` (4), and four database
 # entries, exported as URLs:
 #
 # - the distribution's (`apt-get install pgbouncer`; Debian 12 ships 1.18, which passes
@@ -10,11 +10,13 @@
 #     PGBOUNCER_URL          transaction mode, pool_size 20 (the many-processes test)
 #     PGBOUNCER_SMALL_URL    transaction mode, the default pool size 4
 #     PGBOUNCER_SESSION_URL  session mode, pool_size 20
+#     PGBOUNCER_STATEMENT_URL  statement mode (no transactions), the default pool size
 # - a current release (1.24.1, built from the upstream tarball Debian's mirror serves,
 #   checked against its SHA-256): its `max_prepared_statements` (200 by default since
 #   1.24) keeps prepared statements working in transaction mode by renaming them on the
-#   server connections, which is what sessions must detect. The same three entries as
-#   PGBOUNCER_CURRENT_URL, PGBOUNCER_CURRENT_SMALL_URL and PGBOUNCER_CURRENT_SESSION_URL.
+#   server connections, which is what sessions must detect. The same four entries as
+#   PGBOUNCER_CURRENT_URL, PGBOUNCER_CURRENT_SMALL_URL, PGBOUNCER_CURRENT_SESSION_URL and
+#   PGBOUNCER_CURRENT_STATEMENT_URL.
 
 PGB_CURRENT_VERSION=1.24.1
 PGB_CURRENT_SHA256=da72a3aba13072876d055a3e58dd4aba4a5de4ed6148e73033185245598fd3e0
@@ -86,6 +88,7 @@ pgb_launch() {
 postgres = host=127.0.0.1 port=$PGPORT dbname=postgres pool_size=20
 small = host=127.0.0.1 port=$PGPORT dbname=postgres
 session = host=127.0.0.1 port=$PGPORT dbname=postgres pool_mode=session pool_size=20
+statement = host=127.0.0.1 port=$PGPORT dbname=postgres pool_mode=statement
 
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -112,6 +115,7 @@ INI
   export "${prefix}_URL=postgres://postgres@127.0.0.1:$port/postgres"
   export "${prefix}_SMALL_URL=postgres://postgres@127.0.0.1:$port/small"
   export "${prefix}_SESSION_URL=postgres://postgres@127.0.0.1:$port/session"
+  export "${prefix}_STATEMENT_URL=postgres://postgres@127.0.0.1:$port/statement"
   echo "pgbouncer: $("$bin" --version | head -n 1) on 127.0.0.1:$port ($dir)" >&2
 }
 

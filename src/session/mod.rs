@@ -124,7 +124,7 @@ impl Meta {
         let class = classify(&err);
         if matches!(
             class,
-            Class::ConnectionLost | Class::Overloaded { lost: true }
+            Class::ConnectionLost | Class::Overloaded { lost: true } | Class::StatementPooling
         ) {
             self.broken = true;
             tracing::debug!(

@@ -1,0 +1,65 @@
+//! Through a real PgBouncer whose database runs in statement pooling mode
+//! (`pool_mode = statement`, `scripts/test` starts both PgBouncers with such an entry):
+//! single statements work, and a transaction, which the pooler refuses by closing the
+//! connection, is a typed [`Error::Unsupported`] that names the setting to change, not a
+//! lost session to retry on another (which the pooler would refuse again).
+mod common;
+
+use session_pool::adk::{AdkConfig, AdkStore};
+use session_pool::prelude::*;
+use session_pool::{Database, Error, ErrorKind};
+
+async fn statement_mode(var: &str) {
+    let Some(url) = common::pgbouncer(var) else {
+        return;
+    };
+    let db = Database::open(&format!("{url}?pgbouncer=true"))
+        .await
+        .unwrap_or_else(|e| panic!("PgBouncer at {url}: {e}"));
+    let pool = common::fixed_pool(&db, 2).await;
+    let one = async |s: &mut session_pool::Session| {
+        let rs = s.execute_sql("SELECT 1::int8 AS n", &[]).await?;
+        rs.one()?.get::<i64>("n")
+    };
+    let mut s = pool.session().await.unwrap();
+    assert_eq!(one(&mut s).await.unwrap(), 1);
+
+    let refused = |err: Error| {
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+        let text = err.to_string();
+        assert!(text.contains("statement pooling mode"), "{text}");
+        assert!(text.contains("pool_mode = transaction"), "{text}");
+    };
+    refused(s.transaction().await.map(drop).unwrap_err());
+    drop(s);
+    // Not retried as an abort or a lost session: the same refusal.
+    let mut s = pool.session().await.unwrap();
+    let res = s
+        .run_in_transaction(async |tx| tx.execute_sql("SELECT 1", &[]).await.map(drop))
+        .await;
+    refused(res.unwrap_err());
+    drop(s);
+    // A store that needs a transaction says the same.
+    let config = AdkConfig::default()
+        .session_table(common::unique("stmt_s"))
+        .events_table(common::unique("stmt_e"))
+        .app_state_table(common::unique("stmt_a"))
+        .user_state_table(common::unique("stmt_u"));
+    let store = AdkStore::new(pool.clone(), config).unwrap();
+    refused(store.create_tables().await.unwrap_err());
+    // The pool replaced the closed sessions and serves single statements still.
+    let mut s = pool.session().await.unwrap();
+    assert_eq!(one(&mut s).await.unwrap(), 1);
+    drop(s);
+    assert!(pool.stats().replaced >= 3, "{:?}", pool.stats());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgbouncer_1_18() {
+    statement_mode("PGBOUNCER_STATEMENT_URL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgbouncer_current() {
+    statement_mode("PGBOUNCER_CURRENT_STATEMENT_URL").await;
+}
