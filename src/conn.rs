@@ -20,8 +20,9 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 
 /// SQL text for the driver. sqlx keeps its own copy of borrowed text; owned and shared text
 /// (the stores' statements) and static text move in without a copy. Cloned for each
-/// statement, which is run again if a schema change left its prepared form stale (`session/exec.rs`): a copy of a pointer, or of a `String` the
-/// crate built for that one statement.
+/// statement, which is run again if a schema change left its prepared form stale
+/// (`session/exec.rs`): a copy of a pointer, or of a `String` the crate built for that
+/// one statement.
 pub(crate) trait IntoSql: Clone {
     fn into_sql(self) -> SqlStr;
     /// The text, for tracing.

@@ -541,13 +541,13 @@ impl Database {
         self.inner.schema.clear();
     }
 
-    /// How long a check (exists, ping, rollback of an abandoned transaction) may take.
     /// The count of stale statements its sessions met, which each session's statement
     /// cache follows.
     pub(crate) fn schema_changes(&self) -> &crate::session::SchemaChanges {
         &self.inner.schema_changes
     }
 
+    /// How long a check (exists, ping, rollback of an abandoned transaction) may take.
     pub(crate) fn check_timeout(&self) -> Duration {
         self.inner.check_timeout
     }
