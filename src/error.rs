@@ -385,13 +385,6 @@ impl Error {
             && source.to_string().contains(STALE_PLAN))
     }
 
-    /// True for a stale statement inside a transaction: the retryable abort `Meta::fail`
-    /// makes of it (the transaction, rolled back, wrote nothing).
-    #[cfg(feature = "adk")]
-    pub(crate) fn is_stale_abort(&self) -> bool {
-        matches!(self, Error::Aborted { code: Some(c), .. } if c == "0A000")
-    }
-
     /// True for a unique or primary-key violation (PostgreSQL 23505, SQLite 1555/2067).
     #[cfg(feature = "adk")]
     pub(crate) fn is_unique_violation(&self) -> bool {

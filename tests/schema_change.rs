@@ -273,10 +273,9 @@ async fn one_session_meeting_a_migration_spares_the_others_transactions() {
     assert_eq!(pool.stats().replaced, 0, "{:?}", pool.stats());
 }
 
-/// The ADK service's create with `app:` and `user:` keys, a transaction whose insert
-/// returns the session's columns: after a migration retypes one (`app_name` VARCHAR to
-/// TEXT) under sessions that have it prepared, every create succeeds, the first one's
-/// transaction run again.
+/// The ADK service's create with `app:` and `user:` keys, whose insert returns the
+/// session's columns: after a migration retypes one (`app_name` VARCHAR to TEXT) under
+/// sessions that have it prepared, every create succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scoped_create_goes_through_a_column_retyped() {
     use session_pool::adk::{AdkConfig, AdkStore, SessionService};

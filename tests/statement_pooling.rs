@@ -2,10 +2,12 @@
 //! (`pool_mode = statement`, `scripts/test` starts both PgBouncers with such an entry):
 //! single statements work, and a transaction, which the pooler refuses by closing the
 //! connection, is a typed [`Error::Unsupported`] that names the setting to change, not a
-//! lost session to retry on another (which the pooler would refuse again).
+//! lost session to retry on another (which the pooler would refuse again). The ADK
+//! service, whose calls are one statement each on PostgreSQL, runs through it.
 mod common;
 
-use session_pool::adk::{AdkConfig, AdkStore};
+use serde_json::json;
+use session_pool::adk::{AdkConfig, AdkStore, Event, GetSessionConfig, SessionService};
 use session_pool::prelude::*;
 use session_pool::{Database, Error, ErrorKind};
 
@@ -45,8 +47,34 @@ async fn statement_mode(var: &str) {
         .events_table(common::unique("stmt_e"))
         .app_state_table(common::unique("stmt_a"))
         .user_state_table(common::unique("stmt_u"));
-    let store = AdkStore::new(pool.clone(), config).unwrap();
+    let store = AdkStore::new(pool.clone(), config.clone()).unwrap();
     refused(store.create_tables().await.unwrap_err());
+    // Its tables made another way (here directly), the ADK service runs through the
+    // pooler: each of its calls on PostgreSQL is one statement, the create with `app:`
+    // and `user:` keys included.
+    let direct = common::postgres()
+        .await
+        .expect("the server behind the pooler");
+    let maker = AdkStore::new(common::fixed_pool(&direct, 1).await, config).unwrap();
+    maker.create_tables().await.unwrap();
+    let svc = SessionService::new(store);
+    let state = json!({"app:theme": "dark", "user:lang": "fr", "step": 1});
+    let mut session = svc
+        .create_session("app", "u1", Some(state.as_object().unwrap().clone()), None)
+        .await
+        .unwrap();
+    let event = Event::text("agent", "agent", "hi").with_state_delta("user:seen", json!(true));
+    svc.append_event(&mut session, event).await.unwrap();
+    let read = svc
+        .get_session("app", "u1", &session.id, &GetSessionConfig::default())
+        .await
+        .unwrap()
+        .expect("the session");
+    assert_eq!(read.events.len(), 1);
+    assert_eq!(read.state["app:theme"], "dark");
+    assert_eq!(read.state["user:lang"], "fr");
+    assert_eq!(read.state["user:seen"], true);
+    assert_eq!(read.state["step"], 1);
     // The pool replaced the closed sessions and serves single statements still.
     let mut s = pool.session().await.unwrap();
     assert_eq!(one(&mut s).await.unwrap(), 1);

@@ -17,6 +17,12 @@ pub(super) enum Stmt {
         postgres: bool,
         owner: bool,
     },
+    /// PostgreSQL: the create that also merges the app's and the user's deltas.
+    CreateScoped {
+        owner: bool,
+        app: bool,
+        user: bool,
+    },
     Get {
         scoped: bool,
         /// With the app's and the user's state (ADK's scopes).
@@ -143,6 +149,42 @@ pub(super) fn create(t: &Tables, b: &CreateBinds) -> String {
         "INSERT INTO {} ({columns}) VALUES ({values}) RETURNING {}",
         t.sessions, t.session_columns
     )
+}
+
+/// PostgreSQL: a session's insert with its app's and its user's deltas (`app`, `user`, when
+/// there are any) merged into their rows by the same statement, returning the session's
+/// columns, then the app's and the user's state as they now are (NULL when there is no
+/// row). An id in use fails the whole statement, so nothing is merged for it.
+pub(super) fn create_scoped_pg(
+    t: &Tables,
+    b: &CreateBinds,
+    app: Option<Placeholder>,
+    user: Option<Placeholder>,
+) -> String {
+    use super::scopes::{Scope, upsert_pg};
+    let mut with = format!("WITH s AS ({})", create(t, b));
+    let mut state = |scope, delta: Option<Placeholder>, cte: &str, row: String| match delta {
+        Some(delta) => {
+            let upsert = upsert_pg(t, scope, b.app, b.user, delta, Some("s"));
+            with += &format!(", {cte} AS ({upsert} RETURNING state)");
+            format!("(SELECT state FROM {cte})")
+        }
+        None => format!("(SELECT state FROM {row})"),
+    };
+    let (a, u) = (&t.app_states, &t.user_states);
+    let app_state = state(
+        Scope::App,
+        app,
+        "a",
+        format!("{a} WHERE {a}.app_name = s.app_name"),
+    );
+    let user_state = state(
+        Scope::User,
+        user,
+        "u",
+        format!("{u} WHERE {u}.app_name = s.app_name AND {u}.user_id = s.user_id"),
+    );
+    format!("{with} SELECT s.*, {app_state}, {user_state} FROM s")
 }
 
 /// A session by id; with `scopes`, its app's and user's state as two more columns.

@@ -305,54 +305,51 @@ impl AdkStore {
         postgres: bool,
         new: NewSession<'_>,
     ) -> Result<SessionRecord> {
-        let NewSession {
-            id: session_id,
-            app: app_name,
-            user: user_id,
-            state,
-            owner: owner_id,
-        } = new;
-        let t = &self.tables;
         let mut b = Binds::default();
+        let binds = self.create_binds(&mut b, new, postgres);
+        let key = Stmt::Create {
+            postgres,
+            owner: binds.owner.is_some(),
+        };
+        let sql = self.sql.get(key, || sql::create(&self.tables, &binds));
+        let has_owner = self.tables.owner.is_some();
+        let rows = ctx
+            .exec()
+            .await?
+            .map_rows(sql, &b.0, |r| SessionRecord::decode(r, has_owner))
+            .await
+            .map_err(|e| taken(e, new.id))?;
+        only(rows)
+    }
+
+    /// A new session's parameters, pushed onto `b`: id, app, user, state, then the owner
+    /// when the table has one and, on SQLite, the time.
+    fn create_binds<'v>(
+        &self,
+        b: &mut Binds<'v>,
+        new: NewSession<'v>,
+        postgres: bool,
+    ) -> sql::CreateBinds {
         let (id, app, user, state) = (
-            b.push(session_id),
-            b.push(app_name),
-            b.push(user_id),
-            b.push(state),
+            b.push(new.id),
+            b.push(new.app),
+            b.push(new.user),
+            b.push(new.state),
         );
-        let owner = match (&t.owner, owner_id) {
+        let owner = match (&self.tables.owner, new.owner) {
             (Some(_), Some(value)) => Some(b.push(value)),
             _ => None,
         };
         // SQLite: the client's clock, as a Julian day the REAL holds exactly.
         let now = (!postgres).then(|| b.push(time_param(Utc::now(), false)));
-        let key = Stmt::Create {
-            postgres,
-            owner: owner.is_some(),
-        };
-        let binds = sql::CreateBinds {
+        sql::CreateBinds {
             id,
             app,
             user,
             state,
             owner,
             now,
-        };
-        let sql = self.sql.get(key, || sql::create(t, &binds));
-        let has_owner = t.owner.is_some();
-        let rows = ctx
-            .exec()
-            .await?
-            .map_rows(sql, &b.0, |r| SessionRecord::decode(r, has_owner))
-            .await
-            .map_err(|e| {
-                if e.is_unique_violation() {
-                    Error::AlreadyExists(format!("session `{session_id}` already exists"))
-                } else {
-                    e
-                }
-            })?;
-        only(rows)
+        }
     }
 
     /// The session with this id, or `None` (also when it belongs to another owner).
@@ -895,6 +892,15 @@ impl AdkStore {
             (Some(_), Some(scope), _) => Ok(Some(scope.clone())),
             (Some(_), None, given) => Ok(given),
         }
+    }
+}
+
+/// A create's error: a session id in use is [`Error::AlreadyExists`].
+fn taken(e: Error, session_id: &str) -> Error {
+    if e.is_unique_violation() {
+        Error::AlreadyExists(format!("session `{session_id}` already exists"))
+    } else {
+        e
     }
 }
 

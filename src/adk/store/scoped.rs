@@ -11,6 +11,7 @@ use crate::adk::sql::{self, Stmt};
 use crate::conn::{ExecResult, RowRef};
 use crate::error::Result;
 use crate::param::Param;
+use crate::row::only;
 use crate::session::Context;
 use crate::support::{Binds, check_id, checkout, is_postgres, read_rows};
 
@@ -176,6 +177,9 @@ impl AdkStore {
             state: &state,
             owner: owner_id.as_ref(),
         };
+        if postgres {
+            return self.create_scoped_pg(&mut session, new, &deltas).await;
+        }
         if deltas.app.is_none() && deltas.user.is_none() {
             // Nothing to write but the session: its insert, then a read of the app's and
             // user's state (two round trips, no transaction).
@@ -183,34 +187,10 @@ impl AdkStore {
             let (app, user) = self.read_scopes(&mut *session, app_name, user_id).await?;
             return Ok(Scoped { record, app, user });
         }
-        let first = self
-            .create_scoped_tx(&mut session, postgres, &new, &deltas)
-            .await;
-        match first {
-            // A migration left a statement stale and aborted the transaction, which wrote
-            // nothing: run again, the session's statements prepared anew.
-            Err(e) if e.is_stale_abort() => {
-                self.create_scoped_tx(&mut session, postgres, &new, &deltas)
-                    .await
-            }
-            other => other,
-        }
-    }
-
-    /// [`create_session_scoped`](AdkStore::create_session_scoped)'s transaction.
-    async fn create_scoped_tx(
-        &self,
-        session: &mut crate::Session,
-        postgres: bool,
-        new: &NewSession<'_>,
-        deltas: &Deltas,
-    ) -> Result<Scoped> {
-        // READ COMMITTED: the scope rows are merged in the statement, under their row lock,
-        // so creates of one app at once all succeed, where SERIALIZABLE fails all but one
-        // of those that upsert its row together. (SQLite: `BEGIN IMMEDIATE` as always.)
-        let mut tx = crate::transaction::Transaction::begin_read_committed(session).await?;
-        let record = self.create_in(&mut tx, postgres, *new).await?;
-        let (app_name, user_id) = (new.app, new.user);
+        // SQLite: `BEGIN IMMEDIATE`, which no other writer can enter, so the scope rows are
+        // read and written back whole.
+        let mut tx = session.transaction().await?;
+        let record = self.create_in(&mut tx, postgres, new).await?;
         for (scope, delta) in [(Scope::App, &deltas.app), (Scope::User, &deltas.user)] {
             if let Some(delta) = delta {
                 self.merge_scope(&mut tx, postgres, scope, app_name, user_id, delta)
@@ -220,6 +200,46 @@ impl AdkStore {
         let (app, user) = self.read_scopes(&mut tx, app_name, user_id).await?;
         tx.commit().await?;
         Ok(Scoped { record, app, user })
+    }
+
+    /// PostgreSQL's create: the session, its app's and user's deltas merged, and their
+    /// state read back, all in one statement (one round trip, no transaction: creates of
+    /// one app at once each merge under the row lock, and a pooler in statement mode
+    /// takes it too).
+    async fn create_scoped_pg(
+        &self,
+        session: &mut crate::Session,
+        new: NewSession<'_>,
+        deltas: &Deltas,
+    ) -> Result<Scoped> {
+        let prefixed = self.prefixed();
+        let app_delta = deltas
+            .app
+            .as_ref()
+            .map(|d| scopes::stored_delta(d, Scope::App, prefixed));
+        let user_delta = deltas
+            .user
+            .as_ref()
+            .map(|d| scopes::stored_delta(d, Scope::User, prefixed));
+        let mut b = Binds::default();
+        let binds = self.create_binds(&mut b, new, true);
+        let app = app_delta.as_deref().map(|d| b.push(d));
+        let user = user_delta.as_deref().map(|d| b.push(d));
+        let key = Stmt::CreateScoped {
+            owner: binds.owner.is_some(),
+            app: app.is_some(),
+            user: user.is_some(),
+        };
+        let sql = self.sql.get(key, || {
+            sql::create_scoped_pg(&self.tables, &binds, app, user)
+        });
+        let rows = session
+            .exec()
+            .await?
+            .map_rows(sql, &b.0, self.scoped_decoder())
+            .await
+            .map_err(|e| super::taken(e, new.id))?;
+        only(rows)
     }
 
     /// Merges `delta` (an object) into the app's or the user's state, top-level keys
