@@ -72,18 +72,23 @@ impl Limit {
     }
 }
 
-/// Runs one statement on the executor `$exec` (`$op` on the connection `$c` and the text
-/// `$s`) and, if a schema change left the statement's prepared form stale, once more after
-/// the session prepares its statements anew (`prepared.rs`). That error comes as such only
-/// outside a transaction, where nothing ran the first time; inside one it aborts the
-/// transaction, and `Meta::fail` makes it a retryable `Error::Aborted`.
+/// Runs `$body`, one statement on the executor `$e` (`$exec` reborrowed), and, if a schema
+/// change left the statement's prepared form stale, once more on `$exec` after the session
+/// prepares its statements anew (`prepared.rs`). That error comes as such only outside a
+/// transaction, where nothing ran the first time; inside one it aborts the transaction,
+/// and `Meta::fail` makes it a retryable `Error::Aborted`.
 macro_rules! replanned {
-    ($exec:ident, $sql:ident, |$c:ident, $s:ident| $op:expr) => {{
+    ($exec:ident, |$e:ident| $body:expr) => {{
         let mut exec = $exec;
-        match exec.again().run($sql.clone(), |$c, $s| $op).await {
+        let first = {
+            let $e = exec.again();
+            $body.await
+        };
+        match first {
             Err(e) if e.is_stale_plan() => {
                 exec.prepare_anew().await?;
-                exec.run($sql, |$c, $s| $op).await
+                let $e = exec;
+                $body.await
             }
             other => other,
         }
@@ -166,7 +171,8 @@ impl<'a> Exec<'a> {
         sql: impl IntoSql,
         params: &[impl AsParam],
     ) -> Result<ResultSet> {
-        replanned!(self, sql, |c, sql| c.fetch_all(sql, params))
+        replanned!(self, |e| e
+            .run(sql.clone(), |c, sql| c.fetch_all(sql, params)))
     }
 
     /// Streams rows, bounded by the limit for as long as the stream runs.
@@ -228,7 +234,8 @@ impl<'a> Exec<'a> {
     }
 
     pub(crate) async fn execute(self, sql: impl IntoSql, params: &[impl AsParam]) -> Result<u64> {
-        replanned!(self, sql, |c, sql| c.execute(sql, params))
+        replanned!(self, |e| e
+            .run(sql.clone(), |c, sql| c.execute(sql, params)))
     }
 
     /// Runs a query and decodes each row by position with `decode` (the stores' records).
@@ -239,7 +246,11 @@ impl<'a> Exec<'a> {
         params: &[impl AsParam],
         mut decode: impl FnMut(RowRef<'_>) -> ExecResult<T>,
     ) -> Result<Vec<T>> {
-        replanned!(self, sql, |c, sql| c.fetch_map(sql, params, &mut decode))
+        replanned!(self, |e| e.run(sql.clone(), |c, sql| c.fetch_map(
+            sql,
+            params,
+            &mut decode
+        )))
     }
 
     /// Runs a query and decodes each row with sqlx's `FromRow`.
@@ -248,7 +259,8 @@ impl<'a> Exec<'a> {
         sql: impl IntoSql,
         params: &[impl AsParam],
     ) -> Result<Vec<T>> {
-        replanned!(self, sql, |c, sql| c.fetch_as(sql, params))
+        replanned!(self, |e| e
+            .run(sql.clone(), |c, sql| c.fetch_as(sql, params)))
     }
 
     /// A key-set read; its span shows `SELECT` and never the generated text.
@@ -258,14 +270,7 @@ impl<'a> Exec<'a> {
         keyset: &KeySet,
         limit: usize,
     ) -> Result<ResultSet> {
-        let mut exec = self;
-        match exec.again().read_once(request, keyset, limit).await {
-            Err(e) if e.is_stale_plan() => {
-                exec.prepare_anew().await?;
-                exec.read_once(request, keyset, limit).await
-            }
-            other => other,
-        }
+        replanned!(self, |e| e.read_once(request, keyset, limit))
     }
 
     async fn read_once(
