@@ -25,6 +25,7 @@ mod slot;
 mod stats;
 mod sweeper;
 mod timer_thread;
+mod transaction;
 mod transaction_pinging;
 
 pub use api::{AbstractSessionPool, PutError, SharedPool};

@@ -104,6 +104,11 @@ pub(crate) struct Meta {
     pub(crate) tally: std::sync::Arc<Tally>,
     /// When a pool last handed the session out (for the use-time histogram).
     pub(crate) checked_out: Option<crate::stopwatch::Stopwatch>,
+    /// The connection was lost before any COMMIT of the current transaction was sent (in
+    /// `BEGIN` or a statement): the server rolls the transaction back, so it may run again
+    /// on another session (`Pool::run_in_transaction`). A loss during COMMIT leaves the
+    /// outcome unknown and clears it.
+    pub(crate) lost_before_commit: bool,
     /// The last abort the database reported on this session (SQLSTATE or result code, and
     /// message), so a retry loop knows an attempt was aborted even when the application's
     /// own error type carried the failure out.
@@ -160,6 +165,7 @@ impl Meta {
             }
         }
         if class == Class::ConnectionLost {
+            self.lost_before_commit = true;
             return Error::SessionNotFound {
                 name: self.name.clone(),
                 reason: err.to_string(),
@@ -194,10 +200,13 @@ impl Meta {
     /// leaves its outcome unknown.
     pub(crate) fn fail_commit(&mut self, err: sqlx::Error) -> Error {
         match self.fail(err.into()) {
-            Error::SessionNotFound { reason, source, .. } => Error::CommitUnknown {
-                message: format!("the connection was lost during COMMIT: {reason}"),
-                source,
-            },
+            Error::SessionNotFound { reason, source, .. } => {
+                self.lost_before_commit = false;
+                Error::CommitUnknown {
+                    message: format!("the connection was lost during COMMIT: {reason}"),
+                    source,
+                }
+            }
             other => other,
         }
     }
@@ -396,6 +405,20 @@ impl Session {
         self.live.as_ref().is_some_and(|l| l.meta.broken)
     }
 
+    /// Whether the connection was lost before the current transaction's COMMIT was sent
+    /// (see `Meta::lost_before_commit`).
+    pub(crate) fn lost_before_commit(&self) -> bool {
+        self.live
+            .as_ref()
+            .is_some_and(|l| l.meta.lost_before_commit)
+    }
+
+    pub(crate) fn set_lost_before_commit(&mut self, lost: bool) {
+        if let Some(l) = &mut self.live {
+            l.meta.lost_before_commit = lost;
+        }
+    }
+
     /// Marks the session as unusable (for example after a raw sqlx query failed on it).
     pub fn mark_broken(&mut self) {
         if let Some(l) = &mut self.live {
@@ -471,6 +494,7 @@ impl Session {
             tx_dirty: false,
             tx_open: false,
             tx_failed: None,
+            lost_before_commit: false,
             prepared_at: prepared::PreparedAt::new(self.database.schema_changes()),
             in_flight: false,
             #[cfg(feature = "postgres")]

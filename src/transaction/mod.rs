@@ -2,7 +2,7 @@
 
 mod batch;
 mod read_only;
-mod retry;
+pub(crate) mod retry;
 
 pub use batch::Batch;
 pub use retry::{Committed, TransactionOptions};

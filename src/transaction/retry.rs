@@ -123,9 +123,13 @@ where
             // An abort the database reported during the attempt makes it retryable, even
             // when the application's own error type carried it out.
             let abort = tx.meta.last_abort.take();
+            // Whether a lost connection ended the attempt is what `f`'s statements met, not
+            // what the rollback after its error meets.
+            let lost = tx.meta.lost_before_commit;
             // The function's error is the one that matters; a failed rollback is already
             // recorded on the session (a lost connection marks it broken).
             let _ = tx.rollback().await;
+            session.set_lost_before_commit(lost);
             match abort {
                 Some((code, message)) => Err(Failed::Aborted(Error::Aborted {
                     code,
@@ -143,7 +147,7 @@ where
 
 /// The commit token for a committed transaction, when the database has replicas to read
 /// it from.
-async fn token_after_commit(session: &mut Session) -> Option<crate::CommitToken> {
+pub(crate) async fn token_after_commit(session: &mut Session) -> Option<crate::CommitToken> {
     if session.database().replicas().is_empty() {
         return None;
     }
@@ -206,7 +210,23 @@ pub(crate) async fn run<T, E, F>(
     session: &mut Session,
     options: TransactionOptions,
     mutations: &[Mutation],
+    f: F,
+) -> std::result::Result<Committed<T>, E>
+where
+    F: AsyncFnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
+    E: From<Error> + 'static,
+{
+    run_counted(session, options, mutations, f, &mut 0).await
+}
+
+/// [`run`], adding the attempts it made to `attempts` however it ends (a pool that runs
+/// the function again on another session counts them all).
+pub(crate) async fn run_counted<T, E, F>(
+    session: &mut Session,
+    options: TransactionOptions,
+    mutations: &[Mutation],
     mut f: F,
+    attempts: &mut u32,
 ) -> std::result::Result<Committed<T>, E>
 where
     F: AsyncFnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
@@ -215,9 +235,10 @@ where
     let mut backoff = Backoff::new(options);
     loop {
         backoff.attempts += 1;
+        *attempts += 1;
         match attempt(session, mutations, &mut f).await {
             Ok((value, commit_timestamp)) => {
-                let attempts = backoff.attempts;
+                let attempts = *attempts;
                 if attempts > 1 {
                     tracing::debug!(target: "session_pool::transaction", attempts,
                         "transaction committed after retries");
