@@ -18,6 +18,17 @@ async fn table(db: &Database) -> (Session, String) {
     (s, t)
 }
 
+/// Inserts row (`id`, `v`) into `t` through `ctx` (a session or a transaction).
+async fn insert(
+    ctx: &mut impl WriteContext,
+    t: &str,
+    id: i64,
+    v: i64,
+) -> session_pool::Result<u64> {
+    ctx.execute_update(&format!("INSERT INTO {t} VALUES ($1, $2)"), &params![id, v])
+        .await
+}
+
 async fn count(s: &mut Session, t: &str) -> i64 {
     let rs = s
         .execute_sql(&format!("SELECT count(*) AS n FROM {t}"), &[])
@@ -68,18 +79,14 @@ async fn commit_applies_dml_and_mutations(db: Database) {
 async fn rollback_and_drop_discard_everything(db: Database) {
     let (mut s, t) = table(&db).await;
     let mut tx = s.transaction().await.unwrap();
-    tx.execute_update(&format!("INSERT INTO {t} VALUES (1, 1)"), &[])
-        .await
-        .unwrap();
+    insert(&mut tx, &t, 1, 1).await.unwrap();
     tx.rollback().await.unwrap();
     assert_eq!(count(&mut s, &t).await, 0);
 
     // Dropped without commit: rolled back, and the session works at once.
     {
         let mut tx = s.transaction().await.unwrap();
-        tx.execute_update(&format!("INSERT INTO {t} VALUES (2, 2)"), &[])
-            .await
-            .unwrap();
+        insert(&mut tx, &t, 2, 2).await.unwrap();
         tx.insert(&t, &["id", "v"], vec![params![3, 3]]).unwrap();
     }
     assert_eq!(count(&mut s, &t).await, 0);
@@ -101,9 +108,7 @@ async fn cancelled_transaction_future_leaves_the_session_clean(db: Database) {
         // Give each attempt a deadline that cuts it off at a different point.
         let fut = async {
             let mut tx = s.transaction().await.unwrap();
-            tx.execute_update(&format!("INSERT INTO {t} VALUES ({step}, 1)"), &[])
-                .await
-                .unwrap();
+            insert(&mut tx, &t, step.into(), 1).await.unwrap();
             tokio::time::sleep(std::time::Duration::from_secs(10)).await;
             tx.commit().await.unwrap();
         };
@@ -116,18 +121,14 @@ async fn cancelled_transaction_future_leaves_the_session_clean(db: Database) {
         "no cut-off transaction committed"
     );
     let mut tx = s.transaction().await.unwrap();
-    tx.execute_update(&format!("INSERT INTO {t} VALUES (9, 9)"), &[])
-        .await
-        .unwrap();
+    insert(&mut tx, &t, 9, 9).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(count(&mut s, &t).await, 1);
 }
 
 async fn snapshot_sees_one_state(db: Database) {
     let (mut s, t) = table(&db).await;
-    s.execute_update(&format!("INSERT INTO {t} VALUES (1, 1)"), &[])
-        .await
-        .unwrap();
+    insert(&mut s, &t, 1, 1).await.unwrap();
     let mut writer = db.session();
     writer.create().await.unwrap();
 
@@ -163,12 +164,8 @@ async fn snapshot_sees_one_state(db: Database) {
 async fn a_commit_after_a_failed_statement_is_not_passed_off_as_one(db: Database) {
     let (mut s, t) = table(&db).await;
     let mut tx = s.transaction().await.unwrap();
-    tx.execute_update(&format!("INSERT INTO {t} VALUES (1, 1)"), &[])
-        .await
-        .unwrap();
-    let dup = tx
-        .execute_update(&format!("INSERT INTO {t} VALUES (1, 2)"), &[])
-        .await;
+    insert(&mut tx, &t, 1, 1).await.unwrap();
+    let dup = insert(&mut tx, &t, 1, 2).await;
     assert!(dup.is_err(), "{dup:?}");
     let res = tx.commit().await;
     match db.dialect() {
@@ -185,9 +182,7 @@ async fn a_commit_after_a_failed_statement_is_not_passed_off_as_one(db: Database
         }
     }
     // The session goes on as before.
-    s.execute_update(&format!("INSERT INTO {t} VALUES (2, 2)"), &[])
-        .await
-        .unwrap();
+    insert(&mut s, &t, 2, 2).await.unwrap();
 }
 
 /// The way to go on after an expected error: a savepoint rolled back to. The transaction
@@ -195,22 +190,16 @@ async fn a_commit_after_a_failed_statement_is_not_passed_off_as_one(db: Database
 async fn a_savepoint_rolled_back_to_lets_the_transaction_commit(db: Database) {
     let (mut s, t) = table(&db).await;
     let mut tx = s.transaction().await.unwrap();
-    tx.execute_update(&format!("INSERT INTO {t} VALUES (1, 1)"), &[])
-        .await
-        .unwrap();
+    insert(&mut tx, &t, 1, 1).await.unwrap();
     tx.execute_update("SAVEPOINT before_dup", &[])
         .await
         .unwrap();
-    let dup = tx
-        .execute_update(&format!("INSERT INTO {t} VALUES (1, 2)"), &[])
-        .await;
+    let dup = insert(&mut tx, &t, 1, 2).await;
     assert!(dup.is_err(), "{dup:?}");
     tx.execute_update("ROLLBACK TO SAVEPOINT before_dup", &[])
         .await
         .unwrap();
-    tx.execute_update(&format!("INSERT INTO {t} VALUES (2, 2)"), &[])
-        .await
-        .unwrap();
+    insert(&mut tx, &t, 2, 2).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(count(&mut s, &t).await, 2);
 }
