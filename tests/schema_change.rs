@@ -163,9 +163,64 @@ async fn in_a_transaction_it_is_a_retryable_abort(db: Database) {
     assert_eq!(done.attempts, expected_attempts);
 }
 
+/// The first rows of a stream whose statement a migration left stale: the stream is run
+/// again before its first row, on the session that met it, and the other session of the
+/// pool, told, prepares anew before its stream. Then the same inside a transaction, where
+/// the stale statement aborts it: the stream's first item is the retryable abort.
+async fn a_stream_goes_through_a_column_added(db: Database) {
+    let t = table(&db).await;
+    migrate(&db, &format!("INSERT INTO {t} VALUES (2, 'b')")).await;
+    let pool = common::fixed_pool(&db, 2).await;
+    let (mut a, mut b) = (pool.session().await.unwrap(), pool.session().await.unwrap());
+    let sql = format!("SELECT * FROM {t} ORDER BY id");
+    async fn stream(s: &mut impl ReadContext, sql: &str) -> Result<Vec<Vec<String>>, Error> {
+        let mut rows = s.execute_sql_stream(sql, &[]);
+        let mut seen = Vec::new();
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            seen.push(row.columns().to_vec());
+        }
+        Ok(seen)
+    }
+    for s in [&mut a, &mut b] {
+        for _ in 0..2 {
+            assert_eq!(
+                stream(&mut **s, &sql).await.unwrap(),
+                [["id", "v"], ["id", "v"]]
+            );
+        }
+    }
+    migrate(&db, &format!("ALTER TABLE {t} ADD COLUMN w BIGINT")).await;
+    let wide = [["id", "v", "w"], ["id", "v", "w"]];
+    for s in [&mut a, &mut b] {
+        assert_eq!(stream(&mut **s, &sql).await.unwrap(), wide);
+        assert_eq!(stream(&mut **s, &sql).await.unwrap(), wide);
+    }
+    assert_eq!(pool.stats().replaced, 0, "{:?}", pool.stats());
+
+    // In a transaction: no run again, a retryable abort as the first item.
+    migrate(&db, &format!("ALTER TABLE {t} ADD COLUMN x BIGINT")).await;
+    let mut tx = a.transaction().await.unwrap();
+    match stream(&mut tx, &sql).await {
+        Err(e) if db.dialect() == Dialect::Postgres => {
+            assert!(matches!(e, Error::Aborted { .. }), "{e:?}");
+            assert!(e.is_aborted(), "{e:?}");
+            tx.rollback().await.unwrap();
+        }
+        res => {
+            assert_eq!(db.dialect(), Dialect::Sqlite, "{res:?}");
+            assert_eq!(res.unwrap().len(), 2);
+            tx.commit().await.unwrap();
+        }
+    }
+    let wider = [["id", "v", "w", "x"], ["id", "v", "w", "x"]];
+    assert_eq!(stream(&mut *a, &sql).await.unwrap(), wider);
+}
+
 on_both!(
     pooled_sessions_read_through_columns_added_and_dropped,
     in_a_transaction_it_is_a_retryable_abort,
+    a_stream_goes_through_a_column_added,
 );
 
 /// An items store on tables of its own over a pool of two sessions, and its items table.

@@ -175,60 +175,86 @@ impl<'a> Exec<'a> {
             .run(sql.clone(), |c, sql| c.fetch_all(sql, params)))
     }
 
-    /// Streams rows, bounded by the limit for as long as the stream runs.
-    pub(crate) fn fetch(
-        self,
-        sql: impl IntoSql,
-        params: &[impl AsParam],
-    ) -> BoxStream<'a, Result<Row>> {
-        let meta = self.meta;
-        // In flight until the stream ends (see `bounded`); on SQLite the statement's hold on
-        // the interrupt lasts as long, and stops the statement if the stream is dropped.
-        meta.in_flight = true;
-        let mut running = meta.interrupt.clone().map(|interrupt| {
-            crate::deadline::Running::start(interrupt, self.limit.map(|l| l.timeout))
-        });
-        let (conn, limit) = server_side(self.conn, self.limit, meta);
-        let timeout = limit.map(|l| l.timeout);
+    /// Streams rows, bounded by the limit for as long as the stream runs. A statement a
+    /// schema change left stale fails before its first row: outside a transaction it is
+    /// run again once, after the session prepares its statements anew (as `replanned!`
+    /// does for the others), so the caller sees its rows, not the error.
+    pub(crate) fn fetch<S, P>(self, sql: S, params: &'a [P]) -> BoxStream<'a, Result<Row>>
+    where
+        S: IntoSql + Send + 'a,
+        P: AsParam + Sync,
+    {
+        let Exec {
+            mut conn,
+            meta,
+            db,
+            limit,
+        } = self;
         // The span lives as long as the stream.
-        let span = telemetry::statement(self.db.telemetry(), sql.text(), true);
-        let rows = conn.fetch(sql, params);
-        // PostgreSQL: a timer beside the stream (SQLite's interrupt needs none).
-        let mut rows = match (limit, meta.backend) {
-            (Some(limit), Some(backend)) if running.is_none() && limit.by != By::Lost => {
-                let cancel = limit.by == By::Cancel;
-                super::timed_stream::Timed::new(rows, self.db, backend, limit.timeout, cancel)
-                    .boxed()
-            }
-            _ => rows,
-        };
-        let mut ended = false;
-        futures_util::stream::poll_fn(move |cx| {
-            if ended {
-                return std::task::Poll::Ready(None);
-            }
-            let Some(r) = std::task::ready!(rows.poll_next_unpin(cx)) else {
-                ended = true;
-                meta.in_flight = false;
-                if let Some(running) = running.take() {
-                    running.finish();
+        let span = telemetry::statement(db.telemetry(), sql.text(), true);
+        // A generator: the first run's rows borrow the connection, which the second run
+        // needs back.
+        let rows = async_stream::stream! {
+            // In flight until the stream ends (see `bounded`); on SQLite the statement's
+            // hold on the interrupt lasts as long, and stops the statement if the stream is
+            // dropped.
+            meta.in_flight = true;
+            let mut running = meta.interrupt.clone().map(|interrupt| {
+                crate::deadline::Running::start(interrupt, limit.map(|l| l.timeout))
+            });
+            let mut again = true;
+            'run: loop {
+                let (c, limit) = server_side(conn.reborrow(), limit, meta);
+                let timeout = limit.map(|l| l.timeout);
+                let rows = c.fetch(sql.clone(), params);
+                // PostgreSQL: a timer beside the stream (SQLite's interrupt needs none).
+                let mut rows = match (limit, meta.backend) {
+                    (Some(limit), Some(backend)) if running.is_none() && limit.by != By::Lost => {
+                        let cancel = limit.by == By::Cancel;
+                        super::timed_stream::Timed::new(rows, db, backend, limit.timeout, cancel)
+                            .boxed()
+                    }
+                    _ => rows,
+                };
+                while let Some(r) = rows.next().await {
+                    let r = r.map_err(|e| match (e, timeout) {
+                        (ExecError::Sql(e), Some(timeout)) if classify(&e) == Class::Cancelled => {
+                            timed_out(meta, &e, timeout)
+                        }
+                        (ExecError::Crate(e @ Error::StatementTimeout { session_lost, .. }), _) => {
+                            meta.broken |= session_lost;
+                            e
+                        }
+                        (e, _) => meta.fail(e),
+                    });
+                    if again && matches!(&r, Err(e) if e.is_stale_plan()) {
+                        // Before any row (the server refuses the statement at its start).
+                        again = false;
+                        drop(rows);
+                        if let Err(e) = super::prepared::catch_up(conn.reborrow(), meta, db).await {
+                            yield Err(e);
+                            break 'run;
+                        }
+                        continue 'run;
+                    }
+                    again = false;
+                    yield r;
                 }
-                return std::task::Poll::Ready(None);
-            };
+                break;
+            }
+            meta.in_flight = false;
+            if let Some(running) = running.take() {
+                running.finish();
+            }
+        };
+        let mut rows = Box::pin(rows);
+        futures_util::stream::poll_fn(move |cx| {
             let _entered = span.enter();
-            let r = r
-                .map_err(|e| match (e, timeout) {
-                    (ExecError::Sql(e), Some(timeout)) if classify(&e) == Class::Cancelled => {
-                        timed_out(meta, &e, timeout)
-                    }
-                    (ExecError::Crate(e @ Error::StatementTimeout { session_lost, .. }), _) => {
-                        meta.broken |= session_lost;
-                        e
-                    }
-                    (e, _) => meta.fail(e),
-                })
-                .inspect_err(|e| telemetry::failed(&span, e));
-            std::task::Poll::Ready(Some(r))
+            let r = std::task::ready!(rows.poll_next_unpin(cx));
+            if let Some(Err(e)) = &r {
+                telemetry::failed(&span, e);
+            }
+            std::task::Poll::Ready(r)
         })
         .boxed()
     }
