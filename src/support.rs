@@ -117,6 +117,32 @@ where
     }
 }
 
+/// Whether `e`, from a transaction on `session`, is a statement-mode pooler refusing it:
+/// the only [`Error::Unsupported`] a statement run leaves the session broken with (the
+/// pooler closed its connection; the server rolled back whatever the transaction did).
+pub(crate) fn refused_transaction(e: &Error, session: &crate::Session) -> bool {
+    e.kind() == crate::ErrorKind::Unsupported && session.is_broken()
+}
+
+/// `statements`, idempotent DDL (`CREATE … IF NOT EXISTS`), run one at a time without a
+/// transaction or a lock: where a transaction cannot run (a pooler in statement mode, an
+/// engine that refuses DDL in one). A concurrent creator's catalog entry that wins a race
+/// (23505, 42P07, 42710) means the object is there.
+pub(crate) async fn create_one_by_one(
+    pool: &SharedPool,
+    statements: impl IntoIterator<Item = String>,
+) -> Result<()> {
+    let mut session = checkout(pool).await?;
+    for statement in statements {
+        match crate::WriteContext::execute_update(&mut *session, &statement, &[]).await {
+            Ok(_) => {}
+            Err(e) if matches!(e.code(), Some("23505" | "42P07" | "42710")) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Runs `call`, and once more when it failed on a table or column missing and `forget`
 /// (which forgets what the store had learnt of `table`'s layout) says something was known:
 /// the tables changed under the store (a migration dropped and made them again, a Python

@@ -2,12 +2,14 @@
 //! (`pool_mode = statement`, `scripts/test` starts both PgBouncers with such an entry):
 //! single statements work, and a transaction, which the pooler refuses by closing the
 //! connection, is a typed [`Error::Unsupported`] that names the setting to change, not a
-//! lost session to retry on another (which the pooler would refuse again). The ADK
-//! service, whose calls are one statement each on PostgreSQL, runs through it.
+//! lost session to retry on another (which the pooler would refuse again). The stores
+//! make their tables one statement at a time instead, and the ADK service, whose calls
+//! are one statement each on PostgreSQL, runs through it.
 mod common;
 
 use serde_json::json;
 use session_pool::adk::{AdkConfig, AdkStore, Event, GetSessionConfig, SessionService};
+use session_pool::items::{ItemsConfig, ItemsStore};
 use session_pool::prelude::*;
 use session_pool::{Database, Error, ErrorKind};
 
@@ -41,22 +43,51 @@ async fn statement_mode(var: &str) {
         .await;
     refused(res.unwrap_err());
     drop(s);
-    // A store that needs a transaction says the same.
+    // The stores make their tables one statement at a time when the pooler refuses the
+    // transaction (as SQLSpec's store does), twice over: they were made the first time.
+    let adk_tables = ["stmt_s", "stmt_e", "stmt_a", "stmt_u"].map(common::unique);
+    let [sessions, events, apps, users] = adk_tables.clone();
     let config = AdkConfig::default()
-        .session_table(common::unique("stmt_s"))
-        .events_table(common::unique("stmt_e"))
-        .app_state_table(common::unique("stmt_a"))
-        .user_state_table(common::unique("stmt_u"));
+        .session_table(sessions)
+        .events_table(events)
+        .app_state_table(apps)
+        .user_state_table(users);
     let store = AdkStore::new(pool.clone(), config.clone()).unwrap();
-    refused(store.create_tables().await.unwrap_err());
-    // Its tables made another way (here directly), the ADK service runs through the
-    // pooler: each of its calls on PostgreSQL is one statement, the create with `app:`
-    // and `user:` keys included.
+    store.create_tables().await.unwrap();
+    store.create_tables().await.unwrap();
+    let messages = common::unique("stmt_m");
+    let items_config = ItemsConfig::default()
+        .sessions_table(common::unique("stmt_is"))
+        .messages_table(&messages);
+    let items = ItemsStore::new(pool.clone(), items_config).unwrap();
+    items.create_tables().await.unwrap();
+    items.create_tables().await.unwrap();
+    // Every object there, as the transaction would have made it: read on the server.
     let direct = common::postgres()
         .await
         .expect("the server behind the pooler");
-    let maker = AdkStore::new(common::fixed_pool(&direct, 1).await, config).unwrap();
-    maker.create_tables().await.unwrap();
+    let mut s = direct.session();
+    s.create().await.unwrap();
+    // Indexes per table: the sessions' key, (app, user), update time and state (GIN);
+    // the events' key and session index; the state tables' keys; the messages' key and
+    // index.
+    for (name, expected) in adk_tables.iter().chain([&messages]).zip([4, 2, 1, 1, 2]) {
+        let rs = s
+            .execute_sql(
+                "SELECT count(*)::int8 AS n FROM pg_indexes WHERE tablename = $1",
+                &session_pool::params![name],
+            )
+            .await
+            .unwrap();
+        let indexes = rs.one().unwrap().get::<i64>("n").unwrap();
+        assert_eq!(indexes, expected, "{name}");
+    }
+    drop(s);
+    // google-adk's tables need their transaction (as Python's service does).
+    let tables = session_pool::adk::DatabaseSessionTables::new(pool.clone());
+    refused(tables.create_tables().await.unwrap_err());
+    // The ADK service runs through the pooler: each of its calls on PostgreSQL is one
+    // statement, the create with `app:` and `user:` keys included.
     let svc = SessionService::new(store);
     let state = json!({"app:theme": "dark", "user:lang": "fr", "step": 1});
     let mut session = svc

@@ -154,7 +154,8 @@ impl ItemsStore {
     }
 
     /// Creates the two tables and the index if they do not exist; running it again
-    /// changes nothing.
+    /// changes nothing. Through a pooler in statement mode, which refuses the
+    /// transaction, the statements run one at a time.
     pub async fn create_tables(&self) -> Result<()> {
         // The SDK's `create_all` takes no lock of ours: see `create_idempotent`.
         crate::support::create_idempotent(|| self.create_tables_once()).await
@@ -164,19 +165,32 @@ impl ItemsStore {
         let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let t = &self.tables;
-        let mut tx = session.transaction().await?;
-        if postgres {
-            tx.execute_sql(
-                "SELECT pg_advisory_xact_lock(hashtext('session_pool.items.create_tables'))",
-                &[],
-            )
-            .await?;
+        let ddl = || schema::ddl(&t.sessions, &t.messages, &t.index, postgres);
+        let created = async {
+            let mut tx = session.transaction().await?;
+            if postgres {
+                tx.execute_sql(
+                    "SELECT pg_advisory_xact_lock(hashtext('session_pool.items.create_tables'))",
+                    &[],
+                )
+                .await?;
+            }
+            for statement in ddl() {
+                tx.execute_update(&statement, &[]).await?;
+            }
+            tx.commit().await.map(drop)
         }
-        for statement in schema::ddl(&t.sessions, &t.messages, &t.index, postgres) {
-            tx.execute_update(&statement, &[]).await?;
+        .await;
+        match created {
+            Err(e) if crate::support::refused_transaction(&e, &session) => {
+                // A pooler in statement mode: one statement at a time.
+                tracing::debug!(target: "session_pool::items", error = %e,
+                    "transaction refused; creating the items tables one statement at a time");
+                drop(session);
+                crate::support::create_one_by_one(&self.pool, ddl()).await
+            }
+            other => other,
         }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// The conversation `session_id`: any non-empty text without NUL, of any length, as

@@ -230,6 +230,8 @@ impl AdkStore {
 
     /// Creates both tables and their indexes if they do not exist (the seed's DDL on
     /// PostgreSQL, the companion layout on SQLite). Running it again changes nothing.
+    /// Through a pooler in statement mode, which refuses the transaction, the statements
+    /// run one at a time.
     pub async fn create_tables(&self) -> Result<()> {
         // SQLSpec's `create_tables` takes no lock of ours: see `create_idempotent`.
         crate::support::create_idempotent(|| self.create_tables_once()).await
@@ -241,17 +243,31 @@ impl AdkStore {
         // An events table this store cannot use is refused before anything is added.
         self.form(&mut *session, postgres).await?;
         if postgres && self.portable_ddl {
-            // One statement at a time, no lock: each is `IF NOT EXISTS`, and a concurrent
-            // creator's catalog entry that wins the race means the object is there.
-            for statement in schema::ddl(&self.tables, true, true) {
-                match session.execute_update(&statement, &[]).await {
-                    Ok(_) => {}
-                    Err(e) if matches!(e.code(), Some("23505" | "42P07" | "42710")) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            return Ok(());
+            drop(session);
+            let ddl = schema::ddl(&self.tables, true, true);
+            return crate::support::create_one_by_one(&self.pool, ddl).await;
         }
+        match Self::create_in_transaction(&mut session, &self.tables, postgres).await {
+            Err(e) if crate::support::refused_transaction(&e, &session) => {
+                // A pooler in statement mode: as SQLSpec's store, one statement at a time.
+                tracing::debug!(target: "session_pool::adk", error = %e,
+                    "transaction refused; creating the ADK tables one statement at a time");
+                drop(session);
+                let ddl = schema::ddl(&self.tables, postgres, false);
+                crate::support::create_one_by_one(&self.pool, ddl).await?;
+            }
+            other => other?,
+        }
+        tracing::debug!(target: "session_pool::adk", sessions = %self.tables.sessions,
+            events = %self.tables.events, "ADK tables ready");
+        Ok(())
+    }
+
+    async fn create_in_transaction(
+        session: &mut crate::Session,
+        tables: &Tables,
+        postgres: bool,
+    ) -> Result<()> {
         let mut tx = session.transaction().await?;
         if postgres {
             // Concurrent `CREATE TABLE IF NOT EXISTS` can still collide in the catalog.
@@ -261,13 +277,10 @@ impl AdkStore {
             )
             .await?;
         }
-        for statement in schema::ddl(&self.tables, postgres, false) {
+        for statement in schema::ddl(tables, postgres, false) {
             tx.execute_update(&statement, &[]).await?;
         }
-        tx.commit().await?;
-        tracing::debug!(target: "session_pool::adk", sessions = %self.tables.sessions,
-            events = %self.tables.events, "ADK tables ready");
-        Ok(())
+        tx.commit().await.map(drop)
     }
 
     /// Creates a session with the initial `state` (a JSON object). `owner_id` fills the
