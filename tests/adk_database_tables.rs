@@ -36,6 +36,7 @@ on_both_schemas!(
     recent_and_after,
     concurrent_appends,
     legacy_schema_used,
+    tables_made_again_at_the_other_version,
     other_version_refused,
     missing_tables_named,
     bad_input_refused,
@@ -295,11 +296,11 @@ async fn concurrent_appends(db: Database) {
     }
 }
 
-async fn legacy_schema_used(db: Database) {
+/// ADK's schema version 0 as an early google-adk 1.x made it: fewer event columns, no
+/// metadata table.
+async fn make_legacy_tables(db: &Database) {
     let mut admin = db.session();
     admin.create().await.unwrap();
-    // ADK's schema version 0 as an early google-adk 1.x made it: fewer event columns, no
-    // metadata table.
     let (blob, json, time) = match db.dialect() {
         session_pool::Dialect::Postgres => ("BYTEA", "JSONB", "TIMESTAMP"),
         _ => ("BLOB", "TEXT", "DATETIME"),
@@ -325,6 +326,10 @@ async fn legacy_schema_used(db: Database) {
     ] {
         admin.execute_update(&ddl, &[]).await.unwrap();
     }
+}
+
+async fn legacy_schema_used(db: Database) {
+    make_legacy_tables(&db).await;
     let svc = service(&db).await;
     // The state tables were added around it; no metadata table (that would be version 1).
     assert_eq!(table_count(&db, "app_states").await, 1);
@@ -392,6 +397,51 @@ async fn legacy_schema_used(db: Database) {
             .len(),
         1
     );
+}
+
+/// The tables dropped and made again at the other schema version under a running
+/// service (another deployment's migration, a test harness starting over): its next append
+/// and read find a column missing, ask the catalog again and go on at the new version.
+async fn tables_made_again_at_the_other_version(db: Database) {
+    let svc = service(&db).await;
+    let drop_all = async || {
+        let mut admin = db.session();
+        admin.create().await.unwrap();
+        for t in ["events", "sessions", "app_states", "user_states"] {
+            admin
+                .execute_update(&format!("DROP TABLE {t}"), &[])
+                .await
+                .unwrap();
+        }
+        admin
+            .execute_update("DROP TABLE IF EXISTS adk_internal_metadata", &[])
+            .await
+            .unwrap();
+    };
+    let turn = async |svc: &SessionService, id: &str, text: &str| {
+        let mut s = svc.create_session("app", "u", None, Some(id)).await?;
+        let event = Event::text("agent", "model", text).with_state_delta("k", json!(text));
+        svc.append_event(&mut s, event).await?;
+        let read = svc.get_session("app", "u", id, &all()).await?.unwrap();
+        assert_eq!(read.events.len(), 1);
+        assert_eq!(read.events[0].first_text(), Some(text));
+        assert_eq!(read.state["k"], json!(text));
+        Ok::<_, Error>(())
+    };
+    turn(&svc, "s1", "at version 1").await.unwrap();
+
+    // Version 0, its state tables added by another instance's start-up.
+    drop_all().await;
+    make_legacy_tables(&db).await;
+    let other = DatabaseSessionTables::new(common::fixed_pool(&db, 1).await);
+    other.create_tables().await.unwrap();
+    assert_eq!(table_count(&db, "adk_internal_metadata").await, 0);
+    turn(&svc, "s2", "at version 0").await.unwrap();
+
+    // And back to version 1.
+    drop_all().await;
+    other.create_tables().await.unwrap();
+    turn(&svc, "s3", "at version 1 again").await.unwrap();
 }
 
 /// How many tables of this name the connection's schema has (0 or 1).

@@ -5,9 +5,9 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
 
 use super::event::{Event, JsonMap};
 use crate::error::{Error, Result};
@@ -52,8 +52,11 @@ mod write;
 /// for are not stored, as in Python. `create_tables` adds the missing tables around it
 /// and never converts it: that is `adk migrate session`.
 ///
-/// Other schema versions are [`Error::Unsupported`]. The table names are ADK's and fixed;
-/// on PostgreSQL they are looked up in the connection's `search_path`.
+/// Other schema versions are [`Error::Unsupported`]. The version is asked of the catalog
+/// once, and again when a read or an append finds a column or table missing (the tables
+/// dropped and made again at the other version under a running process). The table names
+/// are ADK's and fixed; on PostgreSQL they are looked up in the connection's
+/// `search_path`.
 ///
 /// **Lost sessions.** Reads (`get_session`, `list_sessions`, `get_user_state`) and deletes
 /// that meet a session lost to a restart or failover run once more on another, as the
@@ -80,8 +83,9 @@ mod write;
 /// ```
 pub struct DatabaseSessionTables {
     pool: SharedPool,
-    /// The tables' schema and its statements, learned once and shared with clones.
-    schema: Arc<OnceLock<Schema>>,
+    /// The tables' schema and its statements, learned once (until a statement finds the
+    /// tables changed) and shared with clones.
+    schema: Arc<RwLock<Option<Arc<Schema>>>>,
 }
 
 impl Clone for DatabaseSessionTables {
@@ -97,7 +101,8 @@ impl fmt::Debug for DatabaseSessionTables {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let version = self
             .schema
-            .get()
+            .read()
+            .as_ref()
             .map(|s| if s.legacy.is_some() { 0 } else { 1 });
         f.debug_struct("DatabaseSessionTables")
             .field("schema_version", &version)
@@ -219,7 +224,7 @@ impl DatabaseSessionTables {
             tx.execute_update(sql::mark_version(postgres), &[]).await?;
         }
         tx.commit().await?;
-        let _ = self.schema.set(Schema::new(postgres, legacy));
+        *self.schema.write() = Some(Arc::new(Schema::new(postgres, legacy)));
         tracing::debug!(target: "session_pool::adk", schema_version = if v0 { 0 } else { 1 },
             "ADK DatabaseSessionService tables ready");
         Ok(())
@@ -228,7 +233,7 @@ impl DatabaseSessionTables {
     /// A session checked out, whether it is PostgreSQL's, and the tables' schema. A
     /// session found lost while the catalog is first asked is replaced once, as reads
     /// replace theirs.
-    async fn session(&self) -> Result<(SessionCheckout, bool, &Schema)> {
+    async fn session(&self) -> Result<(SessionCheckout, bool, Arc<Schema>)> {
         let mut retried = false;
         loop {
             let mut session = checkout(&self.pool).await?;
@@ -241,10 +246,10 @@ impl DatabaseSessionTables {
         }
     }
 
-    /// The tables' schema, asked of the catalog once.
-    async fn ensure(&self, ctx: &mut impl Context, postgres: bool) -> Result<&Schema> {
-        if let Some(schema) = self.schema.get() {
-            return Ok(schema);
+    /// The tables' schema, asked of the catalog once (until forgotten).
+    async fn ensure(&self, ctx: &mut impl Context, postgres: bool) -> Result<Arc<Schema>> {
+        if let Some(schema) = self.schema.read().as_ref() {
+            return Ok(Arc::clone(schema));
         }
         match Box::pin(inspect(ctx, postgres)).await? {
             Found::Ready(legacy) => {
@@ -253,7 +258,9 @@ impl DatabaseSessionTables {
                         "ADK's session tables are the legacy schema version 0 (pickled \
                          actions); google-adk recommends `adk migrate session`");
                 }
-                Ok(self.schema.get_or_init(|| Schema::new(postgres, legacy)))
+                let schema = Arc::new(Schema::new(postgres, legacy));
+                *self.schema.write() = Some(Arc::clone(&schema));
+                Ok(schema)
             }
             Found::Missing => Err(Error::NotFound(
                 "the tables of ADK's DatabaseSessionService (sessions, events, app_states, \
@@ -262,6 +269,20 @@ impl DatabaseSessionTables {
                     .into(),
             )),
         }
+    }
+}
+
+impl DatabaseSessionTables {
+    /// Runs `call`, and once more when it failed on a table or column missing while a
+    /// schema was known: the tables were dropped and made again (perhaps at the other
+    /// version) under this process, so the catalog is asked again. The failed statement
+    /// wrote nothing, so the second run is safe for writes too.
+    async fn relearning<T, F>(&self, call: impl FnMut() -> F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
+        let forget = || self.schema.write().take().is_some();
+        crate::support::relearning("events", forget, call).await
     }
 }
 

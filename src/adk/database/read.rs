@@ -27,6 +27,19 @@ impl DatabaseSessionTables {
         check_id("app_name", app)?;
         check_id("user_id", user)?;
         check_id("session_id", id)?;
+        self.relearning(|| self.get_once(app, user, id, after, limit, oldest))
+            .await
+    }
+
+    async fn get_once(
+        &self,
+        app: &str,
+        user: &str,
+        id: &str,
+        after: Option<DateTime<Utc>>,
+        limit: Option<usize>,
+        oldest: bool,
+    ) -> Result<Option<Loaded>> {
         let (session, postgres, schema) = self.session().await?;
         let after_text;
         let after = match after.map(truncate_micros) {

@@ -148,6 +148,19 @@ impl DatabaseSessionTables {
         if let Some(inv) = &event.invocation_id {
             check_text("invocation_id", inv, MAX_INVOCATION_ID)?;
         }
+        self.relearning(|| self.append_once(app, user, id, expected, event, split))
+            .await
+    }
+
+    async fn append_once(
+        &self,
+        app: &str,
+        user: &str,
+        id: &str,
+        expected: DateTime<Utc>,
+        event: &Event,
+        split: &Split,
+    ) -> Result<DateTime<Utc>> {
         let at = truncate_micros(event.timestamp);
         let expected = truncate_micros(expected);
         let invocation = event.invocation_id.as_deref().unwrap_or("");
