@@ -878,7 +878,14 @@ macro_rules! from_column {
 }
 
 #[cfg(feature = "adk")]
-from_column!(i64, String, Option<String>, Option<Vec<u8>>, Option<bool>);
+from_column!(
+    i64,
+    f64,
+    String,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<bool>
+);
 
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 00:00 UTC).
 #[cfg(all(feature = "adk", feature = "postgres"))]

@@ -7,7 +7,9 @@
 //! (the update marker agrees), a stale copy is refused on both sides, and deletes are seen
 //! by both. google-adk 1.22 to 2.6 read an event's time from the `timestamp` column,
 //! rounded to the microsecond as Python's `datetime` rounds: this crate's reading of the
-//! event's float agrees to the microsecond.
+//! event's float agrees to the microsecond. The same on a file of google-adk's
+//! `SqliteSessionService` (`sqlite://` URIs, `adk web`'s local storage: `REAL` times, no
+//! metadata table), which Python creates.
 mod common;
 
 use serde_json::{Value, json};
@@ -23,6 +25,10 @@ enum Creator {
     Rust,
     /// Python, in the legacy schema version 0 (google-adk before 1.22).
     PythonLegacy,
+    /// Python's other SQLite service, `SqliteSessionService` (`sqlite://` session URIs,
+    /// `adk web`'s local storage): the same tables, no metadata table, times as `REAL`
+    /// Unix seconds.
+    PythonSqliteService,
 }
 
 /// A google-adk release with a venv of its own.
@@ -56,12 +62,14 @@ interop_tests! {
     V2: sqlite_python_creates => on_sqlite(Python),
         sqlite_rust_creates => on_sqlite(Rust),
         sqlite_legacy_schema => on_sqlite(PythonLegacy),
+        sqlite_service_python_creates => on_sqlite(PythonSqliteService),
         postgres_python_creates => on_postgres(Python),
         postgres_rust_creates => on_postgres(Rust),
         postgres_legacy_schema => on_postgres(PythonLegacy);
     V1: adk1_sqlite_python_creates => on_sqlite(Python),
         adk1_sqlite_rust_creates => on_sqlite(Rust),
         adk1_sqlite_legacy_schema => on_sqlite(PythonLegacy),
+        adk1_sqlite_service_python_creates => on_sqlite(PythonSqliteService),
         adk1_postgres_python_creates => on_postgres(Python),
         adk1_postgres_rust_creates => on_postgres(Rust),
         adk1_postgres_legacy_schema => on_postgres(PythonLegacy);
@@ -69,10 +77,12 @@ interop_tests! {
 
 async fn on_sqlite(adk: Adk, creator: Creator) {
     let (db, dir) = common::sqlite().await;
-    let url = format!(
-        "sqlite+aiosqlite:///{}",
-        dir.path().join("test.db").display()
-    );
+    let path = dir.path().join("test.db").display().to_string();
+    let url = if creator == Creator::PythonSqliteService {
+        path
+    } else {
+        format!("sqlite+aiosqlite:///{path}")
+    };
     interop(adk, db, url, None, creator).await;
 }
 
@@ -93,12 +103,14 @@ struct Python {
     search_path: Option<String>,
     /// Make version 0's tables first.
     legacy: bool,
+    /// google-adk's `SqliteSessionService` on the file `url`.
+    sqlite_service: bool,
 }
 
 impl Python {
     async fn run(&self, ops: Value) -> Vec<Value> {
         let request = json!({"url": self.url, "search_path": self.search_path, "ops": ops,
-                             "legacy": self.legacy});
+                             "legacy": self.legacy, "sqlite_service": self.sqlite_service});
         let answer = common::run_python(&self.python, "adk_database_interop.py", &request).await;
         answer["answers"].as_array().unwrap().clone()
     }
@@ -143,6 +155,7 @@ async fn interop(
         url,
         search_path,
         legacy,
+        sqlite_service: creator == Creator::PythonSqliteService,
     };
     let tables = DatabaseSessionTables::new(common::fixed_pool(&db, 4).await);
     let svc = SessionService::on_tables(tables.clone());
@@ -361,6 +374,7 @@ async fn interop(
     let go = dir.path().join("go");
     let request = json!({
         "url": py.url, "search_path": py.search_path, "go_file": go.to_str().unwrap(),
+        "sqlite_service": py.sqlite_service,
         "ops": [with(ids("py"), json!({"op": "append_after_go",
                 "events": [{"author": "user", "text": "too late"}]}))],
     });

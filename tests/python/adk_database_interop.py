@@ -5,6 +5,7 @@ Usage: python adk_database_interop.py '<json request>'; prints one JSON object.
 
 Request: {"url": SQLAlchemy async URL, "search_path": schema | null (PostgreSQL),
           "legacy": bool,  # first make the tables of schema version 0 (google-adk < 1.22)
+          "sqlite_service": bool,  # google-adk's SqliteSessionService on the file "url"
           "go_file": path | null,  # "append_after_go": load, write <go_file>.ready, wait
           "ops": [op, ...]}
 Ops, run in order on one service (each answer in "answers", in order):
@@ -115,8 +116,10 @@ async def run(service, op, go_file):
             for spec in op["events"]:
                 await service.append_event(s, make_event(spec))
         except Exception as e:  # noqa: BLE001 - the class tells a stale copy apart
+            # google-adk 1.x: DatabaseSessionService's and SqliteSessionService's messages.
             stale = isinstance(e, StaleSessionError) if StaleSessionError else (
-                isinstance(e, ValueError) and "modified in storage" in str(e)
+                isinstance(e, ValueError)
+                and ("modified in storage" in str(e) or "stale session" in str(e))
             )
             if not stale:
                 raise
@@ -146,7 +149,13 @@ async def main(req):
     kwargs = {}
     if req.get("search_path"):
         kwargs["connect_args"] = {"server_settings": {"search_path": req["search_path"]}}
-    service = DatabaseSessionService(db_url=req["url"], **kwargs)
+    if req.get("sqlite_service"):
+        # What `sqlite://` session URIs and `adk web`'s local storage use: its own layout.
+        from google.adk.sessions.sqlite_session_service import SqliteSessionService
+
+        service = SqliteSessionService(db_path=req["url"])
+    else:
+        service = DatabaseSessionService(db_url=req["url"], **kwargs)
     if req.get("legacy"):
         # As an ADK from before 1.22 made them; the service then keeps to version 0.
         from google.adk.sessions.schemas.v0 import Base as BaseV0
@@ -156,7 +165,8 @@ async def main(req):
     try:
         answers = [await run(service, op, req.get("go_file")) for op in req["ops"]]
     finally:
-        await service.close()
+        if hasattr(service, "close"):  # google-adk 1.x's SqliteSessionService has none
+            await service.close()
     return {"answers": answers}
 
 

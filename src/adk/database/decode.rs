@@ -8,11 +8,58 @@ use super::{event_data, legacy};
 use crate::adk::event::{Event, JsonMap};
 use crate::adk::scopes;
 use crate::conn::{ExecResult, RowRef};
+use crate::param::Param;
 use crate::value::parse_timestamp;
 
 /// A time as SQLAlchemy writes a naive UTC `DATETIME` on SQLite.
 pub(super) fn naive_text(t: DateTime<Utc>) -> String {
     t.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+}
+
+/// A time as the SQLite tables hold it: SQLAlchemy's naive UTC text
+/// (`DatabaseSessionService`), or `REAL` Unix seconds (google-adk's
+/// `SqliteSessionService`, whose `time.time()` floats they are).
+#[derive(Debug)]
+pub(super) enum SqliteTime {
+    Text(String),
+    Seconds(f64),
+}
+
+impl SqliteTime {
+    /// `t` in the tables' form (`epoch`: `REAL` seconds).
+    pub(super) fn of(t: DateTime<Utc>, epoch: bool) -> Self {
+        if epoch {
+            SqliteTime::Seconds(seconds(t))
+        } else {
+            SqliteTime::Text(naive_text(t))
+        }
+    }
+
+    pub(super) fn param(&self) -> Param<'_> {
+        match self {
+            SqliteTime::Text(t) => Param::Text(t),
+            SqliteTime::Seconds(s) => Param::Float(*s),
+        }
+    }
+}
+
+/// `t` as Unix seconds, the float Python's `datetime.timestamp()` gives for it.
+pub(super) fn seconds(t: DateTime<Utc>) -> f64 {
+    t.timestamp() as f64 + f64::from(t.timestamp_subsec_micros()) / 1e6
+}
+
+/// A time column: a timestamp, or (`epoch`, SQLite) `REAL` Unix seconds.
+pub(super) fn time_at(r: RowRef<'_>, i: usize, epoch: bool) -> ExecResult<DateTime<Utc>> {
+    if !epoch {
+        return r.get(i);
+    }
+    let secs = r.get::<f64>(i)?;
+    event_data::from_seconds(secs).ok_or_else(|| {
+        crate::Error::invalid(format!(
+            "column {i} holds {secs}, not a time in Unix seconds"
+        ))
+        .into()
+    })
 }
 
 /// A JSON column: JSONB on PostgreSQL, JSON text on SQLite (unparseable text reads as

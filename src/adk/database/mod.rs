@@ -52,6 +52,12 @@ mod write;
 /// for are not stored, as in Python. `create_tables` adds the missing tables around it
 /// and never converts it: that is `adk migrate session`.
 ///
+/// **google-adk's `SqliteSessionService`** (`sqlite://` session URIs, `adk web`'s local
+/// storage): on SQLite, version 1's tables without the metadata table and with times as
+/// `REAL` Unix seconds. Found in the catalog by the sessions' `update_time` type and used
+/// in that form; `create_tables` beside it adds no metadata table. On an empty file,
+/// `create_tables` makes `DatabaseSessionService`'s form.
+///
 /// Other schema versions are [`Error::Unsupported`]. The version is asked of the catalog
 /// once, and again when a read or an append finds a column or table missing (the tables
 /// dropped and made again at the other version under a running process). The table names
@@ -115,6 +121,9 @@ impl fmt::Debug for DatabaseSessionTables {
 struct Schema {
     /// Version 0's columns; `None` for version 1.
     legacy: Option<legacy::Legacy>,
+    /// SQLite: times are `REAL` Unix seconds (google-adk's `SqliteSessionService`), not
+    /// SQLAlchemy's naive text.
+    epoch: bool,
     /// The session read: newest events first, then oldest first.
     get: [String; 2],
     /// PostgreSQL's one-statement append.
@@ -124,7 +133,7 @@ struct Schema {
 }
 
 impl Schema {
-    fn new(postgres: bool, legacy: Option<legacy::Legacy>) -> Schema {
+    fn new(postgres: bool, legacy: Option<legacy::Legacy>, epoch: bool) -> Schema {
         let (element, columns, pg_values, sqlite_values) = match &legacy {
             Some(l) => (
                 l.element(),
@@ -147,6 +156,7 @@ impl Schema {
             append_pg: sql::append_pg(&columns, &pg_values),
             insert_sqlite: sql::insert_event_sqlite(&columns, &sqlite_values),
             legacy,
+            epoch,
         }
     }
 }
@@ -154,8 +164,8 @@ impl Schema {
 /// What the catalog says of ADK's tables.
 #[derive(Debug)]
 enum Found {
-    /// Version 1, or 0 with its columns.
-    Ready(Option<legacy::Legacy>),
+    /// Version 1, or 0 with its columns; whether times are Unix seconds (SQLite).
+    Ready(Option<legacy::Legacy>, bool),
     /// No events table yet.
     Missing,
 }
@@ -207,24 +217,24 @@ impl DatabaseSessionTables {
             )
             .await?;
         }
-        let legacy = match inspect(&mut tx, postgres).await? {
-            Found::Ready(legacy) => legacy,
-            Found::Missing => None,
+        let (legacy, epoch) = match inspect(&mut tx, postgres).await? {
+            Found::Ready(legacy, epoch) => (legacy, epoch),
+            Found::Missing => (None, false),
         };
         let v0 = legacy.is_some();
-        // Version 0 has no metadata table: made empty, Python would take the tables for
-        // malformed ones.
-        if !v0 {
+        // Version 0 and SqliteSessionService's tables have no metadata table: made empty,
+        // Python would take the tables for malformed ones.
+        if !v0 && !epoch {
             tx.execute_update(sql::METADATA_DDL, &[]).await?;
         }
         for statement in sql::ddl(postgres) {
             tx.execute_update(statement, &[]).await?;
         }
-        if !v0 {
+        if !v0 && !epoch {
             tx.execute_update(sql::mark_version(postgres), &[]).await?;
         }
         tx.commit().await?;
-        *self.schema.write() = Some(Arc::new(Schema::new(postgres, legacy)));
+        *self.schema.write() = Some(Arc::new(Schema::new(postgres, legacy, epoch)));
         tracing::debug!(target: "session_pool::adk", schema_version = if v0 { 0 } else { 1 },
             "ADK DatabaseSessionService tables ready");
         Ok(())
@@ -252,13 +262,13 @@ impl DatabaseSessionTables {
             return Ok(Arc::clone(schema));
         }
         match Box::pin(inspect(ctx, postgres)).await? {
-            Found::Ready(legacy) => {
+            Found::Ready(legacy, epoch) => {
                 if legacy.is_some() {
                     tracing::warn!(target: "session_pool::adk",
                         "ADK's session tables are the legacy schema version 0 (pickled \
                          actions); google-adk recommends `adk migrate session`");
                 }
-                let schema = Arc::new(Schema::new(postgres, legacy));
+                let schema = Arc::new(Schema::new(postgres, legacy, epoch));
                 *self.schema.write() = Some(Arc::clone(&schema));
                 Ok(schema)
             }
@@ -329,9 +339,10 @@ async fn inspect(ctx: &mut impl Context, postgres: bool) -> Result<Found> {
                 return Err(not_adk("events", column, 0));
             }
         }
-        return Ok(Found::Ready(Some(legacy::Legacy::new(postgres, |c| {
-            has("events", c)
-        }))));
+        return Ok(Found::Ready(
+            Some(legacy::Legacy::new(postgres, |c| has("events", c))),
+            false,
+        ));
     }
     if !has_table("events") && !has_table("sessions") {
         return Ok(Found::Missing);
@@ -346,7 +357,21 @@ async fn inspect(ctx: &mut impl Context, postgres: bool) -> Result<Found> {
             return Err(not_adk(table, column, 1));
         }
     }
-    Ok(Found::Ready(None))
+    // Version 1's columns and no metadata table: on SQLite, google-adk's
+    // `SqliteSessionService` (what `sqlite://` URIs and `adk web`'s local storage use),
+    // whose times are `REAL` Unix seconds.
+    let epoch = !postgres
+        && !has_table("adk_internal_metadata")
+        && ctx
+            .exec()
+            .await?
+            .map_rows(sql::SESSION_TIME_TYPE, &[] as &[Param<'_>], |r| {
+                r.get::<String>(0)
+            })
+            .await?
+            .first()
+            .is_some_and(|t| t.eq_ignore_ascii_case("REAL"));
+    Ok(Found::Ready(None, epoch))
 }
 
 fn not_adk(table: &str, column: &str, version: u8) -> Error {

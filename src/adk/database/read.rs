@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::decode::{events_of, json_at, naive_text, state_at};
+use super::decode::{SqliteTime, events_of, json_at, state_at, time_at};
 use super::{DatabaseSessionTables, Loaded, sql};
 use crate::adk::event::JsonMap;
 use crate::adk::record::truncate_micros;
@@ -41,15 +41,16 @@ impl DatabaseSessionTables {
         oldest: bool,
     ) -> Result<Option<Loaded>> {
         let (session, postgres, schema) = self.session().await?;
-        let after_text;
+        let after_sqlite;
         let after = match after.map(truncate_micros) {
             None => Param::Null,
             Some(t) if postgres => Param::Timestamp(t),
             Some(t) => {
-                after_text = naive_text(t);
-                Param::Text(&after_text)
+                after_sqlite = SqliteTime::of(t, schema.epoch);
+                after_sqlite.param()
             }
         };
+        let epoch = schema.epoch;
         let limit = match (limit, postgres) {
             (Some(n), _) => Param::Int(i64::try_from(n).unwrap_or(i64::MAX)),
             (None, true) => Param::Null,
@@ -71,7 +72,7 @@ impl DatabaseSessionTables {
             |r| {
                 Ok((
                     state_at(r, 0)?,
-                    r.get::<DateTime<Utc>>(1)?,
+                    time_at(r, 1, epoch)?,
                     state_at(r, 2)?,
                     state_at(r, 3)?,
                     json_at(r, 4)?,
@@ -100,7 +101,8 @@ impl DatabaseSessionTables {
         if let Some(user) = user {
             check_id("user_id", user)?;
         }
-        let (session, postgres, _) = self.session().await?;
+        let (session, postgres, schema) = self.session().await?;
+        let epoch = schema.epoch;
         let params = [Param::Text(app), user.map_or(Param::Null, Param::Text)];
         read_rows(
             &self.pool,
@@ -113,7 +115,7 @@ impl DatabaseSessionTables {
                     id: r.get(0)?,
                     user_id: r.get(1)?,
                     state: state_at(r, 2)?,
-                    update_time: r.get(3)?,
+                    update_time: time_at(r, 3, epoch)?,
                     app: state_at(r, 4)?,
                     user: state_at(r, 5)?,
                     events: Vec::new(),
@@ -147,7 +149,8 @@ impl DatabaseSessionTables {
     #[cfg(feature = "adk-rust")]
     pub(crate) async fn by_id(&self, id: &str) -> Result<Vec<(String, Loaded)>> {
         check_id("session_id", id)?;
-        let (session, postgres, _) = self.session().await?;
+        let (session, postgres, schema) = self.session().await?;
+        let epoch = schema.epoch;
         let params = [Param::Text(id)];
         read_rows(
             &self.pool,
@@ -160,7 +163,7 @@ impl DatabaseSessionTables {
                     id: id.to_owned(),
                     user_id: r.get(1)?,
                     state: state_at(r, 2)?,
-                    update_time: r.get(3)?,
+                    update_time: time_at(r, 3, epoch)?,
                     app: JsonMap::new(),
                     user: JsonMap::new(),
                     events: Vec::new(),

@@ -93,6 +93,11 @@ pub(super) fn columns(postgres: bool) -> &'static str {
     }
 }
 
+/// SQLite: the declared type of the sessions' `update_time` (`REAL` in google-adk's
+/// `SqliteSessionService`, `DATETIME` in its `DatabaseSessionService`).
+pub(super) const SESSION_TIME_TYPE: &str =
+    "SELECT type FROM pragma_table_info('sessions') WHERE name = 'update_time'";
+
 /// The stored schema version.
 pub(super) const VERSION: &str =
     "SELECT value FROM adk_internal_metadata WHERE \"key\" = 'schema_version'";

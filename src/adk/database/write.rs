@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
-use super::decode::{json_at, naive_text, state_at};
+use super::decode::{SqliteTime, json_at, state_at, time_at};
 use super::{DatabaseSessionTables, Loaded, event_data, sql};
 use crate::adk::event::{Event, JsonMap};
 use crate::adk::record::truncate_micros;
@@ -32,7 +32,7 @@ impl DatabaseSessionTables {
         check_id("user_id", user)?;
         check_id("session_id", id)?;
         let now = truncate_micros(Utc::now());
-        let (mut session, postgres, _) = self.session().await?;
+        let (mut session, postgres, schema) = self.session().await?;
         let state = Json::Object(split.session.clone());
         let taken = || Error::AlreadyExists(format!("session `{id}` of {app}/{user}"));
         let (app_state, user_state) = if postgres {
@@ -59,7 +59,7 @@ impl DatabaseSessionTables {
                 _ => return Err(taken()),
             }
         } else {
-            let at = naive_text(now);
+            let at = SqliteTime::of(now, schema.epoch);
             let text = state.to_string();
             let mut tx = session.transaction().await?;
             let inserted = tx
@@ -72,7 +72,7 @@ impl DatabaseSessionTables {
                         Param::Text(user),
                         Param::Text(id),
                         Param::Text(&text),
-                        Param::Text(&at),
+                        at.param(),
                     ],
                 )
                 .await?;
@@ -165,6 +165,7 @@ impl DatabaseSessionTables {
         let expected = truncate_micros(expected);
         let invocation = event.invocation_id.as_deref().unwrap_or("");
         let (mut session, postgres, schema) = self.session().await?;
+        let epoch = schema.epoch;
         // The event's own columns: `event_data`, or version 0's one per field.
         let columns = match &schema.legacy {
             Some(legacy) => legacy.values(event)?,
@@ -196,14 +197,14 @@ impl DatabaseSessionTables {
                 .await?;
             rows.first().copied().flatten().unwrap_or(false)
         } else {
-            let at_text = naive_text(at);
+            let at_sqlite = SqliteTime::of(at, schema.epoch);
             let key = [Param::Text(app), Param::Text(user), Param::Text(id)];
             let mut tx = session.transaction().await?;
             let current = tx
                 .exec()
                 .await?
                 .map_rows(sql::SESSION_SQLITE, &key, |r| {
-                    Ok((state_at(r, 0)?, r.get::<DateTime<Utc>>(1)?))
+                    Ok((state_at(r, 0)?, time_at(r, 1, epoch)?))
                 })
                 .await?;
             match current.into_iter().next() {
@@ -211,16 +212,16 @@ impl DatabaseSessionTables {
                     state.extend(split.session.iter().map(|(k, v)| (k.clone(), v.clone())));
                     let state = Json::Object(state).to_string();
                     let mut params = key.to_vec();
-                    params.extend([Param::Text(&state), Param::Text(&at_text)]);
+                    params.extend([Param::Text(&state), at_sqlite.param()]);
                     tx.exec()
                         .await?
                         .execute(sql::UPDATE_SESSION_SQLITE, &params)
                         .await?;
                     if !split.app.is_empty() {
-                        merge_sqlite(&mut tx, &[app], &split.app, &at_text).await?;
+                        merge_sqlite(&mut tx, &[app], &split.app, &at_sqlite).await?;
                     }
                     if !split.user.is_empty() {
-                        merge_sqlite(&mut tx, &[app, user], &split.user, &at_text).await?;
+                        merge_sqlite(&mut tx, &[app, user], &split.user, &at_sqlite).await?;
                     }
                     let mut params = vec![
                         Param::Text(&event.id),
@@ -228,7 +229,7 @@ impl DatabaseSessionTables {
                         Param::Text(user),
                         Param::Text(id),
                         Param::Text(invocation),
-                        Param::Text(&at_text),
+                        at_sqlite.param(),
                     ];
                     params.extend(columns.iter().map(AsParam::as_param));
                     tx.exec()
@@ -252,7 +253,7 @@ impl DatabaseSessionTables {
         let now = session
             .exec()
             .await?
-            .map_rows(sql::version(postgres), &key, |r| r.get::<DateTime<Utc>>(0))
+            .map_rows(sql::version(postgres), &key, |r| time_at(r, 0, epoch))
             .await?;
         Err(match now.into_iter().next() {
             None => Error::NotFound(format!("session `{id}` of {app}/{user}")),
@@ -273,7 +274,7 @@ async fn merge_sqlite(
     ctx: &mut impl Context,
     key: &[&str],
     delta: &JsonMap,
-    at: &str,
+    at: &SqliteTime,
 ) -> Result<JsonMap> {
     let (read, write) = if key.len() == 1 {
         (sql::APP_STATE, sql::PUT_APP_STATE)
@@ -293,7 +294,7 @@ async fn merge_sqlite(
     }
     state.extend(delta.iter().map(|(k, v)| (k.clone(), v.clone())));
     let text = Json::Object(state.clone()).to_string();
-    params.extend([Param::Text(&text), Param::Text(at)]);
+    params.extend([Param::Text(&text), at.param()]);
     ctx.exec().await?.execute(write, &params).await?;
     Ok(state)
 }
