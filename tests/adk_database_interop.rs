@@ -18,6 +18,7 @@ use session_pool::Error;
 use session_pool::adk::{
     AgentSession, DatabaseSessionTables, Event, GetSessionConfig, SessionService,
 };
+use session_pool::prelude::*;
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Creator {
@@ -29,6 +30,18 @@ enum Creator {
     /// `adk web`'s local storage): the same tables, no metadata table, times as `REAL`
     /// Unix seconds.
     PythonSqliteService,
+    /// Rust, in `SqliteSessionService`'s form (`DatabaseSessionTables::sqlite_session_service`).
+    RustSqliteService,
+}
+
+impl Creator {
+    /// Python's side is `SqliteSessionService`.
+    fn sqlite_service(self) -> bool {
+        matches!(
+            self,
+            Creator::PythonSqliteService | Creator::RustSqliteService
+        )
+    }
 }
 
 /// A google-adk release with a venv of its own.
@@ -63,6 +76,7 @@ interop_tests! {
         sqlite_rust_creates => on_sqlite(Rust),
         sqlite_legacy_schema => on_sqlite(PythonLegacy),
         sqlite_service_python_creates => on_sqlite(PythonSqliteService),
+        sqlite_service_rust_creates => on_sqlite(RustSqliteService),
         postgres_python_creates => on_postgres(Python),
         postgres_rust_creates => on_postgres(Rust),
         postgres_legacy_schema => on_postgres(PythonLegacy);
@@ -70,6 +84,7 @@ interop_tests! {
         adk1_sqlite_rust_creates => on_sqlite(Rust),
         adk1_sqlite_legacy_schema => on_sqlite(PythonLegacy),
         adk1_sqlite_service_python_creates => on_sqlite(PythonSqliteService),
+        adk1_sqlite_service_rust_creates => on_sqlite(RustSqliteService),
         adk1_postgres_python_creates => on_postgres(Python),
         adk1_postgres_rust_creates => on_postgres(Rust),
         adk1_postgres_legacy_schema => on_postgres(PythonLegacy);
@@ -78,7 +93,7 @@ interop_tests! {
 async fn on_sqlite(adk: Adk, creator: Creator) {
     let (db, dir) = common::sqlite().await;
     let path = dir.path().join("test.db").display().to_string();
-    let url = if creator == Creator::PythonSqliteService {
+    let url = if creator.sqlite_service() {
         path
     } else {
         format!("sqlite+aiosqlite:///{path}")
@@ -155,11 +170,15 @@ async fn interop(
         url,
         search_path,
         legacy,
-        sqlite_service: creator == Creator::PythonSqliteService,
+        sqlite_service: creator.sqlite_service(),
     };
-    let tables = DatabaseSessionTables::new(common::fixed_pool(&db, 4).await);
+    let mut tables = DatabaseSessionTables::new(common::fixed_pool(&db, 4).await);
+    if creator == Creator::RustSqliteService {
+        tables = tables.sqlite_session_service();
+    }
     let svc = SessionService::on_tables(tables.clone());
-    if creator == Creator::Rust {
+    let rust_creates = matches!(creator, Creator::Rust | Creator::RustSqliteService);
+    if rust_creates {
         tables.create_tables().await.unwrap();
     }
 
@@ -198,7 +217,7 @@ async fn interop(
         legacy: false,
         ..py
     };
-    if creator != Creator::Rust {
+    if !rust_creates {
         // Python made them; creating them again here changes nothing.
         tables.create_tables().await.unwrap();
     }
@@ -389,6 +408,24 @@ async fn interop(
     std::fs::write(&go, b"").unwrap();
     let late = late.await.unwrap();
     assert_eq!(late["answers"][0], json!({"stale": true}), "{late}");
+
+    if creator.sqlite_service() {
+        // SqliteSessionService's form, whoever made the file: every time a REAL, no
+        // metadata table.
+        let mut admin = db.session();
+        admin.create().await.unwrap();
+        let rows = admin
+            .execute_sql(
+                "SELECT (SELECT count(*) FROM sessions WHERE typeof(update_time) <> 'real') \
+                 + (SELECT count(*) FROM events WHERE typeof(timestamp) <> 'real') \
+                 + (SELECT count(*) FROM user_states WHERE typeof(update_time) <> 'real') \
+                 + (SELECT count(*) FROM sqlite_master WHERE name = 'adk_internal_metadata')",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(rows.rows[0].get::<i64>(0).unwrap(), 0);
+    }
 
     // Deletes are seen by both.
     assert!(svc.delete_session(APP, USER, "py").await.unwrap());

@@ -56,7 +56,8 @@ mod write;
 /// storage): on SQLite, version 1's tables without the metadata table and with times as
 /// `REAL` Unix seconds. Found in the catalog by the sessions' `update_time` type and used
 /// in that form; `create_tables` beside it adds no metadata table. On an empty file,
-/// `create_tables` makes `DatabaseSessionService`'s form.
+/// `create_tables` makes `DatabaseSessionService`'s form, or this one after
+/// [`sqlite_session_service`](Self::sqlite_session_service).
 ///
 /// Other schema versions are [`Error::Unsupported`]. The version is asked of the catalog
 /// once, and again when a read or an append finds a column or table missing (the tables
@@ -92,6 +93,8 @@ pub struct DatabaseSessionTables {
     /// The tables' schema and its statements, learned once (until a statement finds the
     /// tables changed) and shared with clones.
     schema: Arc<RwLock<Option<Arc<Schema>>>>,
+    /// SQLite: `create_tables` on an empty file makes `SqliteSessionService`'s tables.
+    sqlite_service: bool,
 }
 
 impl Clone for DatabaseSessionTables {
@@ -99,6 +102,7 @@ impl Clone for DatabaseSessionTables {
         DatabaseSessionTables {
             pool: Arc::clone(&self.pool),
             schema: Arc::clone(&self.schema),
+            sqlite_service: self.sqlite_service,
         }
     }
 }
@@ -187,7 +191,19 @@ impl DatabaseSessionTables {
         DatabaseSessionTables {
             pool: Arc::new(pool),
             schema: Arc::default(),
+            sqlite_service: false,
         }
+    }
+
+    /// On SQLite, `create_tables` on an empty file makes the tables of google-adk's
+    /// `SqliteSessionService` (what Python's `sqlite://` session URIs and `adk web`'s local
+    /// storage use: times as `REAL` Unix seconds, no metadata table) rather than
+    /// `DatabaseSessionService`'s, for a Python app on that service to share the file.
+    /// Tables already there are used in the form they have, whichever this says.
+    /// PostgreSQL has only `DatabaseSessionService`'s form: there it changes nothing.
+    pub fn sqlite_session_service(mut self) -> Self {
+        self.sqlite_service = true;
+        self
     }
 
     /// The pool the tables are reached through.
@@ -219,7 +235,7 @@ impl DatabaseSessionTables {
         }
         let (legacy, epoch) = match inspect(&mut tx, postgres).await? {
             Found::Ready(legacy, epoch) => (legacy, epoch),
-            Found::Missing => (None, false),
+            Found::Missing => (None, self.sqlite_service && !postgres),
         };
         let v0 = legacy.is_some();
         // Version 0 and SqliteSessionService's tables have no metadata table: made empty,
@@ -227,7 +243,12 @@ impl DatabaseSessionTables {
         if !v0 && !epoch {
             tx.execute_update(sql::METADATA_DDL, &[]).await?;
         }
-        for statement in sql::ddl(postgres) {
+        let ddl: &[&str] = if epoch {
+            &sql::DDL_SQLITE_SERVICE
+        } else {
+            sql::ddl(postgres)
+        };
+        for statement in ddl {
             tx.execute_update(statement, &[]).await?;
         }
         if !v0 && !epoch {
@@ -236,7 +257,7 @@ impl DatabaseSessionTables {
         tx.commit().await?;
         *self.schema.write() = Some(Arc::new(Schema::new(postgres, legacy, epoch)));
         tracing::debug!(target: "session_pool::adk", schema_version = if v0 { 0 } else { 1 },
-            "ADK DatabaseSessionService tables ready");
+            sqlite_session_service = epoch, "ADK session tables ready");
         Ok(())
     }
 

@@ -64,6 +64,24 @@ macro_rules! ddl {
 const DDL_PG: [&str; 5] = ddl!("JSONB", "TIMESTAMP WITHOUT TIME ZONE");
 const DDL_SQLITE: [&str; 5] = ddl!("TEXT", "DATETIME");
 
+/// SQLite: the tables of google-adk's `SqliteSessionService`, as it makes them (its
+/// `CREATE_SCHEMA_SQL`): times as `REAL` Unix seconds, no metadata table, no index.
+pub(super) const DDL_SQLITE_SERVICE: [&str; 4] = [
+    "CREATE TABLE IF NOT EXISTS app_states (app_name TEXT PRIMARY KEY, \
+     state TEXT NOT NULL, update_time REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS user_states (app_name TEXT NOT NULL, user_id TEXT NOT NULL, \
+     state TEXT NOT NULL, update_time REAL NOT NULL, PRIMARY KEY (app_name, user_id))",
+    "CREATE TABLE IF NOT EXISTS sessions (app_name TEXT NOT NULL, user_id TEXT NOT NULL, \
+     id TEXT NOT NULL, state TEXT NOT NULL, create_time REAL NOT NULL, \
+     update_time REAL NOT NULL, PRIMARY KEY (app_name, user_id, id))",
+    "CREATE TABLE IF NOT EXISTS events (id TEXT NOT NULL, app_name TEXT NOT NULL, \
+     user_id TEXT NOT NULL, session_id TEXT NOT NULL, invocation_id TEXT NOT NULL, \
+     timestamp REAL NOT NULL, event_data TEXT NOT NULL, \
+     PRIMARY KEY (app_name, user_id, session_id, id), \
+     FOREIGN KEY (app_name, user_id, session_id) \
+     REFERENCES sessions(app_name, user_id, id) ON DELETE CASCADE)",
+];
+
 /// The tables besides the metadata one, and the events index.
 pub(super) fn ddl(postgres: bool) -> &'static [&'static str; 5] {
     if postgres { &DDL_PG } else { &DDL_SQLITE }
