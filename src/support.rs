@@ -129,12 +129,11 @@ pub(crate) fn refused_transaction(e: &Error, session: &crate::Session) -> bool {
 /// engine that refuses DDL in one). A concurrent creator's catalog entry that wins a race
 /// (23505, 42P07, 42710) means the object is there.
 pub(crate) async fn create_one_by_one(
-    pool: &SharedPool,
+    session: &mut crate::Session,
     statements: impl IntoIterator<Item = String>,
 ) -> Result<()> {
-    let mut session = checkout(pool).await?;
     for statement in statements {
-        match crate::WriteContext::execute_update(&mut *session, &statement, &[]).await {
+        match crate::WriteContext::execute_update(session, &statement, &[]).await {
             Ok(_) => {}
             Err(e) if matches!(e.code(), Some("23505" | "42P07" | "42710")) => {}
             Err(e) => return Err(e),

@@ -187,7 +187,8 @@ impl ItemsStore {
                 tracing::debug!(target: "session_pool::items", error = %e,
                     "transaction refused; creating the items tables one statement at a time");
                 drop(session);
-                crate::support::create_one_by_one(&self.pool, ddl()).await
+                let mut fresh = checkout(&self.pool).await?;
+                crate::support::create_one_by_one(&mut fresh, ddl()).await
             }
             other => other,
         }

@@ -109,13 +109,14 @@ impl Clone for DatabaseSessionTables {
 
 impl fmt::Debug for DatabaseSessionTables {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let version = self
-            .schema
-            .read()
+        let schema = self.schema.read();
+        let version = schema
             .as_ref()
             .map(|s| if s.legacy.is_some() { 0 } else { 1 });
+        let epoch = schema.as_ref().map(|s| s.epoch);
         f.debug_struct("DatabaseSessionTables")
             .field("schema_version", &version)
+            .field("sqlite_session_service", &epoch)
             .finish_non_exhaustive()
     }
 }
@@ -214,8 +215,11 @@ impl DatabaseSessionTables {
     /// Creates the five tables and the events index if they do not exist, as Python's
     /// `DatabaseSessionService.prepare_tables` does, and records schema version 1. Running
     /// it again, or after Python made them, changes nothing. Beside a version-0 events
-    /// table it adds only the missing session and state tables, as Python does; tables of
-    /// another version are [`Error::Unsupported`], before anything is added.
+    /// table it adds only the missing session and state tables, as Python does; beside
+    /// `SqliteSessionService`'s tables (or on an empty SQLite file after
+    /// [`sqlite_session_service`](Self::sqlite_session_service)), only that service's
+    /// missing tables, with no version row; tables of another version are
+    /// [`Error::Unsupported`], before anything is added.
     pub async fn create_tables(&self) -> Result<()> {
         // Python's `create_all` takes no lock of ours: see `create_idempotent`.
         create_idempotent(|| self.create_tables_once()).await

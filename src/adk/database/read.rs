@@ -41,16 +41,16 @@ impl DatabaseSessionTables {
         oldest: bool,
     ) -> Result<Option<Loaded>> {
         let (session, postgres, schema) = self.session().await?;
+        let epoch = schema.epoch;
         let after_sqlite;
         let after = match after.map(truncate_micros) {
             None => Param::Null,
             Some(t) if postgres => Param::Timestamp(t),
             Some(t) => {
-                after_sqlite = SqliteTime::of(t, schema.epoch);
+                after_sqlite = SqliteTime::of(t, epoch);
                 after_sqlite.param()
             }
         };
-        let epoch = schema.epoch;
         let limit = match (limit, postgres) {
             (Some(n), _) => Param::Int(i64::try_from(n).unwrap_or(i64::MAX)),
             (None, true) => Param::Null,

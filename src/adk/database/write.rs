@@ -197,7 +197,7 @@ impl DatabaseSessionTables {
                 .await?;
             rows.first().copied().flatten().unwrap_or(false)
         } else {
-            let at_sqlite = SqliteTime::of(at, schema.epoch);
+            let at_sqlite = SqliteTime::of(at, epoch);
             let key = [Param::Text(app), Param::Text(user), Param::Text(id)];
             let mut tx = session.transaction().await?;
             let current = tx

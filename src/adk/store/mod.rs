@@ -243,9 +243,8 @@ impl AdkStore {
         // An events table this store cannot use is refused before anything is added.
         self.form(&mut *session, postgres).await?;
         if postgres && self.portable_ddl {
-            drop(session);
             let ddl = schema::ddl(&self.tables, true, true);
-            return crate::support::create_one_by_one(&self.pool, ddl).await;
+            return crate::support::create_one_by_one(&mut session, ddl).await;
         }
         match Self::create_in_transaction(&mut session, &self.tables, postgres).await {
             Err(e) if crate::support::refused_transaction(&e, &session) => {
@@ -253,8 +252,9 @@ impl AdkStore {
                 tracing::debug!(target: "session_pool::adk", error = %e,
                     "transaction refused; creating the ADK tables one statement at a time");
                 drop(session);
+                let mut fresh = checkout(&self.pool).await?;
                 let ddl = schema::ddl(&self.tables, postgres, false);
-                crate::support::create_one_by_one(&self.pool, ddl).await?;
+                crate::support::create_one_by_one(&mut fresh, ddl).await?;
             }
             other => other?,
         }
