@@ -1,7 +1,8 @@
 //! The real Python stores on the same tables: the OpenAI Agents SDK's `SQLAlchemySession`
 //! (openai-agents 0.24.0, `tests/python/items_interop.py`, in the venv `scripts/test`
 //! makes), on SQLite and PostgreSQL, and the SDK's built-in `SQLiteSession` (its default
-//! store: the same table names, its own DDL) on SQLite.
+//! store: the same table names, its own DDL) and `AsyncSQLiteSession` (aiosqlite, the same
+//! DDL) on SQLite.
 //!
 //! - Either side creates the tables and the other reads and writes them: items written by
 //!   one are read by the other in the same order, newest-N included; pops take the newest
@@ -35,7 +36,7 @@ struct Tables {
     sessions: String,
     messages: String,
     python_url: String,
-    /// The Python store: `sqlalchemy` or `sqlite_session`.
+    /// The Python store: `sqlalchemy`, `sqlite_session` or `async_sqlite`.
     python_impl: &'static str,
 }
 
@@ -52,6 +53,12 @@ impl Tables {
     /// The SDK's built-in `SQLiteSession` instead of `SQLAlchemySession`.
     fn builtin(mut self) -> Self {
         self.python_impl = "sqlite_session";
+        self
+    }
+
+    /// The SDK's `AsyncSQLiteSession` (aiosqlite; `SQLiteSession`'s tables).
+    fn builtin_async(mut self) -> Self {
+        self.python_impl = "async_sqlite";
         self
     }
 
@@ -446,6 +453,26 @@ async fn sqlite_builtin_session_rust_creates() {
 async fn sqlite_builtin_session_concurrent() {
     let (db, dir) = common::sqlite().await;
     concurrent(db, Tables::new(&sqlite_path(dir.path())).builtin()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_async_session_python_creates() {
+    let (db, dir) = common::sqlite().await;
+    let t = Tables::new(&sqlite_path(dir.path())).builtin_async();
+    interop(db, t, Creator::Python).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_async_session_rust_creates() {
+    let (db, dir) = common::sqlite().await;
+    let t = Tables::new(&sqlite_path(dir.path())).builtin_async();
+    interop(db, t, Creator::Rust).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_async_session_concurrent() {
+    let (db, dir) = common::sqlite().await;
+    concurrent(db, Tables::new(&sqlite_path(dir.path())).builtin_async()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,14 @@
 """The Python side of tests/items_python_interop.rs and tests/items_advanced_sqlite.rs:
 the OpenAI Agents SDK's `SQLAlchemySession` (openai-agents 0.24.0), its built-in
-`SQLiteSession` (the SDK's default store), or its `AdvancedSQLiteSession` (branches and
-usage beside the same tables), on the tables the Rust test names.
+`SQLiteSession` (the SDK's default store), its `AsyncSQLiteSession` (aiosqlite, the same
+tables), or its `AdvancedSQLiteSession` (branches and usage beside the same tables), on
+the tables the Rust test names.
 
 Usage: python items_interop.py '<json request>'; prints one JSON object.
 
 Request: {"backend": "postgres" | "sqlite", "url": DSN or SQLite file path,
-          "impl": "sqlalchemy" (default) | "sqlite_session" | "advanced" (SQLite only),
+          "impl": "sqlalchemy" (default) | "sqlite_session" | "async_sqlite"
+                  | "advanced" (SQLite only),
           "sessions_table": ..., "messages_table": ..., "create_tables": bool,
           "session_id": ...,
           "ops": [[op, arg], ...],        # run in order, one result each
@@ -33,6 +35,7 @@ import os
 import sys
 
 from agents.extensions.memory.advanced_sqlite_session import AdvancedSQLiteSession
+from agents.extensions.memory.async_sqlite_session import AsyncSQLiteSession
 from agents.extensions.memory.sqlalchemy_session import SQLAlchemySession
 from agents.memory.sqlite_session import SQLiteSession
 from sqlalchemy import inspect
@@ -119,6 +122,13 @@ async def main(req):
             sessions_table=req["sessions_table"],
             messages_table=req["messages_table"],
         )
+    elif req.get("impl") == "async_sqlite":
+        session = AsyncSQLiteSession(
+            req["session_id"],
+            db_path=req["url"],
+            sessions_table=req["sessions_table"],
+            messages_table=req["messages_table"],
+        )
     else:
         session = SQLAlchemySession(
             req["session_id"],
@@ -176,6 +186,8 @@ async def main(req):
     await engine.dispose()
     if isinstance(session, SQLiteSession):
         session.close()
+    if isinstance(session, AsyncSQLiteSession):
+        await session.close()
     return {"results": results, "schema": schema}
 
 
