@@ -1,6 +1,7 @@
 //! `SessionService::on_tables`: ADK's semantics on google-adk's own `DatabaseSessionService`
 //! tables (schema version 1), on a SQLite file and on PostgreSQL (each test in a schema of
-//! its own, since the table names are fixed). What Python reads of them is
+//! its own, since the table names are fixed), and most of them again on a SQLite file of
+//! google-adk's `SqliteSessionService`. What Python reads of them is
 //! `tests/adk_database_interop.rs`.
 mod common;
 
@@ -11,9 +12,12 @@ use session_pool::adk::{DatabaseSessionTables, Event, GetSessionConfig, JsonMap,
 use session_pool::prelude::*;
 use session_pool::{Database, Error};
 
-/// Runs `async fn name(db: Database)` on a SQLite file and on PostgreSQL in a fresh schema.
+/// Runs `async fn name(db: Database)` on a SQLite file and on PostgreSQL in a fresh schema;
+/// with `+ sqlite_service`, also on a SQLite file holding google-adk's
+/// `SqliteSessionService` tables (`REAL` times, no metadata table), which the test's
+/// service then finds and keeps to.
 macro_rules! on_both_schemas {
-    ($($name:ident),* $(,)?) => {$(
+    ($($name:ident $(+ $service:ident)?),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
@@ -26,22 +30,72 @@ macro_rules! on_both_schemas {
                     super::$name(db).await
                 }
             }
+            $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $service() {
+                let (db, _dir) = crate::common::sqlite().await;
+                super::sqlite_service_tables(&db).await;
+                super::$name(db.clone()).await;
+                super::all_times_real(&db).await;
+            }
+            )?
         }
     )*};
 }
 
 on_both_schemas!(
-    scopes_round_trip,
-    stale_copies_and_unknown_sessions,
-    recent_and_after,
-    concurrent_appends,
+    scopes_round_trip + sqlite_service,
+    stale_copies_and_unknown_sessions + sqlite_service,
+    recent_and_after + sqlite_service,
+    concurrent_appends + sqlite_service,
     legacy_schema_used,
     tables_made_again_at_the_other_version,
     other_version_refused,
     missing_tables_named,
-    bad_input_refused,
-    cut_off_calls_leave_no_lock_and_no_checkout,
+    bad_input_refused + sqlite_service,
+    cut_off_calls_leave_no_lock_and_no_checkout + sqlite_service,
 );
+
+/// Every time the test left on a `SqliteSessionService` file is a `REAL`, as Python
+/// compares them.
+async fn all_times_real(db: &Database) {
+    let mut admin = db.session();
+    admin.create().await.unwrap();
+    let rows = admin
+        .execute_sql(
+            "SELECT (SELECT count(*) FROM sessions WHERE typeof(update_time) <> 'real' \
+             OR typeof(create_time) <> 'real') \
+             + (SELECT count(*) FROM events WHERE typeof(timestamp) <> 'real') \
+             + (SELECT count(*) FROM app_states WHERE typeof(update_time) <> 'real') \
+             + (SELECT count(*) FROM user_states WHERE typeof(update_time) <> 'real')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.rows[0].get::<i64>(0).unwrap(), 0);
+}
+
+/// google-adk's `SqliteSessionService` tables on the file, made as that service makes
+/// them; checked to be that form.
+async fn sqlite_service_tables(db: &Database) {
+    let tables = DatabaseSessionTables::new(common::fixed_pool(db, 1).await);
+    tables
+        .sqlite_session_service()
+        .create_tables()
+        .await
+        .unwrap();
+    assert_eq!(table_count(db, "adk_internal_metadata").await, 0);
+    let mut admin = db.session();
+    admin.create().await.unwrap();
+    let rows = admin
+        .execute_sql(
+            "SELECT type FROM pragma_table_info('sessions') WHERE name = 'update_time'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.rows[0].get::<String>(0).unwrap(), "REAL");
+}
 
 async fn service(db: &Database) -> SessionService {
     let pool = common::fixed_pool(db, 4).await;
