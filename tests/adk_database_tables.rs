@@ -75,8 +75,8 @@ async fn all_times_real(db: &Database) {
     assert_eq!(rows.rows[0].get::<i64>(0).unwrap(), 0);
 }
 
-/// google-adk's `SqliteSessionService` tables on the file, made as that service makes
-/// them; checked to be that form.
+/// google-adk's `SqliteSessionService` tables on the file, made by `create_tables` with
+/// [`DatabaseSessionTables::sqlite_session_service`]; checked to be that form.
 async fn sqlite_service_tables(db: &Database) {
     let tables = DatabaseSessionTables::new(common::fixed_pool(db, 1).await);
     tables
