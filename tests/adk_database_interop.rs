@@ -425,6 +425,30 @@ async fn interop(
             .await
             .unwrap();
         assert_eq!(rows.rows[0].get::<i64>(0).unwrap(), 0);
+
+        // Ids with whitespace around them are kept trimmed, on both sides.
+        let answers = py
+            .run(json!([with(
+                ids(" pad "),
+                json!({"op": "create", "state": {}})
+            )]))
+            .await;
+        assert_eq!(answers[0]["id"], "pad");
+        let found = svc
+            .get_session(APP, USER, " pad ", &GetSessionConfig::default())
+            .await
+            .unwrap()
+            .expect("Python's trimmed session");
+        assert_eq!(found.id, "pad");
+        let made = svc
+            .create_session(APP, USER, None, Some(" rpad "))
+            .await
+            .unwrap();
+        assert_eq!(made.id, "rpad");
+        let answers = py
+            .run(json!([with(ids("rpad"), json!({"op": "get"}))]))
+            .await;
+        assert_eq!(answers[0]["id"], "rpad");
     }
 
     // Deletes are seen by both.

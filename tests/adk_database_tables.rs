@@ -53,8 +53,58 @@ on_both_schemas!(
     other_version_refused,
     missing_tables_named,
     bad_input_refused + sqlite_service,
+    padded_ids + sqlite_service,
     cut_off_calls_leave_no_lock_and_no_checkout + sqlite_service,
 );
+
+/// Session ids with whitespace around them: `DatabaseSessionService` keeps them as given;
+/// google-adk 2.x's `SqliteSessionService` takes them trimmed, unless a session is stored
+/// under the padded id (one migrated from the other service).
+async fn padded_ids(db: Database) {
+    let svc = service(&db).await;
+    let sqlite_service = table_count(&db, "adk_internal_metadata").await == 0;
+    let created = svc
+        .create_session("app", "u", None, Some(" a "))
+        .await
+        .unwrap();
+    let get = async |id: &str| {
+        svc.get_session("app", "u", id, &all())
+            .await
+            .unwrap()
+            .map(|s| s.id)
+    };
+    if sqlite_service {
+        assert_eq!(created.id, "a");
+        assert_eq!(get(" a ").await.as_deref(), Some("a"));
+        assert_eq!(get("a").await.as_deref(), Some("a"));
+        // A padded id stored as such (migrated) is that session.
+        let mut admin = db.session();
+        admin.create().await.unwrap();
+        admin
+            .execute_update(
+                "INSERT INTO sessions VALUES ('app', 'u', ' b ', '{}', 1.5e9, 1.5e9)",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(get(" b ").await.as_deref(), Some(" b "));
+        assert_eq!(get("b").await, None);
+        // Blank once trimmed: a fresh id.
+        let blank = svc
+            .create_session("app", "u", None, Some("  "))
+            .await
+            .unwrap();
+        assert_eq!(blank.id.len(), 36, "{}", blank.id);
+        assert!(svc.delete_session("app", "u", " a ").await.unwrap());
+        assert_eq!(get("a").await, None);
+    } else {
+        assert_eq!(created.id, " a ");
+        assert_eq!(get(" a ").await.as_deref(), Some(" a "));
+        assert_eq!(get("a").await, None);
+        assert!(!svc.delete_session("app", "u", "a").await.unwrap());
+        assert!(svc.delete_session("app", "u", " a ").await.unwrap());
+    }
+}
 
 /// Every time the test left on a `SqliteSessionService` file is a `REAL`, as Python
 /// compares them.

@@ -55,7 +55,8 @@ mod write;
 /// **google-adk's `SqliteSessionService`** (`sqlite://` session URIs, `adk web`'s local
 /// storage): on SQLite, version 1's tables without the metadata table and with times as
 /// `REAL` Unix seconds. Found in the catalog by the sessions' `update_time` type and used
-/// in that form; `create_tables` beside it adds no metadata table. On an empty file,
+/// in that form, session ids with whitespace around them taken trimmed as that service
+/// takes them; `create_tables` beside it adds no metadata table. On an empty file,
 /// `create_tables` makes `DatabaseSessionService`'s form, or this one after
 /// [`sqlite_session_service`](Self::sqlite_session_service).
 ///
@@ -308,6 +309,34 @@ impl DatabaseSessionTables {
 }
 
 impl DatabaseSessionTables {
+    /// The id a session is kept under. On `SqliteSessionService`'s tables, as google-adk
+    /// 2.x's `_resolve_session_id`: an id with whitespace around it means its trimmed form,
+    /// unless a session is stored under the id as given (one migrated from
+    /// `DatabaseSessionService`). Elsewhere ids are taken as given, as
+    /// `DatabaseSessionService` takes them.
+    async fn resolve<'i>(
+        ctx: &mut impl Context,
+        schema: &Schema,
+        app: &str,
+        user: &str,
+        id: &'i str,
+    ) -> Result<&'i str> {
+        let trimmed = id.trim();
+        if !schema.epoch || trimmed.len() == id.len() {
+            return Ok(id);
+        }
+        let stored = ctx
+            .exec()
+            .await?
+            .map_rows(
+                sql::SESSION_EXISTS,
+                &[Param::Text(app), Param::Text(user), Param::Text(id)],
+                |r| r.get::<i64>(0),
+            )
+            .await?;
+        Ok(if stored.is_empty() { trimmed } else { id })
+    }
+
     /// Runs `call`, and once more when it failed on a table or column missing while a
     /// schema was known: the tables were dropped and made again (perhaps at the other
     /// version) under this process, so the catalog is asked again. The failed statement

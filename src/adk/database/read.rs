@@ -40,7 +40,8 @@ impl DatabaseSessionTables {
         limit: Option<usize>,
         oldest: bool,
     ) -> Result<Option<Loaded>> {
-        let (session, postgres, schema) = self.session().await?;
+        let (mut session, postgres, schema) = self.session().await?;
+        let id = Self::resolve(&mut *session, &schema, app, user, id).await?;
         let epoch = schema.epoch;
         let after_sqlite;
         let after = match after.map(truncate_micros) {

@@ -141,6 +141,11 @@ pub(super) const CREATE_PG: &str = "WITH s AS (\
     COALESCE((SELECT state FROM u), \
     (SELECT state FROM user_states WHERE app_name = $1 AND user_id = $2))";
 
+/// Whether a session is stored under this key (`$1` app, `$2` user, `$3` id): a row, or
+/// none.
+pub(super) const SESSION_EXISTS: &str =
+    "SELECT 1 FROM sessions WHERE app_name = $1 AND user_id = $2 AND id = $3";
+
 /// SQLite: the session's insert (`$1` app, `$2` user, `$3` id, `$4` state, `$5` time);
 /// nothing when the key is in use.
 pub(super) const CREATE_SQLITE: &str = "INSERT INTO sessions \

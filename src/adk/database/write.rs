@@ -33,6 +33,15 @@ impl DatabaseSessionTables {
         check_id("session_id", id)?;
         let now = truncate_micros(Utc::now());
         let (mut session, postgres, schema) = self.session().await?;
+        let fresh;
+        let id = match Self::resolve(&mut *session, &schema, app, user, id).await? {
+            // Blank once trimmed: a fresh id, as google-adk's `SqliteSessionService` makes.
+            "" => {
+                fresh = uuid::Uuid::new_v4().to_string();
+                fresh.as_str()
+            }
+            id => id,
+        };
         let state = Json::Object(split.session.clone());
         let taken = || Error::AlreadyExists(format!("session `{id}` of {app}/{user}"));
         let (app_state, user_state) = if postgres {
@@ -102,7 +111,8 @@ impl DatabaseSessionTables {
         check_id("user_id", user)?;
         check_id("session_id", id)?;
         retry_idempotent(|| async {
-            let (mut session, postgres, _) = self.session().await?;
+            let (mut session, postgres, schema) = self.session().await?;
+            let id = Self::resolve(&mut *session, &schema, app, user, id).await?;
             let params = [Param::Text(app), Param::Text(user), Param::Text(id)];
             let deleted = if postgres {
                 session
