@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::param::AsParam;
 use crate::param::Param;
 use crate::pool::{SessionCheckout, SharedPool};
-use crate::session::Context;
+use crate::session::{Context, ReadContext, WriteContext};
 
 /// Longest id the stores accept (the seed's `VARCHAR(128)`).
 pub const MAX_ID_LEN: usize = 128;
@@ -117,11 +117,44 @@ where
     }
 }
 
-/// Whether `e`, from a transaction on `session`, is a statement-mode pooler refusing it:
-/// the only [`Error::Unsupported`] a statement run leaves the session broken with (the
-/// pooler closed its connection; the server rolled back whatever the transaction did).
-pub(crate) fn refused_transaction(e: &Error, session: &crate::Session) -> bool {
-    e.kind() == crate::ErrorKind::Unsupported && session.is_broken()
+/// A store's `create_tables` on `session`: `statements`, idempotent DDL, in one
+/// transaction, under PostgreSQL's advisory lock keyed by `lock` (concurrent
+/// `CREATE TABLE IF NOT EXISTS` can still collide in the catalog). When a pooler in
+/// statement mode refuses the transaction (the only [`Error::Unsupported`] that leaves the
+/// session broken: the pooler closed its connection, the server rolled back what the
+/// transaction did), they run one at a time on a fresh session instead, as SQLSpec's store
+/// runs them.
+pub(crate) async fn create_locked(
+    pool: &SharedPool,
+    mut session: SessionCheckout,
+    postgres: bool,
+    lock: &str,
+    statements: &[String],
+) -> Result<()> {
+    let created = async {
+        let mut tx = session.transaction().await?;
+        if postgres {
+            tx.execute_sql(
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                &[crate::Value::from(lock)],
+            )
+            .await?;
+        }
+        for statement in statements {
+            tx.execute_update(statement, &[]).await?;
+        }
+        tx.commit().await.map(drop)
+    }
+    .await;
+    match created {
+        Err(e) if e.kind() == crate::ErrorKind::Unsupported && session.is_broken() => {
+            tracing::debug!(target: "session_pool::store", error = %e, lock,
+                "transaction refused; creating the tables one statement at a time");
+            drop(session);
+            create_one_by_one(&mut *checkout(pool).await?, statements).await
+        }
+        other => other,
+    }
 }
 
 /// `statements`, idempotent DDL (`CREATE … IF NOT EXISTS`), run one at a time without a
@@ -130,10 +163,10 @@ pub(crate) fn refused_transaction(e: &Error, session: &crate::Session) -> bool {
 /// (23505, 42P07, 42710) means the object is there.
 pub(crate) async fn create_one_by_one(
     session: &mut crate::Session,
-    statements: impl IntoIterator<Item = String>,
+    statements: &[String],
 ) -> Result<()> {
     for statement in statements {
-        match crate::WriteContext::execute_update(session, &statement, &[]).await {
+        match crate::WriteContext::execute_update(session, statement, &[]).await {
             Ok(_) => {}
             Err(e) if matches!(e.code(), Some("23505" | "42P07" | "42710")) => {}
             Err(e) => return Err(e),

@@ -12,7 +12,7 @@ use crate::ident::{Ident, MAX_IDENT_LEN, validate};
 use crate::param::Param;
 use crate::pool::AbstractSessionPool;
 use crate::pool::SharedPool;
-use crate::session::{Context, ReadContext, WriteContext};
+use crate::session::Context;
 use crate::support::{check_text, checkout, is_postgres, read_rows, retry_idempotent};
 use crate::value::FromValue;
 
@@ -162,36 +162,12 @@ impl ItemsStore {
     }
 
     async fn create_tables_once(&self) -> Result<()> {
-        let mut session = checkout(&self.pool).await?;
+        let session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let t = &self.tables;
-        let ddl = || schema::ddl(&t.sessions, &t.messages, &t.index, postgres);
-        let created = async {
-            let mut tx = session.transaction().await?;
-            if postgres {
-                tx.execute_sql(
-                    "SELECT pg_advisory_xact_lock(hashtext('session_pool.items.create_tables'))",
-                    &[],
-                )
-                .await?;
-            }
-            for statement in ddl() {
-                tx.execute_update(&statement, &[]).await?;
-            }
-            tx.commit().await.map(drop)
-        }
-        .await;
-        match created {
-            Err(e) if crate::support::refused_transaction(&e, &session) => {
-                // A pooler in statement mode: one statement at a time.
-                tracing::debug!(target: "session_pool::items", error = %e,
-                    "transaction refused; creating the items tables one statement at a time");
-                drop(session);
-                let mut fresh = checkout(&self.pool).await?;
-                crate::support::create_one_by_one(&mut fresh, ddl()).await
-            }
-            other => other,
-        }
+        let ddl = schema::ddl(&t.sessions, &t.messages, &t.index, postgres);
+        let lock = "session_pool.items.create_tables";
+        crate::support::create_locked(&self.pool, session, postgres, lock, &ddl).await
     }
 
     /// The conversation `session_id`: any non-empty text without NUL, of any length, as

@@ -18,8 +18,8 @@ use crate::param::Param;
 use crate::pool::AbstractSessionPool;
 use crate::pool::SharedPool;
 use crate::row::only;
+use crate::session::Context;
 use crate::session::Session;
-use crate::session::{Context, ReadContext, WriteContext};
 use crate::support::{
     Binds, Placeholder, SqlCache, check_id, check_object, checkout, is_postgres, read_rows,
     retry_idempotent,
@@ -244,43 +244,14 @@ impl AdkStore {
         self.form(&mut *session, postgres).await?;
         if postgres && self.portable_ddl {
             let ddl = schema::ddl(&self.tables, true, true);
-            return crate::support::create_one_by_one(&mut session, ddl).await;
+            return crate::support::create_one_by_one(&mut session, &ddl).await;
         }
-        match Self::create_in_transaction(&mut session, &self.tables, postgres).await {
-            Err(e) if crate::support::refused_transaction(&e, &session) => {
-                // A pooler in statement mode: as SQLSpec's store, one statement at a time.
-                tracing::debug!(target: "session_pool::adk", error = %e,
-                    "transaction refused; creating the ADK tables one statement at a time");
-                drop(session);
-                let mut fresh = checkout(&self.pool).await?;
-                let ddl = schema::ddl(&self.tables, postgres, false);
-                crate::support::create_one_by_one(&mut fresh, ddl).await?;
-            }
-            other => other?,
-        }
+        let ddl = schema::ddl(&self.tables, postgres, false);
+        let lock = "session_pool.adk.create_tables";
+        crate::support::create_locked(&self.pool, session, postgres, lock, &ddl).await?;
         tracing::debug!(target: "session_pool::adk", sessions = %self.tables.sessions,
             events = %self.tables.events, "ADK tables ready");
         Ok(())
-    }
-
-    async fn create_in_transaction(
-        session: &mut crate::Session,
-        tables: &Tables,
-        postgres: bool,
-    ) -> Result<()> {
-        let mut tx = session.transaction().await?;
-        if postgres {
-            // Concurrent `CREATE TABLE IF NOT EXISTS` can still collide in the catalog.
-            tx.execute_sql(
-                "SELECT pg_advisory_xact_lock(hashtext('session_pool.adk.create_tables'))",
-                &[],
-            )
-            .await?;
-        }
-        for statement in schema::ddl(tables, postgres, false) {
-            tx.execute_update(&statement, &[]).await?;
-        }
-        tx.commit().await.map(drop)
     }
 
     /// Creates a session with the initial `state` (a JSON object). `owner_id` fills the
