@@ -167,12 +167,7 @@ impl Conn {
                 // connection the pooler lends, and leak to its other clients. The statement
                 // timeout goes with each statement; backend pids change per transaction.
                 if role.is_some() {
-                    return Err(Error::Unsupported(
-                        "a database role through a transaction pooler: `SET ROLE` would \
-                         land on a shared server connection; connect as that role instead"
-                            .into(),
-                    )
-                    .into());
+                    return Err(crate::pooler::role_refused().into());
                 }
                 let _ = (statement_timeout, detect);
                 Ok(Prepared {
@@ -459,6 +454,15 @@ impl<'a> RawConnection<'a> {
             RawConnection::Postgres(c) | RawConnection::PostgresPooled(c, _) => {
                 c.clear_cached_statements().await
             }
+        }
+    }
+
+    /// This connection, to be used through a transaction pooler from now on.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn into_pooled(self) -> Self {
+        match self {
+            RawConnection::Postgres(c) => RawConnection::PostgresPooled(c, PoolerLink::default()),
+            other => other,
         }
     }
 

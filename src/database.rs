@@ -113,11 +113,20 @@ impl DatabaseOptions {
     /// declared either way each new session first asks the server whether its statement
     /// was renamed (in the statement that learns its backend pid, before it sets
     /// anything); if so, that session and every later one run in this mode, and a
-    /// warning says to add `?pgbouncer=true`. Poolers that pass statement names through
-    /// (PgBouncer before 1.21, or with `max_prepared_statements = 0`) fail on the first
-    /// statement that meets another server connection with [`Error::UndeclaredPooler`],
-    /// which names the fix. Session-mode pooling renames nothing and keeps the direct
-    /// mode.
+    /// warning says to add `?pgbouncer=true`. A pooler that passes statement names
+    /// through (PgBouncer before 1.21, or 1.21–1.23 with their default
+    /// `max_prepared_statements = 0`; PgCat without its statement cache) is found by the
+    /// first statement it refuses (a session's statement prepared on one server connection
+    /// is missing on another): the database goes over to this mode, every session before
+    /// its next statement, and the refused statement runs again (in a transaction, it is
+    /// a retryable [`Error::Aborted`], which `run_in_transaction` runs again); a warning
+    /// says to add `?pgbouncer=true`. Until then sessions run in the direct mode on shared
+    /// server connections, so declare the pooler where a
+    /// [`statement_timeout`](DatabaseOptions::statement_timeout) is set (each direct
+    /// session sets it on the server connection it starts on). A session with a
+    /// [`database_role`](crate::SessionOptions) cannot go over and fails with
+    /// [`Error::UndeclaredPooler`], which names the fix. Session-mode pooling renames
+    /// nothing and keeps the direct mode.
     ///
     /// In this mode:
     ///
@@ -598,6 +607,19 @@ impl Database {
     /// A session found a transaction pooler: later sessions connect in the pooler mode.
     pub(crate) fn found_pooler(&self) {
         self.inner.pooler.found(&self.inner.name);
+    }
+
+    /// No pooler was declared either way (`?pgbouncer=`), so sessions may find one.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn pooler_undeclared(&self) -> bool {
+        self.inner.pooler.undeclared()
+    }
+
+    /// A session was moved to another server connection than its statements were
+    /// prepared on: the sessions go over to the pooler mode.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn found_passing_pooler(&self) {
+        self.inner.pooler.found_passing(&self.inner.name);
     }
 
     pub(crate) fn statement_timeout(&self) -> Option<Duration> {

@@ -132,7 +132,11 @@ pub enum Error {
     /// always a transaction-mode pooler (PgBouncer's `pool_mode = transaction`, Supavisor's
     /// transaction mode, port 6543 on Supabase) that moved the session to another server
     /// connection, the database not being opened for one; otherwise `DISCARD ALL` or
-    /// `DEALLOCATE` run through the session. The session is marked broken (a pool replaces
+    /// `DEALLOCATE` run through the session. Where no pooler was declared either way, a
+    /// session without a role finds out which, goes over to the pooler mode (or prepares
+    /// its statements anew) and runs the statement again, so this error reaches the caller
+    /// only with `?pgbouncer=false`, a database role, or a pooler that keeps moving the
+    /// session before it finds out. The session is then marked broken (a pool replaces
     /// it); the fix is the URL's `?pgbouncer=true` (or
     /// [`DatabaseOptions::transaction_pooler`](crate::DatabaseOptions::transaction_pooler)).
     #[error(

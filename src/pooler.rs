@@ -59,6 +59,16 @@ impl Mark {
     }
 }
 
+/// A database role through a transaction pooler, refused: the error says why.
+#[cfg(feature = "postgres")]
+pub(crate) fn role_refused() -> crate::Error {
+    crate::Error::Unsupported(
+        "a database role through a transaction pooler: `SET ROLE` would land on a shared \
+         server connection; connect as that role instead"
+            .into(),
+    )
+}
+
 /// A database's knowledge of a transaction pooler in front of its server.
 #[derive(Debug)]
 pub(crate) struct PoolerMode {
@@ -87,8 +97,16 @@ impl PoolerMode {
         self.declared.is_none() && !self.found.load(Ordering::Relaxed)
     }
 
-    /// A session of `database` found a transaction pooler: later sessions connect in the
-    /// pooler mode. Warns once per database, since the URL should say so.
+    /// None was declared either way, so one may be found: by a new session whose statement
+    /// was renamed, or by a session moved to another server connection.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn undeclared(&self) -> bool {
+        self.declared.is_none()
+    }
+
+    /// A new session of `database` found its first statement renamed by a transaction
+    /// pooler: later sessions connect in the pooler mode. Warns once per database, since
+    /// the URL should say so.
     pub(crate) fn found(&self, database: &str) {
         if !self.found.swap(true, Ordering::Relaxed) {
             tracing::warn!(
@@ -98,6 +116,27 @@ impl PoolerMode {
                  (PgBouncer 1.21 or later): sessions now run as with `?pgbouncer=true`, \
                  setting nothing on shared server connections; add `?pgbouncer=true` to \
                  the URL to say so"
+            );
+        }
+    }
+
+    /// A session of `database` ran on another server connection than the one its
+    /// statements were prepared on: a transaction-mode pooler that passes statement names
+    /// through (PgBouncer before 1.21, or with `max_prepared_statements = 0`; PgCat without
+    /// its statement cache). Sessions go over to the pooler mode (`session/passthrough.rs`).
+    /// Warns once per database: what direct sessions set before (a statement timeout)
+    /// stays on the server connections they set it on.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn found_passing(&self, database: &str) {
+        if !self.found.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                target: "session_pool::database",
+                database,
+                "a transaction-mode pooler moved a session to another server connection, \
+                 where its prepared statements were not: sessions now run as with \
+                 `?pgbouncer=true`; add `?pgbouncer=true` to the URL so that they do from \
+                 the start (a statement timeout sessions set before stays on the server \
+                 connections they set it on)"
             );
         }
     }

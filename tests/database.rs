@@ -165,10 +165,12 @@ async fn wrong_postgres_database_is_a_connect_error() {
     let base = url.rsplit_once('/').unwrap().0;
     match Database::open(&format!("{base}/no_such_database_here")).await {
         Err(Error::Connect { source, .. }) => {
-            // The server's words, or PgBouncer's when the tests run through it.
+            // The server's words, or PgBouncer's or PgCat's when the tests run through one.
             let msg = source.to_string();
             assert!(
-                msg.contains("does not exist") || msg.contains("no such database"),
+                msg.contains("does not exist")
+                    || msg.contains("no such database")
+                    || msg.contains("No pool configured for database"),
                 "{msg}"
             )
         }

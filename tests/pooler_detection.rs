@@ -34,9 +34,21 @@ async fn server_timeouts(url: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pooler_that_renames_statements_is_found() {
-    let Some(url) = common::pgbouncer("PGBOUNCER_CURRENT_SMALL_URL") else {
-        return;
-    };
+    if let Some(url) = common::pgbouncer("PGBOUNCER_CURRENT_SMALL_URL") {
+        found_by_its_renamed_statements(&url).await;
+    }
+}
+
+/// PgCat with its statement cache renames them too (`PGCAT_<n>`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgcat_with_its_statement_cache_is_found() {
+    if let Some(url) = common::pgbouncer("PGCAT_URL") {
+        found_by_its_renamed_statements(&url).await;
+    }
+}
+
+async fn found_by_its_renamed_statements(url: &str) {
+    let url = url.to_owned();
     let timeout = Duration::from_millis(250);
     let db = DatabaseOptions::new(&url)
         .statement_timeout(timeout)

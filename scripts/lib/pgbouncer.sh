@@ -6,7 +6,8 @@
 # entries, exported as URLs:
 #
 # - the distribution's (`apt-get install pgbouncer`; Debian 12 ships 1.18, which passes
-#   prepared statements through unchanged, so undeclared ones fail in transaction mode):
+#   prepared statements' names through unchanged, so sessions that did not declare it find
+#   it at the first statement it refuses, tests/pooler_passthrough.rs):
 #     PGBOUNCER_URL          transaction mode, pool_size 20 (the many-processes test)
 #     PGBOUNCER_SMALL_URL    transaction mode, the default pool size 4
 #     PGBOUNCER_SESSION_URL  session mode, pool_size 20

@@ -72,25 +72,40 @@ impl Limit {
     }
 }
 
-/// Runs `$body`, one statement on the executor `$e` (`$exec` reborrowed), and, if a schema
-/// change left the statement's prepared form stale, once more on `$exec` after the session
-/// prepares its statements anew (`prepared.rs`). That error comes as such only outside a
-/// transaction, where nothing ran the first time; inside one it aborts the transaction,
-/// and `Meta::fail` makes it a retryable `Error::Aborted`.
+/// Runs `$body`, one statement on the executor `$e` (`$exec` reborrowed), and runs it
+/// again where the server refused it before it ran, for what the session can mend:
+///
+/// - a schema change left the statement's prepared form stale: once more after the
+///   session prepares its statements anew (`prepared.rs`);
+/// - the server connection did not hold the session's prepared statements: after the
+///   session finds out why, going over to the pooler mode if a pooler moved it
+///   (`passthrough.rs`), a few times (a pooler may move it again before it finds out).
+///
+/// Those errors come as such only outside a transaction, where nothing ran; inside one
+/// they abort the transaction, and `Meta::fail` makes them a retryable `Error::Aborted`.
 macro_rules! replanned {
     ($exec:ident, |$e:ident| $body:expr) => {{
         let mut exec = $exec;
-        let first = {
-            let $e = exec.again();
-            $body.await
-        };
-        match first {
-            Err(e) if e.is_stale_plan() => {
-                exec.prepare_anew().await?;
-                let $e = exec;
+        let mut stale = 1;
+        #[cfg(feature = "postgres")]
+        let mut lost = 3;
+        loop {
+            let res = {
+                let $e = exec.again();
                 $body.await
+            };
+            match res {
+                Err(e) if stale > 0 && e.is_stale_plan() => {
+                    stale -= 1;
+                    exec.prepare_anew().await?;
+                }
+                #[cfg(feature = "postgres")]
+                Err(Error::UndeclaredPooler { .. }) if lost > 0 && exec.meta.statements_lost => {
+                    lost -= 1;
+                    exec = exec.find_out().await?;
+                }
+                other => break other,
             }
-            other => other,
         }
     }};
 }
@@ -143,6 +158,29 @@ impl<'a> Exec<'a> {
     /// After a statement of this session went stale: its statements prepared anew.
     async fn prepare_anew(&mut self) -> Result<()> {
         super::prepared::catch_up(self.conn.reborrow(), self.meta, self.db).await
+    }
+
+    /// After a statement was refused for a prepared statement the server connection did
+    /// not hold: this executor, in the pooler mode if a pooler moved the session.
+    #[cfg(feature = "postgres")]
+    async fn find_out(self) -> Result<Exec<'a>> {
+        let Exec {
+            mut conn,
+            meta,
+            db,
+            limit,
+        } = self;
+        // Boxed: rare, and a round trip's state would otherwise sit in every statement's
+        // future.
+        if Box::pin(super::passthrough::find_out(conn.reborrow(), meta, db)).await? {
+            conn = conn.into_pooled();
+        }
+        Ok(Exec {
+            conn,
+            meta,
+            db,
+            limit,
+        })
     }
 
     /// Runs one statement: `op` on the connection, in the statement's span, within the
@@ -234,6 +272,24 @@ impl<'a> Exec<'a> {
                         if let Err(e) = super::prepared::catch_up(conn.reborrow(), meta, db).await {
                             yield Err(e);
                             break 'run;
+                        }
+                        continue 'run;
+                    }
+                    #[cfg(feature = "postgres")]
+                    if again
+                        && meta.statements_lost
+                        && matches!(&r, Err(Error::UndeclaredPooler { .. }))
+                    {
+                        // Refused before any row, too (see `replanned!`).
+                        again = false;
+                        drop(rows);
+                        match super::passthrough::find_out(conn.reborrow(), meta, db).await {
+                            Ok(true) => conn = conn.into_pooled(),
+                            Ok(false) => {}
+                            Err(e) => {
+                                yield Err(e);
+                                break 'run;
+                            }
                         }
                         continue 'run;
                     }

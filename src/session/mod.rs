@@ -9,6 +9,8 @@ use crate::database::Database;
 use crate::error::{Class, Error, Result, classify, database_from, typed};
 
 pub(crate) mod exec;
+#[cfg(feature = "postgres")]
+mod passthrough;
 mod prepared;
 mod query;
 #[cfg(feature = "postgres")]
@@ -96,6 +98,16 @@ pub(crate) struct Meta {
     /// cut-off one is found and cancelled.
     #[cfg(feature = "postgres")]
     pub(crate) pooled_mark: Option<crate::pooler::Mark>,
+    /// A direct PostgreSQL session that may go over to the pooler mode if it finds itself
+    /// moved between server connections: no pooler was declared either way, and it
+    /// assumed no role (`SET ROLE` on a shared server connection cannot be taken back).
+    #[cfg(feature = "postgres")]
+    pub(crate) may_go_pooled: bool,
+    /// A statement failed because the server connection did not hold the session's
+    /// prepared statements: before its next statement the session finds out why
+    /// (`passthrough.rs`).
+    #[cfg(feature = "postgres")]
+    pub(crate) statements_lost: bool,
     /// Reset the connection's state before its next use (a pool's reset on release).
     pub(crate) needs_reset: bool,
     /// Times a pool handed the session out and got it back.
@@ -137,7 +149,23 @@ impl Meta {
                 "session lost its connection"
             );
         }
-        if class == Class::UndeclaredPooler {
+        if class == Class::UndeclaredPooler && self.finds_out_why() {
+            // Outside a transaction nothing ran (the server refused the statement's Parse
+            // or Bind), and the executor runs it again; inside one, it is aborted.
+            if self.tx_open {
+                let (code, message) = crate::error::describe(&err);
+                let message = format!(
+                    "{message} (the session's prepared statements were not on the server \
+                     connection; run the transaction again)"
+                );
+                self.last_abort = Some((code.clone(), message.clone()));
+                return Error::Aborted {
+                    code,
+                    message,
+                    source: Some(err),
+                };
+            }
+        } else if class == Class::UndeclaredPooler {
             // Its statement cache matches no server connection any more.
             self.broken = true;
             tracing::warn!(
@@ -181,6 +209,34 @@ impl Meta {
             }
             Err(err) => database_from(err),
         }
+    }
+
+    /// A statement failed because the server connection lacked the session's prepared
+    /// statements. True if the session finds out why before its next statement
+    /// (`passthrough.rs`): moved by a pooler, it goes over to the pooler mode; on its own
+    /// backend, it prepares its statements anew. False if it cannot go over (a declared
+    /// mode, a role), and is given up instead.
+    #[cfg(feature = "postgres")]
+    fn finds_out_why(&mut self) -> bool {
+        self.statements_lost = self.may_go_pooled && self.pooled_mark.is_none();
+        self.statements_lost
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn finds_out_why(&mut self) -> bool {
+        false
+    }
+
+    /// The session's connection is to be used as through a transaction pooler from now
+    /// on: it names no backend, and its statements carry a mark.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn go_pooled(&mut self) {
+        if self.pooled_mark.is_some() {
+            return;
+        }
+        let host = self.backend.take().map_or(0, |b| b.host);
+        let key = uuid::Uuid::parse_str(&self.id).map_or(0, |u| u.as_u64_pair().0);
+        self.pooled_mark = Some(crate::pooler::Mark { host, key });
     }
 
     /// Notes a server error that aborts the open transaction, if one is open (see
@@ -457,10 +513,26 @@ impl Session {
                     ExecError::Sql(e) => crate::error::from_sqlx(e),
                 };
                 let detect = database.detects_pooler();
-                let mut prepared = conn
+                let first = conn
                     .prepare_session(role.as_deref(), statement_timeout, detect)
-                    .await
-                    .map_err(crate_error)?;
+                    .await;
+                #[cfg(feature = "postgres")]
+                let first = match first {
+                    // The first statement of a new connection met another client's of the
+                    // same name, or was prepared and bound on different server connections:
+                    // a pooler that passes statement names through. Nothing was set.
+                    Err(ExecError::Sql(e))
+                        if classify(&e) == Class::UndeclaredPooler
+                            && database.pooler_undeclared() =>
+                    {
+                        database.found_passing_pooler();
+                        conn = conn.into_pooled();
+                        conn.prepare_session(role.as_deref(), statement_timeout, false)
+                            .await
+                    }
+                    other => other,
+                };
+                let mut prepared = first.map_err(crate_error)?;
                 if prepared.pooler_found {
                     // Nothing was set on it: readied again as through a declared pooler.
                     database.found_pooler();
@@ -499,6 +571,10 @@ impl Session {
             in_flight: false,
             #[cfg(feature = "postgres")]
             pooled_mark,
+            #[cfg(feature = "postgres")]
+            may_go_pooled: role.is_none() && self.database.pooler_undeclared(),
+            #[cfg(feature = "postgres")]
+            statements_lost: false,
             needs_reset: false,
             uses: 0,
             tally: std::sync::Arc::default(),
@@ -531,6 +607,22 @@ impl Session {
             // statement's.
             Box::pin(live.settle(&self.database)).await?;
         }
+        #[cfg(feature = "postgres")]
+        if live.meta.statements_lost {
+            let db = &self.database;
+            Box::pin(passthrough::find_out(
+                live.conn.as_mut(),
+                &mut live.meta,
+                db,
+            ))
+            .await?;
+        }
+        #[cfg(feature = "postgres")]
+        if matches!(live.conn, Conn::Postgres(_)) && self.database.transaction_pooler() {
+            // Another session found a pooler that passes statement names through.
+            self.go_pooled()?;
+        }
+        let live = self.live.as_mut().ok_or(Error::NotCreated)?;
         let timeout = self.database.check_timeout();
         // Before anything else is prepared on it.
         prepared::catch_up(live.conn.as_mut(), &mut live.meta, &self.database).await?;
@@ -549,6 +641,39 @@ impl Session {
         live.meta.last_used = Instant::now();
         live.meta.touched = coarsetime::Instant::now_without_cache_update();
         Ok((live.conn.as_mut(), &mut live.meta, &self.database))
+    }
+
+    /// Goes over to the pooler mode the database found (`passthrough.rs`), unless the
+    /// session assumed a role: then it is given up, since the role may be set on a server
+    /// connection the pooler shares.
+    #[cfg(feature = "postgres")]
+    fn go_pooled(&mut self) -> Result<()> {
+        let Some(live) = self.live.take() else {
+            return Ok(());
+        };
+        let Live {
+            conn,
+            mut meta,
+            replica,
+        } = *live;
+        let res = if meta.may_go_pooled {
+            meta.go_pooled();
+            Ok(())
+        } else {
+            meta.broken = true;
+            Err(crate::pooler::role_refused())
+        };
+        let conn = if meta.broken {
+            conn
+        } else {
+            conn.into_pooled()
+        };
+        self.live = Some(Box::new(Live {
+            conn,
+            meta,
+            replica,
+        }));
+        res
     }
 
     /// True if the session's connection is alive on the server: one cheap round trip.

@@ -442,17 +442,17 @@ pub async fn run_python(
     })
 }
 
-/// A PgBouncer URL `scripts/test` exported (`PGBOUNCER_URL`, `PGBOUNCER_SMALL_URL`,
-/// `PGBOUNCER_SESSION_URL`); `None` (test skipped) only outside CI.
+/// A pooler's URL `scripts/test` exported (`PGBOUNCER_URL`, `PGBOUNCER_SMALL_URL`,
+/// `PGBOUNCER_SESSION_URL`, `PGCAT_URL`…); `None` (test skipped) only outside CI.
 pub fn pgbouncer(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if url.starts_with("postgres") => Some(url),
         _ if in_ci() => panic!(
             "CI=true but {var} is not set: run the tests with scripts/test, which starts \
-             PgBouncer in transaction mode"
+             the poolers (PgBouncer, PgCat) in transaction mode"
         ),
         _ => {
-            eprintln!("skipping: set {var} to a PgBouncer URL (scripts/test does)");
+            eprintln!("skipping: set {var} to a pooler's URL (scripts/test does)");
             None
         }
     }
