@@ -20,6 +20,15 @@ const SELECT: &str = "SELECT $1::int8 + 1 AS n";
 /// prepared statements, which another test's sessions would leave there.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The pooler's URL in `var`, with this test's turn (see [`SERIAL`]) and fresh server
+/// connections.
+async fn pooler(var: &str) -> Option<(String, tokio::sync::MutexGuard<'static, ()>)> {
+    let url = common::pgbouncer(var)?;
+    let serial = SERIAL.lock().await;
+    fresh_backends(&url).await;
+    Some((url, serial))
+}
+
 /// Every server connection of the pooler's entry at `url` (four) cleared of prepared
 /// statements, as a pooler's new server connections are: a new session's first statement
 /// then meets no other client's of the same name.
@@ -65,11 +74,9 @@ async fn hold_backend_of(url: &str, pid: i32) -> Vec<sqlx::PgConnection> {
 /// again, the session now in the pooler mode; a stream too.
 #[tokio::test]
 async fn a_moved_session_goes_over_and_its_statement_runs_again() {
-    let Some(url) = common::pgbouncer("PGBOUNCER_SMALL_URL") else {
+    let Some((url, _serial)) = pooler("PGBOUNCER_SMALL_URL").await else {
         return;
     };
-    let _serial = SERIAL.lock().await;
-    fresh_backends(&url).await;
     let db = Database::open(&url).await.unwrap();
     let mut s = db.session();
     s.create().await.unwrap();
@@ -104,11 +111,9 @@ async fn a_moved_session_goes_over_and_its_statement_runs_again() {
 /// itself goes over before its next statement.
 #[tokio::test]
 async fn a_moved_transaction_is_run_again() {
-    let Some(url) = common::pgbouncer("PGBOUNCER_SMALL_URL") else {
+    let Some((url, _serial)) = pooler("PGBOUNCER_SMALL_URL").await else {
         return;
     };
-    let _serial = SERIAL.lock().await;
-    fresh_backends(&url).await;
     let db = Database::open(&url).await.unwrap();
     let table = unique("passthrough");
     let mut s = db.session();
@@ -174,22 +179,18 @@ async fn a_moved_transaction_is_run_again() {
 /// mixed work of transactions, batches and snapshots afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_sessions_over_four_server_connections_all_succeed() {
-    let Some(url) = common::pgbouncer("PGBOUNCER_SMALL_URL") else {
+    let Some((url, _serial)) = pooler("PGBOUNCER_SMALL_URL").await else {
         return;
     };
-    let _serial = SERIAL.lock().await;
-    fresh_backends(&url).await;
     eight_sessions_then_a_pool(&url).await;
 }
 
 /// The same through PgCat with its defaults (no statement cache: names passed through).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pgcat_without_its_statement_cache_is_found_too() {
-    let Some(url) = common::pgbouncer("PGCAT_DEFAULTS_URL") else {
+    let Some((url, _serial)) = pooler("PGCAT_DEFAULTS_URL").await else {
         return;
     };
-    let _serial = SERIAL.lock().await;
-    fresh_backends(&url).await;
     eight_sessions_then_a_pool(&url).await;
 }
 
@@ -278,11 +279,9 @@ async fn eight_sessions_then_a_pool(url: &str) {
 /// names the fix, and the session is given up.
 #[tokio::test]
 async fn a_pooler_declared_absent_is_named_in_the_error() {
-    let Some(url) = common::pgbouncer("PGBOUNCER_SMALL_URL") else {
+    let Some((url, _serial)) = pooler("PGBOUNCER_SMALL_URL").await else {
         return;
     };
-    let _serial = SERIAL.lock().await;
-    fresh_backends(&url).await;
     let db = Database::open(&format!("{url}?pgbouncer=false"))
         .await
         .unwrap();
@@ -305,11 +304,9 @@ async fn a_pooler_declared_absent_is_named_in_the_error() {
 /// connection the pooler shares): it is given up with the typed error.
 #[tokio::test]
 async fn a_session_with_a_role_is_given_up() {
-    let Some(url) = common::pgbouncer("PGBOUNCER_SMALL_URL") else {
+    let Some((url, _serial)) = pooler("PGBOUNCER_SMALL_URL").await else {
         return;
     };
-    let _serial = SERIAL.lock().await;
-    fresh_backends(&url).await;
     let db = Database::open(&url).await.unwrap();
     let mut s = db.session_with(SessionOptions::default().database_role("postgres"));
     s.create().await.unwrap();

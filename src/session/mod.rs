@@ -153,17 +153,10 @@ impl Meta {
             // Outside a transaction nothing ran (the server refused the statement's Parse
             // or Bind), and the executor runs it again; inside one, it is aborted.
             if self.tx_open {
-                let (code, message) = crate::error::describe(&err);
-                let message = format!(
-                    "{message} (the session's prepared statements were not on the server \
-                     connection; run the transaction again)"
+                return self.aborted(
+                    err,
+                    "the session's prepared statements were not on the server connection",
                 );
-                self.last_abort = Some((code.clone(), message.clone()));
-                return Error::Aborted {
-                    code,
-                    message,
-                    source: Some(err),
-                };
             }
         } else if class == Class::UndeclaredPooler {
             // Its statement cache matches no server connection any more.
@@ -179,17 +172,10 @@ impl Meta {
             if self.tx_open {
                 // The transaction is aborted; run again, with the statements prepared
                 // anew, it can succeed: a retryable abort.
-                let (code, message) = crate::error::describe(&err);
-                let message = format!(
-                    "{message} (a schema change altered the columns a prepared statement \
-                     returns; run the transaction again)"
+                return self.aborted(
+                    err,
+                    "a schema change altered the columns a prepared statement returns",
                 );
-                self.last_abort = Some((code.clone(), message.clone()));
-                return Error::Aborted {
-                    code,
-                    message,
-                    source: Some(err),
-                };
             }
         }
         if class == Class::ConnectionLost {
@@ -208,6 +194,19 @@ impl Meta {
                 e
             }
             Err(err) => database_from(err),
+        }
+    }
+
+    /// A server error that aborted the open transaction for a reason that running it again
+    /// mends (`why`): a retryable [`Error::Aborted`].
+    fn aborted(&mut self, err: sqlx::Error, why: &str) -> Error {
+        let (code, message) = crate::error::describe(&err);
+        let message = format!("{message} ({why}; run the transaction again)");
+        self.last_abort = Some((code.clone(), message.clone()));
+        Error::Aborted {
+            code,
+            message,
+            source: Some(err),
         }
     }
 
