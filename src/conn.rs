@@ -97,21 +97,26 @@ pub(crate) struct Prepared {
     pub(crate) pid: Option<i32>,
     /// The SQLite statement deadline its progress handler checks.
     pub(crate) interrupt: Option<Arc<crate::deadline::Interrupt>>,
-    /// A transaction-mode pooler renamed the session's first statement (see
-    /// `crate::pooler`): nothing was set on the connection, and it is to be used in the
+    /// A transaction-mode pooler shares the session's server connection (see
+    /// `shared_by_pooler!`): nothing was set on the connection, and it is to be used in the
     /// pooler mode.
     pub(crate) pooler_found: bool,
 }
 
-/// Whether the running statement's prepared name is not sqlx's: a pooler renamed it
-/// (PgBouncer's `PGBOUNCER_<n>`). Without a protocol-level statement at all (sqlx's
-/// statement cache off), nothing can be told, and nothing is found.
+/// Whether the server connection holds a prepared statement other than the one running,
+/// a new connection's first (`sqlx_s_1`): then a transaction pooler shares it. One that
+/// renames statements shows the running one under its own name (PgBouncer's
+/// `PGBOUNCER_<n>`, PgCat's `PGCAT_<n>`); one that passes names through leaves the
+/// statements of the clients before on it (sqlx's, asyncpg's, a `PREPARE`). A direct
+/// backend is new and holds none, nor does a session-mode pooler's after its reset
+/// (`DISCARD ALL`). Without a protocol-level statement (sqlx's statement cache off), a
+/// renaming pooler shows nothing; a pooler that passes names through and has given this
+/// session a new server connection shows nothing either, and is found later, at the first
+/// statement it refuses (`session/passthrough.rs`).
 #[cfg(feature = "postgres")]
-macro_rules! renamed_by_pooler {
+macro_rules! shared_by_pooler {
     () => {
-        "(EXISTS (SELECT 1 FROM pg_prepared_statements WHERE NOT from_sql) \
-         AND NOT EXISTS (SELECT 1 FROM pg_prepared_statements \
-         WHERE left(name, 7) = 'sqlx_s_'))"
+        "EXISTS (SELECT 1 FROM pg_prepared_statements WHERE name <> 'sqlx_s_1')"
     };
 }
 
@@ -221,12 +226,12 @@ impl Conn {
         let sql = match (detect, !timeout.is_empty()) {
             (false, false) => "SELECT pg_backend_pid()",
             (false, true) => "SELECT pg_backend_pid(), set_config('statement_timeout', $1, false)",
-            (true, false) => concat!("SELECT pg_backend_pid(), ", renamed_by_pooler!()),
+            (true, false) => concat!("SELECT pg_backend_pid(), ", shared_by_pooler!()),
             (true, true) => concat!(
                 "SELECT pid, renamed, CASE WHEN renamed THEN NULL \
                  ELSE set_config('statement_timeout', $1, false) END \
                  FROM (SELECT pg_backend_pid() AS pid, ",
-                renamed_by_pooler!(),
+                shared_by_pooler!(),
                 " AS renamed) AS p"
             ),
         };

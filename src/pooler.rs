@@ -8,9 +8,13 @@
 //! sets on its connection would then land on shared server connections: its
 //! `statement_timeout`, its `SET ROLE`, its reset on release; and its backend pid, which
 //! timeouts and leak handling signal, would name another client's backend. So unless the
-//! pooler is declared either way, a new session asks the server whether the statement it
-//! is running was renamed, and the database goes over to the pooler mode if it was.
-//! Session-mode pooling does not rename, so it keeps the direct mode.
+//! pooler is declared either way, a new session asks the server whether its server
+//! connection holds prepared statements other than the one it is running (renamed, or
+//! another client's), and the database goes over to the pooler mode if it does.
+//! Session-mode pooling renames nothing and resets server connections between clients,
+//! so it keeps the direct mode. A pooler that passes names through and gave the session a
+//! new server connection is found later, at the first statement it refuses
+//! (`session/passthrough.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -104,18 +108,20 @@ impl PoolerMode {
         self.declared.is_none()
     }
 
-    /// A new session of `database` found its first statement renamed by a transaction
-    /// pooler: later sessions connect in the pooler mode. Warns once per database, since
-    /// the URL should say so.
+    /// A new session of `database` found its server connection shared by a transaction
+    /// pooler (its first statement renamed, or other clients' statements there): later
+    /// sessions connect in the pooler mode. Warns once per database, since the URL should
+    /// say so.
     pub(crate) fn found(&self, database: &str) {
         if !self.found.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 target: "session_pool::database",
                 database,
-                "a transaction-mode pooler renamed this session's prepared statements \
-                 (PgBouncer 1.21 or later): sessions now run as with `?pgbouncer=true`, \
-                 setting nothing on shared server connections; add `?pgbouncer=true` to \
-                 the URL to say so"
+                "a transaction-mode pooler shares this session's server connection (its \
+                 prepared statement renamed, as PgBouncer 1.21 or later and PgCat do, or \
+                 other clients' statements on it): sessions now run as with \
+                 `?pgbouncer=true`, setting nothing on shared server connections; add \
+                 `?pgbouncer=true` to the URL to say so"
             );
         }
     }

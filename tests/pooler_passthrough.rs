@@ -106,6 +106,42 @@ async fn a_moved_session_goes_over_and_its_statement_runs_again() {
     assert_eq!(plus_one(&mut t, 6).await.unwrap(), 7);
 }
 
+/// A server connection that holds another client's prepared statement is a shared one: a
+/// new session finds the pooler at creation, before it sets anything there (its statement
+/// timeout would have stayed on it for the other clients).
+#[tokio::test]
+async fn another_clients_statement_on_the_server_connection_is_found_at_creation() {
+    let Some((url, _serial)) = pooler("PGBOUNCER_SMALL_URL").await else {
+        return;
+    };
+    // Another client's statement, left on the server connection its transaction had.
+    let mut other = common::pooler_conn(&url).await;
+    sqlx::raw_sql("PREPARE another_clients AS SELECT 1")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let db = session_pool::DatabaseOptions::new(&url)
+        .statement_timeout(std::time::Duration::from_millis(250))
+        .open()
+        .await
+        .unwrap();
+    let mut s = db.session();
+    s.create().await.unwrap();
+    assert!(db.transaction_pooler(), "the pooler was not found");
+    assert_eq!(s.backend_pid(), None);
+    assert_eq!(plus_one(&mut s, 1).await.unwrap(), 2);
+    let mut held = common::hold_server_connections(&url, 4).await;
+    for c in &mut held {
+        use sqlx::Row;
+        let row = sqlx::raw_sql("SELECT current_setting('statement_timeout')")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        assert_eq!(row.try_get::<String, _>(0).unwrap(), "0");
+    }
+    common::end_held(held).await;
+}
+
 /// In a transaction the refused statement aborts it: a retryable abort, which
 /// `run_in_transaction` runs again in the pooler mode, and a session that was not moved
 /// itself goes over before its next statement.
