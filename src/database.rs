@@ -110,14 +110,16 @@ impl DatabaseOptions {
     /// Default: found out. A pooler that keeps prepared statements working in transaction
     /// mode by renaming them (PgBouncer 1.21 and later with `max_prepared_statements`, on
     /// by default since 1.24) gives no error to tell it is there, so until one is
-    /// declared either way each new session first asks the server whether its statement
-    /// was renamed (in the statement that learns its backend pid, before it sets
-    /// anything); if so, that session and every later one run in this mode, and a
+    /// declared either way each new session first asks the server whether its server
+    /// connection holds any prepared statement but the one it runs (in the statement that
+    /// learns its backend pid, before it sets anything): its own renamed, or another
+    /// client's. If so, that session and every later one run in this mode, and a
     /// warning says to add `?pgbouncer=true`. A pooler that passes statement names
     /// through (PgBouncer before 1.21, or 1.21–1.23 with their default
-    /// `max_prepared_statements = 0`; PgCat without its statement cache) is found by the
-    /// first statement it refuses (a session's statement prepared on one server connection
-    /// is missing on another): the database goes over to this mode, every session before
+    /// `max_prepared_statements = 0`; PgCat without its statement cache) is found that way
+    /// on a server connection another client used, and otherwise by the first statement it
+    /// refuses (a session's statement prepared on one server connection is missing on
+    /// another): the database goes over to this mode, every session before
     /// its next statement, and the refused statement runs again (in a transaction, it is
     /// a retryable [`Error::Aborted`], which `run_in_transaction` runs again); a warning
     /// says to add `?pgbouncer=true`. Until then sessions run in the direct mode on shared
