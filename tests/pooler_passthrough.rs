@@ -70,6 +70,19 @@ async fn hold_backend_of(url: &str, pid: i32) -> Vec<sqlx::PgConnection> {
     panic!("the pooler did not hand out backend {pid} to three transactions in turn");
 }
 
+/// A direct session of `db` (made with `options`) moved off its server connection after
+/// one statement: the session, and the error its statement got the second time.
+async fn moved_and_refused(url: &str, db: &Database, options: SessionOptions) -> (Session, Error) {
+    let mut s = db.session_with(options);
+    s.create().await.unwrap();
+    plus_one(&mut s, 1).await.unwrap();
+    let pid = s.backend_pid().unwrap();
+    let held = hold_backend_of(url, pid).await;
+    let err = plus_one(&mut s, 1).await.unwrap_err();
+    common::end_held(held).await;
+    (s, err)
+}
+
 /// Outside a transaction: the statement refused on the other server connection runs
 /// again, the session now in the pooler mode; a stream too.
 #[tokio::test]
@@ -321,13 +334,7 @@ async fn a_pooler_declared_absent_is_named_in_the_error() {
     let db = Database::open(&format!("{url}?pgbouncer=false"))
         .await
         .unwrap();
-    let mut s = db.session();
-    s.create().await.unwrap();
-    plus_one(&mut s, 1).await.unwrap();
-    let pid = s.backend_pid().unwrap();
-    let held = hold_backend_of(&url, pid).await;
-    let err = plus_one(&mut s, 1).await.unwrap_err();
-    common::end_held(held).await;
+    let (s, err) = moved_and_refused(&url, &db, SessionOptions::default()).await;
     assert!(matches!(err, Error::UndeclaredPooler { .. }), "{err:?}");
     assert_eq!(err.kind(), session_pool::ErrorKind::Unsupported);
     assert!(matches!(err.code(), Some("26000" | "42P05")), "{err:?}");
@@ -344,13 +351,8 @@ async fn a_session_with_a_role_is_given_up() {
         return;
     };
     let db = Database::open(&url).await.unwrap();
-    let mut s = db.session_with(SessionOptions::default().database_role("postgres"));
-    s.create().await.unwrap();
-    plus_one(&mut s, 1).await.unwrap();
-    let pid = s.backend_pid().unwrap();
-    let held = hold_backend_of(&url, pid).await;
-    let err = plus_one(&mut s, 1).await.unwrap_err();
-    common::end_held(held).await;
+    let role = SessionOptions::default().database_role("postgres");
+    let (s, err) = moved_and_refused(&url, &db, role).await;
     assert!(matches!(err, Error::UndeclaredPooler { .. }), "{err:?}");
     assert!(s.is_broken());
 }
