@@ -28,7 +28,10 @@ pgcat_build() {
   echo "pgcat: building $PGCAT_REV" >&2
   rm -rf "$dir" && mkdir -p "$dir"
   tar -xzf "scripts/vendor/pgcat-$PGCAT_REV.tar.gz" -C "$dir" || return 1
-  (cd "$dir/pgcat" && cargo build --release --locked >"$dir/build.log" 2>&1) || {
+  # Its own target directory, whatever CARGO_TARGET_DIR says, so the binary is where
+  # this looks for it.
+  (cd "$dir/pgcat" && cargo build --release --locked --target-dir "$dir/pgcat/target" \
+    >"$dir/build.log" 2>&1) || {
     echo "pgcat: build failed, see $dir/build.log" >&2
     return 1
   }
