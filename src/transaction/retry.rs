@@ -163,16 +163,16 @@ pub(crate) async fn token_after_commit(session: &mut Session) -> Option<crate::C
 }
 
 /// The retry schedule after aborts: jittered exponential pauses until the deadline.
-pub(super) struct Backoff {
+pub(crate) struct Backoff {
     options: TransactionOptions,
     deadline: Instant,
     step: Duration,
     /// Attempts so far.
-    pub(super) attempts: u32,
+    pub(crate) attempts: u32,
 }
 
 impl Backoff {
-    pub(super) fn new(options: TransactionOptions) -> Backoff {
+    pub(crate) fn new(options: TransactionOptions) -> Backoff {
         Backoff {
             deadline: Instant::now() + options.timeout,
             step: options.initial_backoff,
@@ -183,7 +183,7 @@ impl Backoff {
 
     /// After an aborted attempt: waits before the next one, or gives up with
     /// [`Error::DeadlineExceeded`] when the deadline has passed.
-    pub(super) async fn after_abort(&mut self, abort: Error) -> Result<(), Error> {
+    pub(crate) async fn after_abort(&mut self, abort: Error) -> Result<(), Error> {
         let now = Instant::now();
         if now >= self.deadline {
             tracing::warn!(target: "session_pool::transaction", attempts = self.attempts,

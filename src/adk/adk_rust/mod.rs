@@ -13,9 +13,6 @@ use super::service::{AgentSession, GetSessionConfig, SessionService};
 use crate::error::{Error, ErrorKind};
 use session::AdkRustSession;
 
-/// How many times an append is retried when another append to the same session won.
-const APPEND_ATTEMPTS: usize = 16;
-
 /// This crate's error as ADK-Rust's, by category, keeping it as the source.
 fn adk_error(e: Error) -> AdkError {
     let (category, code) = match e.kind() {
@@ -69,7 +66,14 @@ impl SessionService {
         event: &adk_core::Event,
     ) -> adk_core::Result<()> {
         let event = convert::from_adk(event).map_err(event_error)?;
-        for _ in 0..APPEND_ATTEMPTS {
+        // The schedule `run_in_transaction` retries aborts on: jittered exponential pauses
+        // (from 5 ms) within its deadline (30 s), so that appends racing for one session
+        // spread out instead of meeting again at once.
+        let options = crate::TransactionOptions::default();
+        let timeout = options.timeout;
+        let mut backoff = crate::transaction::retry::Backoff::new(options);
+        loop {
+            backoff.attempts += 1;
             // The session's own keys and version are all an append needs (the app and
             // user keys are merged into their rows by the store).
             let Some(mut session) = self.current(session_id, owner).await.map_err(adk_error)?
@@ -78,7 +82,11 @@ impl SessionService {
                 return Err(not_found(app, user, session_id));
             };
             match self.append_event(&mut session, event.clone()).await {
-                Err(Error::StaleSession { .. }) => continue,
+                Err(stale @ Error::StaleSession { .. }) => {
+                    if backoff.after_abort(stale).await.is_err() {
+                        break;
+                    }
+                }
                 other => return other.map(drop).map_err(adk_error),
             }
         }
@@ -87,8 +95,9 @@ impl SessionService {
             ErrorCategory::Unavailable,
             "session.contended",
             format!(
-                "session '{session_id}': {APPEND_ATTEMPTS} concurrent appends won in a row; \
-                 try again"
+                "session '{session_id}': concurrent appends kept winning for {timeout:?} \
+                 ({} attempts); try again",
+                backoff.attempts
             ),
         ))
     }
@@ -126,8 +135,9 @@ impl SessionService {
 ///   is not an error.
 /// - `append_event`: `temp:` keys are dropped from the stored delta; the event, the
 ///   session's keys and the `app:`/`user:` keys are written atomically. Concurrent appends
-///   to one session are serialized by the store's compare-and-swap and retried, so no
-///   delta is lost. A partial (streaming) event is not stored, as in ADK-Python.
+///   to one session are serialized by the store's compare-and-swap and retried after
+///   jittered pauses (as `run_in_transaction` retries aborts, within 30 s), so no delta is
+///   lost. A partial (streaming) event is not stored, as in ADK-Python.
 ///
 /// **Events** keep every field: those the seed's columns have are stored there, the rest
 /// (`usage_metadata`, `event_metadata`, `tool_confirmation`, `route`, …) as JSON beside
