@@ -515,32 +515,28 @@ impl Session {
                 let first = conn
                     .prepare_session(role.as_deref(), statement_timeout, detect)
                     .await;
-                #[cfg(feature = "postgres")]
-                let first = match first {
-                    // The first statement of a new connection met another client's of the
-                    // same name, or was prepared and bound on different server connections:
-                    // a pooler that passes statement names through. Nothing was set.
-                    Err(ExecError::Sql(e))
-                        if classify(&e) == Class::UndeclaredPooler
-                            && database.pooler_undeclared() =>
-                    {
-                        database.found_passing_pooler();
-                        conn = conn.into_pooled();
-                        conn.prepare_session(role.as_deref(), statement_timeout, false)
-                            .await
+                // A pooler shares the server connection: the check found the statement
+                // renamed or another client's there, or the first statement itself met
+                // another client's of the same name (or was prepared and bound on
+                // different server connections). Nothing was set on it: readied again as
+                // through a declared pooler.
+                let shared = match &first {
+                    Ok(prepared) => prepared.pooler_found,
+                    #[cfg(feature = "postgres")]
+                    Err(ExecError::Sql(e)) => {
+                        classify(e) == Class::UndeclaredPooler && database.pooler_undeclared()
                     }
-                    other => other,
+                    Err(_) => false,
                 };
-                let mut prepared = first.map_err(crate_error)?;
-                if prepared.pooler_found {
-                    // Nothing was set on it: readied again as through a declared pooler.
+                let prepared = if shared {
                     database.found_pooler();
                     conn = conn.into_pooled();
-                    prepared = conn
-                        .prepare_session(role.as_deref(), statement_timeout, false)
+                    conn.prepare_session(role.as_deref(), statement_timeout, false)
                         .await
-                        .map_err(crate_error)?;
+                } else {
+                    first
                 }
+                .map_err(crate_error)?;
                 Ok((conn, (prepared, host)))
             })
             .await?;
