@@ -34,6 +34,11 @@ pub(crate) trait IntoSql: Clone {
     fn star_columns(&self) -> bool {
         false
     }
+    /// PostgreSQL: whether `params` fit the types the text's first run was prepared with.
+    #[cfg(feature = "postgres")]
+    fn verdict(&self, params: &[impl AsParam]) -> crate::param_types::Verdict {
+        crate::param_types::verdict(self.text(), params)
+    }
 }
 
 impl IntoSql for &str {
@@ -73,6 +78,38 @@ impl IntoSql for Arc<str> {
     }
     fn text(&self) -> &str {
         self
+    }
+}
+
+/// A statement text built once and run many times (the stores' `SqlCache`), with what the
+/// parameter check learned about it (`param_types::KnownTypes`).
+#[derive(Debug)]
+pub(crate) struct CachedSql {
+    text: Arc<str>,
+    #[cfg(feature = "postgres")]
+    types: crate::param_types::KnownTypes,
+}
+
+impl From<String> for CachedSql {
+    fn from(text: String) -> Self {
+        CachedSql {
+            text: text.into(),
+            #[cfg(feature = "postgres")]
+            types: Default::default(),
+        }
+    }
+}
+
+impl IntoSql for Arc<CachedSql> {
+    fn into_sql(self) -> SqlStr {
+        AssertSqlSafe(Arc::clone(&self.text)).into_sql_str()
+    }
+    fn text(&self) -> &str {
+        &self.text
+    }
+    #[cfg(feature = "postgres")]
+    fn verdict(&self, params: &[impl AsParam]) -> crate::param_types::Verdict {
+        self.types.verdict(&self.text, params)
     }
 }
 
@@ -1028,8 +1065,7 @@ mod pg {
     pub(crate) type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
 
     pub(crate) fn query(sql: impl IntoSql, params: &[impl AsParam]) -> Result<Query, sqlx::Error> {
-        let fits =
-            crate::param_types::verdict(sql.text(), params) == crate::param_types::Verdict::Fits;
+        let fits = sql.verdict(params) == crate::param_types::Verdict::Fits;
         bind(sql, params, fits)
     }
 
@@ -1040,9 +1076,9 @@ mod pg {
         sql: impl IntoSql,
         params: &[impl AsParam],
     ) -> Result<Query, sqlx::Error> {
-        use crate::param_types::{Verdict, fits_statement, verdict};
+        use crate::param_types::{Verdict, fits_statement};
         use sqlx::{Executor, Statement};
-        let fits = match verdict(sql.text(), params) {
+        let fits = match sql.verdict(params) {
             Verdict::Fits => true,
             Verdict::Differs => false,
             Verdict::Ask => {

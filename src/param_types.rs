@@ -58,28 +58,13 @@ pub(crate) enum Verdict {
 
 /// The verdict for running `sql` with `params`; the first run's types are remembered.
 pub(crate) fn verdict(sql: &str, params: &[impl AsParam]) -> Verdict {
-    let judge = |seen: &[u8]| {
-        if seen.len() != params.len() {
-            return Verdict::Differs;
-        }
-        let mut verdict = Verdict::Fits;
-        for (&s, p) in seen.iter().zip(params) {
-            match (s, tag(&p.as_param())) {
-                (_, 0) => {}
-                (0, _) => verdict = Verdict::Ask,
-                (s, t) if s == t => {}
-                _ => return Verdict::Differs,
-            }
-        }
-        verdict
-    };
     if let Some(seen) = SEEN.read().as_ref().and_then(|m| m.get(sql)) {
-        return judge(seen);
+        return judge(seen, params);
     }
     let mut guard = SEEN.write();
     let map = guard.get_or_insert_with(HashMap::default);
     if let Some(seen) = map.get(sql) {
-        return judge(seen);
+        return judge(seen, params);
     }
     if map.len() >= MAX_TEXTS {
         return Verdict::Differs;
@@ -87,6 +72,49 @@ pub(crate) fn verdict(sql: &str, params: &[impl AsParam]) -> Verdict {
     let tags = params.iter().map(|p| tag(&p.as_param())).collect();
     map.insert(sql.into(), tags);
     Verdict::Fits
+}
+
+/// The verdict for `params` against a text's first run's types, `seen`.
+fn judge(seen: &[u8], params: &[impl AsParam]) -> Verdict {
+    if seen.len() != params.len() {
+        return Verdict::Differs;
+    }
+    let mut verdict = Verdict::Fits;
+    for (&s, p) in seen.iter().zip(params) {
+        match (s, tag(&p.as_param())) {
+            (_, 0) => {}
+            (0, _) => verdict = Verdict::Ask,
+            (s, t) if s == t => {}
+            _ => return Verdict::Differs,
+        }
+    }
+    verdict
+}
+
+/// The first run's types of a text the stores build once and run many times, copied beside
+/// the text: its verdict then needs no lookup in the process-wide map (a hash of the whole
+/// text and a lock every thread shares). Equivalent to [`verdict`]: the map's entry only
+/// ever changes where it holds a NULL, and a verdict that meets one there is asked of the
+/// map again.
+#[derive(Debug, Default)]
+pub(crate) struct KnownTypes(std::sync::OnceLock<Box<[u8]>>);
+
+impl KnownTypes {
+    /// [`verdict`] for `sql`, this text.
+    pub(crate) fn verdict(&self, sql: &str, params: &[impl AsParam]) -> Verdict {
+        if let Some(seen) = self.0.get() {
+            match judge(seen, params) {
+                // A NULL of the first run given a value: `fits_statement` may have typed it.
+                Verdict::Ask => return verdict(sql, params),
+                known => return known,
+            }
+        }
+        let verdict = verdict(sql, params);
+        if let Some(seen) = SEEN.read().as_ref().and_then(|m| m.get(sql)) {
+            let _ = self.0.set(seen.clone());
+        }
+        verdict
+    }
 }
 
 /// The PostgreSQL type names a parameter's binary encoding is valid for.
@@ -163,5 +191,36 @@ mod tests {
             verdict(sql, &[Value::Text("x".into()), Value::Int(2)]),
             Verdict::Differs
         );
+    }
+
+    #[test]
+    fn known_types_give_the_maps_verdicts() {
+        let sql = "INSERT INTO t VALUES ($1, $2) /* param_types test, known types */";
+        let known = KnownTypes::default();
+        assert_eq!(
+            known.verdict(sql, &[Value::Null, Value::Int(1)]),
+            Verdict::Fits
+        );
+        assert_eq!(
+            known.verdict(sql, &[Value::Null, Value::Int(2)]),
+            Verdict::Fits
+        );
+        assert_eq!(
+            known.verdict(sql, &[Value::Null, Value::Float(1.5)]),
+            Verdict::Differs
+        );
+        let later = [Value::Bool(true), Value::Int(2)];
+        assert_eq!(known.verdict(sql, &later), Verdict::Ask);
+        // The map learns $1's type after the copy was taken: the copy still asks it.
+        assert!(fits_statement(sql, &later, &["BOOL", "INT8"]));
+        assert_eq!(known.verdict(sql, &later), Verdict::Fits);
+        assert_eq!(
+            known.verdict(sql, &[Value::Text("x".into()), Value::Int(2)]),
+            Verdict::Differs
+        );
+        // A second copy, taken after the map learned, agrees.
+        let fresh = KnownTypes::default();
+        assert_eq!(fresh.verdict(sql, &later), Verdict::Fits);
+        assert_eq!(fresh.verdict(sql, &later), Verdict::Fits);
     }
 }

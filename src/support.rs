@@ -10,7 +10,7 @@ use std::sync::Arc;
 use foldhash::fast::RandomState;
 use parking_lot::RwLock;
 
-use crate::conn::{ExecResult, IntoSql, RowRef};
+use crate::conn::{CachedSql, ExecResult, IntoSql, RowRef};
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::param::AsParam;
@@ -23,6 +23,10 @@ pub const MAX_ID_LEN: usize = 128;
 
 /// Checks a session out of `pool` with the pool's default wait.
 pub(crate) async fn checkout(pool: &SharedPool) -> Result<SessionCheckout> {
+    if let Some(core) = pool.builtin_core() {
+        // This crate's pools: a `dyn` pool's `get` would box its future on every checkout.
+        return crate::pool::session_of(core, None).await;
+    }
     // `get` is cancel-safe and nothing awaits between it and the guard.
     let session = pool.as_ref().get(None).await?;
     Ok(SessionCheckout::new(pool, session))
@@ -303,7 +307,7 @@ impl<'a> Binds<'a> {
 /// included; the parameters are bound on every call in the same order, so a cached text
 /// always numbers them right.
 #[derive(Debug)]
-pub(crate) struct SqlCache<K>(RwLock<HashMap<K, Arc<str>, RandomState>>);
+pub(crate) struct SqlCache<K>(RwLock<HashMap<K, Arc<CachedSql>, RandomState>>);
 
 impl<K> Default for SqlCache<K> {
     fn default() -> Self {
@@ -313,11 +317,11 @@ impl<K> Default for SqlCache<K> {
 
 impl<K: Eq + Hash> SqlCache<K> {
     /// The text for `key`, built by `build` the first time.
-    pub(crate) fn get(&self, key: K, build: impl FnOnce() -> String) -> Arc<str> {
+    pub(crate) fn get(&self, key: K, build: impl FnOnce() -> String) -> Arc<CachedSql> {
         if let Some(sql) = self.0.read().get(&key) {
             return Arc::clone(sql);
         }
-        let sql: Arc<str> = build().into();
+        let sql = Arc::new(CachedSql::from(build()));
         Arc::clone(self.0.write().entry(key).or_insert(sql))
     }
 }

@@ -101,20 +101,41 @@ pub(crate) fn session_op(meta: &DbMeta, op: &'static str) -> Span {
 
 /// Runs `fut` in `span`, recording its failure there.
 ///
-/// A combinator rather than an `async fn`, whose state would hold `fut` twice (the argument
-/// and the instrumented future), and every statement's future with it.
-pub(crate) fn traced<T>(
+/// `fut` comes pinned (`std::pin::pin!` or a box), so the statement's future is stored
+/// once, in its caller's frame, rather than moved into every layer above it; and a span
+/// no subscriber wants costs one check per poll, not an enter and exit (which with
+/// `tracing`'s `log` feature, on in sqlx's tree, call into `log`).
+pub(crate) fn traced<F: std::future::Future + Unpin>(span: Span, fut: F) -> Traced<F> {
+    Traced { span, fut }
+}
+
+/// The future [`traced`] returns.
+pub(crate) struct Traced<F> {
     span: Span,
-    fut: impl std::future::Future<Output = crate::error::Result<T>>,
-) -> impl std::future::Future<Output = crate::error::Result<T>> {
-    use futures_util::FutureExt;
-    use tracing::Instrument;
-    let record = span.clone();
-    fut.instrument(span).inspect(move |res| {
-        if let Err(e) = res {
-            failed(&record, e);
+    fut: F,
+}
+
+impl<T, F> std::future::Future for Traced<F>
+where
+    F: std::future::Future<Output = crate::error::Result<T>> + Unpin,
+{
+    type Output = crate::error::Result<T>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = &mut *self;
+        if this.span.is_disabled() {
+            return std::pin::Pin::new(&mut this.fut).poll(cx);
         }
-    })
+        let _entered = this.span.enter();
+        let res = std::task::ready!(std::pin::Pin::new(&mut this.fut).poll(cx));
+        if let Err(e) = &res {
+            failed(&this.span, e);
+        }
+        std::task::Poll::Ready(res)
+    }
 }
 
 /// Records a failure on `span`.

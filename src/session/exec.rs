@@ -201,7 +201,9 @@ impl<'a> Exec<'a> {
         } = self;
         let (conn, limit) = server_side(conn, limit, meta);
         let span = telemetry::statement(db.telemetry(), sql.text(), true);
-        telemetry::traced(span, bounded(meta, db, limit, op(conn, sql))).await
+        // Pinned here, each layer's future is stored once in this one (see `traced`).
+        let run = std::pin::pin!(op(conn, sql));
+        telemetry::traced(span, std::pin::pin!(bounded(meta, db, limit, run))).await
     }
 
     pub(crate) async fn fetch_all(
@@ -369,8 +371,8 @@ impl<'a> Exec<'a> {
         } = self;
         let (conn, bound) = server_side(conn, bound, meta);
         let span = telemetry::statement(db.telemetry(), "SELECT", false);
-        let run = bounded(meta, db, bound, request.run(conn, db, keyset, limit));
-        telemetry::traced(span, run).await
+        let run = std::pin::pin!(request.run(conn, db, keyset, limit));
+        telemetry::traced(span, std::pin::pin!(bounded(meta, db, bound, run))).await
     }
 }
 
@@ -429,18 +431,21 @@ fn timed_out(meta: &mut Meta, e: &sqlx::Error, timeout: Duration) -> Error {
 /// cancelled request), the statement may still run on the server, holding its locks, so
 /// the session's next use, or its pool's janitor, stops it and reads what is left before
 /// anything else runs on the connection (`settle.rs`).
-async fn bounded<T>(
+///
+/// `run` comes pinned by the caller: taken by value, it would be stored twice in this
+/// future (the argument, and the awaited copy), and copied between them.
+async fn bounded<T, F: Future<Output = ExecResult<T>>>(
     meta: &mut Meta,
     db: &Database,
     limit: Option<Limit>,
-    run: impl Future<Output = ExecResult<T>>,
+    mut run: std::pin::Pin<&mut F>,
 ) -> Result<T> {
     meta.in_flight = true;
     if let Some(interrupt) = meta.interrupt.clone() {
         // SQLite: the progress handler stops the statement at its deadline, or at once if
         // this future is dropped first.
         let running = crate::deadline::Running::start(interrupt, limit.map(|l| l.timeout));
-        let res = run.await;
+        let res = run.as_mut().await;
         running.finish();
         statement_answered(meta, &res);
         return match limit {
@@ -449,12 +454,11 @@ async fn bounded<T>(
         };
     }
     let Some(limit) = limit else {
-        let res = run.await;
+        let res = run.as_mut().await;
         statement_answered(meta, &res);
         return res.map_err(|e| meta.fail(e));
     };
     let grace = db.check_timeout();
-    let mut run = std::pin::pin!(run);
     let first = match limit.by {
         By::Cancel | By::Lost => limit.timeout,
         By::Server => limit.timeout.saturating_add(grace),

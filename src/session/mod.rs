@@ -486,7 +486,7 @@ impl Session {
     /// role on SQLite; [`Error::Connect`] if the server cannot be reached.
     pub async fn create(&mut self) -> Result<()> {
         let span = crate::telemetry::session_op(self.database.telemetry(), "create_session");
-        crate::telemetry::traced(span, self.create_untraced()).await
+        crate::telemetry::traced(span, std::pin::pin!(self.create_untraced())).await
     }
 
     async fn create_untraced(&mut self) -> Result<()> {
@@ -593,24 +593,45 @@ impl Session {
     /// The connection, ready for a statement: created, not broken, and out of any
     /// transaction that a cancelled future left open.
     pub(crate) async fn ready(&mut self) -> Result<(RawConnection<'_>, &mut Meta, &Database)> {
+        if self.needs_upkeep()? {
+            // Boxed: rare, and its round trips' state would otherwise sit in every
+            // statement's future.
+            Box::pin(self.upkeep()).await?;
+        }
         let live = self.live.as_mut().ok_or(Error::NotCreated)?;
+        live.meta.last_used = Instant::now();
+        live.meta.touched = coarsetime::Instant::now_without_cache_update();
+        Ok((live.conn.as_mut(), &mut live.meta, &self.database))
+    }
+
+    /// True when the connection needs work before its next statement (see
+    /// [`upkeep`](Session::upkeep)); an error when the session cannot serve at all.
+    fn needs_upkeep(&self) -> Result<bool> {
+        let live = self.live.as_ref().ok_or(Error::NotCreated)?;
         if live.meta.broken {
             return Err(live.meta.not_found("the session was marked broken".into()));
         }
+        let due =
+            live.unsettled() || live.meta.needs_reset || live.meta.prepared_at.behind().is_some();
+        #[cfg(feature = "postgres")]
+        let due = due
+            || live.meta.statements_lost
+            || (matches!(live.conn, Conn::Postgres(_)) && self.database.transaction_pooler());
+        Ok(due)
+    }
+
+    /// The work [`needs_upkeep`](Session::needs_upkeep) found: settles what a cancelled
+    /// future left, finds out where a pooler moved the session, prepares statements anew
+    /// after a schema change, resets the session's state.
+    async fn upkeep(&mut self) -> Result<()> {
+        let live = self.live.as_mut().ok_or(Error::NotCreated)?;
         if live.unsettled() {
-            // Boxed: the rare settle's large future would otherwise sit inside every
-            // statement's.
-            Box::pin(live.settle(&self.database)).await?;
+            live.settle(&self.database).await?;
         }
         #[cfg(feature = "postgres")]
         if live.meta.statements_lost {
             let db = &self.database;
-            Box::pin(passthrough::find_out(
-                live.conn.as_mut(),
-                &mut live.meta,
-                db,
-            ))
-            .await?;
+            passthrough::find_out(live.conn.as_mut(), &mut live.meta, db).await?;
         }
         #[cfg(feature = "postgres")]
         if matches!(live.conn, Conn::Postgres(_)) && self.database.transaction_pooler() {
@@ -633,9 +654,7 @@ impl Session {
             }
             live.meta.needs_reset = false;
         }
-        live.meta.last_used = Instant::now();
-        live.meta.touched = coarsetime::Instant::now_without_cache_update();
-        Ok((live.conn.as_mut(), &mut live.meta, &self.database))
+        Ok(())
     }
 
     /// Goes over to the pooler mode the database found (`passthrough.rs`), unless the
@@ -782,7 +801,7 @@ impl Session {
     /// [`Error::SessionNotFound`] if the server had already dropped it.
     pub async fn delete(&mut self) -> Result<()> {
         let span = crate::telemetry::session_op(self.database.telemetry(), "delete_session");
-        crate::telemetry::traced(span, self.delete_untraced()).await
+        crate::telemetry::traced(span, std::pin::pin!(self.delete_untraced())).await
     }
 
     async fn delete_untraced(&mut self) -> Result<()> {

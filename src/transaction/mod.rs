@@ -99,7 +99,7 @@ enum Mode {
 /// Starts a transaction on the session's connection.
 async fn begin(session: &mut Session, mode: Mode) -> Result<(TxConn<'_>, &mut Meta, &Database)> {
     let span = crate::telemetry::statement(session.database().telemetry(), "BEGIN", false);
-    crate::telemetry::traced(span, begin_untraced(session, mode)).await
+    crate::telemetry::traced(span, std::pin::pin!(begin_untraced(session, mode))).await
 }
 
 async fn begin_untraced(
@@ -286,7 +286,7 @@ impl<'s> Transaction<'s> {
                 .await
                 .map_err(|e| meta.fail_commit(e))
         };
-        crate::telemetry::traced(span, commit).await?;
+        crate::telemetry::traced(span, std::pin::pin!(commit)).await?;
         Ok(Utc::now())
     }
 

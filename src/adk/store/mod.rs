@@ -12,7 +12,7 @@ use super::record::{EventRecord, Form, SessionRecord, time_param};
 use super::schema;
 use super::scopes::{self, Scope};
 use super::sql::{self, StateBinds, Stmt};
-use crate::conn::{ExecResult, RowRef};
+use crate::conn::{CachedSql, ExecResult, RowRef};
 use crate::error::{Error, Result};
 use crate::param::Param;
 use crate::pool::AbstractSessionPool;
@@ -569,7 +569,8 @@ impl AdkStore {
             .await
             .map_err(|e| duplicate_event(e, event))?;
         if n == 0 {
-            return Err(self.explain_miss(&mut session, event, None).await);
+            // Boxed: a miss's round trips would otherwise sit in every append's future.
+            return Err(Box::pin(self.explain_miss(&mut session, event, None)).await);
         }
         Ok(())
     }
@@ -691,9 +692,10 @@ impl AdkStore {
         };
         match updated {
             Some(record) => Ok((record, postgres)),
-            None => Err(self
-                .explain_miss(&mut session, event, expected_update_time)
-                .await),
+            // Boxed, as in `append_event_once`.
+            None => {
+                Err(Box::pin(self.explain_miss(&mut session, event, expected_update_time)).await)
+            }
         }
     }
 
@@ -908,8 +910,8 @@ struct SqliteScopes<'a> {
 
 async fn sqlite_append_and_update(
     session: &mut Session,
-    update: Arc<str>,
-    insert: Arc<str>,
+    update: Arc<CachedSql>,
+    insert: Arc<CachedSql>,
     binds: &[Param<'_>],
     has_owner: bool,
     scopes: SqliteScopes<'_>,
