@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,17 +129,47 @@ impl<S: Strategy> Pool<S> {
 
     /// Checks a session out behind a guard that puts it back when dropped, waiting up to
     /// the pool's default timeout (Python: `with pool.session() as session:`).
-    // The checkout's own future, not one wrapped around it: this is the hot path.
-    pub fn session(&self) -> impl Future<Output = Result<SessionCheckout>> + Send + '_ {
-        session_of(&self.core, None)
+    pub async fn session(&self) -> Result<SessionCheckout> {
+        let watch = Stopwatch::start();
+        // The fast path returns its own value: sharing one with the slow path's `?` cost
+        // the uncontended checkout extra copies of the result.
+        match self.core.try_ready() {
+            Ok(session) => {
+                self.core.counters.export.wait_time(watch);
+                Ok(self.guard(session))
+            }
+            Err(slow) => self.session_slow(slow, None, watch).await,
+        }
     }
 
     /// [`session`](Pool::session), waiting up to `timeout`.
-    pub fn session_with_timeout(
+    pub async fn session_with_timeout(&self, timeout: Duration) -> Result<SessionCheckout> {
+        let watch = Stopwatch::start();
+        match self.core.try_ready() {
+            Ok(session) => {
+                self.core.counters.export.wait_time(watch);
+                Ok(self.guard(session))
+            }
+            Err(slow) => self.session_slow(slow, Some(timeout), watch).await,
+        }
+    }
+
+    /// The rest of a checkout the fast path could not serve.
+    async fn session_slow(
         &self,
-        timeout: Duration,
-    ) -> impl Future<Output = Result<SessionCheckout>> + Send + '_ {
-        session_of(&self.core, Some(timeout))
+        slow: super::core::Slow<'_>,
+        timeout: Option<Duration>,
+        watch: Stopwatch,
+    ) -> Result<SessionCheckout> {
+        let session = slow.run(timeout).await?;
+        self.core.counters.export.wait_time(watch);
+        Ok(self.guard(session))
+    }
+
+    #[inline(always)]
+    fn guard(&self, (session, home): (Session, Arc<Core>)) -> SessionCheckout {
+        let tracker = self.core.track_checkout(&session);
+        SessionCheckout::leased(session, home, tracker)
     }
 
     /// Checks the idle sessions that are due, replaces those that are gone and tops the
@@ -192,43 +221,6 @@ impl<S: Strategy> Pool<S> {
     }
 }
 
-/// A checkout behind its guard from a pool's core: [`Pool::session`], and the stores'
-/// checkouts from any of this crate's pools held as a `SharedPool`
-/// ([`AbstractSessionPool::builtin_core`]), with no boxed future.
-pub(crate) async fn session_of(
-    core: &Arc<Core>,
-    timeout: Option<Duration>,
-) -> Result<SessionCheckout> {
-    let watch = Stopwatch::start();
-    // The fast path returns its own value: sharing one with the slow path's `?` cost the
-    // uncontended checkout extra copies of the result.
-    match core.try_ready() {
-        Ok(session) => {
-            core.counters.export.wait_time(watch);
-            Ok(guard(core, session))
-        }
-        Err(slow) => session_slow(core, slow, timeout, watch).await,
-    }
-}
-
-/// The rest of a checkout the fast path could not serve.
-async fn session_slow(
-    core: &Arc<Core>,
-    slow: super::core::Slow<'_>,
-    timeout: Option<Duration>,
-    watch: Stopwatch,
-) -> Result<SessionCheckout> {
-    let session = slow.run(timeout).await?;
-    core.counters.export.wait_time(watch);
-    Ok(guard(core, session))
-}
-
-#[inline(always)]
-fn guard(core: &Core, (session, home): (Session, Arc<Core>)) -> SessionCheckout {
-    let tracker = core.track_checkout(&session);
-    SessionCheckout::leased(session, home, tracker)
-}
-
 #[async_trait]
 impl<S: Strategy> AbstractSessionPool for Pool<S> {
     fn labels(&self) -> &BTreeMap<String, String> {
@@ -262,9 +254,6 @@ impl<S: Strategy> AbstractSessionPool for Pool<S> {
     }
     fn track_checkout(&self, session: &Session) -> Option<CheckoutTracker> {
         self.core.track_checkout(session)
-    }
-    fn builtin_core(&self) -> Option<&Arc<Core>> {
-        Some(&self.core)
     }
     async fn session(&self) -> Result<SessionCheckout> {
         Pool::session(self).await
