@@ -23,6 +23,10 @@ pub const MAX_ID_LEN: usize = 128;
 
 /// Checks a session out of `pool` with the pool's default wait.
 pub(crate) async fn checkout(pool: &SharedPool) -> Result<SessionCheckout> {
+    if let Some(core) = pool.builtin_core() {
+        // This crate's pools: a `dyn` pool's `get` boxes its future on every checkout.
+        return crate::pool::session_of(core).await;
+    }
     // `get` is cancel-safe and nothing awaits between it and the guard.
     let session = pool.as_ref().get(None).await?;
     Ok(SessionCheckout::new(pool, session))

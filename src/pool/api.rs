@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::checkout::SessionCheckout;
+use super::core::Core;
 use super::leak::CheckoutTracker;
 use super::lease::PooledSession;
 use super::stats::{PingReport, PoolStats};
@@ -70,6 +71,14 @@ pub trait AbstractSessionPool: Send + Sync + 'static {
         None
     }
 
+    /// This crate's own pools return their core, which the stores check sessions out of
+    /// with no boxed future (`support::checkout`). Not for other pools: the type cannot be
+    /// named outside this crate, so the default, `None`, is the only answer they can give.
+    #[doc(hidden)]
+    fn builtin_core(&self) -> Option<&Arc<Core>> {
+        None
+    }
+
     /// Checks a session out behind a guard that puts it back when dropped (Python:
     /// `with pool.session() as session:`), waiting up to the pool's default timeout.
     async fn session(&self) -> Result<SessionCheckout>
@@ -128,6 +137,9 @@ impl<P: AbstractSessionPool + ?Sized> AbstractSessionPool for Arc<P> {
     }
     fn track_checkout(&self, session: &Session) -> Option<CheckoutTracker> {
         (**self).track_checkout(session)
+    }
+    fn builtin_core(&self) -> Option<&Arc<Core>> {
+        (**self).builtin_core()
     }
 }
 

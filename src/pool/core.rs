@@ -89,7 +89,7 @@ impl Lifecycle {
 }
 
 /// The shared core of a pool.
-pub(crate) struct Core {
+pub struct Core {
     /// This core, for the entries of the sessions it creates.
     me: Weak<Core>,
     pub(crate) rules: Rules,

@@ -221,6 +221,19 @@ impl<S: Strategy> Pool<S> {
     }
 }
 
+/// A checkout behind its guard, from a pool's core: what the stores, which hold any pool as
+/// a `SharedPool`, run for this crate's pools ([`AbstractSessionPool::builtin_core`])
+/// instead of the `dyn` `get`, whose future is boxed. `Pool::session` keeps its own fast
+/// path: through this function its uncontended checkout measured 13 ns slower.
+#[cfg(any(feature = "adk", feature = "items"))]
+pub(crate) async fn session_of(core: &Arc<Core>) -> Result<SessionCheckout> {
+    let watch = Stopwatch::start();
+    let (session, home) = core.get(None).await?;
+    core.counters.export.wait_time(watch);
+    let tracker = core.track_checkout(&session);
+    Ok(SessionCheckout::leased(session, home, tracker))
+}
+
 #[async_trait]
 impl<S: Strategy> AbstractSessionPool for Pool<S> {
     fn labels(&self) -> &BTreeMap<String, String> {
@@ -254,6 +267,9 @@ impl<S: Strategy> AbstractSessionPool for Pool<S> {
     }
     fn track_checkout(&self, session: &Session) -> Option<CheckoutTracker> {
         self.core.track_checkout(session)
+    }
+    fn builtin_core(&self) -> Option<&Arc<Core>> {
+        Some(&self.core)
     }
     async fn session(&self) -> Result<SessionCheckout> {
         Pool::session(self).await

@@ -32,6 +32,8 @@ pub use api::{AbstractSessionPool, PutError, SharedPool};
 pub use bursty::{Bursty, BurstyOptions, BurstyPool};
 pub use checkout::SessionCheckout;
 pub use fixed::{FixedSize, FixedSizeOptions, FixedSizePool};
+#[cfg(any(feature = "adk", feature = "items"))]
+pub(crate) use handle::session_of;
 pub use handle::{Pool, Strategy};
 pub use leak::CheckoutTracker;
 pub use lease::PooledSession;
