@@ -72,15 +72,6 @@ impl IntoSql for String {
     }
 }
 
-impl IntoSql for Arc<str> {
-    fn into_sql(self) -> SqlStr {
-        AssertSqlSafe(self).into_sql_str()
-    }
-    fn text(&self) -> &str {
-        self
-    }
-}
-
 /// A statement text built once and run many times (the stores' `SqlCache`), with what the
 /// parameter check learned about it (`param_types::KnownTypes`).
 #[derive(Debug)]

@@ -622,7 +622,9 @@ impl Session {
 
     /// The work [`needs_upkeep`](Session::needs_upkeep) found: settles what a cancelled
     /// future left, finds out where a pooler moved the session, prepares statements anew
-    /// after a schema change, resets the session's state.
+    /// after a schema change, resets the session's state. Each step checks its own
+    /// condition; a step added here needs its condition in `needs_upkeep` too, or it
+    /// never runs.
     async fn upkeep(&mut self) -> Result<()> {
         let live = self.live.as_mut().ok_or(Error::NotCreated)?;
         if live.unsettled() {
