@@ -1,6 +1,7 @@
 //! Tracing spans with OpenTelemetry's database semantic conventions, one per statement
 //! (target `session_pool::query`, level INFO). With no subscriber interested, a span costs
-//! one cached check and none of its fields are computed.
+//! one cached check and none of its fields are computed; with no subscriber enabling INFO
+//! and `log` not taking INFO records, two atomic loads (see [`listening`]).
 //!
 //! Fields: `otel.name` and `db.operation.name` (the statement's first keyword),
 //! `otel.kind` = `client`, `db.system.name` (`postgresql` or `sqlite`), `db.namespace`
@@ -57,8 +58,27 @@ impl std::fmt::Display for Upper<'_> {
     }
 }
 
+/// Whether an INFO span made now could reach anyone: some `tracing` subscriber enables INFO
+/// (its callsite interest then decides, cached), or `log` takes INFO records.
+///
+/// `tracing`'s `log` feature (on in sqlx's tree) makes every span a `log` record while no
+/// subscriber is set, whatever `log`'s level: its macros then build the span's fields and
+/// call into `log` once when the span is made and again when it is dropped. Per statement,
+/// that was most of what tracing cost a program with neither a subscriber nor a logger
+/// (BENCHMARKS.md, 3h); [`Span::none`] skips it. Both levels are atomics that
+/// subscribers and loggers keep up to date (`LevelFilter::current` is `OFF` until a
+/// subscriber is set).
+#[inline]
+fn listening() -> bool {
+    tracing::level_filters::LevelFilter::current() >= tracing::Level::INFO
+        || log::max_level() >= log::LevelFilter::Info
+}
+
 /// The span of one statement on the database `meta` describes; `text` is the SQL when there is one to show.
 pub(crate) fn statement(meta: &DbMeta, sql: &str, text: bool) -> Span {
+    if !listening() {
+        return Span::none();
+    }
     let span = tracing::info_span!(
         target: "session_pool::query",
         "session_pool.statement",
@@ -83,6 +103,9 @@ pub(crate) fn statement(meta: &DbMeta, sql: &str, text: bool) -> Span {
 /// The span of a session's lifecycle operation (`create`, `delete`, `exists`, and the
 /// pool's checkouts that must wait, check or create), target `session_pool::session`.
 pub(crate) fn session_op(meta: &DbMeta, op: &'static str) -> Span {
+    if !listening() {
+        return Span::none();
+    }
     tracing::info_span!(
         target: "session_pool::session",
         "session_pool.session",
