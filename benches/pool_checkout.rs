@@ -87,6 +87,13 @@ struct Pools {
     /// No sessions: tokio's semaphore (an intrusive, allocation-free FIFO of waiters) with
     /// one permit per session, the bare cost of handing places over in order.
     semaphore: tokio::sync::Semaphore,
+    /// The same semaphore gating an `ArrayQueue` of connections: the least a FIFO pool on
+    /// that waiter list does (no accounting, no timeout, no checks), to show what moving
+    /// the connections adds to it.
+    semq: (
+        tokio::sync::Semaphore,
+        crossbeam_queue::ArrayQueue<SqliteConnection>,
+    ),
 }
 
 impl Pools {
@@ -139,7 +146,13 @@ impl Pools {
         let warm: Vec<_> =
             futures_util::future::join_all((0..POOL_SIZE).map(|_| sqlx.acquire())).await;
         drop(warm);
+        let queue = crossbeam_queue::ArrayQueue::new(POOL_SIZE);
+        for _ in 0..POOL_SIZE {
+            let conn = sqlx::ConnectOptions::connect(&sqlite_options()).await;
+            assert!(queue.push(conn.unwrap()).is_ok());
+        }
         let pools = Pools {
+            semq: (tokio::sync::Semaphore::new(POOL_SIZE), queue),
             semaphore: tokio::sync::Semaphore::new(POOL_SIZE),
             _db: db,
             fixed,
@@ -160,6 +173,8 @@ impl Pools {
         assert_eq!(self.deadpool.status().size, POOL_SIZE);
         assert_eq!(self.bb8.state().connections as usize, POOL_SIZE);
         assert_eq!(self.sqlx.size() as usize, POOL_SIZE);
+        assert_eq!(self.semq.1.len(), POOL_SIZE);
+        assert_eq!(self.semq.0.available_permits(), POOL_SIZE);
     }
 }
 
@@ -199,6 +214,15 @@ macro_rules! checkout {
         let permit = $p.semaphore.acquire().await.unwrap();
         $hold;
         drop(black_box(permit));
+    }};
+    // A permit stands for a connection in the queue: taken before the pop, given back
+    // after the push, so a woken waiter always finds one.
+    (semq, $p:expr, $hold:expr) => {{
+        $p.semq.0.acquire().await.unwrap().forget();
+        let c = $p.semq.1.pop().unwrap();
+        $hold;
+        assert!($p.semq.1.push(black_box(c)).is_ok());
+        $p.semq.0.add_permits(1);
     }};
     // No pool at all: the same tasks doing the same hold, the ceiling any pool can reach.
     (floor, $p:expr, $hold:expr) => {{
@@ -286,6 +310,7 @@ fn contended_checkout(c: &mut Criterion) {
         floor => "floor (no pool)",
         handoff_floor => "hand-off floor (no pool, two polls per checkout)",
         semaphore => "tokio Semaphore (no sessions)",
+        semq => "tokio Semaphore + ArrayQueue (no pool logic)",
         fixed => "FixedSizePool", pinging => "PingingPool",
         deadpool => "deadpool", bb8 => "bb8", sqlx => "sqlx Pool");
     group.finish();
