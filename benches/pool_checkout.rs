@@ -224,6 +224,22 @@ macro_rules! checkout {
         assert!($p.semq.1.push(black_box(c)).is_ok());
         $p.semq.0.add_permits(1);
     }};
+    // The same, with the deadline a pool's checkout has (10 s, Spanner's default): a
+    // tokio timer for each wait that cannot be served at once.
+    (semq_timed, $p:expr, $hold:expr) => {{
+        match $p.semq.0.try_acquire() {
+            Ok(permit) => permit.forget(),
+            Err(_) => tokio::time::timeout(Duration::from_secs(10), $p.semq.0.acquire())
+                .await
+                .unwrap()
+                .unwrap()
+                .forget(),
+        }
+        let c = $p.semq.1.pop().unwrap();
+        $hold;
+        assert!($p.semq.1.push(black_box(c)).is_ok());
+        $p.semq.0.add_permits(1);
+    }};
     // No pool at all: the same tasks doing the same hold, the ceiling any pool can reach.
     (floor, $p:expr, $hold:expr) => {{
         let _ = &$p;
@@ -287,7 +303,8 @@ fn uncontended_checkout(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     uncontended!(group, rt, pools,
         fixed => "FixedSizePool", pinging => "PingingPool",
-        deadpool => "deadpool", bb8 => "bb8", sqlx => "sqlx Pool");
+        deadpool => "deadpool", bb8 => "bb8", sqlx => "sqlx Pool",
+        semq => "tokio Semaphore + ArrayQueue (no pool logic)");
     group.finish();
     let mut group = c.benchmark_group("uncontended_exists");
     group.throughput(Throughput::Elements(1));
@@ -311,6 +328,7 @@ fn contended_checkout(c: &mut Criterion) {
         handoff_floor => "hand-off floor (no pool, two polls per checkout)",
         semaphore => "tokio Semaphore (no sessions)",
         semq => "tokio Semaphore + ArrayQueue (no pool logic)",
+        semq_timed => "tokio Semaphore + ArrayQueue, a timer per wait",
         fixed => "FixedSizePool", pinging => "PingingPool",
         deadpool => "deadpool", bb8 => "bb8", sqlx => "sqlx Pool");
     group.finish();
