@@ -219,10 +219,7 @@ macro_rules! checkout {
     // after the push, so a woken waiter always finds one.
     (semq, $p:expr, $hold:expr) => {{
         $p.semq.0.acquire().await.unwrap().forget();
-        let c = $p.semq.1.pop().unwrap();
-        $hold;
-        assert!($p.semq.1.push(black_box(c)).is_ok());
-        $p.semq.0.add_permits(1);
+        checkout!(semq_permitted, $p, $hold)
     }};
     // The same, with the deadline a pool's checkout has (10 s, Spanner's default): a
     // tokio timer for each wait that cannot be served at once.
@@ -235,6 +232,10 @@ macro_rules! checkout {
                 .unwrap()
                 .forget(),
         }
+        checkout!(semq_permitted, $p, $hold)
+    }};
+    // The rest of either, with the permit held.
+    (semq_permitted, $p:expr, $hold:expr) => {{
         let c = $p.semq.1.pop().unwrap();
         $hold;
         assert!($p.semq.1.push(black_box(c)).is_ok());
