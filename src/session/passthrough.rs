@@ -14,7 +14,8 @@
 //! error is a retryable abort. Before this a session stayed broken, and so did every
 //! session that replaced it, until the URL said `?pgbouncer=true`.
 
-use super::{Meta, upkeep};
+use super::Meta;
+use super::life::upkeep;
 use crate::conn::RawConnection;
 use crate::database::Database;
 use crate::error::Result;

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{Meta, upkeep};
+use super::Meta;
+use super::life::upkeep;
 use crate::conn::RawConnection;
 use crate::database::Database;
 use crate::error::Result;
