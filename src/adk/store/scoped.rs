@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{AdkStore, NewSession};
+use super::AdkStore;
+use super::sessions::NewSession;
 use crate::adk::event::{Event, JsonMap};
 use crate::adk::record::{EventBody, Form, SessionRecord, time_param};
 use crate::adk::scopes::{self, Scope};
@@ -238,7 +239,7 @@ impl AdkStore {
             .await?
             .map_rows(sql, &b.0, self.scoped_decoder())
             .await
-            .map_err(|e| super::taken(e, new.id))?;
+            .map_err(|e| super::sessions::taken(e, new.id))?;
         only(rows)
     }
 
