@@ -1,0 +1,265 @@
+//! How a driver error bears on the session that raised it, and which of this crate's
+//! errors it becomes.
+
+use super::Error;
+
+/// How a driver error bears on the session that raised it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) enum Class {
+    /// A retryable conflict.
+    Aborted,
+    /// The connection is gone: the session must not be used again.
+    ConnectionLost,
+    /// No connection to spare (server or pooler); `lost` when it also ended the connection.
+    Overloaded { lost: bool },
+    /// The database cannot tell whether the statement completed (`40003`).
+    CommitUnknown,
+    /// The statement was refused at ERROR level and the connection is fine (`08P01`).
+    InvalidStatement,
+    /// The statement was cancelled (PostgreSQL `57014`, SQLite `SQLITE_INTERRUPT`).
+    Cancelled,
+    /// One of sqlx's prepared statements is missing or taken on the server connection: a
+    /// transaction-mode pooler moved the session. Its statement cache no longer matches
+    /// any server connection, so the session is discarded.
+    UndeclaredPooler,
+    /// A prepared statement whose result columns a schema change altered (PostgreSQL
+    /// `0A000`, "cached plan must not change result type": a column added to a table read
+    /// with `SELECT *`, one dropped or retyped). The session prepares its statements again.
+    StalePlan,
+    /// A pooler in statement mode (PgBouncer's `pool_mode = statement`) refused a
+    /// transaction and closed the connection: nothing this client can retry.
+    StatementPooling,
+    /// Anything else: the session is still usable.
+    Other,
+}
+
+/// A PostgreSQL error at ERROR level: inside a transaction, the server refuses the
+/// transaction's later statements until it ends, and ends it with a rollback at COMMIT.
+/// (SQLite undoes the failed statement only.)
+pub(crate) fn fails_transaction(err: &sqlx::Error) -> bool {
+    #[cfg(feature = "postgres")]
+    if let sqlx::Error::Database(db) = err
+        && let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+    {
+        return pg.severity() == sqlx::postgres::PgSeverity::Error;
+    }
+    let _ = err;
+    false
+}
+
+/// Sorts a driver error into [`Class`].
+pub(crate) fn classify(err: &sqlx::Error) -> Class {
+    match err {
+        // Protocol errors are not here: sqlx-sqlite raises them for malformed parameter
+        // names, which leave the connection usable.
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => {
+            Class::ConnectionLost
+        }
+        sqlx::Error::Database(db) => classify_database(db.as_ref()),
+        _ => Class::Other,
+    }
+}
+
+/// PostgreSQL's `untranslatable_character` (`\u0000` in a JSONB value, among others) and
+/// `character_not_in_repertoire` (a NUL byte in text): a value it cannot store.
+const UNTRANSLATABLE: &str = "22P05";
+const NOT_IN_REPERTOIRE: &str = "22021";
+
+/// How sqlx-postgres names its prepared statements (`sqlx_s_1`, …), quoted as the server
+/// quotes them in its messages.
+const SQLX_STATEMENT: &str = "\"sqlx_s_";
+
+/// What to do about [`Error::TooManyConnections`]: a pooler's wait for a server connection
+/// is about its pool or the server behind it, not about this client's connection count.
+pub(super) fn too_many_advice(message: &str) -> &'static str {
+    if message.contains("query_wait_timeout") {
+        "the pooler found no server connection for the query within its \
+         `query_wait_timeout`: its pool was taken by other transactions (keep them short, or \
+         raise its `pool_size`), or it could not reach the server (see the pooler's log); a \
+         `statement_timeout` bounds the wait from this side"
+    } else {
+        "lower the pool sizes (summed over every process) below the server's limit, or put \
+         a pooler such as PgBouncer in front"
+    }
+}
+
+/// PostgreSQL's message when a prepared statement's result columns changed under it.
+pub(super) const STALE_PLAN: &str = "cached plan must not change result type";
+
+/// PgBouncer's refusals of a transaction in statement pooling mode: FATAL, and the client
+/// connection closed.
+const STATEMENT_POOLING: [&str; 2] = [
+    "not allowed in statement pooling mode",
+    "long transactions not allowed",
+];
+
+/// PgBouncer's refusals for lack of connections: FATAL, with no SQLSTATE of their own.
+const POOLER_OVERLOAD: [&str; 3] = [
+    "no more connections allowed",
+    "query_wait_timeout",
+    "pool_size limit reached",
+];
+
+fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
+    #[cfg(feature = "postgres")]
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        use sqlx::postgres::PgSeverity;
+        // FATAL and PANIC end the backend; at ERROR level the connection lives on, whatever
+        // the SQLSTATE says.
+        let lost = matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic);
+        let code = pg.code();
+        if code == "53300" || POOLER_OVERLOAD.iter().any(|m| pg.message().contains(m)) {
+            return Class::Overloaded { lost };
+        }
+        if lost && STATEMENT_POOLING.iter().any(|m| pg.message().contains(m)) {
+            return Class::StatementPooling;
+        }
+        return match code {
+            // serialization_failure, deadlock_detected
+            "40001" | "40P01" => Class::Aborted,
+            // invalid_sql_statement_name, duplicate_prepared_statement, on a name sqlx
+            // gives its statements: nothing else makes those fail on a live connection.
+            "26000" | "42P05" if !lost && pg.message().contains(SQLX_STATEMENT) => {
+                Class::UndeclaredPooler
+            }
+            // untranslatable_character, character_not_in_repertoire: a parameter holds
+            // what PostgreSQL cannot store (U+0000 in text or in JSONB).
+            UNTRANSLATABLE | NOT_IN_REPERTOIRE if !lost => Class::InvalidStatement,
+            // statement_completion_unknown
+            "40003" => Class::CommitUnknown,
+            "57014" if !lost => Class::Cancelled,
+            "0A000" if !lost && pg.message().contains(STALE_PLAN) => Class::StalePlan,
+            // admin_shutdown, crash_shutdown, cannot_connect_now, idle_session_timeout,
+            // idle_in_transaction_session_timeout: all end the backend.
+            "57P01" | "57P02" | "57P03" | "57P05" | "25P03" => Class::ConnectionLost,
+            c if c.starts_with("08") && lost => Class::ConnectionLost,
+            // protocol_violation at ERROR level: wrong parameter count, and the like.
+            c if c.starts_with("08") => Class::InvalidStatement,
+            _ if lost => Class::ConnectionLost,
+            _ => Class::Other,
+        };
+    }
+    #[cfg(feature = "sqlite")]
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // Extended result codes carry the primary code in the low byte.
+        let primary = db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .map(|c| c & 0xff);
+        return match primary {
+            Some(5 /* SQLITE_BUSY */ | 6 /* SQLITE_LOCKED */) => Class::Aborted,
+            Some(9 /* SQLITE_INTERRUPT */) => Class::Cancelled,
+            _ => Class::Other,
+        };
+    }
+    let _ = (
+        POOLER_OVERLOAD,
+        SQLX_STATEMENT,
+        STALE_PLAN,
+        STATEMENT_POOLING,
+        db,
+    );
+    Class::Other
+}
+
+/// The database's message and code for a driver error.
+pub(crate) fn describe(err: &sqlx::Error) -> (Option<String>, String) {
+    match err {
+        sqlx::Error::Database(db) => (db.code().map(|c| c.into_owned()), db.message().to_owned()),
+        other => (None, other.to_string()),
+    }
+}
+
+/// A driver error of a class that has its own variant, as that variant; `None` for the
+/// others.
+pub(crate) fn typed(class: Class, err: sqlx::Error) -> std::result::Result<Error, sqlx::Error> {
+    let (code, message) = describe(&err);
+    Ok(match class {
+        Class::Aborted => Error::Aborted {
+            code,
+            message,
+            source: Some(err),
+        },
+        Class::Overloaded { .. } => Error::TooManyConnections {
+            message,
+            source: Some(err),
+        },
+        Class::CommitUnknown => Error::CommitUnknown {
+            message,
+            source: Some(err),
+        },
+        Class::InvalidStatement => Error::InvalidStatement {
+            message: match code.as_deref() {
+                // The server names neither the value nor the character.
+                Some(UNTRANSLATABLE | NOT_IN_REPERTOIRE) => format!(
+                    "{message} (a text or JSON value holds a character PostgreSQL cannot \
+                     store, such as U+0000 NUL: remove or replace it)"
+                ),
+                _ => message,
+            },
+            code,
+            source: Some(err),
+        },
+        Class::StatementPooling => Error::Unsupported(format!(
+            "{message} (PgBouncer's `pool_mode = statement`), and the pooler closed the \
+             session's connection: transactions, the stores' among them, need \
+             `pool_mode = transaction` (declare it with `?pgbouncer=true`) or `session` for \
+             this database"
+        )),
+        Class::UndeclaredPooler => Error::UndeclaredPooler {
+            code: code.unwrap_or_default(),
+            message,
+            source: err,
+        },
+        Class::ConnectionLost | Class::Cancelled | Class::StalePlan | Class::Other => {
+            return Err(err);
+        }
+    })
+}
+
+/// Converts a driver error that is not about a particular session.
+pub(crate) fn from_sqlx(err: sqlx::Error) -> Error {
+    typed(classify(&err), err).unwrap_or_else(database_from)
+}
+
+/// A driver error that is neither an abort nor a lost connection: decoding failures get
+/// their own variants, the rest is [`Error::Database`] with its code.
+pub(crate) fn database_from(err: sqlx::Error) -> Error {
+    match err {
+        sqlx::Error::RowNotFound => Error::RowNotFound,
+        sqlx::Error::ColumnNotFound(column) => Error::ColumnNotFound {
+            column,
+            available: Vec::new(),
+        },
+        sqlx::Error::ColumnIndexOutOfBounds { index, len } => Error::ColumnNotFound {
+            column: index.to_string(),
+            available: (0..len).map(|i| i.to_string()).collect(),
+        },
+        sqlx::Error::ColumnDecode { index, source } => Error::ColumnDecode {
+            column: index,
+            expected: "the Rust type asked for".into(),
+            found: "the column's SQL type".into(),
+            source: Some(source),
+        },
+        err => {
+            let code = match &err {
+                sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+                _ => None,
+            };
+            Error::Database { code, source: err }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_mean_the_connection_is_lost() {
+        let err = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert_eq!(classify(&err), Class::ConnectionLost);
+        assert_eq!(classify(&sqlx::Error::RowNotFound), Class::Other);
+    }
+}
