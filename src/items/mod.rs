@@ -48,9 +48,11 @@
 mod advanced;
 mod codec;
 mod schema;
+mod session;
 mod sql;
 mod store;
 mod structure;
 
 pub use codec::{ItemCodec, JsonCodec};
-pub use store::{ItemsConfig, ItemsSession, ItemsStore};
+pub use session::ItemsSession;
+pub use store::{ItemsConfig, ItemsStore};
