@@ -2,9 +2,10 @@
 //!
 //! This file holds the session and what it tells about itself; `life.rs` creates, readies,
 //! checks and deletes it, `meta.rs` keeps its bookkeeping and turns failures into errors,
-//! `pooling.rs` holds what a pool notes on it, `exec.rs` and `query.rs` run statements,
-//! `settle.rs` stops what a cut-off use left, `passthrough.rs` and `prepared.rs` catch up
-//! with a pooler or a schema change, and `replica.rs` reads from a replica.
+//! `pooling.rs` holds what a pool notes on it, `exec.rs` and `query.rs` run statements
+//! (`limit.rs` bounds each), `settle.rs` stops what a cut-off use left, `passthrough.rs`
+//! and `prepared.rs` catch up with a pooler or a schema change, and `replica.rs` reads
+//! from a replica.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +17,7 @@ use crate::error::{Error, Result};
 
 pub(crate) mod exec;
 mod life;
+mod limit;
 mod meta;
 #[cfg(feature = "postgres")]
 mod passthrough;
@@ -256,7 +258,7 @@ impl Session {
     pub async fn ping(&mut self) -> Result<()> {
         let timeout = self.database.check_timeout();
         let mut exec = self.exec().await?;
-        exec.limit = Some(crate::session::exec::Limit::lost_after(timeout));
+        exec.limit = Some(limit::Limit::lost_after(timeout));
         exec.execute(crate::conn::fixed("SELECT 1"), crate::param::NONE)
             .await?;
         Ok(())

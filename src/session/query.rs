@@ -7,7 +7,8 @@ use std::time::Duration;
 use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
 
-use super::exec::{Context, Exec, Limit};
+use super::exec::{Context, Exec};
+use super::limit::Limit;
 use crate::conn::FromDriverRow;
 use crate::error::Result;
 use crate::keyset::KeySet;
