@@ -36,24 +36,24 @@ impl Session {
     /// database role. [`Error::AlreadyCreated`] if it exists; [`Error::Unsupported`] for a
     /// role on SQLite; [`Error::Connect`] if the server cannot be reached.
     pub async fn create(&mut self) -> Result<()> {
-        let span = crate::telemetry::session_op(self.database.telemetry(), "create_session");
+        let span = crate::telemetry::session_op(self.parts.database.telemetry(), "create_session");
         crate::telemetry::traced(span, std::pin::pin!(self.create_untraced())).await
     }
 
     async fn create_untraced(&mut self) -> Result<()> {
-        if let Some(live) = &self.live {
+        if let Some(live) = &self.parts.live {
             return Err(Error::AlreadyCreated {
                 name: live.meta.name.clone(),
             });
         }
-        let role = quoted_role(&self.options)?;
+        let role = quoted_role(&self.parts.options)?;
         #[cfg(feature = "sqlite")]
-        if role.is_some() && self.database.dialect() == crate::dialect::Dialect::Sqlite {
+        if role.is_some() && self.parts.database.dialect() == crate::dialect::Dialect::Sqlite {
             return Err(Error::Unsupported(
                 "SQLite has no database roles; create the session without `database_role`".into(),
             ));
         }
-        let database = &self.database;
+        let database = &self.parts.database;
         let statement_timeout = database.statement_timeout();
         let (conn, (prepared, host)) = database
             .bounded_connect(async {
@@ -100,7 +100,7 @@ impl Session {
         let id = uuid.simple().to_string();
         let now = Instant::now();
         let meta = Meta {
-            name: format!("{}/sessions/{id}", self.database.name()),
+            name: format!("{}/sessions/{id}", self.parts.database.name()),
             id,
             backend: prepared
                 .pid
@@ -113,12 +113,12 @@ impl Session {
             tx_open: false,
             tx_failed: None,
             lost_before_commit: false,
-            prepared_at: prepared::PreparedAt::new(self.database.schema_changes()),
+            prepared_at: prepared::PreparedAt::new(self.parts.database.schema_changes()),
             in_flight: false,
             #[cfg(feature = "postgres")]
             pooled_mark,
             #[cfg(feature = "postgres")]
-            may_go_pooled: role.is_none() && self.database.pooler_undeclared(),
+            may_go_pooled: role.is_none() && self.parts.database.pooler_undeclared(),
             #[cfg(feature = "postgres")]
             statements_lost: false,
             needs_reset: false,
@@ -132,12 +132,12 @@ impl Session {
             target: "session_pool::session", session = %meta.name, backend = ?meta.backend,
             "session created"
         );
-        self.live = Some(Box::new(Live {
+        self.parts.live = Some(Live {
             conn,
             meta,
             #[cfg(feature = "postgres")]
             replica: None,
-        }));
+        });
         Ok(())
     }
 
@@ -149,16 +149,16 @@ impl Session {
             // statement's future.
             Box::pin(self.upkeep()).await?;
         }
-        let live = self.live.as_mut().ok_or(Error::NotCreated)?;
+        let live = self.parts.live.as_mut().ok_or(Error::NotCreated)?;
         live.meta.last_used = Instant::now();
         live.meta.touched = coarsetime::Instant::now_without_cache_update();
-        Ok((live.conn.as_mut(), &mut live.meta, &self.database))
+        Ok((live.conn.as_mut(), &mut live.meta, &self.parts.database))
     }
 
     /// True when the connection needs work before its next statement (see
     /// [`upkeep`](Session::upkeep)); an error when the session cannot serve at all.
     fn needs_upkeep(&self) -> Result<bool> {
-        let live = self.live.as_ref().ok_or(Error::NotCreated)?;
+        let live = self.parts.live.as_ref().ok_or(Error::NotCreated)?;
         if live.meta.broken {
             return Err(live.meta.not_found("the session was marked broken".into()));
         }
@@ -167,7 +167,7 @@ impl Session {
         #[cfg(feature = "postgres")]
         let due = due
             || live.meta.statements_lost
-            || (matches!(live.conn, Conn::Postgres(_)) && self.database.transaction_pooler());
+            || (matches!(live.conn, Conn::Postgres(_)) && self.parts.database.transaction_pooler());
         Ok(due)
     }
 
@@ -177,29 +177,29 @@ impl Session {
     /// condition; a step added here needs its condition in `needs_upkeep` too, or it
     /// never runs.
     async fn upkeep(&mut self) -> Result<()> {
-        let live = self.live.as_mut().ok_or(Error::NotCreated)?;
+        let live = self.parts.live.as_mut().ok_or(Error::NotCreated)?;
         if live.unsettled() {
-            live.settle(&self.database).await?;
+            live.settle(&self.parts.database).await?;
         }
         #[cfg(feature = "postgres")]
         if live.meta.statements_lost {
-            let db = &self.database;
+            let db = &self.parts.database;
             passthrough::find_out(live.conn.as_mut(), &mut live.meta, db).await?;
         }
         #[cfg(feature = "postgres")]
-        if matches!(live.conn, Conn::Postgres(_)) && self.database.transaction_pooler() {
+        if matches!(live.conn, Conn::Postgres(_)) && self.parts.database.transaction_pooler() {
             // Another session found a pooler that passes statement names through.
             self.go_pooled()?;
         }
-        let live = self.live.as_mut().ok_or(Error::NotCreated)?;
-        let timeout = self.database.check_timeout();
+        let live = self.parts.live.as_mut().ok_or(Error::NotCreated)?;
+        let timeout = self.parts.database.check_timeout();
         // Before anything else is prepared on it.
-        prepared::catch_up(live.conn.as_mut(), &mut live.meta, &self.database).await?;
+        prepared::catch_up(live.conn.as_mut(), &mut live.meta, &self.parts.database).await?;
         if live.meta.needs_reset {
-            let role = quoted_role(&self.options)?;
+            let role = quoted_role(&self.parts.options)?;
             let reset = live
                 .conn
-                .reset(role.as_deref(), self.database.statement_timeout());
+                .reset(role.as_deref(), self.parts.database.statement_timeout());
             if let Err(err) = upkeep(&mut live.meta, timeout, "the reset", reset).await {
                 // A session whose state could not be reset must not serve anyone.
                 live.meta.broken = true;
@@ -215,14 +215,14 @@ impl Session {
     /// connection the pooler shares.
     #[cfg(feature = "postgres")]
     fn go_pooled(&mut self) -> Result<()> {
-        let Some(live) = self.live.take() else {
+        let Some(live) = self.parts.live.take() else {
             return Ok(());
         };
         let Live {
             conn,
             mut meta,
             replica,
-        } = *live;
+        } = live;
         let res = if meta.may_go_pooled {
             meta.go_pooled();
             Ok(())
@@ -235,27 +235,27 @@ impl Session {
         } else {
             conn.into_pooled()
         };
-        self.live = Some(Box::new(Live {
+        self.parts.live = Some(Live {
             conn,
             meta,
             replica,
-        }));
+        });
         res
     }
 
     /// True if the session's connection is alive on the server: one cheap round trip.
     /// False if it was never created, was deleted, or the server dropped it.
     pub async fn exists(&mut self) -> Result<bool> {
-        let Some(live) = self.live.as_mut() else {
+        let Some(live) = self.parts.live.as_mut() else {
             return Ok(false);
         };
         if live.meta.broken {
             return Ok(false);
         }
-        if live.unsettled() && Box::pin(live.settle(&self.database)).await.is_err() {
+        if live.unsettled() && Box::pin(live.settle(&self.parts.database)).await.is_err() {
             return Ok(false); // settling gave the session up
         }
-        let timeout = self.database.check_timeout();
+        let timeout = self.parts.database.check_timeout();
         match tokio::time::timeout(timeout, live.conn.ping()).await {
             Ok(Ok(())) => Ok(true),
             Ok(Err(e)) => {
@@ -281,23 +281,22 @@ impl Session {
     /// Deletes the session: closes its connection. [`Error::NotCreated`] if there is none;
     /// [`Error::SessionNotFound`] if the server had already dropped it.
     pub async fn delete(&mut self) -> Result<()> {
-        let span = crate::telemetry::session_op(self.database.telemetry(), "delete_session");
+        let span = crate::telemetry::session_op(self.parts.database.telemetry(), "delete_session");
         crate::telemetry::traced(span, std::pin::pin!(self.delete_untraced())).await
     }
 
     async fn delete_untraced(&mut self) -> Result<()> {
-        let Some(live) = self.live.take() else {
+        let Some(mut live) = self.parts.live.take() else {
             return Err(Error::NotCreated);
         };
         if live.meta.broken {
             return Err(live.meta.not_found("the session was already lost".into()));
         }
-        let mut live = *live;
         if live.unsettled() {
             // A cut-off statement would otherwise run on, and hold its locks, after the close.
-            live.settle(&self.database).await?;
+            live.settle(&self.parts.database).await?;
         }
-        let timeout = self.database.check_timeout();
+        let timeout = self.parts.database.check_timeout();
         // Closing alone cannot tell a live session from one the server dropped: ask first.
         match tokio::time::timeout(timeout, live.conn.ping()).await {
             Ok(Ok(())) => {}

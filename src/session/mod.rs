@@ -100,18 +100,28 @@ pub(crate) struct Live {
 /// # Ok(()) }
 /// ```
 pub struct Session {
+    /// Boxed so that a `Session` is one word: it moves through the pool's queue and its
+    /// guard in one register, where three words were copied through the stack at every
+    /// call and read back in other widths than they were written (BENCHMARKS.md 1m).
+    parts: Box<Parts>,
+}
+
+// A checkout moves a `Session` several times; keep it one word.
+const _: () = assert!(std::mem::size_of::<Session>() == std::mem::size_of::<usize>());
+
+/// What a session is made of, behind its one box.
+struct Parts {
     database: Database,
     /// Shared by all the sessions of a pool.
     options: std::sync::Arc<SessionOptions>,
-    /// Boxed so that a `Session` is a few words and cheap to move through pool queues.
-    pub(crate) live: Option<Box<Live>>,
+    pub(crate) live: Option<Live>,
 }
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Session");
-        d.field("database", &self.database.name());
-        match &self.live {
+        d.field("database", &self.parts.database.name());
+        match &self.parts.live {
             Some(live) => d
                 .field("session_id", &live.meta.id)
                 .field("backend", &live.meta.backend)
@@ -137,9 +147,11 @@ impl Database {
 impl Session {
     pub(crate) fn new(database: Database, options: std::sync::Arc<SessionOptions>) -> Session {
         Session {
-            database,
-            options,
-            live: None,
+            parts: Box::new(Parts {
+                database,
+                options,
+                live: None,
+            }),
         }
     }
 
@@ -156,27 +168,28 @@ impl Session {
 
     /// The database this session belongs to.
     pub fn database(&self) -> &Database {
-        &self.database
+        &self.parts.database
     }
 
     /// User-assigned labels (empty if none were given).
     pub fn labels(&self) -> &BTreeMap<String, String> {
-        &self.options.labels
+        &self.parts.options.labels
     }
 
     /// The database role the session assumes, if any.
     pub fn database_role(&self) -> Option<&str> {
-        self.options.database_role.as_deref()
+        self.parts.options.database_role.as_deref()
     }
 
     /// The session's id, set by [`create`](Session::create).
     pub fn session_id(&self) -> Option<&str> {
-        self.live.as_ref().map(|l| l.meta.id.as_str())
+        self.parts.live.as_ref().map(|l| l.meta.id.as_str())
     }
 
     /// `{database name}/sessions/{session_id}`; [`Error::NotCreated`] before `create()`.
     pub fn name(&self) -> Result<&str> {
-        self.live
+        self.parts
+            .live
             .as_ref()
             .map(|l| l.meta.name.as_str())
             .ok_or(Error::NotCreated)
@@ -184,12 +197,12 @@ impl Session {
 
     /// True between `create()` and `delete()`.
     pub fn is_created(&self) -> bool {
-        self.live.is_some()
+        self.parts.live.is_some()
     }
 
     /// The backend (host and pid) serving this session, for the pool.
     pub(crate) fn backend(&self) -> Option<crate::database::Backend> {
-        self.live.as_ref().and_then(|l| l.meta.backend)
+        self.parts.live.as_ref().and_then(|l| l.meta.backend)
     }
 
     /// The PostgreSQL backend process id serving this session (`pg_backend_pid()`).
@@ -197,58 +210,61 @@ impl Session {
     /// ([`DatabaseOptions::transaction_pooler`](crate::DatabaseOptions::transaction_pooler)),
     /// where each transaction may run on another backend.
     pub fn backend_pid(&self) -> Option<i32> {
-        self.live
+        self.parts
+            .live
             .as_ref()
             .and_then(|l| l.meta.backend.map(|b| b.pid))
     }
 
     /// When the session was created.
     pub fn created_at(&self) -> Option<Instant> {
-        self.live.as_ref().map(|l| l.meta.created_at)
+        self.parts.live.as_ref().map(|l| l.meta.created_at)
     }
 
     /// When the session last started an operation (for pools deciding whom to check).
     pub fn last_used(&self) -> Option<Instant> {
-        self.live.as_ref().map(|l| l.meta.last_used)
+        self.parts.live.as_ref().map(|l| l.meta.last_used)
     }
 
     /// How long the session has been unused as of `now`, on the coarse clock (a few ms
     /// resolution): what the pools check on every checkout, where `Instant::now()` would be
     /// a noticeable part of the cost.
     pub(crate) fn idle_for(&self, now: coarsetime::Instant) -> Option<std::time::Duration> {
-        self.live
+        self.parts
+            .live
             .as_ref()
             .map(|l| now.duration_since(l.meta.touched).into())
     }
 
     /// When the session last started an operation, on the coarse clock.
     pub(crate) fn touched(&self) -> Option<coarsetime::Instant> {
-        self.live.as_ref().map(|l| l.meta.touched)
+        self.parts.live.as_ref().map(|l| l.meta.touched)
     }
 
     /// True once the session's connection is known to be gone; such a session must not be
     /// handed out again.
     pub fn is_broken(&self) -> bool {
-        self.live.as_ref().is_some_and(|l| l.meta.broken)
+        self.parts.live.as_ref().is_some_and(|l| l.meta.broken)
     }
 
     /// Whether the connection was lost before the current transaction's COMMIT was sent
     /// (see `Meta::lost_before_commit`).
     pub(crate) fn lost_before_commit(&self) -> bool {
-        self.live
+        self.parts
+            .live
             .as_ref()
             .is_some_and(|l| l.meta.lost_before_commit)
     }
 
     pub(crate) fn set_lost_before_commit(&mut self, lost: bool) {
-        if let Some(l) = &mut self.live {
+        if let Some(l) = &mut self.parts.live {
             l.meta.lost_before_commit = lost;
         }
     }
 
     /// Marks the session as unusable (for example after a raw sqlx query failed on it).
     pub fn mark_broken(&mut self) {
-        if let Some(l) = &mut self.live {
+        if let Some(l) = &mut self.parts.live {
             l.meta.broken = true;
         }
     }
@@ -256,7 +272,7 @@ impl Session {
     /// Keeps the session alive by running `SELECT 1`. [`Error::NotCreated`] if it was never
     /// created, [`Error::SessionNotFound`] if the server dropped it.
     pub async fn ping(&mut self) -> Result<()> {
-        let timeout = self.database.check_timeout();
+        let timeout = self.parts.database.check_timeout();
         let mut exec = self.exec().await?;
         exec.limit = Some(limit::Limit::lost_after(timeout));
         exec.execute(crate::conn::fixed("SELECT 1"), crate::param::NONE)

@@ -6,45 +6,48 @@ use crate::error::Result;
 impl Session {
     /// Notes when a pool handed the session out.
     pub(crate) fn checked_out(&mut self, watch: crate::stopwatch::Stopwatch) {
-        if let Some(live) = self.live.as_mut() {
+        if let Some(live) = self.parts.live.as_mut() {
             live.meta.checked_out = Some(watch);
         }
     }
 
     /// When a pool last handed the session out, forgotten as it is read.
     pub(crate) fn checkout_watch(&mut self) -> Option<crate::stopwatch::Stopwatch> {
-        self.live.as_mut().and_then(|l| l.meta.checked_out.take())
+        self.parts
+            .live
+            .as_mut()
+            .and_then(|l| l.meta.checked_out.take())
     }
 
     /// The session's checkout counts, for its pool's statistics.
     pub(crate) fn tally(&self) -> Option<&std::sync::Arc<Tally>> {
-        self.live.as_ref().map(|l| &l.meta.tally)
+        self.parts.live.as_ref().map(|l| &l.meta.tally)
     }
 
     /// Gives the session fresh checkout counts (it joins another pool).
     pub(crate) fn fresh_tally(&mut self) -> Option<&std::sync::Arc<Tally>> {
-        let live = self.live.as_mut()?;
+        let live = self.parts.live.as_mut()?;
         live.meta.tally = std::sync::Arc::default();
         Some(&live.meta.tally)
     }
 
     /// Counts a checkout of the session (its holder is the only writer).
     pub(crate) fn count_acquired(&mut self) {
-        if let Some(l) = &self.live {
+        if let Some(l) = &self.parts.live {
             l.meta.tally.count_acquired();
         }
     }
 
     /// Counts the session given back by a pool's user (its holder is the only writer).
     pub(crate) fn count_released(&mut self) {
-        if let Some(l) = &self.live {
+        if let Some(l) = &self.parts.live {
             l.meta.tally.count_released();
         }
     }
 
     /// Counts one more use by a pool's user; returns the count.
     pub(crate) fn count_use(&mut self) -> u64 {
-        self.live.as_mut().map_or(0, |l| {
+        self.parts.live.as_mut().map_or(0, |l| {
             l.meta.uses += 1;
             l.meta.uses
         })
@@ -52,7 +55,7 @@ impl Session {
 
     /// Resets the session's state before its next use (see `PoolOptions::reset_on_release`).
     pub(crate) fn reset_before_next_use(&mut self) {
-        if let Some(live) = self.live.as_mut() {
+        if let Some(live) = self.parts.live.as_mut() {
             live.meta.needs_reset = true;
         }
     }
@@ -60,7 +63,8 @@ impl Session {
     /// True when a cut-off use left something on the connection (a statement still
     /// running, a transaction open: see `settle.rs`) that the next use settles first.
     pub(crate) fn needs_settling(&self) -> bool {
-        self.live
+        self.parts
+            .live
             .as_ref()
             .is_some_and(|l| l.unsettled() && !l.meta.broken)
     }
@@ -68,9 +72,9 @@ impl Session {
     /// Settles now what a cut-off use left (see [`needs_settling`](Session::needs_settling)),
     /// each step within the check timeout.
     pub(crate) async fn settle(&mut self) -> Result<()> {
-        match self.live.as_mut() {
+        match self.parts.live.as_mut() {
             Some(live) if live.unsettled() && !live.meta.broken => {
-                live.settle(&self.database).await
+                live.settle(&self.parts.database).await
             }
             _ => Ok(()),
         }

@@ -72,7 +72,7 @@ impl Session {
     pub async fn read_at(&mut self, bound: Staleness) -> Result<ReadAt<'_>> {
         match self.route(bound).await? {
             Some(index) => {
-                let live = self.live.as_mut().expect("routed, so created");
+                let live = self.parts.live.as_mut().expect("routed, so created");
                 let link = live.replica.as_mut().expect("routed to it");
                 Ok(ReadAt {
                     session: &mut link.session,
@@ -91,7 +91,7 @@ impl Session {
     pub async fn snapshot_at(&mut self, bound: Staleness) -> Result<Snapshot<'_>> {
         match self.route(bound).await? {
             Some(_) => {
-                let live = self.live.as_mut().expect("routed, so created");
+                let live = self.parts.live.as_mut().expect("routed, so created");
                 let link = live.replica.as_mut().expect("routed to it");
                 link.session.snapshot().await
             }
@@ -130,7 +130,7 @@ impl Session {
     {
         match self.route(bound).await.map_err(E::from)? {
             Some(_) => {
-                let live = self.live.as_mut().expect("routed, so created");
+                let live = self.parts.live.as_mut().expect("routed, so created");
                 let link = live.replica.as_mut().expect("routed to it");
                 link.session.run_in_read_only_transaction(f).await
             }
@@ -145,7 +145,7 @@ impl Session {
             return Ok(None);
         }
         let database = self.database().clone();
-        let live = self.live.as_mut().ok_or(Error::NotCreated)?;
+        let live = self.parts.live.as_mut().ok_or(Error::NotCreated)?;
         let mut tried = None;
         if let Some(link) = &mut live.replica {
             tried = Some(link.index);
