@@ -121,6 +121,33 @@ where
     }
 }
 
+/// Whether `table` exists (PostgreSQL: in the connection's `search_path`).
+#[cfg(feature = "items")]
+pub(crate) async fn table_exists(
+    ctx: &mut impl crate::session::Context,
+    table: &crate::ident::Ident,
+    postgres: bool,
+) -> Result<bool> {
+    let (sql, name) = if postgres {
+        (
+            "SELECT 1::bigint WHERE to_regclass($1) IS NOT NULL",
+            table.quoted(),
+        )
+    } else {
+        (
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1",
+            table.as_str().to_owned(),
+        )
+    };
+    let rows = ctx
+        .exec()
+        .await?
+        // A row when it exists: its count is the answer.
+        .map_rows(sql, &[crate::param::Param::Text(&name)], |_| Ok(()))
+        .await?;
+    Ok(!rows.is_empty())
+}
+
 /// A store's `create_tables` on `session`: `statements`, idempotent DDL, in one
 /// transaction, under PostgreSQL's advisory lock keyed by `lock` (concurrent
 /// `CREATE TABLE IF NOT EXISTS` can still collide in the catalog). When a pooler in
@@ -179,7 +206,8 @@ pub(crate) async fn create_one_by_one(
     Ok(())
 }
 
-/// Runs `call`, and once more when it failed on a table or column missing and `forget`
+/// Runs `call`, and once more when it failed on tables that changed (a table or column
+/// missing, or a column of another type: `Error::is_tables_changed`) and `forget`
 /// (which forgets what the store had learnt of `table`'s layout) says something was known:
 /// the tables changed under the store (a migration dropped and made them again, a Python
 /// store removed its own), so the layout is asked again. The failed statement wrote
@@ -195,7 +223,7 @@ where
     F: std::future::Future<Output = Result<T>>,
 {
     match call().await {
-        Err(e) if e.is_missing_table_or_column() && forget() => {
+        Err(e) if e.is_tables_changed() && forget() => {
             tracing::warn!(target: "session_pool::store", table, error = %e,
                 "the tables changed; asking the catalog for their layout again");
             call().await

@@ -1,6 +1,7 @@
 //! google-adk's own `DatabaseSessionService` (SQLAlchemy, asyncpg and aiosqlite;
 //! `tests/python/adk_database_interop.py` in the venvs `scripts/test` makes: google-adk
-//! 2.13, and 1.39.1, the last 1.x, which many apps still run) and
+//! 2.15, whose PostgreSQL columns are `JSON`, and 1.39.1, the last 1.x, which many apps
+//! still run, whose are `JSONB`) and
 //! `SessionService::on_tables` on the same tables, on PostgreSQL (a schema per test) and
 //! on a SQLite file, with either side creating them: each reads every field of the other's
 //! events and the merged `app:` / `user:` state, each appends to the other's sessions
@@ -47,7 +48,7 @@ impl Creator {
 /// A google-adk release with a venv of its own.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Adk {
-    /// google-adk 2.13 (`SESSION_POOL_PYTHON`).
+    /// google-adk 2.15 (`SESSION_POOL_PYTHON`).
     V2,
     /// google-adk 1.39.1 (`SESSION_POOL_PYTHON_ADK1`).
     V1,

@@ -727,3 +727,117 @@ async fn cut_off_calls_leave_no_lock_and_no_checkout(db: Database) {
         .expect("a lock was left held")
         .unwrap();
 }
+
+/// The text of one state column on PostgreSQL (`sql` selects it).
+async fn state_text(db: &Database, sql: &str) -> String {
+    let mut s = db.session();
+    s.create().await.unwrap();
+    common::scalar(&mut s, sql, &[]).await
+}
+
+/// google-adk 2.15 and later make the JSON columns `JSON` on PostgreSQL, where earlier
+/// releases made `JSONB`, so that values keep the text Python wrote: key order, `1e23`,
+/// `-0.0`. `create_tables` makes them so, and appends merge into them as Python's
+/// `dict.update` does (the stored keys where they were, new ones after them) without
+/// rewriting any stored value; the same tables made `JSONB` are read and written too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_columns_keep_what_python_wrote() {
+    let Some((db, _, _)) = common::postgres_in_schema("adkjson").await else {
+        return;
+    };
+    let svc = service(&db).await;
+    let types: String = state_text(
+        &db,
+        "SELECT string_agg(table_name || '.' || column_name || ' ' || data_type, ', ' \
+         ORDER BY table_name) FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND column_name IN ('state', 'event_data')",
+    )
+    .await;
+    assert_eq!(
+        types,
+        "app_states.state json, events.event_data json, sessions.state json, \
+         user_states.state json"
+    );
+
+    // A session as Python writes it: its own key order, numbers as Python prints them.
+    svc.create_session("app", "u", None, Some("s"))
+        .await
+        .unwrap();
+    let mut admin = db.session();
+    admin.create().await.unwrap();
+    for sql in [
+        r#"UPDATE sessions SET state = '{"z": 1e+23, "a": -0.0, "k": "old"}'"#,
+        r#"UPDATE user_states SET state = '{"y": 1.5e-300, "b": 1}'"#,
+    ] {
+        admin.execute_update(sql, &[]).await.unwrap();
+    }
+    let mut s = svc
+        .get_session("app", "u", "s", &all())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.state["z"], json!(1e23));
+    let event = Event::text("agent", "model", "hi")
+        .with_state_delta("k", json!("new"))
+        .with_state_delta("c", json!(2))
+        .with_state_delta("user:b", json!(2))
+        .with_state_delta("user:x", json!(-0.0));
+    svc.append_event(&mut s, event).await.unwrap();
+    let session = state_text(&db, "SELECT state::text FROM sessions").await;
+    let compact: String = session.chars().filter(|c| !c.is_whitespace()).collect();
+    assert_eq!(
+        compact, r#"{"z":1e+23,"a":-0.0,"k":"new","c":2}"#,
+        "{session}"
+    );
+    let user = state_text(&db, "SELECT state::text FROM user_states").await;
+    let compact: String = user.chars().filter(|c| !c.is_whitespace()).collect();
+    assert_eq!(compact, r#"{"y":1.5e-300,"b":2,"x":-0.0}"#, "{user}");
+    let read = svc
+        .get_session("app", "u", "s", &all())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.state["c"], 2);
+    assert_eq!(read.state["user:b"], 2);
+    assert_eq!(read.events.len(), 1);
+    assert_eq!(read.events[0].first_text(), Some("hi"));
+
+    // The same tables made JSONB under the running service (google-adk before 2.15): its
+    // next calls find the types changed, ask the catalog again and go on.
+    for t in ["app_states", "user_states", "sessions"] {
+        admin
+            .execute_update(
+                &format!("ALTER TABLE {t} ALTER COLUMN state TYPE jsonb USING state::jsonb"),
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+    admin
+        .execute_update(
+            "ALTER TABLE events ALTER COLUMN event_data TYPE jsonb USING event_data::jsonb",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut s = read;
+    let event = Event::text("agent", "model", "on jsonb").with_state_delta("user:b", json!(3));
+    svc.append_event(&mut s, event).await.unwrap();
+    let mut t = svc
+        .create_session("app", "u", Some(map(json!({"user:n": 1}))), Some("t"))
+        .await
+        .unwrap();
+    svc.append_event(&mut t, Event::text("user", "user", "t's"))
+        .await
+        .unwrap();
+    let read = svc
+        .get_session("app", "u", "s", &all())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.events.len(), 2);
+    assert_eq!(read.events[1].first_text(), Some("on jsonb"));
+    assert_eq!(read.state["user:b"], 3);
+    assert_eq!(read.state["user:n"], 1);
+    assert_eq!(read.state["k"], "new");
+}

@@ -22,6 +22,12 @@ async fn create_get_list_delete(db: Database) {
         .await
         .unwrap();
     assert_eq!(generated.id.len(), 36, "a UUID: {}", generated.id);
+    // An empty id is no id, as in every ADK service.
+    let blank = svc
+        .create_session("app3", "u1", None, Some(""))
+        .await
+        .unwrap();
+    assert_eq!(blank.id.len(), 36, "a UUID: {}", blank.id);
     assert_eq!(
         generated.state,
         map(json!({"k": 1})),

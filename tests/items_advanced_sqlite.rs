@@ -1,4 +1,4 @@
-//! The items store beside openai-agents' `AdvancedSQLiteSession` (0.24.0, in the venv
+//! The items store beside openai-agents' `AdvancedSQLiteSession` (0.25.0, in the venv
 //! `scripts/test` makes, through `tests/python/items_interop.py`), whose `message_structure`
 //! and `turn_usage` tables sit beside the same items table on SQLite.
 //!

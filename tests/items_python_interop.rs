@@ -1,5 +1,5 @@
 //! The real Python stores on the same tables: the OpenAI Agents SDK's `SQLAlchemySession`
-//! (openai-agents 0.24.0, `tests/python/items_interop.py`, in the venv `scripts/test`
+//! (openai-agents 0.25.0, `tests/python/items_interop.py`, in the venv `scripts/test`
 //! makes), on SQLite and PostgreSQL, and the SDK's built-in `SQLiteSession` (its default
 //! store: the same table names, its own DDL) and `AsyncSQLiteSession` (aiosqlite, the same
 //! DDL) on SQLite.
@@ -232,7 +232,7 @@ async fn same_tables(db: Database, python_url: String) {
     );
     assert_eq!(
         messages["indexes"][0]["columns"],
-        json!(["session_id", "created_at"]),
+        json!(["session_id", "id"]),
         "{theirs}"
     );
 }

@@ -185,7 +185,7 @@ async fn a_pop_waits_for_a_writer_holding_the_conversation() {
         .execute_sql(
             &format!(
                 "SELECT id FROM \"{m}\" WHERE session_id = $1 \
-                 ORDER BY created_at DESC, id DESC LIMIT 2 FOR UPDATE"
+                 ORDER BY id DESC LIMIT 2 FOR UPDATE"
             ),
             &["compacted".into()],
         )
@@ -336,6 +336,89 @@ async fn rerun_is_a_no_op(db: Database) {
     assert_eq!(conv.get_items(None).await.unwrap(), vec![msg(0)]);
 }
 
+/// The names of the indexes on `table`, besides its primary key.
+async fn index_names(db: &Database, store: &ItemsStore, table: &str) -> Vec<String> {
+    let sql = match db.dialect() {
+        session_pool::Dialect::Postgres => {
+            "SELECT indexname::text FROM pg_indexes WHERE tablename = $1 \
+             AND indexname NOT LIKE '%_pkey' ORDER BY 1"
+        }
+        _ => {
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 \
+             AND name NOT LIKE 'sqlite_autoindex%' ORDER BY 1"
+        }
+    };
+    let mut s = store.pool().get(None).await.unwrap();
+    let rows = s.execute_sql(sql, &[table.into()]).await.unwrap();
+    rows.into_iter().map(|r| r.get(0).unwrap()).collect()
+}
+
+/// New tables get the SDK's index on `(session_id, id)` (openai-agents 0.25's name); an
+/// items table already there, as an earlier SDK made it, keeps its own and gets no other,
+/// as the SDK's `create_all` leaves it. Items come back in the order of their ids, as the
+/// SDK reads them, whatever their `created_at` says (the time each adding transaction
+/// began).
+async fn the_index_comes_with_a_new_table(db: Database) {
+    let store = common::items_store(&db).await;
+    let m = store.messages_table().to_owned();
+    assert_eq!(
+        index_names(&db, &store, &m).await,
+        [format!("idx_{m}_session_id")]
+    );
+
+    // openai-agents 0.24's tables: its index on (session_id, created_at).
+    let config = ItemsConfig::default()
+        .sessions_table(format!("{}_old", store.sessions_table()))
+        .messages_table(format!("{m}_old"));
+    let old = ItemsStore::new(store.pool().clone(), config).unwrap();
+    let (os, om) = (old.sessions_table(), old.messages_table());
+    let (id, ts) = match db.dialect() {
+        session_pool::Dialect::Postgres => ("id SERIAL NOT NULL PRIMARY KEY", "TIMESTAMP"),
+        _ => ("id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT", "TIMESTAMP"),
+    };
+    let mut s = store.pool().get(None).await.unwrap();
+    for ddl in [
+        format!(
+            "CREATE TABLE \"{os}\" (session_id VARCHAR NOT NULL PRIMARY KEY, \
+             created_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL, \
+             updated_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL)"
+        ),
+        format!(
+            "CREATE TABLE \"{om}\" ({id}, session_id VARCHAR NOT NULL, \
+             message_data TEXT NOT NULL, created_at {ts} DEFAULT CURRENT_TIMESTAMP NOT NULL, \
+             FOREIGN KEY (session_id) REFERENCES \"{os}\" (session_id) ON DELETE CASCADE)"
+        ),
+        format!("CREATE INDEX \"idx_{om}_session_time\" ON \"{om}\" (session_id, created_at)"),
+    ] {
+        s.execute_update(&ddl, &[]).await.unwrap();
+    }
+    drop(s);
+    old.create_tables().await.unwrap();
+    assert_eq!(
+        index_names(&db, &old, om).await,
+        [format!("idx_{om}_session_time")]
+    );
+
+    // Added in this order; the second add's `created_at` says it came first.
+    let conv = old.session("c").unwrap();
+    conv.add_items(&[msg(0)]).await.unwrap();
+    conv.add_items(&[msg(1)]).await.unwrap();
+    let mut s = store.pool().get(None).await.unwrap();
+    s.execute_update(
+        &format!(
+            "UPDATE \"{om}\" SET created_at = '2001-01-01 00:00:00' \
+             WHERE id = (SELECT MAX(id) FROM \"{om}\")"
+        ),
+        &[],
+    )
+    .await
+    .unwrap();
+    drop(s);
+    assert_eq!(conv.get_items(None).await.unwrap(), vec![msg(0), msg(1)]);
+    assert_eq!(conv.get_items(Some(1)).await.unwrap(), vec![msg(1)]);
+    assert_eq!(conv.pop_item().await.unwrap(), Some(msg(1)));
+}
+
 async fn raw_items_are_kept_byte_for_byte(db: Database) {
     let store = common::items_store(&db).await;
     let conv = store.session("raw").unwrap();
@@ -420,4 +503,5 @@ on_both!(
     corrupt_rows_are_skipped,
     bad_input,
     rerun_is_a_no_op,
+    the_index_comes_with_a_new_table,
 );

@@ -194,7 +194,8 @@ impl SessionService {
     }
 
     /// Creates a session with `state` (less its `temp:` keys) and the id given, or a fresh
-    /// UUID when `session_id` is `None`.
+    /// UUID when `session_id` is `None` or empty (as every ADK session service takes an
+    /// empty id: ADK's web server sends one).
     pub async fn create_session(
         &self,
         app_name: &str,
@@ -203,8 +204,8 @@ impl SessionService {
         session_id: Option<&str>,
     ) -> Result<AgentSession> {
         let id = match session_id {
-            Some(id) => id.to_owned(),
-            None => uuid::Uuid::new_v4().to_string(),
+            Some(id) if !id.is_empty() => id.to_owned(),
+            _ => uuid::Uuid::new_v4().to_string(),
         };
         let split = scopes::split(&state.unwrap_or_default());
         let store = match &self.backend {

@@ -403,13 +403,15 @@ impl Error {
         matches!(self.code(), Some("23505" | "1555" | "2067"))
     }
 
-    /// True when a statement named a table or column the database does not have
-    /// (PostgreSQL 42P01 / 42703; SQLite's "no such table", "no such column", "has no
-    /// column named").
+    /// True when a statement built for the tables as they were no longer fits them: it
+    /// named a table or column the database does not have (PostgreSQL 42P01 / 42703;
+    /// SQLite's "no such table", "no such column", "has no column named"), or used an
+    /// operator or function the column's type has not, or put a value of another type in
+    /// it (PostgreSQL 42883 / 42804: a JSONB column made again as JSON, or back).
     #[cfg(any(feature = "adk", feature = "items"))]
-    pub(crate) fn is_missing_table_or_column(&self) -> bool {
+    pub(crate) fn is_tables_changed(&self) -> bool {
         match self.code() {
-            Some("42P01" | "42703") => true,
+            Some("42P01" | "42703" | "42883" | "42804") => true,
             Some("1") => {
                 let text = self.to_string();
                 ["no such table", "no such column", "has no column named"]

@@ -14,11 +14,14 @@ pub(super) struct Tables {
     pub(super) structure: super::structure::Presence,
 }
 
-/// The statements `create_tables` runs, in order; each is idempotent.
+/// The statements `create_tables` runs, in order; each is idempotent. `index` is the SDK's
+/// index on the items' `(session_id, id)` (openai-agents 0.25 and later), made only with
+/// a new items table, as the SDK's `create_all` makes it: `None` for a table already there,
+/// which keeps the indexes it has.
 pub(crate) fn ddl(
     sessions: &Ident,
     messages: &Ident,
-    index: &Ident,
+    index: Option<&Ident>,
     postgres: bool,
 ) -> Vec<String> {
     let id = if postgres {
@@ -31,7 +34,7 @@ pub(crate) fn ddl(
     } else {
         "TIMESTAMP"
     };
-    vec![
+    let mut ddl = vec![
         format!(
             "CREATE TABLE IF NOT EXISTS {sessions} (
     session_id VARCHAR NOT NULL,
@@ -49,6 +52,11 @@ pub(crate) fn ddl(
     FOREIGN KEY (session_id) REFERENCES {sessions} (session_id) ON DELETE CASCADE
 )"
         ),
-        format!("CREATE INDEX IF NOT EXISTS {index} ON {messages} (session_id, created_at)"),
-    ]
+    ];
+    if let Some(index) = index {
+        ddl.push(format!(
+            "CREATE INDEX IF NOT EXISTS {index} ON {messages} (session_id, id)"
+        ));
+    }
+    ddl
 }

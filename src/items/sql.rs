@@ -18,6 +18,8 @@ pub(super) fn row_of(r: RowRef<'_>) -> ExecResult<Row> {
 }
 
 /// The conversation's items, oldest first; with `limit` (`$2`), the newest ones, newest first.
+/// In the order of their ids, as the SDK reads them from 0.25 on (before, by `created_at`
+/// first, which is the time each adding transaction began, not the order the adds took).
 /// With `probe` (SQLite), each row also says whether the structure tables are there.
 pub(super) fn get_items(t: &Tables, limit: bool, probe: Option<&str>) -> String {
     let m = &t.messages;
@@ -25,12 +27,12 @@ pub(super) fn get_items(t: &Tables, limit: bool, probe: Option<&str>) -> String 
     if limit {
         format!(
             "SELECT id, message_data{probe} FROM {m} WHERE session_id = $1 \
-             ORDER BY created_at DESC, id DESC LIMIT $2"
+             ORDER BY id DESC LIMIT $2"
         )
     } else {
         format!(
             "SELECT id, message_data{probe} FROM {m} WHERE session_id = $1 \
-             ORDER BY created_at ASC, id ASC"
+             ORDER BY id ASC"
         )
     }
 }
@@ -76,7 +78,7 @@ pub(super) fn pop_item(t: &Tables, unless: Option<&str>) -> String {
     let unless = unless.map(|c| format!(" AND NOT {c}")).unwrap_or_default();
     format!(
         "DELETE FROM {m} WHERE id = (SELECT id FROM {m} WHERE session_id = $1 \
-         ORDER BY created_at DESC, id DESC LIMIT 1){unless} RETURNING id, message_data"
+         ORDER BY id DESC LIMIT 1){unless} RETURNING id, message_data"
     )
 }
 
@@ -91,7 +93,7 @@ pub(super) fn pop_item_unless_locked(t: &Tables) -> String {
          FOR UPDATE SKIP LOCKED) \
          DELETE FROM {m} WHERE id = (SELECT id FROM {m} \
          WHERE session_id = (SELECT session_id FROM parent) \
-         ORDER BY created_at DESC, id DESC LIMIT 1) RETURNING id, message_data",
+         ORDER BY id DESC LIMIT 1) RETURNING id, message_data",
         t.sessions
     )
 }

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::ident::{Ident, MAX_IDENT_LEN, validate};
 use crate::pool::AbstractSessionPool;
 use crate::pool::SharedPool;
-use crate::support::{check_text, checkout, is_postgres};
+use crate::support::{check_text, checkout, is_postgres, table_exists};
 
 /// Table names of the items store (the SDK's `sessions_table` / `messages_table`).
 ///
@@ -92,7 +92,7 @@ impl ItemsStore {
                 "sessions_table and messages_table must be different tables",
             ));
         }
-        let mut index = format!("idx_{}_session_time", config.messages_table);
+        let mut index = format!("idx_{}_session_id", config.messages_table);
         index.truncate(MAX_IDENT_LEN);
         let messages = Ident::new(&config.messages_table)?;
         Ok(ItemsStore {
@@ -150,19 +150,24 @@ impl ItemsStore {
         self.tables.messages.as_str()
     }
 
-    /// Creates the two tables and the index if they do not exist; running it again
-    /// changes nothing. Through a pooler in statement mode, which refuses the
-    /// transaction, the statements run one at a time.
+    /// Creates the two tables if they do not exist, and with a new items table the SDK's
+    /// index on `(session_id, id)` (openai-agents 0.25's `idx_<items>_session_id`); running
+    /// it again changes nothing, and a table already there keeps the indexes it has.
+    /// Through a pooler in statement mode, which refuses the transaction, the statements
+    /// run one at a time.
     pub async fn create_tables(&self) -> Result<()> {
         // The SDK's `create_all` takes no lock of ours: see `create_idempotent`.
         crate::support::create_idempotent(|| self.create_tables_once()).await
     }
 
     async fn create_tables_once(&self) -> Result<()> {
-        let session = checkout(&self.pool).await?;
+        let mut session = checkout(&self.pool).await?;
         let postgres = is_postgres(session.database().dialect());
         let t = &self.tables;
-        let ddl = schema::ddl(&t.sessions, &t.messages, &t.index, postgres);
+        // The index only with a new table, as the SDK's `create_all` makes it: building
+        // one on a large table already in use would hold its writes for the build.
+        let new = !table_exists(&mut *session, &t.messages, postgres).await?;
+        let ddl = schema::ddl(&t.sessions, &t.messages, new.then_some(&t.index), postgres);
         let lock = "session_pool.items.create_tables";
         crate::support::create_locked(&self.pool, session, postgres, lock, &ddl).await
     }

@@ -7,7 +7,7 @@
 //! through them too, on one branch (`main` unless
 //! [`ItemsSession::on_branch`](super::ItemsSession::on_branch) names another). The
 //! statements and the item classification follow openai-agents 0.24's
-//! `advanced_sqlite_session.py`.
+//! `advanced_sqlite_session.py` (the same in 0.25).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;

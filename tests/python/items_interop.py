@@ -1,5 +1,5 @@
 """The Python side of tests/items_python_interop.rs and tests/items_advanced_sqlite.rs:
-the OpenAI Agents SDK's `SQLAlchemySession` (openai-agents 0.24.0), its built-in
+the OpenAI Agents SDK's `SQLAlchemySession` (openai-agents 0.25.0), its built-in
 `SQLiteSession` (the SDK's default store), its `AsyncSQLiteSession` (aiosqlite, the same
 tables), or its `AdvancedSQLiteSession` (branches and usage beside the same tables), on
 the tables the Rust test names.

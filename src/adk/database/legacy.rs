@@ -2,6 +2,7 @@
 //! since): one column per event field, `actions` pickled. Read and written as google-adk
 //! does, through the columns the table has: older ADK versions made fewer.
 
+use super::json_type::JsonType;
 use crate::adk::codec::ActionsCodec;
 use crate::adk::event::Event;
 use crate::error::Result;
@@ -61,8 +62,8 @@ impl Legacy {
     }
 
     /// One event of a read, `[id, invocation_id, time, fields, actions as hex]`, from the
-    /// columns of event `e`.
-    pub(super) fn element(&self) -> String {
+    /// columns of event `e` (built in `json`, the type of the table's JSON columns).
+    pub(super) fn element(&self, json: JsonType) -> String {
         let mut fields = vec!["'author', e.author".to_owned()];
         for (c, kind) in &self.columns {
             fields.push(match (kind, self.postgres) {
@@ -78,8 +79,10 @@ impl Legacy {
         let fields = fields.join(", ");
         if self.postgres {
             format!(
-                "jsonb_build_array(e.id, e.invocation_id, extract(epoch FROM e.timestamp), \
-                 jsonb_build_object({fields}), encode(e.actions, 'hex'))"
+                "{}(e.id, e.invocation_id, extract(epoch FROM e.timestamp), \
+                 {}({fields}), encode(e.actions, 'hex'))",
+                json.function("build_array"),
+                json.function("build_object"),
             )
         } else {
             format!(
@@ -99,8 +102,9 @@ impl Legacy {
         names.join(", ")
     }
 
-    /// The insert's values, their placeholders numbered from `first`.
-    pub(super) fn insert_values(&self, first: usize) -> String {
+    /// The insert's values, their placeholders numbered from `first` (JSON ones bound as
+    /// text, cast to `json`, the type of the table's JSON columns).
+    pub(super) fn insert_values(&self, first: usize, json: JsonType) -> String {
         let values: Vec<_> = self
             .written()
             .enumerate()
@@ -109,7 +113,7 @@ impl Legacy {
                 match (self.postgres, kind) {
                     (false, _) => format!("${n}"),
                     (true, Kind::Text) => format!("${n}::text"),
-                    (true, Kind::Json) => format!("${n}::jsonb"),
+                    (true, Kind::Json) => json.bind(n),
                     (true, Kind::Bool) => format!("${n}::boolean"),
                     (true, Kind::Bytes) => format!("${n}::bytea"),
                 }
@@ -212,7 +216,7 @@ mod tests {
     #[test]
     fn placeholders_shift_past_the_statements_own() {
         let all = Legacy::new(true, |_| true);
-        let values = all.insert_values(11);
+        let values = all.insert_values(11, JsonType::Jsonb);
         assert!(
             values.starts_with("$11::text, $12::bytea, $13::text"),
             "{values}"
@@ -220,7 +224,12 @@ mod tests {
         assert!(values.ends_with("$26::jsonb"), "{values}");
         let few = Legacy::new(false, |c| c == "content");
         assert_eq!(few.insert_columns(), "author, actions, content");
-        assert_eq!(few.insert_values(7), "$7, $8, $9");
+        assert_eq!(few.insert_values(7, JsonType::Json), "$7, $8, $9");
+        assert!(
+            Legacy::new(true, |_| true)
+                .insert_values(11, JsonType::Json)
+                .ends_with("$26::json")
+        );
     }
 
     #[test]

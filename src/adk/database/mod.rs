@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 
+use self::json_type::JsonTypes;
 use super::event::{Event, JsonMap};
 use crate::error::{Error, Result};
 use crate::param::Param;
@@ -18,6 +19,7 @@ use crate::support::{checkout, create_idempotent, is_postgres};
 
 mod decode;
 mod event_data;
+mod json_type;
 mod legacy;
 mod read;
 mod sql;
@@ -32,8 +34,10 @@ mod write;
 /// form, so either side may create the tables and each sees the other's sessions, events
 /// and `app:` / `user:` state:
 ///
-/// - sessions are keyed by app, user and id together; state is JSONB on PostgreSQL and
-///   JSON text on SQLite; times are naive UTC, as SQLAlchemy stores them;
+/// - sessions are keyed by app, user and id together; state is JSON on PostgreSQL (JSONB
+///   in tables google-adk made before 2.15: both are read and written, each in its own
+///   type, so a JSON column keeps key order and numbers as written) and JSON text on
+///   SQLite; times are naive UTC, as SQLAlchemy stores them;
 /// - in version 1, each event is kept whole in `event_data`, as pydantic's
 ///   `model_dump(exclude_none=True, mode="json")` writes it (fields ADK has and
 ///   [`Event`] does not stay in [`Event::extra`] and are written back);
@@ -132,6 +136,8 @@ struct Schema {
     epoch: bool,
     /// The session read: newest events first, then oldest first.
     get: [String; 2],
+    /// PostgreSQL's one-statement create.
+    create_pg: String,
     /// PostgreSQL's one-statement append.
     append_pg: String,
     /// SQLite's event insert.
@@ -139,27 +145,33 @@ struct Schema {
 }
 
 impl Schema {
-    fn new(postgres: bool, legacy: Option<legacy::Legacy>, epoch: bool) -> Schema {
+    fn new(postgres: bool, shape: Shape) -> Schema {
+        let Shape {
+            legacy,
+            epoch,
+            types,
+        } = shape;
         let (element, columns, pg_values, sqlite_values) = match &legacy {
             Some(l) => (
-                l.element(),
+                l.element(types.events),
                 l.insert_columns(),
-                l.insert_values(11),
-                l.insert_values(7),
+                l.insert_values(11, types.events),
+                l.insert_values(7, types.events),
             ),
             None => (
-                sql::v1_element(postgres).to_owned(),
+                sql::v1_element(postgres, types.events),
                 "event_data".to_owned(),
-                "$11::jsonb".to_owned(),
+                types.events.bind(11),
                 "$7".to_owned(),
             ),
         };
         Schema {
             get: [
-                sql::get(postgres, false, &element),
-                sql::get(postgres, true, &element),
+                sql::get(postgres, false, &element, types.events),
+                sql::get(postgres, true, &element, types.events),
             ],
-            append_pg: sql::append_pg(&columns, &pg_values),
+            create_pg: sql::create_pg(types),
+            append_pg: sql::append_pg(&columns, &pg_values, types),
             insert_sqlite: sql::insert_event_sqlite(&columns, &sqlite_values),
             legacy,
             epoch,
@@ -167,11 +179,22 @@ impl Schema {
     }
 }
 
+/// The form the catalog found the tables in.
+#[derive(Debug, Default)]
+struct Shape {
+    /// Version 0's columns; `None` for version 1.
+    legacy: Option<legacy::Legacy>,
+    /// SQLite: times are Unix seconds (google-adk's `SqliteSessionService`).
+    epoch: bool,
+    /// PostgreSQL: the JSON columns' types.
+    types: JsonTypes,
+}
+
 /// What the catalog says of ADK's tables.
 #[derive(Debug)]
 enum Found {
-    /// Version 1, or 0 with its columns; whether times are Unix seconds (SQLite).
-    Ready(Option<legacy::Legacy>, bool),
+    /// Version 1, or 0 with its columns.
+    Ready(Shape),
     /// No events table yet.
     Missing,
 }
@@ -238,11 +261,10 @@ impl DatabaseSessionTables {
             )
             .await?;
         }
-        let (legacy, epoch) = match inspect(&mut tx, postgres).await? {
-            Found::Ready(legacy, epoch) => (legacy, epoch),
-            Found::Missing => (None, self.sqlite_service && !postgres),
+        let (v0, epoch) = match inspect(&mut tx, postgres).await? {
+            Found::Ready(shape) => (shape.legacy.is_some(), shape.epoch),
+            Found::Missing => (false, self.sqlite_service && !postgres),
         };
-        let v0 = legacy.is_some();
         // Version 0 and SqliteSessionService's tables have no metadata table: made empty,
         // Python would take the tables for malformed ones.
         if !v0 && !epoch {
@@ -259,8 +281,18 @@ impl DatabaseSessionTables {
         if !v0 && !epoch {
             tx.execute_update(sql::mark_version(postgres), &[]).await?;
         }
+        // Asked again: the tables there before keep their columns' types, the ones just
+        // made have this crate's.
+        let shape = match inspect(&mut tx, postgres).await? {
+            Found::Ready(shape) => shape,
+            Found::Missing => Shape {
+                epoch,
+                types: JsonTypes::CREATED,
+                ..Shape::default()
+            },
+        };
         tx.commit().await?;
-        *self.schema.write() = Some(Arc::new(Schema::new(postgres, legacy, epoch)));
+        *self.schema.write() = Some(Arc::new(Schema::new(postgres, shape)));
         tracing::debug!(target: "session_pool::adk", schema_version = if v0 { 0 } else { 1 },
             sqlite_session_service = epoch, "ADK session tables ready");
         Ok(())
@@ -288,13 +320,13 @@ impl DatabaseSessionTables {
             return Ok(Arc::clone(schema));
         }
         match Box::pin(inspect(ctx, postgres)).await? {
-            Found::Ready(legacy, epoch) => {
-                if legacy.is_some() {
+            Found::Ready(shape) => {
+                if shape.legacy.is_some() {
                     tracing::warn!(target: "session_pool::adk",
                         "ADK's session tables are the legacy schema version 0 (pickled \
                          actions); google-adk recommends `adk migrate session`");
                 }
-                let schema = Arc::new(Schema::new(postgres, legacy, epoch));
+                let schema = Arc::new(Schema::new(postgres, shape));
                 *self.schema.write() = Some(Arc::clone(&schema));
                 Ok(schema)
             }
@@ -337,10 +369,11 @@ impl DatabaseSessionTables {
         Ok(if stored.is_empty() { trimmed } else { id })
     }
 
-    /// Runs `call`, and once more when it failed on a table or column missing while a
-    /// schema was known: the tables were dropped and made again (perhaps at the other
-    /// version) under this process, so the catalog is asked again. The failed statement
-    /// wrote nothing, so the second run is safe for writes too.
+    /// Runs `call`, and once more when it failed on a table or column missing, or a column
+    /// of another type, while a schema was known: the tables were dropped and made again
+    /// (perhaps at the other version, or JSON where they were JSONB) under this process, so
+    /// the catalog is asked again. The failed statement wrote nothing, so the second run is
+    /// safe for writes too.
     async fn relearning<T, F>(&self, call: impl FnMut() -> F) -> Result<T>
     where
         F: std::future::Future<Output = Result<T>>,
@@ -357,11 +390,23 @@ async fn inspect(ctx: &mut impl Context, postgres: bool) -> Result<Found> {
         .exec()
         .await?
         .map_rows(sql::columns(postgres), &[] as &[Param<'_>], |r| {
-            Ok((r.get::<String>(0)?, r.get::<String>(1)?))
+            Ok((
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<Option<String>>(2)?.unwrap_or_default(),
+            ))
         })
         .await?;
-    let has = |table: &str, column: &str| rows.iter().any(|(t, c)| t == table && c == column);
-    let has_table = |table: &str| rows.iter().any(|(t, _)| t == table);
+    let has = |table: &str, column: &str| rows.iter().any(|(t, c, _)| t == table && c == column);
+    let has_table = |table: &str| rows.iter().any(|(t, _, _)| t == table);
+    let types = if postgres {
+        JsonTypes::of(
+            rows.iter()
+                .map(|(t, c, d)| (t.as_str(), c.as_str(), d.as_str())),
+        )
+    } else {
+        JsonTypes::default()
+    };
     if has_table("adk_internal_metadata") {
         let version = ctx
             .exec()
@@ -393,10 +438,11 @@ async fn inspect(ctx: &mut impl Context, postgres: bool) -> Result<Found> {
                 return Err(not_adk("events", column, 0));
             }
         }
-        return Ok(Found::Ready(
-            Some(legacy::Legacy::new(postgres, |c| has("events", c))),
-            false,
-        ));
+        return Ok(Found::Ready(Shape {
+            legacy: Some(legacy::Legacy::new(postgres, |c| has("events", c))),
+            epoch: false,
+            types,
+        }));
     }
     if !has_table("events") && !has_table("sessions") {
         return Ok(Found::Missing);
@@ -425,7 +471,11 @@ async fn inspect(ctx: &mut impl Context, postgres: bool) -> Result<Found> {
             .await?
             .first()
             .is_some_and(|t| t.eq_ignore_ascii_case("REAL"));
-    Ok(Found::Ready(None, epoch))
+    Ok(Found::Ready(Shape {
+        legacy: None,
+        epoch,
+        types,
+    }))
 }
 
 fn not_adk(table: &str, column: &str, version: u8) -> Error {

@@ -5,6 +5,8 @@
 //! with `AT TIME ZONE 'UTC'` both ways so the connection's `TimeZone` never matters, and
 //! SQLAlchemy's `YYYY-MM-DD HH:MM:SS.ffffff` text on SQLite, which sorts like the times.
 
+use super::json_type::{JsonType, JsonTypes};
+
 /// The metadata table that marks schema version 1 (version 0 has none).
 pub(super) const METADATA_DDL: &str = "CREATE TABLE IF NOT EXISTS adk_internal_metadata \
     (\"key\" VARCHAR(128) NOT NULL, value VARCHAR(256) NOT NULL, PRIMARY KEY (\"key\"))";
@@ -61,7 +63,9 @@ macro_rules! ddl {
     };
 }
 
-const DDL_PG: [&str; 5] = ddl!("JSONB", "TIMESTAMP WITHOUT TIME ZONE");
+// JSON, as google-adk 2.15 and later make them (earlier releases made JSONB, which
+// rewrites values: both are read and written, see `JsonType`).
+const DDL_PG: [&str; 5] = ddl!("JSON", "TIMESTAMP WITHOUT TIME ZONE");
 const DDL_SQLITE: [&str; 5] = ddl!("TEXT", "DATETIME");
 
 /// SQLite: the tables of google-adk's `SqliteSessionService`, as it makes them (its
@@ -98,16 +102,19 @@ pub(super) fn mark_version(postgres: bool) -> &'static str {
     }
 }
 
-/// The columns of the tables that tell ADK's schema versions apart: `(table, column)`.
+/// The columns of the tables, which tell ADK's schema versions apart and, on PostgreSQL,
+/// JSON from JSONB: `(table, column, type)`.
 pub(super) fn columns(postgres: bool) -> &'static str {
     if postgres {
-        "SELECT table_name::text, column_name::text FROM information_schema.columns \
-         WHERE table_schema = current_schema() \
-         AND table_name IN ('adk_internal_metadata', 'sessions', 'events')"
+        "SELECT table_name::text, column_name::text, data_type::text \
+         FROM information_schema.columns WHERE table_schema = current_schema() \
+         AND table_name IN ('adk_internal_metadata', 'sessions', 'events', 'app_states', \
+         'user_states')"
     } else {
-        "SELECT 'adk_internal_metadata', name FROM pragma_table_info('adk_internal_metadata') \
-         UNION ALL SELECT 'sessions', name FROM pragma_table_info('sessions') \
-         UNION ALL SELECT 'events', name FROM pragma_table_info('events')"
+        "SELECT 'adk_internal_metadata', name, type \
+         FROM pragma_table_info('adk_internal_metadata') \
+         UNION ALL SELECT 'sessions', name, type FROM pragma_table_info('sessions') \
+         UNION ALL SELECT 'events', name, type FROM pragma_table_info('events')"
     }
 }
 
@@ -123,23 +130,34 @@ pub(super) const VERSION: &str =
 /// Creates a session and its app's and user's rows when missing, merging the initial
 /// state's app and user keys into them, in one statement; returns whether the session was
 /// new and the app's and user's state after it. Binds: `$1` app, `$2` user, `$3` id,
-/// `$4` app keys, `$5` user keys, `$6` session keys, `$7` the time.
-pub(super) const CREATE_PG: &str = "WITH s AS (\
-    INSERT INTO sessions (app_name, user_id, id, state, create_time, update_time) \
-    VALUES ($1, $2, $3, $6::jsonb, $7::timestamptz AT TIME ZONE 'UTC', \
-    $7::timestamptz AT TIME ZONE 'UTC') ON CONFLICT DO NOTHING RETURNING 1), \
-    a AS (INSERT INTO app_states AS t (app_name, state, update_time) \
-    SELECT $1, $4::jsonb, $7::timestamptz AT TIME ZONE 'UTC' FROM s \
-    ON CONFLICT (app_name) DO UPDATE SET state = t.state || EXCLUDED.state, \
-    update_time = EXCLUDED.update_time WHERE EXCLUDED.state <> '{}'::jsonb RETURNING t.state), \
-    u AS (INSERT INTO user_states AS t (app_name, user_id, state, update_time) \
-    SELECT $1, $2, $5::jsonb, $7::timestamptz AT TIME ZONE 'UTC' FROM s \
-    ON CONFLICT (app_name, user_id) DO UPDATE SET state = t.state || EXCLUDED.state, \
-    update_time = EXCLUDED.update_time WHERE EXCLUDED.state <> '{}'::jsonb RETURNING t.state) \
-    SELECT EXISTS (SELECT 1 FROM s), \
-    COALESCE((SELECT state FROM a), (SELECT state FROM app_states WHERE app_name = $1)), \
-    COALESCE((SELECT state FROM u), \
-    (SELECT state FROM user_states WHERE app_name = $1 AND user_id = $2))";
+/// `$4` app keys, `$5` user keys, `$6` session keys (the three as JSON text), `$7` the time.
+pub(super) fn create_pg(t: JsonTypes) -> String {
+    format!(
+        "WITH s AS (\
+         INSERT INTO sessions (app_name, user_id, id, state, create_time, update_time) \
+         VALUES ($1, $2, $3, {state}, $7::timestamptz AT TIME ZONE 'UTC', \
+         $7::timestamptz AT TIME ZONE 'UTC') ON CONFLICT DO NOTHING RETURNING 1), \
+         a AS (INSERT INTO app_states AS t (app_name, state, update_time) \
+         SELECT $1, {app}, $7::timestamptz AT TIME ZONE 'UTC' FROM s \
+         ON CONFLICT (app_name) DO UPDATE SET state = {app_merge}, \
+         update_time = EXCLUDED.update_time \
+         WHERE EXCLUDED.state::jsonb <> '{{}}'::jsonb RETURNING t.state), \
+         u AS (INSERT INTO user_states AS t (app_name, user_id, state, update_time) \
+         SELECT $1, $2, {user}, $7::timestamptz AT TIME ZONE 'UTC' FROM s \
+         ON CONFLICT (app_name, user_id) DO UPDATE SET state = {user_merge}, \
+         update_time = EXCLUDED.update_time \
+         WHERE EXCLUDED.state::jsonb <> '{{}}'::jsonb RETURNING t.state) \
+         SELECT EXISTS (SELECT 1 FROM s), \
+         COALESCE((SELECT state FROM a), (SELECT state FROM app_states WHERE app_name = $1)), \
+         COALESCE((SELECT state FROM u), \
+         (SELECT state FROM user_states WHERE app_name = $1 AND user_id = $2))",
+        state = t.sessions.bind(6),
+        app = t.app.bind(4),
+        user = t.user.bind(5),
+        app_merge = t.app.merge("t.state", "EXCLUDED.state"),
+        user_merge = t.user.merge("t.state", "EXCLUDED.state"),
+    )
+}
 
 /// Whether a session is stored under this key (`$1` app, `$2` user, `$3` id): a row, or
 /// none.
@@ -170,32 +188,38 @@ pub(super) const PUT_USER_STATE: &str = "INSERT INTO user_states \
     ON CONFLICT (app_name, user_id) \
     DO UPDATE SET state = excluded.state, update_time = excluded.update_time";
 
-/// One event in a read of schema version 1: `[id, invocation_id, time, event_data]`.
-pub(super) fn v1_element(postgres: bool) -> &'static str {
+/// One event in a read of schema version 1: `[id, invocation_id, time, event_data]`, built
+/// in the events column's type (a JSON column's text is then sent as stored).
+pub(super) fn v1_element(postgres: bool, events: JsonType) -> String {
     if postgres {
-        "jsonb_build_array(e.id, e.invocation_id, extract(epoch FROM e.timestamp), e.event_data)"
+        format!(
+            "{}(e.id, e.invocation_id, extract(epoch FROM e.timestamp), e.event_data)",
+            events.function("build_array")
+        )
     } else {
         "json_array(e.id, e.invocation_id, e.timestamp, \
          CASE WHEN json_valid(e.event_data) THEN json(e.event_data) END)"
+            .to_owned()
     }
 }
 
 /// A session with its app's and user's state and its events, in one statement: the newest
 /// (or, with `oldest`, the oldest) `$5` events at or after `$4`, as an array of `element`s
-/// (the columns of event `e`). Binds: `$1` app, `$2` user, `$3` id, `$4` time or NULL,
-/// `$5` limit or NULL (SQLite: -1).
-pub(super) fn get(postgres: bool, oldest: bool, element: &str) -> String {
+/// (the columns of event `e`, gathered in `events`' type). Binds: `$1` app, `$2` user,
+/// `$3` id, `$4` time or NULL, `$5` limit or NULL (SQLite: -1).
+pub(super) fn get(postgres: bool, oldest: bool, element: &str, events: JsonType) -> String {
     let order = if oldest { "ASC" } else { "DESC" };
     if postgres {
         format!(
             "SELECT s.state, s.update_time AT TIME ZONE 'UTC', \
              (SELECT state FROM app_states WHERE app_name = $1), \
              (SELECT state FROM user_states WHERE app_name = $1 AND user_id = $2), \
-             (SELECT jsonb_agg({element}) FROM (SELECT * FROM events \
+             (SELECT {agg}({element}) FROM (SELECT * FROM events \
              WHERE app_name = $1 AND user_id = $2 AND session_id = $3 \
              AND ($4::timestamptz IS NULL OR timestamp >= ($4::timestamptz AT TIME ZONE 'UTC')) \
              ORDER BY timestamp {order}, id {order} LIMIT $5::bigint) e) \
-             FROM sessions s WHERE s.app_name = $1 AND s.user_id = $2 AND s.id = $3"
+             FROM sessions s WHERE s.app_name = $1 AND s.user_id = $2 AND s.id = $3",
+            agg = events.function("agg")
         )
     } else {
         format!(
@@ -251,28 +275,33 @@ pub(super) const DELETE_SESSION_SQLITE: &str =
 /// (`insert`: its columns after `id, app_name, user_id, session_id, invocation_id,
 /// timestamp`, and their values); nothing when the session is not at `$5`. Returns whether
 /// it was. Binds: `$1` app, `$2` user, `$3` session, `$4` session keys, `$5` expected time,
-/// `$6` event time, `$7` app keys, `$8` user keys, `$9` event id, `$10` invocation id, and
-/// from `$11` the values `insert` names.
-pub(super) fn append_pg(columns: &str, values: &str) -> String {
+/// `$6` event time, `$7` app keys, `$8` user keys (the three keys as JSON text), `$9` event
+/// id, `$10` invocation id, and from `$11` the values `insert` names.
+pub(super) fn append_pg(columns: &str, values: &str, t: JsonTypes) -> String {
     format!(
         "WITH s AS (\
-         UPDATE sessions SET state = state || $4::jsonb, \
+         UPDATE sessions SET state = {state}, \
          update_time = $6::timestamptz AT TIME ZONE 'UTC' \
          WHERE app_name = $1 AND user_id = $2 AND id = $3 \
          AND update_time = ($5::timestamptz AT TIME ZONE 'UTC') RETURNING 1), \
          a AS (INSERT INTO app_states AS t (app_name, state, update_time) \
-         SELECT $1, $7::jsonb, now() AT TIME ZONE 'UTC' FROM s WHERE $7::jsonb <> '{{}}'::jsonb \
-         ON CONFLICT (app_name) DO UPDATE SET state = t.state || EXCLUDED.state, \
+         SELECT $1, {app}, now() AT TIME ZONE 'UTC' FROM s WHERE $7::jsonb <> '{{}}'::jsonb \
+         ON CONFLICT (app_name) DO UPDATE SET state = {app_merge}, \
          update_time = EXCLUDED.update_time), \
          u AS (INSERT INTO user_states AS t (app_name, user_id, state, update_time) \
-         SELECT $1, $2, $8::jsonb, now() AT TIME ZONE 'UTC' FROM s \
+         SELECT $1, $2, {user}, now() AT TIME ZONE 'UTC' FROM s \
          WHERE $8::jsonb <> '{{}}'::jsonb \
-         ON CONFLICT (app_name, user_id) DO UPDATE SET state = t.state || EXCLUDED.state, \
+         ON CONFLICT (app_name, user_id) DO UPDATE SET state = {user_merge}, \
          update_time = EXCLUDED.update_time), \
          e AS (INSERT INTO events \
          (id, app_name, user_id, session_id, invocation_id, timestamp, {columns}) \
          SELECT $9, $1, $2, $3, $10, $6::timestamptz AT TIME ZONE 'UTC', {values} FROM s) \
-         SELECT EXISTS (SELECT 1 FROM s)"
+         SELECT EXISTS (SELECT 1 FROM s)",
+        state = t.sessions.merge("state", &t.sessions.bind(4)),
+        app = t.app.bind(7),
+        user = t.user.bind(8),
+        app_merge = t.app.merge("t.state", "EXCLUDED.state"),
+        user_merge = t.user.merge("t.state", "EXCLUDED.state"),
     )
 }
 

@@ -31,6 +31,11 @@ impl DatabaseSessionTables {
         check_id("app_name", app)?;
         check_id("user_id", user)?;
         check_id("session_id", id)?;
+        self.relearning(|| self.create_once(app, user, id, split))
+            .await
+    }
+
+    async fn create_once(&self, app: &str, user: &str, id: &str, split: &Split) -> Result<Loaded> {
         let now = truncate_micros(Utc::now());
         let (mut session, postgres, schema) = self.session().await?;
         let fresh;
@@ -42,24 +47,24 @@ impl DatabaseSessionTables {
             }
             id => id,
         };
-        let state = Json::Object(split.session.clone());
+        let state = json_text(&split.session);
         let taken = || Error::AlreadyExists(format!("session `{id}` of {app}/{user}"));
         let (app_state, user_state) = if postgres {
-            let app_delta = Json::Object(split.app.clone());
-            let user_delta = Json::Object(split.user.clone());
+            // As text: a JSON column keeps it as written (see `JsonType`).
+            let (app_delta, user_delta) = (json_text(&split.app), json_text(&split.user));
             let params = [
                 Param::Text(app),
                 Param::Text(user),
                 Param::Text(id),
-                Param::Json(&app_delta),
-                Param::Json(&user_delta),
-                Param::Json(&state),
+                Param::Text(&app_delta),
+                Param::Text(&user_delta),
+                Param::Text(&state),
                 Param::Timestamp(now),
             ];
             let rows = session
                 .exec()
                 .await?
-                .map_rows(sql::CREATE_PG, &params, |r| {
+                .map_rows(schema.create_pg.as_str(), &params, |r| {
                     Ok((r.get::<Option<bool>>(0)?, json_at(r, 1)?, json_at(r, 2)?))
                 })
                 .await?;
@@ -69,7 +74,6 @@ impl DatabaseSessionTables {
             }
         } else {
             let at = SqliteTime::of(now, schema.epoch);
-            let text = state.to_string();
             let mut tx = session.transaction().await?;
             let inserted = tx
                 .exec()
@@ -80,7 +84,7 @@ impl DatabaseSessionTables {
                         Param::Text(app),
                         Param::Text(user),
                         Param::Text(id),
-                        Param::Text(&text),
+                        Param::Text(&state),
                         at.param(),
                     ],
                 )
@@ -177,23 +181,29 @@ impl DatabaseSessionTables {
         let (mut session, postgres, schema) = self.session().await?;
         let epoch = schema.epoch;
         // The event's own columns: `event_data`, or version 0's one per field.
-        let columns = match &schema.legacy {
+        let mut columns = match &schema.legacy {
             Some(legacy) => legacy.values(event)?,
             None => vec![Value::Json(event_data::to_json(event, at))],
         };
         let swapped = if postgres {
-            let delta = Json::Object(split.session.clone());
-            let app_delta = Json::Object(split.app.clone());
-            let user_delta = Json::Object(split.user.clone());
+            // JSON as text, which the statement casts to each column's type: a JSON
+            // column keeps it as written (see `JsonType`).
+            for value in &mut columns {
+                if let Value::Json(j) = value {
+                    *value = Value::Text(j.to_string());
+                }
+            }
+            let delta = json_text(&split.session);
+            let (app_delta, user_delta) = (json_text(&split.app), json_text(&split.user));
             let mut params = vec![
                 Param::Text(app),
                 Param::Text(user),
                 Param::Text(id),
-                Param::Json(&delta),
+                Param::Text(&delta),
                 Param::Timestamp(expected),
                 Param::Timestamp(at),
-                Param::Json(&app_delta),
-                Param::Json(&user_delta),
+                Param::Text(&app_delta),
+                Param::Text(&user_delta),
                 Param::Text(&event.id),
                 Param::Text(invocation),
             ];
@@ -274,6 +284,12 @@ impl DatabaseSessionTables {
             },
         })
     }
+}
+
+/// An object's JSON text.
+fn json_text(map: &JsonMap) -> String {
+    // A map of JSON values always serializes.
+    serde_json::to_string(map).unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// SQLite: merges `delta` into the app's (`key` = app) or user's (`key` = app, user) row,
