@@ -2,6 +2,11 @@
 //! JSON from 2.15 on (which keeps each value's text as written: key order, `1e23`, `-0.0`).
 //! The statements cast, build and merge in the type each column has.
 
+use serde_json::Value as Json;
+
+use crate::param::Param;
+use crate::value::Value;
+
 /// The type of one JSON column on PostgreSQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) enum JsonType {
@@ -30,10 +35,17 @@ impl JsonType {
         }
     }
 
-    /// Placeholder `$n`, bound as JSON text, cast to this type (so a JSON column stores the
-    /// text as it is, where JSONB would rewrite it).
+    /// Placeholder `$n`, bound as [`Bound`] binds it for this type, as this type.
     pub(super) fn bind(self, n: usize) -> String {
         format!("${n}::{}", self.name())
+    }
+
+    /// `value` as a column of this type takes it (see [`Bound`]).
+    pub(super) fn bound(self, value: Json) -> Bound {
+        match self {
+            JsonType::Jsonb => Bound::Jsonb(value),
+            JsonType::Json => Bound::Text(value.to_string()),
+        }
     }
 
     /// This type's `…_build_array`, `…_build_object` or `…_agg` function: `suffix` is
@@ -70,8 +82,37 @@ impl JsonType {
     }
 }
 
+/// A JSON value bound for a column: to a JSONB column as JSONB (sqlx's binary form, which
+/// the server takes without a cast), to a JSON one as its text, which the column then keeps
+/// as written (bound as JSONB, it would be rewritten on the way).
+#[derive(Debug)]
+pub(super) enum Bound {
+    /// For a JSONB column.
+    Jsonb(Json),
+    /// For a JSON column.
+    Text(String),
+}
+
+impl Bound {
+    /// The parameter.
+    pub(super) fn param(&self) -> Param<'_> {
+        match self {
+            Bound::Jsonb(j) => Param::Json(j),
+            Bound::Text(t) => Param::Text(t),
+        }
+    }
+
+    /// As a [`Value`], for the lists of values the events' columns take.
+    pub(super) fn into_value(self) -> Value {
+        match self {
+            Bound::Jsonb(j) => Value::Json(j),
+            Bound::Text(t) => Value::Text(t),
+        }
+    }
+}
+
 /// The types of the JSON columns ADK's statements write or build from.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct JsonTypes {
     /// `sessions.state`.
     pub(super) sessions: JsonType,

@@ -134,6 +134,8 @@ struct Schema {
     /// SQLite: times are `REAL` Unix seconds (google-adk's `SqliteSessionService`), not
     /// SQLAlchemy's naive text.
     epoch: bool,
+    /// PostgreSQL: the JSON columns' types, which the statements and their binds follow.
+    types: JsonTypes,
     /// The session read: newest events first, then oldest first.
     get: [String; 2],
     /// PostgreSQL's one-statement create.
@@ -173,6 +175,7 @@ impl Schema {
             create_pg: sql::create_pg(types),
             append_pg: sql::append_pg(&columns, &pg_values, types),
             insert_sqlite: sql::insert_event_sqlite(&columns, &sqlite_values),
+            types,
             legacy,
             epoch,
         }

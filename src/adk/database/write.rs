@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
 use super::decode::{SqliteTime, json_at, state_at, time_at};
+use super::json_type::JsonType;
 use super::{DatabaseSessionTables, Loaded, event_data, sql};
 use crate::adk::event::{Event, JsonMap};
 use crate::adk::record::truncate_micros;
@@ -47,18 +48,19 @@ impl DatabaseSessionTables {
             }
             id => id,
         };
-        let state = json_text(&split.session);
         let taken = || Error::AlreadyExists(format!("session `{id}` of {app}/{user}"));
         let (app_state, user_state) = if postgres {
-            // As text: a JSON column keeps it as written (see `JsonType`).
-            let (app_delta, user_delta) = (json_text(&split.app), json_text(&split.user));
+            let t = schema.types;
+            let app_delta = t.app.bound(Json::Object(split.app.clone()));
+            let user_delta = t.user.bound(Json::Object(split.user.clone()));
+            let state = t.sessions.bound(Json::Object(split.session.clone()));
             let params = [
                 Param::Text(app),
                 Param::Text(user),
                 Param::Text(id),
-                Param::Text(&app_delta),
-                Param::Text(&user_delta),
-                Param::Text(&state),
+                app_delta.param(),
+                user_delta.param(),
+                state.param(),
                 Param::Timestamp(now),
             ];
             let rows = session
@@ -74,6 +76,7 @@ impl DatabaseSessionTables {
             }
         } else {
             let at = SqliteTime::of(now, schema.epoch);
+            let state = json_text(&split.session);
             let mut tx = session.transaction().await?;
             let inserted = tx
                 .exec()
@@ -186,24 +189,27 @@ impl DatabaseSessionTables {
             None => vec![Value::Json(event_data::to_json(event, at))],
         };
         let swapped = if postgres {
-            // JSON as text, which the statement casts to each column's type: a JSON
-            // column keeps it as written (see `JsonType`).
-            for value in &mut columns {
-                if let Value::Json(j) = value {
-                    *value = Value::Text(j.to_string());
+            let t = schema.types;
+            // Each JSON value as its column's type takes it (see `Bound`).
+            if t.events == JsonType::Json {
+                for value in &mut columns {
+                    if let Value::Json(j) = value {
+                        *value = t.events.bound(j.take()).into_value();
+                    }
                 }
             }
-            let delta = json_text(&split.session);
-            let (app_delta, user_delta) = (json_text(&split.app), json_text(&split.user));
+            let delta = t.sessions.bound(Json::Object(split.session.clone()));
+            let app_delta = t.app.bound(Json::Object(split.app.clone()));
+            let user_delta = t.user.bound(Json::Object(split.user.clone()));
             let mut params = vec![
                 Param::Text(app),
                 Param::Text(user),
                 Param::Text(id),
-                Param::Text(&delta),
+                delta.param(),
                 Param::Timestamp(expected),
                 Param::Timestamp(at),
-                Param::Text(&app_delta),
-                Param::Text(&user_delta),
+                app_delta.param(),
+                user_delta.param(),
                 Param::Text(&event.id),
                 Param::Text(invocation),
             ];
