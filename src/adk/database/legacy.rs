@@ -102,8 +102,8 @@ impl Legacy {
         names.join(", ")
     }
 
-    /// The insert's values, their placeholders numbered from `first` (JSON ones bound as
-    /// text, cast to `json`, the type of the table's JSON columns).
+    /// The insert's values, their placeholders numbered from `first` (JSON ones cast to
+    /// `json`, the type of the table's JSON columns, which `Bound` binds them for).
     pub(super) fn insert_values(&self, first: usize, json: JsonType) -> String {
         let values: Vec<_> = self
             .written()

@@ -130,7 +130,8 @@ pub(super) const VERSION: &str =
 /// Creates a session and its app's and user's rows when missing, merging the initial
 /// state's app and user keys into them, in one statement; returns whether the session was
 /// new and the app's and user's state after it. Binds: `$1` app, `$2` user, `$3` id,
-/// `$4` app keys, `$5` user keys, `$6` session keys (the three as JSON text), `$7` the time.
+/// `$4` app keys, `$5` user keys, `$6` session keys (each as its column's type takes it:
+/// see `Bound`), `$7` the time.
 pub(super) fn create_pg(t: JsonTypes) -> String {
     format!(
         "WITH s AS (\
@@ -275,8 +276,9 @@ pub(super) const DELETE_SESSION_SQLITE: &str =
 /// (`insert`: its columns after `id, app_name, user_id, session_id, invocation_id,
 /// timestamp`, and their values); nothing when the session is not at `$5`. Returns whether
 /// it was. Binds: `$1` app, `$2` user, `$3` session, `$4` session keys, `$5` expected time,
-/// `$6` event time, `$7` app keys, `$8` user keys (the three keys as JSON text), `$9` event
-/// id, `$10` invocation id, and from `$11` the values `insert` names.
+/// `$6` event time, `$7` app keys, `$8` user keys (the keys as their columns' types take
+/// them: see `Bound`), `$9` event id, `$10` invocation id, and from `$11` the values
+/// `insert` names.
 pub(super) fn append_pg(columns: &str, values: &str, t: JsonTypes) -> String {
     format!(
         "WITH s AS (\
