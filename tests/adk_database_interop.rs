@@ -452,6 +452,10 @@ async fn interop(
         assert_eq!(answers[0]["id"], "rpad");
     }
 
+    if adk == Adk::V2 && matches!(creator, Creator::Python | Creator::Rust) {
+        user_scope_written_by_both_at_once(&py, &svc).await;
+    }
+
     // Deletes are seen by both.
     assert!(svc.delete_session(APP, USER, "py").await.unwrap());
     let answers = py
@@ -467,6 +471,73 @@ async fn interop(
             .unwrap()
             .is_none()
     );
+}
+
+/// Python (google-adk 2.15, which locks the user's state row, or on SQLite takes the write
+/// lock, before its read-modify-write) and Rust (which merges in the statement) append to
+/// two sessions of one user at the same time, each event adding a `user:` key of its own:
+/// the user's state ends with every key of both, none lost to the other's write.
+async fn user_scope_written_by_both_at_once(py: &Python, svc: &SessionService) {
+    let python_keys = 30;
+    let answers = py
+        .run(json!([with(
+            ids("py2"),
+            json!({"op": "create", "state": {}})
+        )]))
+        .await;
+    assert_eq!(answers[0]["id"], "py2");
+    let mut r = svc
+        .create_session(APP, USER, None, Some("rs2"))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let events: Vec<Value> = (0..python_keys)
+        .map(|i| {
+            json!({"author": "agent", "text": format!("p{i}"),
+                        "state_delta": {format!("user:p{i}"): i}})
+        })
+        .collect();
+    let request = json!({
+        "url": py.url, "search_path": py.search_path, "go_file": go.to_str().unwrap(),
+        "sqlite_service": py.sqlite_service,
+        "ops": [with(ids("py2"), json!({"op": "append_after_go", "events": events}))],
+    });
+    let python = py.python.clone();
+    let appends = tokio::spawn(async move {
+        common::run_python(&python, "adk_database_interop.py", &request).await
+    });
+    assert!(
+        common::python_ready(&go, &appends).await,
+        "{:?}",
+        appends.await
+    );
+    std::fs::write(&go, b"").unwrap();
+    // Rust appends until Python is done (at least a few, at most 500).
+    let mut rust_keys = 0;
+    while rust_keys < 5 || (!appends.is_finished() && rust_keys < 500) {
+        let event = Event::text("agent", "model", "r")
+            .with_state_delta(format!("user:r{rust_keys}"), json!(rust_keys));
+        svc.append_event(&mut r, event).await.unwrap();
+        rust_keys += 1;
+    }
+    let done = appends.await.unwrap();
+    assert_eq!(
+        done["answers"][0]["events"].as_array().map(Vec::len),
+        Some(python_keys),
+        "{done}"
+    );
+    let user = svc.get_user_state(APP, USER).await.unwrap();
+    for i in 0..python_keys {
+        assert_eq!(user.get(&format!("p{i}")), Some(&json!(i)), "{user:?}");
+    }
+    for i in 0..rust_keys {
+        assert_eq!(user.get(&format!("r{i}")), Some(&json!(i)), "{user:?}");
+    }
+    let answers = py
+        .run(json!([{"op": "user_state", "app": APP, "user": USER}]))
+        .await;
+    assert_eq!(answers[0], Value::Object(user), "Python reads the same");
 }
 
 /// Rust's events are Python's, field for field where both have the field (and, on version
