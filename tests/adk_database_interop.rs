@@ -130,6 +130,33 @@ impl Python {
         let answer = common::run_python(&self.python, "adk_database_interop.py", &request).await;
         answer["answers"].as_array().unwrap().clone()
     }
+
+    /// Starts `ops` in a Python process whose `append_after_go` loads its session, then
+    /// waits for the go file: returns once it waits, with the file's directory, the file
+    /// to write and the process's answer to await.
+    async fn ready_for_go(
+        &self,
+        ops: Value,
+    ) -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        tokio::task::JoinHandle<Value>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let go = dir.path().join("go");
+        let request = json!({
+            "url": self.url, "search_path": self.search_path, "go_file": go.to_str().unwrap(),
+            "sqlite_service": self.sqlite_service, "ops": ops,
+        });
+        let python = self.python.clone();
+        let task = tokio::spawn(async move {
+            common::run_python(&python, "adk_database_interop.py", &request).await
+        });
+        if !common::python_ready(&go, &task).await {
+            panic!("Python ended before it was ready: {:?}", task.await);
+        }
+        (dir, go, task)
+    }
 }
 
 const APP: &str = "interop";
@@ -390,19 +417,13 @@ async fn interop(
     assert!(matches!(err, Error::StaleSession { .. }), "{err}");
 
     // Python loads `py`, Rust appends to it, then Python's append is refused as stale.
-    let dir = tempfile::tempdir().unwrap();
-    let go = dir.path().join("go");
-    let request = json!({
-        "url": py.url, "search_path": py.search_path, "go_file": go.to_str().unwrap(),
-        "sqlite_service": py.sqlite_service,
-        "ops": [with(ids("py"), json!({"op": "append_after_go",
-                "events": [{"author": "user", "text": "too late"}]}))],
-    });
-    let python = py.python.clone();
-    let late = tokio::spawn(async move {
-        common::run_python(&python, "adk_database_interop.py", &request).await
-    });
-    assert!(common::python_ready(&go, &late).await, "{:?}", late.await);
+    let (_dir, go, late) = py
+        .ready_for_go(json!([with(
+            ids("py"),
+            json!({"op": "append_after_go",
+                "events": [{"author": "user", "text": "too late"}]})
+        )]))
+        .await;
     svc.append_event(&mut a, Event::text("user", "user", "first"))
         .await
         .unwrap();
@@ -490,28 +511,18 @@ async fn user_scope_written_by_both_at_once(py: &Python, svc: &SessionService) {
         .create_session(APP, USER, None, Some("rs2"))
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let go = dir.path().join("go");
     let events: Vec<Value> = (0..python_keys)
         .map(|i| {
             json!({"author": "agent", "text": format!("p{i}"),
                         "state_delta": {format!("user:p{i}"): i}})
         })
         .collect();
-    let request = json!({
-        "url": py.url, "search_path": py.search_path, "go_file": go.to_str().unwrap(),
-        "sqlite_service": py.sqlite_service,
-        "ops": [with(ids("py2"), json!({"op": "append_after_go", "events": events}))],
-    });
-    let python = py.python.clone();
-    let appends = tokio::spawn(async move {
-        common::run_python(&python, "adk_database_interop.py", &request).await
-    });
-    assert!(
-        common::python_ready(&go, &appends).await,
-        "{:?}",
-        appends.await
-    );
+    let (_dir, go, appends) = py
+        .ready_for_go(json!([with(
+            ids("py2"),
+            json!({"op": "append_after_go", "events": events})
+        )]))
+        .await;
     std::fs::write(&go, b"").unwrap();
     // Rust appends until Python is done (at least a few, at most 500).
     let mut rust_keys = 0;
