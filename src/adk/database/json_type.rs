@@ -125,14 +125,6 @@ pub(super) struct JsonTypes {
 }
 
 impl JsonTypes {
-    /// What `create_tables` makes on an empty database: google-adk 2.15's JSON.
-    pub(super) const CREATED: JsonTypes = JsonTypes {
-        sessions: JsonType::Json,
-        app: JsonType::Json,
-        user: JsonType::Json,
-        events: JsonType::Json,
-    };
-
     /// The types the catalog's `(table, column, data_type)` rows give; a column not there
     /// (or on SQLite, where nothing is cast) is JSONB's.
     pub(super) fn of<'a>(columns: impl Iterator<Item = (&'a str, &'a str, &'a str)>) -> Self {

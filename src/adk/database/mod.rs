@@ -183,7 +183,7 @@ impl Schema {
 }
 
 /// The form the catalog found the tables in.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shape {
     /// Version 0's columns; `None` for version 1.
     legacy: Option<legacy::Legacy>,
@@ -285,14 +285,11 @@ impl DatabaseSessionTables {
             tx.execute_update(sql::mark_version(postgres), &[]).await?;
         }
         // Asked again: the tables there before keep their columns' types, the ones just
-        // made have this crate's.
-        let shape = match inspect(&mut tx, postgres).await? {
-            Found::Ready(shape) => shape,
-            Found::Missing => Shape {
-                epoch,
-                types: JsonTypes::CREATED,
-                ..Shape::default()
-            },
+        // made have this crate's. This transaction sees what it made, so they are there.
+        let Found::Ready(shape) = inspect(&mut tx, postgres).await? else {
+            return Err(Error::NotFound(
+                "ADK's session tables are missing right after create_tables made them".into(),
+            ));
         };
         tx.commit().await?;
         *self.schema.write() = Some(Arc::new(Schema::new(postgres, shape)));

@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
 use super::decode::{SqliteTime, json_at, state_at, time_at};
-use super::json_type::JsonType;
 use super::{DatabaseSessionTables, Loaded, event_data, sql};
 use crate::adk::event::{Event, JsonMap};
 use crate::adk::record::truncate_micros;
@@ -191,11 +190,9 @@ impl DatabaseSessionTables {
         let swapped = if postgres {
             let t = schema.types;
             // Each JSON value as its column's type takes it (see `Bound`).
-            if t.events == JsonType::Json {
-                for value in &mut columns {
-                    if let Value::Json(j) = value {
-                        *value = t.events.bound(j.take()).into_value();
-                    }
+            for value in &mut columns {
+                if let Value::Json(j) = value {
+                    *value = t.events.bound(j.take()).into_value();
                 }
             }
             let delta = t.sessions.bound(Json::Object(split.session.clone()));
