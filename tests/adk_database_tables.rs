@@ -5,6 +5,8 @@
 //! `tests/adk_database_interop.rs`.
 mod common;
 
+use common::adk_tables;
+
 use std::time::Duration;
 
 use serde_json::json;
@@ -34,7 +36,7 @@ macro_rules! on_both_schemas {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $service() {
                 let (db, _dir) = crate::common::sqlite().await;
-                super::sqlite_service_tables(&db).await;
+                crate::common::adk_tables::sqlite_service_tables(&db).await;
                 super::$name(db.clone()).await;
                 super::all_times_real(&db).await;
             }
@@ -62,7 +64,7 @@ on_both_schemas!(
 /// under the padded id (one migrated from the other service).
 async fn padded_ids(db: Database) {
     let svc = service(&db).await;
-    let sqlite_service = table_count(&db, "adk_internal_metadata").await == 0;
+    let sqlite_service = adk_tables::table_count(&db, "adk_internal_metadata").await == 0;
     let created = svc
         .create_session("app", "u", None, Some(" a "))
         .await
@@ -123,28 +125,6 @@ async fn all_times_real(db: &Database) {
         .await
         .unwrap();
     assert_eq!(rows.rows[0].get::<i64>(0).unwrap(), 0);
-}
-
-/// google-adk's `SqliteSessionService` tables on the file, made by `create_tables` with
-/// [`DatabaseSessionTables::sqlite_session_service`]; checked to be that form.
-async fn sqlite_service_tables(db: &Database) {
-    let tables = DatabaseSessionTables::new(common::fixed_pool(db, 1).await);
-    tables
-        .sqlite_session_service()
-        .create_tables()
-        .await
-        .unwrap();
-    assert_eq!(table_count(db, "adk_internal_metadata").await, 0);
-    let mut admin = db.session();
-    admin.create().await.unwrap();
-    let rows = admin
-        .execute_sql(
-            "SELECT type FROM pragma_table_info('sessions') WHERE name = 'update_time'",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!(rows.rows[0].get::<String>(0).unwrap(), "REAL");
 }
 
 async fn service(db: &Database) -> SessionService {
@@ -400,44 +380,15 @@ async fn concurrent_appends(db: Database) {
     }
 }
 
-/// ADK's schema version 0 as an early google-adk 1.x made it: fewer event columns, no
-/// metadata table.
-async fn make_legacy_tables(db: &Database) {
-    let mut admin = db.session();
-    admin.create().await.unwrap();
-    let (blob, json, time) = match db.dialect() {
-        session_pool::Dialect::Postgres => ("BYTEA", "JSONB", "TIMESTAMP"),
-        _ => ("BLOB", "TEXT", "DATETIME"),
-    };
-    for ddl in [
-        format!(
-            "CREATE TABLE sessions (app_name VARCHAR(128) NOT NULL, user_id VARCHAR(128) NOT NULL, \
-             id VARCHAR(128) NOT NULL, state {json} NOT NULL, create_time {time} NOT NULL, \
-             update_time {time} NOT NULL, PRIMARY KEY (app_name, user_id, id))"
-        ),
-        format!(
-            "CREATE TABLE events (id VARCHAR(128) NOT NULL, app_name VARCHAR(128) NOT NULL, \
-             user_id VARCHAR(128) NOT NULL, session_id VARCHAR(128) NOT NULL, \
-             invocation_id VARCHAR(256) NOT NULL, author VARCHAR(256) NOT NULL, \
-             actions {blob} NOT NULL, long_running_tool_ids_json TEXT, branch VARCHAR(256), \
-             timestamp {time} NOT NULL, content {json}, grounding_metadata {json}, \
-             partial BOOLEAN, turn_complete BOOLEAN, error_code VARCHAR(256), \
-             error_message TEXT, interrupted BOOLEAN, \
-             PRIMARY KEY (id, app_name, user_id, session_id), \
-             FOREIGN KEY (app_name, user_id, session_id) \
-             REFERENCES sessions (app_name, user_id, id) ON DELETE CASCADE)"
-        ),
-    ] {
-        admin.execute_update(&ddl, &[]).await.unwrap();
-    }
-}
-
 async fn legacy_schema_used(db: Database) {
-    make_legacy_tables(&db).await;
+    adk_tables::make_legacy_tables(&db).await;
     let svc = service(&db).await;
     // The state tables were added around it; no metadata table (that would be version 1).
-    assert_eq!(table_count(&db, "app_states").await, 1);
-    assert_eq!(table_count(&db, "adk_internal_metadata").await, 0);
+    assert_eq!(adk_tables::table_count(&db, "app_states").await, 1);
+    assert_eq!(
+        adk_tables::table_count(&db, "adk_internal_metadata").await,
+        0
+    );
 
     let mut s = svc
         .create_session("app", "u", Some(map(json!({"user:lang": "fr"}))), Some("s"))
@@ -536,10 +487,13 @@ async fn tables_made_again_at_the_other_version(db: Database) {
 
     // Version 0, its state tables added by another instance's start-up.
     drop_all().await;
-    make_legacy_tables(&db).await;
+    adk_tables::make_legacy_tables(&db).await;
     let other = DatabaseSessionTables::new(common::fixed_pool(&db, 1).await);
     other.create_tables().await.unwrap();
-    assert_eq!(table_count(&db, "adk_internal_metadata").await, 0);
+    assert_eq!(
+        adk_tables::table_count(&db, "adk_internal_metadata").await,
+        0
+    );
     turn(&svc, "s2", "at version 0").await.unwrap();
 
     // And back to version 1.
@@ -549,22 +503,6 @@ async fn tables_made_again_at_the_other_version(db: Database) {
 }
 
 /// How many tables of this name the connection's schema has (0 or 1).
-async fn table_count(db: &Database, name: &str) -> i64 {
-    let sql = common::by_dialect(
-        db,
-        "SELECT count(*) FROM sqlite_master WHERE name = $1",
-        "SELECT count(*) FROM information_schema.tables \
-         WHERE table_schema = current_schema() AND table_name = $1",
-    );
-    let mut admin = db.session();
-    admin.create().await.unwrap();
-    let rows = admin
-        .execute_sql(sql, &[session_pool::Value::from(name)])
-        .await
-        .unwrap();
-    rows.rows[0].get::<i64>(0).unwrap()
-}
-
 async fn other_version_refused(db: Database) {
     let svc = service(&db).await;
     let mut admin = db.session();

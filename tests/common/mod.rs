@@ -1,6 +1,7 @@
 //! Shared test helpers: real databases for every test.
 #![allow(dead_code)]
 
+pub mod adk_tables;
 pub mod proxy;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
