@@ -25,7 +25,9 @@
 //! actions in; `pickle` is what a table shared with Python's SQLSpec store holds, and what
 //! every `get_session` then decodes. `--tables seed|adk` (`ADK_LOAD_TABLES`, seed),
 //! `--mode service` only: `adk` keeps the sessions in google-adk's own
-//! `DatabaseSessionService` tables (`SessionService::on_tables`).
+//! `DatabaseSessionService` tables (`SessionService::on_tables`). `--appends
+//! single|batched` (`ADK_LOAD_APPENDS`, single), `--mode service` only: `batched` stores the
+//! turn's two events in one `append_events` call, as ADK's `BufferedSessionService` would.
 //!
 //! `--driver sqlx` (PostgreSQL only) runs the same conversations straight on sqlx, without
 //! this crate: one connection per worker, as many as the pool size, the store's exact SQL
@@ -77,6 +79,8 @@ struct Params {
     pickle: bool,
     /// `--tables adk`: the service on google-adk's `DatabaseSessionService` tables.
     adk_tables: bool,
+    /// `--appends batched`: the turn's two events in one `append_events` call.
+    batched: bool,
 }
 
 impl Params {
@@ -97,6 +101,7 @@ impl Params {
             raw_sqlx: std::env::var("ADK_LOAD_DRIVER").is_ok_and(|d| d == "sqlx"),
             pickle: std::env::var("ADK_LOAD_ACTIONS").is_ok_and(|a| a == "pickle"),
             adk_tables: std::env::var("ADK_LOAD_TABLES").is_ok_and(|t| t == "adk"),
+            batched: std::env::var("ADK_LOAD_APPENDS").is_ok_and(|a| a == "batched"),
         };
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
@@ -135,11 +140,18 @@ impl Params {
                     "adk" => p.adk_tables = true,
                     other => return Err(format!("--tables {other}: expected seed or adk")),
                 },
+                "--appends" => match value()?.as_str() {
+                    "single" => p.batched = false,
+                    "batched" => p.batched = true,
+                    other => {
+                        return Err(format!("--appends {other}: expected single or batched"));
+                    }
+                },
                 "-h" | "--help" => {
                     return Err("usage: adk_load [--conversations N] [--concurrency N] \
                                 [--pool-size N] [--turns N] [--mode separate|atomic|service] \
                                 [--driver store|sqlx] [--actions json|pickle] \
-                                [--tables seed|adk]"
+                                [--tables seed|adk] [--appends single|batched]"
                         .into());
                 }
                 other => return Err(format!("unknown flag {other} (try --help)")),
@@ -156,6 +168,9 @@ impl Params {
         if p.adk_tables && (!p.service || p.pickle) {
             return Err("--tables adk: only with --mode service and JSON actions".into());
         }
+        if p.batched && !p.service {
+            return Err("--appends batched: only with --mode service".into());
+        }
         if p.concurrency == 0 || p.pool_size == 0 {
             return Err("--concurrency and --pool-size must be at least 1".into());
         }
@@ -164,7 +179,12 @@ impl Params {
 
     /// Store calls in one conversation.
     fn ops_per_conversation(&self) -> usize {
-        1 + self.turns * if self.atomic || self.service { 3 } else { 4 } + 3
+        let per_turn = match (self.atomic, self.service, self.batched) {
+            (_, true, true) => 2,
+            (true, _, _) | (_, true, false) => 3,
+            _ => 4,
+        };
+        1 + self.turns * per_turn + 3
     }
 
     fn mode(&self) -> &'static str {
@@ -304,7 +324,6 @@ async fn service_conversation(
             .with_content(content("user", conv, turn))
             .with_invocation_id(format!("inv-{turn}"))
             .with_state_delta("user:last_turn", json!(turn));
-        service.append_event(&mut session, asked).await?;
         let mut answer = Event::new("assistant")
             .with_content(content("model", conv, turn))
             .with_invocation_id(format!("inv-{turn}"))
@@ -314,9 +333,17 @@ async fn service_conversation(
             answer = answer.with_state_delta("app:last_conversation", json!(conv));
         }
         answer.turn_complete = Some(true);
-        service.append_event(&mut session, answer).await?;
+        if p.batched {
+            service
+                .append_events(&mut session, vec![asked, answer])
+                .await?;
+            tally.ops += 2;
+        } else {
+            service.append_event(&mut session, asked).await?;
+            service.append_event(&mut session, answer).await?;
+            tally.ops += 3;
+        }
         tally.turn_micros.push(started.elapsed().as_micros() as u64);
-        tally.ops += 3;
     }
     let stored = service
         .get_session(
@@ -471,6 +498,7 @@ async fn main() -> Result<()> {
         "driver": if p.raw_sqlx { "sqlx" } else { "store" },
         "actions": if p.pickle { "pickle" } else { "json" },
         "tables": if p.adk_tables { "adk" } else { "seed" },
+        "appends": if p.batched { "batched" } else { "single" },
         "conversations": p.conversations,
         "concurrency": if p.raw_sqlx { p.pool_size } else { p.concurrency },
         "pool_size": p.pool_size,

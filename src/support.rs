@@ -320,6 +320,11 @@ impl Placeholder {
     pub(crate) fn nth(n: usize) -> Placeholder {
         Placeholder(n)
     }
+
+    /// Its number: `n` of `$n`.
+    pub(crate) fn index(self) -> usize {
+        self.0
+    }
 }
 
 impl<'a> Binds<'a> {

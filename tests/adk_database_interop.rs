@@ -311,9 +311,16 @@ async fn interop(
         .await
         .unwrap();
     let stale_r = r.clone();
-    svc.append_event(&mut r, Event::text("user", "user", "rust's first"))
-        .await
-        .unwrap();
+    // Two events in one atomic call (ADK's `append_events`).
+    svc.append_events(
+        &mut r,
+        vec![
+            Event::text("user", "user", "rust's first"),
+            Event::text("agent", "model", "rust's second").with_state_delta("d", json!(5)),
+        ],
+    )
+    .await
+    .unwrap();
 
     // Python reads both, appends to Rust's session (its update marker agrees), lists them
     // and reads the user's state.
@@ -364,12 +371,13 @@ async fn interop(
         a.last_update_time.timestamp_micros()
     );
     assert_eq!(py_r["state"]["c"], 3);
-    assert_eq!(
-        py_r["events"][0]["content"]["parts"][0]["text"],
-        "rust's first"
-    );
+    assert_eq!(py_r["state"]["d"], 5);
+    let texts: Vec<_> = (py_r["events"].as_array().unwrap().iter())
+        .map(|e| e["content"]["parts"][0]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["rust's first", "rust's second"]);
     assert!(py_appended.get("stale").is_none(), "{py_appended}");
-    assert_eq!(py_appended["events"].as_array().unwrap().len(), 2);
+    assert_eq!(py_appended["events"].as_array().unwrap().len(), 3);
     assert_eq!(*py_user, json!({"lang": "de"}));
     assert_eq!(
         Value::Object(svc.get_user_state(APP, USER).await.unwrap()),
@@ -409,7 +417,7 @@ async fn interop(
         .unwrap()
         .unwrap();
     assert_eq!(r.state["z"], 4);
-    assert_eq!(r.events.len(), 2);
+    assert_eq!(r.events.len(), 3);
     let err = svc
         .append_event(&mut stale_a.clone(), Event::new("agent"))
         .await

@@ -84,9 +84,15 @@ fn sqlspec_ddl(postgres: bool, s: &str, e: &str) -> Vec<String> {
     }
 }
 
-async fn shares_sqlspecs_tables(db: Database) {
+/// SQLSpec 0.41.1's tables under fresh names starting with `prefix`: the events table's
+/// name, an admin session on the database, and a store on them with app and user tables
+/// of its own (not created yet).
+async fn on_sqlspec_041_tables(
+    db: &Database,
+    prefix: &str,
+) -> (String, session_pool::Session, AdkStore) {
     let postgres = db.dialect() == Dialect::Postgres;
-    let (s, e) = (common::unique("sqlspec_s"), common::unique("sqlspec_e"));
+    let [s, e, a, u] = ["s", "e", "a", "u"].map(|t| common::unique(&format!("{prefix}_{t}")));
     let mut admin = db.session();
     admin.create().await.unwrap();
     for ddl in sqlspec_ddl(postgres, &s, &e) {
@@ -95,9 +101,15 @@ async fn shares_sqlspecs_tables(db: Database) {
     let config = AdkConfig::default()
         .session_table(&s)
         .events_table(&e)
-        .app_state_table(common::unique("sqlspec_a"))
-        .user_state_table(common::unique("sqlspec_u"));
-    let store = AdkStore::new(common::fixed_pool(&db, 2).await, config).unwrap();
+        .app_state_table(a)
+        .user_state_table(u);
+    let store = AdkStore::new(common::fixed_pool(db, 2).await, config).unwrap();
+    (e, admin, store)
+}
+
+async fn shares_sqlspecs_tables(db: Database) {
+    let postgres = db.dialect() == Dialect::Postgres;
+    let (e, mut admin, store) = on_sqlspec_041_tables(&db, "sqlspec").await;
     // Never fails on, nor alters, the tables SQLSpec made.
     store.create_tables().await.unwrap();
     if postgres {
@@ -462,5 +474,76 @@ async fn tables_replaced_under_a_running_service(db: Database) {
 on_both!(
     shares_sqlspecs_tables,
     sqlspec_event_json_layout,
-    tables_replaced_under_a_running_service
+    tables_replaced_under_a_running_service,
+    batches_on_every_layout
 );
+
+/// `append_events` on each of SQLSpec's layouts (0.41's columns, 0.42–0.50's `event_json`
+/// with ids in the JSON, 0.61's `event_data`), where PostgreSQL writes every event in one
+/// statement from its own binds: the events read back in order with the state and the
+/// scopes, and a call holding an id stored already is refused with nothing of it stored
+/// (on `event_json`, by the statement's guard, since no index refuses it).
+async fn batches_on_every_layout(db: Database) {
+    let mut stores = vec![on_sqlspec_041_tables(&db, "sqb").await.2];
+    stores[0].create_tables().await.unwrap();
+    for generation in [Generation::V050, Generation::V061] {
+        stores.push(on_sqlspec_tables(&db, "sqb", generation).await.2);
+    }
+    for store in stores {
+        let svc = SessionService::new(store);
+        let mut session = svc.create_session("app", "u", None, None).await.unwrap();
+        let texts = ["one", "two", "three"];
+        // Each event a key of its own scope besides the session's.
+        let scoped = [("user:u", 1), ("app:a", 2), ("k", 2)];
+        let events: Vec<_> = (texts.iter().zip(scoped).enumerate())
+            .map(|(i, (text, (key, value)))| {
+                let mut event = Event::text("agent", "model", text)
+                    .with_invocation_id("inv")
+                    .with_state_delta("k", json!(i))
+                    .with_state_delta(key, json!(value));
+                event.id = format!("b-{i}");
+                event
+            })
+            .collect();
+        svc.append_events(&mut session, events).await.unwrap();
+        let read = |svc: SessionService, id: String| async move {
+            svc.get_session("app", "u", &id, &GetSessionConfig::default())
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        let stored = read(svc.clone(), session.id.clone()).await;
+        let got: Vec<_> = stored
+            .events
+            .iter()
+            .map(|e| e.first_text().unwrap())
+            .collect();
+        assert_eq!(got, texts);
+        let ids: Vec<_> = stored.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["b-0", "b-1", "b-2"]);
+        assert_eq!(stored.state, session.state);
+        assert_eq!(stored.state["k"], 2);
+        assert_eq!(stored.state["user:u"], 1);
+        assert_eq!(stored.state["app:a"], 2);
+
+        let mut fresh = Event::text("user", "user", "four").with_state_delta("k", json!(9));
+        fresh.id = "b-3".into();
+        // The same event again, as a retry sends it (on `event_json` a duplicate is an id
+        // at its timestamp: SQLSpec 0.50 kept no id of its own).
+        let mut again = stored.events[1].clone();
+        again.actions.state_delta.clear();
+        let copy = session.clone();
+        let err = svc
+            .append_events(&mut session, vec![fresh, again])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, session_pool::Error::AlreadyExists(_)),
+            "{err:?}"
+        );
+        assert_eq!(session, copy);
+        let after = read(svc.clone(), session.id.clone()).await;
+        assert_eq!(after.events.len(), 3);
+        assert_eq!(after.state["k"], 2);
+    }
+}

@@ -156,6 +156,12 @@ async fn child_process_workload() {
             .with_state_delta("user:last", json!(worker));
         service.append_event(&mut session, e).await.unwrap();
     }
+    // Two more in one call: one transaction, pinned to one server connection until COMMIT.
+    let batch = vec![
+        Event::text("user", "user", "q").with_state_delta("app:seen", json!(worker)),
+        Event::text("model", "model", "a").with_state_delta("turn", json!(5)),
+    ];
+    service.append_events(&mut session, batch).await.unwrap();
     let read = service
         .get_session(
             "app",
@@ -166,8 +172,10 @@ async fn child_process_workload() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(read.events.len(), 5);
+    assert_eq!(read.events.len(), 7);
     assert_eq!(read.state["user:last"], json!(worker));
+    assert_eq!(read.state["turn"], json!(5));
+    assert!(read.state.contains_key("app:seen"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

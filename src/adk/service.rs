@@ -368,44 +368,97 @@ impl SessionService {
     /// its `temp:` keys), the session's keys, and the `app:` and `user:` keys are written
     /// atomically, provided the database still holds the version `session` was read at;
     /// then `session` is updated in place. On any error, `session` is unchanged.
-    pub async fn append_event(
+    pub async fn append_event(&self, session: &mut AgentSession, event: Event) -> Result<Event> {
+        let mut out = self.append_events(session, vec![event]).await?;
+        // One event in, one out.
+        Ok(out.remove(0))
+    }
+
+    /// Appends `events` to `session` in order, all or none (ADK's `append_events`), and
+    /// returns them as [`append_event`](SessionService::append_event) returns each.
+    ///
+    /// The effect on `session` and on the database is that of appending the events one by
+    /// one, but in one atomic step: either every event is stored, with every state delta
+    /// applied, or (on any error, a stale `session` included) none is and `session` is
+    /// unchanged. Partial events are returned as they are and neither stored nor applied.
+    /// On PostgreSQL the events take one statement, as one event does (on the store's
+    /// tables up to 64 events; more take a transaction); on SQLite one transaction.
+    ///
+    /// Two events with one id are [`Error::InvalidArgument`](crate::Error::InvalidArgument)
+    /// before anything is written (appended one by one, the second would fail).
+    pub async fn append_events(
         &self,
         session: &mut AgentSession,
-        mut event: Event,
-    ) -> Result<Event> {
-        if event.partial == Some(true) {
-            return Ok(event);
+        events: Vec<Event>,
+    ) -> Result<Vec<Event>> {
+        // Stored events leave their slot for the write and come back to it after.
+        let mut slots: Vec<Option<Event>> = Vec::with_capacity(events.len());
+        let mut stored = Vec::new();
+        let mut delta = JsonMap::new();
+        for mut event in events {
+            if event.partial == Some(true) {
+                slots.push(Some(event));
+                continue;
+            }
+            let own = std::mem::take(&mut event.actions.state_delta);
+            event.actions.state_delta = without_temp(&own);
+            delta.extend(own);
+            stored.push(event);
+            slots.push(None);
         }
-        let delta = std::mem::take(&mut event.actions.state_delta);
-        let split = scopes::split(&delta);
+        if stored.is_empty() {
+            return Ok(slots.into_iter().flatten().collect());
+        }
+        check_distinct_ids(&stored)?;
+        let version = self.write(session, &mut stored, &delta).await?;
+        // In memory, every key applies, `temp:` ones included.
+        session.state.extend(delta);
+        session.last_update_time = version;
+        session.events.extend(stored.iter().cloned());
+        let mut stored = stored.into_iter();
+        Ok(slots
+            .into_iter()
+            .filter_map(|slot| slot.or_else(|| stored.next()))
+            .collect())
+    }
+
+    /// Writes `events` (their deltas without `temp:` keys already) and `delta` (all their
+    /// deltas, in order) at `session`'s version; sets each event's stored timestamp and
+    /// returns the session's new version. `session` itself is left to the caller.
+    async fn write(
+        &self,
+        session: &AgentSession,
+        events: &mut [Event],
+        delta: &JsonMap,
+    ) -> Result<DateTime<Utc>> {
+        let split = scopes::split(delta);
+        let deltas = Deltas::of(&split);
         let store = match &self.backend {
             Backend::Store(store) => store,
             Backend::Tables(tables) => {
-                event.actions.state_delta = without_temp(&delta);
-                let version = tables
+                let times = tables
                     .append(
                         &session.app_name,
                         &session.user_id,
                         &session.id,
                         session.last_update_time,
-                        &event,
+                        events,
                         &split,
                     )
                     .await?;
-                event.timestamp = version;
-                session.state.extend(delta);
-                session.last_update_time = version;
-                session.events.push(event.clone());
-                return Ok(event);
+                for (event, at) in events.iter_mut().zip(&times) {
+                    event.timestamp = *at;
+                }
+                // One time per event, and at least one event.
+                return Ok(times[times.len() - 1]);
             }
         };
-        let deltas = Deltas::of(&split);
-        // The session's stored keys with the delta's over them; `session` itself changes
-        // only once the write succeeded. On SQLSpec 0.42–0.50's tables, whose service reads
-        // the whole state from the row, `app:` and `user:` keys go there too.
+        // The session's stored keys with the deltas over them. On SQLSpec 0.42–0.50's
+        // tables, whose service reads the whole state from the row, `app:` and `user:` keys
+        // go there too.
         let stored = if store.form_now().await?.state_in_row() {
             let mut all = without_temp(&session.state);
-            all.extend(without_temp(&delta));
+            all.extend(without_temp(delta));
             all
         } else {
             let mut own = scopes::session_part(&session.state);
@@ -413,33 +466,57 @@ impl SessionService {
             own
         };
         let stored_state = serde_json::Value::Object(stored);
-        event.actions.state_delta = without_temp(&delta);
-        // The content moves into the record for the write and back after it, rather than
-        // being copied (its JSON tree is most of an event; on an error the event is dropped).
-        let content = event.content.take();
-        let mut record = event.to_record_with(
-            store.actions_codec(),
-            &session.app_name,
-            &session.user_id,
-            &session.id,
-        )?;
-        record.content = content;
-        let (Version(version), postgres) = store
-            .append_and_update::<Version>(
-                &record,
-                &stored_state,
-                Some(session.last_update_time),
-                &deltas,
-            )
+        let codec = store.actions_codec();
+        let (app, user, id) = (&session.app_name, &session.user_id, &session.id);
+        if let [event] = events {
+            // The content moves into the record for the write and back after it, rather
+            // than being copied (its JSON tree is most of an event; on an error the event
+            // is dropped).
+            let content = event.content.take();
+            let mut record = event.to_record_with(codec, app, user, id)?;
+            record.content = content;
+            let written = store
+                .append_and_update::<Version>(
+                    &record,
+                    &stored_state,
+                    Some(session.last_update_time),
+                    &deltas,
+                )
+                .await;
+            event.content = record.content.take();
+            let (Version(version), postgres) = written?;
+            event.timestamp = stored_time(event.timestamp, postgres);
+            return Ok(version);
+        }
+        let mut records = Vec::with_capacity(events.len());
+        for event in events.iter() {
+            records.push(event.to_record_with(codec, app, user, id)?);
+        }
+        let (version, postgres) = store
+            .append_many(&records, &stored_state, session.last_update_time, &deltas)
             .await?;
-        event.content = record.content.take();
-        event.timestamp = stored_time(event.timestamp, postgres);
-        // In memory, every key applies, `temp:` ones included.
-        session.state.extend(delta);
-        session.last_update_time = version;
-        session.events.push(event.clone());
-        Ok(event)
+        for event in events.iter_mut() {
+            event.timestamp = stored_time(event.timestamp, postgres);
+        }
+        Ok(version)
     }
+}
+
+/// Refuses a batch naming one event id twice: appended one by one, the second would fail.
+fn check_distinct_ids(events: &[Event]) -> Result<()> {
+    if events.len() < 2 {
+        return Ok(());
+    }
+    let mut seen = std::collections::HashSet::with_capacity(events.len());
+    for event in events {
+        if !seen.insert(event.id.as_str()) {
+            return Err(crate::Error::invalid(format!(
+                "event id `{}` appears more than once in one append_events call",
+                event.id
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn without_temp(map: &JsonMap) -> JsonMap {

@@ -2,6 +2,8 @@
 //! the store's tables and the placeholders its parameters were bound to. The store caches
 //! each text per [`Stmt`] shape, so these run once per shape and store.
 
+use std::fmt::Write as _;
+
 use super::config::Tables;
 use super::record::{
     EVENT_COLUMNS, EVENT_OWN_COLUMNS, Form, event_id_expr, event_select, event_values,
@@ -60,6 +62,8 @@ pub(super) enum Stmt {
         form: Form,
         /// Reads back only the new update time.
         version_only: bool,
+        /// PostgreSQL: how many events the statement inserts after the first.
+        more: usize,
     },
     SqliteInsert {
         form: Form,
@@ -420,9 +424,6 @@ pub(super) fn event_exists(t: &Tables, form: Form, postgres: bool) -> String {
     )
 }
 
-/// Updates the event's session (`$2..$4`) to the new state, optionally only at the expected
-/// update time, and returns it; on PostgreSQL the event is inserted by the same statement,
-/// only when the update matched.
 /// What [`append_update`] returns on PostgreSQL, and the events table's form.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Returning {
@@ -431,21 +432,47 @@ pub(super) struct Returning {
     pub(super) form: Form,
 }
 
+/// The placeholders of [`append_update`]'s binds after the first event's (`$1…`).
+pub(super) struct AppendBinds<'a> {
+    pub(super) set: StateBinds,
+    pub(super) cas: Option<Placeholder>,
+    pub(super) owner: Option<Placeholder>,
+    pub(super) deltas: ScopeDeltas,
+    /// PostgreSQL: the first bind of each further event, whose values are bound as the
+    /// first event's are.
+    pub(super) more: &'a [Placeholder],
+}
+
+/// Updates the event's session (`$2..$4`) to the new state, optionally only at the expected
+/// update time, and returns it; on PostgreSQL the event (and any further ones) is inserted
+/// by the same statement, only when the update matched.
 pub(super) fn append_update(
     t: &Tables,
     postgres: bool,
-    set: StateBinds,
-    cas: Option<Placeholder>,
-    owner: Option<Placeholder>,
-    deltas: ScopeDeltas,
+    binds: &AppendBinds<'_>,
     back: Returning,
 ) -> String {
+    let AppendBinds {
+        set,
+        cas,
+        owner,
+        deltas,
+        more,
+    } = *binds;
+    debug_assert!(
+        postgres || more.is_empty(),
+        "SQLite appends one event a statement"
+    );
     let mut filter = String::from("id = $2 AND app_name = $3 AND user_id = $4");
     if let Some(cas) = cas {
         filter += &format!(" AND update_time = {cas}");
     }
     filter += &owner_filter(t, owner);
-    filter += &no_duplicate(t, back.form, postgres);
+    let guard = no_duplicate(t, back.form, postgres);
+    filter += &guard;
+    for first in more {
+        filter += &shifted(&guard, first.index() - 1);
+    }
     // What the CTE keeps of the updated row is all the statement can return: only the
     // version when that is all that is asked (the event and the scopes need only a row).
     let returning = if postgres && back.version_only {
@@ -478,16 +505,48 @@ pub(super) fn append_update(
         } else {
             "*"
         };
+        let (columns, values) = (insert_columns(back.form), event_values(true, back.form));
+        // Further events: the same insert, each from its own binds (data-modifying CTEs
+        // may write one table more than once).
+        let mut inserts = String::new();
+        for (k, first) in more.iter().enumerate() {
+            let _ = write!(
+                inserts,
+                ", e{k} AS (INSERT INTO {} ({columns}) SELECT {} FROM s RETURNING 1)",
+                t.events,
+                shifted(&values, first.index() - 1)
+            );
+        }
         format!(
-            "WITH s AS ({update}), e AS (INSERT INTO {} ({}) SELECT {} \
-             FROM s RETURNING 1){scoped} SELECT {out} FROM s",
+            "WITH s AS ({update}), e AS (INSERT INTO {} ({columns}) SELECT {values} \
+             FROM s RETURNING 1){inserts}{scoped} SELECT {out} FROM s",
             t.events,
-            insert_columns(back.form),
-            event_values(true, back.form)
         )
     } else {
         update
     }
+}
+
+/// `sql` with each placeholder `$n` written `$(n + by)`: an event's values, built for its
+/// binds at `$1…`, for the same binds further on. The texts given hold no `$` but their
+/// placeholders' (no dollar quotes, no `$` in their literals).
+fn shifted(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + sql.len() / 8);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => {
+                let _ = write!(out, "{}", n + by);
+            }
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// SQLite's second statement of the atomic append: the event, in the same transaction.
@@ -536,4 +595,21 @@ pub(super) fn delete_idle(t: &Tables, before: Placeholder, owner: Option<Placeho
         t.sessions,
         owner_filter(t, owner)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shifted;
+
+    #[test]
+    fn placeholders_are_renumbered_and_nothing_else() {
+        assert_eq!(
+            shifted("$1::text, COALESCE($10, '')", 20),
+            "$21::text, COALESCE($30, '')"
+        );
+        assert_eq!(shifted("f($18) || $2", 0), "f($18) || $2");
+        // A `$` with no number after it stays as it is.
+        assert_eq!(shifted("a $ b $x $3", 1), "a $ b $x $4");
+        assert_eq!(shifted("", 5), "");
+    }
 }

@@ -92,7 +92,7 @@ enum Mode {
     ReadOnly,
     /// PostgreSQL `READ COMMITTED`, for the crate's own writes that wait for a row lock and
     /// then need a statement that sees what its holder did.
-    #[cfg(feature = "items")]
+    #[cfg(any(feature = "items", feature = "adk"))]
     Committed,
 }
 
@@ -155,7 +155,7 @@ fn pg_begin(mode: Mode) -> &'static str {
     match mode {
         Mode::ReadWrite => "BEGIN ISOLATION LEVEL SERIALIZABLE",
         Mode::ReadOnly => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        #[cfg(feature = "items")]
+        #[cfg(any(feature = "items", feature = "adk"))]
         Mode::Committed => "BEGIN ISOLATION LEVEL READ COMMITTED",
     }
 }
@@ -209,7 +209,7 @@ impl<'s> Transaction<'s> {
     /// A transaction whose statements each see the latest committed data (PostgreSQL
     /// `READ COMMITTED`): the crate's own writes that lock a row and then act on what the
     /// lock's previous holder left, where `SERIALIZABLE` would fail with a conflict.
-    #[cfg(feature = "items")]
+    #[cfg(any(feature = "items", feature = "adk"))]
     pub(crate) async fn begin_read_committed(session: &'s mut Session) -> Result<Transaction<'s>> {
         Self::begin_in(session, Mode::Committed).await
     }

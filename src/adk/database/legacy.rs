@@ -96,6 +96,11 @@ impl Legacy {
         WRITTEN.iter().chain(&self.columns)
     }
 
+    /// How many columns an insert writes after the ones every version has.
+    pub(super) fn written_count(&self) -> usize {
+        self.written().count()
+    }
+
     /// The insert's column list, after the ones every version has.
     pub(super) fn insert_columns(&self) -> String {
         let names: Vec<_> = self.written().map(|(c, _)| *c).collect();

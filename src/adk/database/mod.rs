@@ -3,6 +3,7 @@
 //! `adk_internal_metadata`, schema version 1), so that a Python ADK app and this crate's
 //! [`SessionService`](super::SessionService) share one database.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -140,8 +141,10 @@ struct Schema {
     get: [String; 2],
     /// PostgreSQL's one-statement create.
     create_pg: String,
-    /// PostgreSQL's one-statement append.
+    /// PostgreSQL's one-statement append of one event.
     append_pg: String,
+    /// The event columns an insert writes after the ones every version has.
+    insert_columns: String,
     /// SQLite's event insert.
     insert_sqlite: String,
 }
@@ -153,32 +156,62 @@ impl Schema {
             epoch,
             types,
         } = shape;
-        let (element, columns, pg_values, sqlite_values) = match &legacy {
-            Some(l) => (
-                l.element(types.events),
-                l.insert_columns(),
-                l.insert_values(11, types.events),
-                l.insert_values(7, types.events),
-            ),
-            None => (
-                sql::v1_element(postgres, types.events),
-                "event_data".to_owned(),
-                types.events.bind(11),
-                "$7".to_owned(),
-            ),
+        let (element, sqlite_values) = match &legacy {
+            Some(l) => (l.element(types.events), l.insert_values(7, types.events)),
+            None => (sql::v1_element(postgres, types.events), "$7".to_owned()),
         };
-        Schema {
+        let insert_columns = match &legacy {
+            Some(l) => l.insert_columns(),
+            None => "event_data".to_owned(),
+        };
+        let mut schema = Schema {
             get: [
                 sql::get(postgres, false, &element, types.events),
                 sql::get(postgres, true, &element, types.events),
             ],
             create_pg: sql::create_pg(types),
-            append_pg: sql::append_pg(&columns, &pg_values, types),
-            insert_sqlite: sql::insert_event_sqlite(&columns, &sqlite_values),
+            append_pg: String::new(),
+            insert_sqlite: sql::insert_event_sqlite(&insert_columns, &sqlite_values),
+            insert_columns,
             types,
             legacy,
             epoch,
+        };
+        schema.append_pg = schema.build_append_pg(1);
+        schema
+    }
+
+    /// PostgreSQL's one-statement append of `n` events (see [`sql::append_pg`]); one
+    /// event's, the common case, is built once.
+    fn append_pg(&self, n: usize) -> Cow<'_, str> {
+        if n == 1 {
+            Cow::Borrowed(&self.append_pg)
+        } else {
+            Cow::Owned(self.build_append_pg(n))
         }
+    }
+
+    fn build_append_pg(&self, n: usize) -> String {
+        let values = |first| match &self.legacy {
+            Some(l) => l.insert_values(first, self.types.events),
+            None => self.types.events.bind(first),
+        };
+        sql::append_pg(
+            &self.insert_columns,
+            &values,
+            self.append_width(),
+            n,
+            self.types,
+        )
+    }
+
+    /// How many binds each event of an append takes: id, invocation id, time and its
+    /// columns' values.
+    pub(super) fn append_width(&self) -> usize {
+        3 + self
+            .legacy
+            .as_ref()
+            .map_or(1, legacy::Legacy::written_count)
     }
 }
 

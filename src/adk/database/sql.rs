@@ -5,6 +5,8 @@
 //! with `AT TIME ZONE 'UTC'` both ways so the connection's `TimeZone` never matters, and
 //! SQLAlchemy's `YYYY-MM-DD HH:MM:SS.ffffff` text on SQLite, which sorts like the times.
 
+use std::fmt::Write as _;
+
 use super::json_type::{JsonType, JsonTypes};
 
 /// The metadata table that marks schema version 1 (version 0 has none).
@@ -270,17 +272,25 @@ pub(super) const DELETE_EVENTS_SQLITE: &str =
 pub(super) const DELETE_SESSION_SQLITE: &str =
     "DELETE FROM sessions WHERE app_name = $1 AND user_id = $2 AND id = $3";
 
-/// Appends an event in one statement, as a compare-and-swap on the session's update time:
-/// the session's keys merged into its state, its update time set to the event's, the app's
-/// and user's keys merged into their rows (made when missing), the event inserted
-/// (`insert`: its columns after `id, app_name, user_id, session_id, invocation_id,
-/// timestamp`, and their values); nothing when the session is not at `$5`. Returns whether
-/// it was. Binds: `$1` app, `$2` user, `$3` session, `$4` session keys, `$5` expected time,
-/// `$6` event time, `$7` app keys, `$8` user keys (the keys as their columns' types take
-/// them: see `Bound`), `$9` event id, `$10` invocation id, and from `$11` the values
-/// `insert` names.
-pub(super) fn append_pg(columns: &str, values: &str, t: JsonTypes) -> String {
-    format!(
+/// Appends `n` events in one statement, as a compare-and-swap on the session's update
+/// time: the session's keys merged into its state, its update time set to the last event's,
+/// the app's and user's keys merged into their rows (made when missing), the events
+/// inserted; nothing when the session is not at `$5`. Returns whether it was.
+///
+/// Binds: `$1` app, `$2` user, `$3` session, `$4` session keys, `$5` expected time, `$6`
+/// the new update time, `$7` app keys, `$8` user keys (the keys as their columns' types
+/// take them: see `Bound`), then each event's `width` binds from `$9 + k * width`: its id,
+/// invocation id and time, then the values `values(first)` numbers from `first` for
+/// `columns` (the event's columns after `id, app_name, user_id, session_id,
+/// invocation_id, timestamp`).
+pub(super) fn append_pg(
+    columns: &str,
+    values: &dyn Fn(usize) -> String,
+    width: usize,
+    n: usize,
+    t: JsonTypes,
+) -> String {
+    let mut sql = format!(
         "WITH s AS (\
          UPDATE sessions SET state = {state}, \
          update_time = $6::timestamptz AT TIME ZONE 'UTC' \
@@ -294,17 +304,28 @@ pub(super) fn append_pg(columns: &str, values: &str, t: JsonTypes) -> String {
          SELECT $1, $2, {user}, now() AT TIME ZONE 'UTC' FROM s \
          WHERE $8::jsonb <> '{{}}'::jsonb \
          ON CONFLICT (app_name, user_id) DO UPDATE SET state = {user_merge}, \
-         update_time = EXCLUDED.update_time), \
-         e AS (INSERT INTO events \
-         (id, app_name, user_id, session_id, invocation_id, timestamp, {columns}) \
-         SELECT $9, $1, $2, $3, $10, $6::timestamptz AT TIME ZONE 'UTC', {values} FROM s) \
-         SELECT EXISTS (SELECT 1 FROM s)",
+         update_time = EXCLUDED.update_time)",
         state = t.sessions.merge("state", &t.sessions.bind(4)),
         app = t.app.bind(7),
         user = t.user.bind(8),
         app_merge = t.app.merge("t.state", "EXCLUDED.state"),
         user_merge = t.user.merge("t.state", "EXCLUDED.state"),
-    )
+    );
+    // One insert per event: data-modifying CTEs may write one table more than once.
+    for k in 0..n {
+        let first = 9 + k * width;
+        let _ = write!(
+            sql,
+            ", e{k} AS (INSERT INTO events \
+             (id, app_name, user_id, session_id, invocation_id, timestamp, {columns}) \
+             SELECT ${first}, $1, $2, $3, ${inv}, ${at}::timestamptz AT TIME ZONE 'UTC', \
+             {values} FROM s)",
+            inv = first + 1,
+            at = first + 2,
+            values = values(first + 3),
+        );
+    }
+    sql + " SELECT EXISTS (SELECT 1 FROM s)"
 }
 
 /// A session's update time (`$1` app, `$2` user, `$3` id), after a failed compare-and-swap.

@@ -18,6 +18,9 @@ use crate::value::Value;
 /// The longest `invocation_id` the events table holds (`VARCHAR(256)`).
 const MAX_INVOCATION_ID: usize = 256;
 
+/// The most parameters a PostgreSQL statement takes (the protocol counts them in 16 bits).
+const MAX_BINDS: usize = u16::MAX as usize;
+
 impl DatabaseSessionTables {
     /// Creates a session; `state` is split by scope already. An id in use for this app and
     /// user is [`Error::AlreadyExists`].
@@ -145,27 +148,45 @@ impl DatabaseSessionTables {
         .await
     }
 
-    /// Appends `event` (its state delta already split into `split`, `temp:` keys gone) to
-    /// the session if it is still at `expected`; returns the session's new update time,
-    /// which is the event's timestamp to the microsecond.
+    /// Appends `events` in order, all or none (their state deltas already merged into
+    /// `split`, `temp:` keys gone), to the session if it is still at `expected`; returns
+    /// each event's stored time, the microsecond its timestamp falls in. The last is the
+    /// session's new update time. An event id the session has already is
+    /// [`Error::AlreadyExists`].
     pub(crate) async fn append(
         &self,
         app: &str,
         user: &str,
         id: &str,
         expected: DateTime<Utc>,
-        event: &Event,
+        events: &[Event],
         split: &Split,
-    ) -> Result<DateTime<Utc>> {
+    ) -> Result<Vec<DateTime<Utc>>> {
         check_id("app_name", app)?;
         check_id("user_id", user)?;
         check_id("session_id", id)?;
-        check_id("event id", &event.id)?;
-        if let Some(inv) = &event.invocation_id {
-            check_text("invocation_id", inv, MAX_INVOCATION_ID)?;
+        if events.is_empty() {
+            return Err(Error::invalid("an append needs at least one event"));
         }
-        self.relearning(|| self.append_once(app, user, id, expected, event, split))
+        for event in events {
+            check_id("event id", &event.id)?;
+            if let Some(inv) = &event.invocation_id {
+                check_text("invocation_id", inv, MAX_INVOCATION_ID)?;
+            }
+        }
+        self.relearning(|| self.append_once(app, user, id, expected, events, split))
             .await
+            .map_err(|e| {
+                // The events' key is the only one an append can collide with.
+                if !e.is_unique_violation() {
+                    return e;
+                }
+                let ids: Vec<_> = events.iter().map(|e| format!("`{}`", e.id)).collect();
+                Error::AlreadyExists(format!(
+                    "session `{id}` of {app}/{user} already has an event with id {}",
+                    ids.join(" or ")
+                ))
+            })
     }
 
     async fn append_once(
@@ -174,23 +195,38 @@ impl DatabaseSessionTables {
         user: &str,
         id: &str,
         expected: DateTime<Utc>,
-        event: &Event,
+        events: &[Event],
         split: &Split,
-    ) -> Result<DateTime<Utc>> {
-        let at = truncate_micros(event.timestamp);
+    ) -> Result<Vec<DateTime<Utc>>> {
+        let ats: Vec<_> = events
+            .iter()
+            .map(|e| truncate_micros(e.timestamp))
+            .collect();
         let expected = truncate_micros(expected);
-        let invocation = event.invocation_id.as_deref().unwrap_or("");
+        // Not empty: `append` said so.
+        let last = ats[ats.len() - 1];
         let (mut session, postgres, schema) = self.session().await?;
         let epoch = schema.epoch;
-        // The event's own columns: `event_data`, or version 0's one per field.
-        let mut columns = match &schema.legacy {
-            Some(legacy) => legacy.values(event)?,
-            None => vec![Value::Json(event_data::to_json(event, at))],
-        };
+        if postgres && 8 + events.len() * schema.append_width() > MAX_BINDS {
+            return Err(Error::invalid(format!(
+                "{} events are more than one append takes on these tables ({}): append \
+                 them in smaller batches",
+                events.len(),
+                (MAX_BINDS - 8) / schema.append_width()
+            )));
+        }
+        // Each event's own columns: `event_data`, or version 0's one per field.
+        let mut columns = Vec::with_capacity(events.len());
+        for (event, at) in events.iter().zip(&ats) {
+            columns.push(match &schema.legacy {
+                Some(legacy) => legacy.values(event)?,
+                None => vec![Value::Json(event_data::to_json(event, *at))],
+            });
+        }
         let swapped = if postgres {
             let t = schema.types;
             // Each JSON value as its column's type takes it (see `Bound`).
-            for value in &mut columns {
+            for value in columns.iter_mut().flatten() {
                 if let Value::Json(j) = value {
                     *value = t.events.bound(j.take()).into_value();
                 }
@@ -204,23 +240,28 @@ impl DatabaseSessionTables {
                 Param::Text(id),
                 delta.param(),
                 Param::Timestamp(expected),
-                Param::Timestamp(at),
+                Param::Timestamp(last),
                 app_delta.param(),
                 user_delta.param(),
-                Param::Text(&event.id),
-                Param::Text(invocation),
             ];
-            params.extend(columns.iter().map(AsParam::as_param));
+            for ((event, at), values) in events.iter().zip(&ats).zip(&columns) {
+                params.extend([
+                    Param::Text(&event.id),
+                    Param::Text(event.invocation_id.as_deref().unwrap_or("")),
+                    Param::Timestamp(*at),
+                ]);
+                params.extend(values.iter().map(AsParam::as_param));
+            }
             let rows = session
                 .exec()
                 .await?
-                .map_rows(schema.append_pg.as_str(), &params, |r| {
+                .map_rows(&*schema.append_pg(events.len()), &params, |r| {
                     r.get::<Option<bool>>(0)
                 })
                 .await?;
             rows.first().copied().flatten().unwrap_or(false)
         } else {
-            let at_sqlite = SqliteTime::of(at, epoch);
+            let last_sqlite = SqliteTime::of(last, epoch);
             let key = [Param::Text(app), Param::Text(user), Param::Text(id)];
             let mut tx = session.transaction().await?;
             let current = tx
@@ -235,30 +276,33 @@ impl DatabaseSessionTables {
                     state.extend(split.session.iter().map(|(k, v)| (k.clone(), v.clone())));
                     let state = Json::Object(state).to_string();
                     let mut params = key.to_vec();
-                    params.extend([Param::Text(&state), at_sqlite.param()]);
+                    params.extend([Param::Text(&state), last_sqlite.param()]);
                     tx.exec()
                         .await?
                         .execute(sql::UPDATE_SESSION_SQLITE, &params)
                         .await?;
                     if !split.app.is_empty() {
-                        merge_sqlite(&mut tx, &[app], &split.app, &at_sqlite).await?;
+                        merge_sqlite(&mut tx, &[app], &split.app, &last_sqlite).await?;
                     }
                     if !split.user.is_empty() {
-                        merge_sqlite(&mut tx, &[app, user], &split.user, &at_sqlite).await?;
+                        merge_sqlite(&mut tx, &[app, user], &split.user, &last_sqlite).await?;
                     }
-                    let mut params = vec![
-                        Param::Text(&event.id),
-                        Param::Text(app),
-                        Param::Text(user),
-                        Param::Text(id),
-                        Param::Text(invocation),
-                        at_sqlite.param(),
-                    ];
-                    params.extend(columns.iter().map(AsParam::as_param));
-                    tx.exec()
-                        .await?
-                        .execute(schema.insert_sqlite.as_str(), &params)
-                        .await?;
+                    for ((event, at), values) in events.iter().zip(&ats).zip(&columns) {
+                        let at = SqliteTime::of(*at, epoch);
+                        let mut params = vec![
+                            Param::Text(&event.id),
+                            Param::Text(app),
+                            Param::Text(user),
+                            Param::Text(id),
+                            Param::Text(event.invocation_id.as_deref().unwrap_or("")),
+                            at.param(),
+                        ];
+                        params.extend(values.iter().map(AsParam::as_param));
+                        tx.exec()
+                            .await?
+                            .execute(schema.insert_sqlite.as_str(), &params)
+                            .await?;
+                    }
                     tx.commit().await?;
                     true
                 }
@@ -269,7 +313,7 @@ impl DatabaseSessionTables {
             }
         };
         if swapped {
-            return Ok(at);
+            return Ok(ats);
         }
         // Not swapped: tell a missing session from a moved one.
         let key = [Param::Text(app), Param::Text(user), Param::Text(id)];

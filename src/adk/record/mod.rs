@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::conn::{ExecResult, RowRef};
 use crate::error::Result;
-use crate::support::{Binds, check_id, check_opt};
+use crate::support::{Binds, Placeholder, check_id, check_opt};
 use crate::value::Value;
 
 mod form;
@@ -128,6 +128,13 @@ impl EventRecord {
     /// `$2..$4`). The values are borrowed, not copied.
     pub(crate) fn bind<'a>(&'a self, binds: &mut Binds<'a>, postgres: bool) {
         debug_assert!(binds.0.is_empty(), "event values are numbered from $1");
+        self.bind_more(binds, postgres);
+    }
+
+    /// Pushes the same values as [`bind`](EventRecord::bind) after those `binds` holds (a
+    /// further event of a statement that inserts several); returns the first's placeholder.
+    pub(crate) fn bind_more<'a>(&'a self, binds: &mut Binds<'a>, postgres: bool) -> Placeholder {
+        let first = Placeholder::nth(binds.0.len() + 1);
         binds.0.extend([
             (&self.id).into(),
             (&self.session_id).into(),
@@ -148,6 +155,7 @@ impl EventRecord {
             (&self.error_code).into(),
             (&self.error_message).into(),
         ]);
+        first
     }
 
     /// Reads a row of [`EVENT_COLUMNS`].

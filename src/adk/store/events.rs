@@ -15,6 +15,11 @@ use crate::param::Param;
 use crate::session::Context;
 use crate::session::Session;
 use crate::support::{Binds, check_id, check_object, checkout, is_postgres, read_rows};
+use crate::transaction::Transaction;
+
+/// The most events PostgreSQL appends in one statement (the statement's text is kept per
+/// count); more take a transaction. ADK's `BufferedSessionService` sends 50 at most.
+const ONE_STATEMENT_EVENTS: usize = 64;
 
 impl AdkStore {
     /// Appends an event to its session. The session must exist with the event's
@@ -108,6 +113,161 @@ impl AdkStore {
         let postgres = is_postgres(session.database().dialect());
         let form = self.form(&mut *session, postgres).await?;
         check_actions(event, form)?;
+        let append = Append {
+            event,
+            more: &[],
+            state,
+            expected: expected_update_time,
+            deltas,
+        };
+        let updated = if postgres {
+            self.append_in::<T>(&mut *session, true, form, &append)
+                .await?
+        } else {
+            // SQLite's statements share one transaction.
+            let mut tx = session.transaction().await?;
+            let updated = self.append_in::<T>(&mut tx, false, form, &append).await?;
+            if updated.is_some() {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            updated
+        };
+        match updated {
+            Some(record) => Ok((record, postgres)),
+            // Boxed, as in `append_event_once`.
+            None => {
+                Err(Box::pin(self.explain_miss(&mut session, event, expected_update_time)).await)
+            }
+        }
+    }
+
+    /// Appends several events (at least one) to one session in order, all or none, setting
+    /// its state to `state` (the state after them all) and merging `deltas` (all the
+    /// events' app and user keys, in order), at `expected`. Returns the session's new
+    /// version and whether the database is PostgreSQL.
+    ///
+    /// On PostgreSQL one statement, as one event takes (up to [`ONE_STATEMENT_EVENTS`]
+    /// events); otherwise one transaction, each event as
+    /// [`append_and_update`](AdkStore::append_and_update) appends it, each at the version
+    /// the one before made.
+    pub(crate) async fn append_many(
+        &self,
+        events: &[EventRecord],
+        state: &serde_json::Value,
+        expected: DateTime<Utc>,
+        deltas: &Deltas,
+    ) -> Result<(DateTime<Utc>, bool)> {
+        self.relearning(|| self.append_many_once(events, state, expected, deltas))
+            .await
+    }
+
+    async fn append_many_once(
+        &self,
+        events: &[EventRecord],
+        state: &serde_json::Value,
+        expected: DateTime<Utc>,
+        deltas: &Deltas,
+    ) -> Result<(DateTime<Utc>, bool)> {
+        let Some((first, more)) = events.split_first() else {
+            return Err(Error::invalid("an append needs at least one event"));
+        };
+        check_object("state", state)?;
+        for event in events {
+            event.check()?;
+        }
+        let mut session = checkout(&self.pool).await?;
+        let postgres = is_postgres(session.database().dialect());
+        let form = self.form(&mut *session, postgres).await?;
+        for event in events {
+            check_actions(event, form)?;
+        }
+        if postgres && events.len() <= ONE_STATEMENT_EVENTS {
+            let append = Append {
+                event: first,
+                more,
+                state,
+                expected: Some(expected),
+                deltas,
+            };
+            return match self
+                .append_in::<Version>(&mut *session, true, form, &append)
+                .await?
+            {
+                Some(Version(version)) => Ok((version, true)),
+                None => {
+                    let miss = self.explain_many(&mut session, events, expected);
+                    Err(Box::pin(miss).await)
+                }
+            };
+        }
+        // READ COMMITTED on PostgreSQL, as each statement alone runs: the scopes' upsert
+        // waits for a concurrent writer's row and merges into what it left, where
+        // SERIALIZABLE would abort. (SQLite: `BEGIN IMMEDIATE`.)
+        let mut tx = Transaction::begin_read_committed(&mut session).await?;
+        let mut version = expected;
+        let none = Deltas::default();
+        for (i, event) in events.iter().enumerate() {
+            // The scopes merge with the last event: the same keys, in the same order.
+            let append = Append {
+                event,
+                more: &[],
+                state,
+                expected: Some(version),
+                deltas: if i + 1 == events.len() { deltas } else { &none },
+            };
+            match self
+                .append_in::<Version>(&mut tx, postgres, form, &append)
+                .await?
+            {
+                Some(Version(next)) => version = next,
+                None => {
+                    tx.rollback().await?;
+                    let miss = self.explain_many(&mut session, events, expected);
+                    return Err(Box::pin(miss).await);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok((version, postgres))
+    }
+
+    /// Why a write of `events` at `expected` matched nothing: one of them stored already (on
+    /// a table whose ids live in the JSON), no such session, or a newer version.
+    async fn explain_many(
+        &self,
+        session: &mut Session,
+        events: &[EventRecord],
+        expected: DateTime<Utc>,
+    ) -> Error {
+        for event in &events[1..] {
+            match self.duplicate_in_json(session, event).await {
+                Ok(false) => {}
+                Ok(true) => return event_already_exists(event),
+                Err(e) => return e,
+            }
+        }
+        self.explain_miss(session, &events[0], Some(expected)).await
+    }
+
+    /// Runs one append's statements in `ctx`: PostgreSQL's one statement, or SQLite's
+    /// update, insert and scope merges, which the caller's transaction holds together.
+    /// `None` when the update matched no session (at the version expected).
+    async fn append_in<T: Readback>(
+        &self,
+        ctx: &mut impl Context,
+        postgres: bool,
+        form: Form,
+        append: &Append<'_>,
+    ) -> Result<Option<T>> {
+        let Append {
+            event,
+            more,
+            state,
+            expected,
+            deltas,
+        } = *append;
         // SQLSpec's whole-event tables hold app and user keys with their prefix (PostgreSQL
         // binds the deltas here; SQLite's `merge_scope` adds the prefix itself).
         let prefixed = postgres && form.scopes_prefixed();
@@ -118,7 +278,7 @@ impl AdkStore {
         let mut b = Binds::default();
         event.bind(&mut b, postgres);
         let set = self.state_binds(&mut b, state, postgres);
-        let cas = expected_update_time.map(|t| b.push(time_param(t, postgres)));
+        let cas = expected.map(|t| b.push(time_param(t, postgres)));
         let owner = self.owner_bind(&mut b);
         // PostgreSQL merges the deltas in the same statement; SQLite in the transaction.
         let scope_binds = if postgres {
@@ -129,6 +289,8 @@ impl AdkStore {
         } else {
             sql::ScopeDeltas::default()
         };
+        // Further events' values follow every other bind (PostgreSQL only).
+        let firsts: Vec<_> = more.iter().map(|e| e.bind_more(&mut b, postgres)).collect();
         let key = Stmt::AppendUpdate {
             postgres,
             scoped: owner.is_some(),
@@ -137,45 +299,47 @@ impl AdkStore {
             user: scope_binds.user.is_some(),
             form,
             version_only: T::VERSION_ONLY,
+            more: more.len(),
         };
         let update = self.sql.get(key, || {
             let back = sql::Returning {
                 version_only: T::VERSION_ONLY,
                 form,
             };
-            sql::append_update(&self.tables, postgres, set, cas, owner, scope_binds, back)
+            let binds = sql::AppendBinds {
+                set,
+                cas,
+                owner,
+                deltas: scope_binds,
+                more: &firsts,
+            };
+            sql::append_update(&self.tables, postgres, &binds, back)
         });
         let has_owner = self.tables.owner.is_some();
-        let updated = if postgres {
-            let rows = session
+        if postgres {
+            let rows = ctx
                 .exec()
                 .await?
                 .map_rows(update, &b.0, |r| T::decode(r, has_owner))
                 .await
                 .map_err(|e| duplicate_event(e, event))?;
-            rows.into_iter().next()
-        } else {
-            let insert = self.sql.get(Stmt::SqliteInsert { form }, || {
-                sql::sqlite_insert(&self.tables, form)
-            });
-            let scopes = SqliteScopes {
-                store: self,
-                app: &event.app_name,
-                user: &event.user_id,
-                deltas,
-            };
-            sqlite_append_and_update(&mut session, update, insert, &b.0, has_owner, scopes)
+            return Ok(rows.into_iter().next());
+        }
+        let insert = self.sql.get(Stmt::SqliteInsert { form }, || {
+            sql::sqlite_insert(&self.tables, form)
+        });
+        let scopes = SqliteScopes {
+            store: self,
+            app: &event.app_name,
+            user: &event.user_id,
+            deltas,
+        };
+        Ok(
+            sqlite_append_and_update(ctx, update, insert, &b.0, has_owner, scopes)
                 .await
                 .map_err(|e| duplicate_event(e, event))?
-                .map(T::from_record)
-        };
-        match updated {
-            Some(record) => Ok((record, postgres)),
-            // Boxed, as in `append_event_once`.
-            None => {
-                Err(Box::pin(self.explain_miss(&mut session, event, expected_update_time)).await)
-            }
-        }
+                .map(T::from_record),
+        )
     }
 
     /// Why an update matched nothing: no such session, or a newer version.
@@ -303,25 +467,25 @@ struct SqliteScopes<'a> {
     deltas: &'a Deltas,
 }
 
+/// SQLite's append: the session's update, then (when it matched) the event's insert and
+/// the scopes' merges, in the caller's transaction.
 async fn sqlite_append_and_update(
-    session: &mut Session,
+    ctx: &mut impl Context,
     update: Arc<CachedSql>,
     insert: Arc<CachedSql>,
     binds: &[Param<'_>],
     has_owner: bool,
     scopes: SqliteScopes<'_>,
 ) -> Result<Option<SessionRecord>> {
-    let mut tx = session.transaction().await?;
-    let rows = tx
+    let rows = ctx
         .exec()
         .await?
         .map_rows(update, binds, |r| SessionRecord::decode(r, has_owner))
         .await?;
     let Some(record) = rows.into_iter().next() else {
-        tx.rollback().await?;
         return Ok(None);
     };
-    tx.exec().await?.execute(insert, binds).await?;
+    ctx.exec().await?.execute(insert, binds).await?;
     let SqliteScopes {
         store,
         app,
@@ -331,12 +495,22 @@ async fn sqlite_append_and_update(
     for (scope, delta) in [(Scope::App, &deltas.app), (Scope::User, &deltas.user)] {
         if let Some(delta) = delta {
             store
-                .merge_scope(&mut tx, false, scope, app, user, delta)
+                .merge_scope(ctx, false, scope, app, user, delta)
                 .await?;
         }
     }
-    tx.commit().await?;
     Ok(Some(record))
+}
+
+/// An append with its session's state: what [`AdkStore::append_in`] writes.
+#[derive(Clone, Copy)]
+struct Append<'a> {
+    event: &'a EventRecord,
+    /// Further events after `event`, in the same statement (PostgreSQL only).
+    more: &'a [EventRecord],
+    state: &'a serde_json::Value,
+    expected: Option<DateTime<Utc>>,
+    deltas: &'a Deltas,
 }
 
 /// What an atomic append reads back of the session it updated.
