@@ -502,10 +502,12 @@ async fn interop(
     );
 }
 
-/// Python (google-adk 2.15, which locks the user's state row, or on SQLite takes the write
-/// lock, before its read-modify-write) and Rust (which merges in the statement) append to
-/// two sessions of one user at the same time, each event adding a `user:` key of its own:
-/// the user's state ends with every key of both, none lost to the other's write.
+/// Python (google-adk 2.15, which locks the app's and then the user's state row, or on
+/// SQLite takes the write lock, before its read-modify-write) and Rust (which merges in the
+/// statement, locking the rows in the same order) append to two sessions of one user at
+/// the same time, each event adding an `app:` and a `user:` key of its own: the app's and
+/// the user's state end with every key of both, none lost to the other's write, and
+/// neither side deadlocks on the other.
 async fn user_scope_written_by_both_at_once(py: &Python, svc: &SessionService) {
     let python_keys = 30;
     let answers = py
@@ -522,7 +524,7 @@ async fn user_scope_written_by_both_at_once(py: &Python, svc: &SessionService) {
     let events: Vec<Value> = (0..python_keys)
         .map(|i| {
             json!({"author": "agent", "text": format!("p{i}"),
-                        "state_delta": {format!("user:p{i}"): i}})
+                        "state_delta": {format!("user:p{i}"): i, format!("app:p{i}"): i}})
         })
         .collect();
     let (_dir, go, appends) = py
@@ -536,7 +538,8 @@ async fn user_scope_written_by_both_at_once(py: &Python, svc: &SessionService) {
     let mut rust_keys = 0;
     while rust_keys < 5 || (!appends.is_finished() && rust_keys < 500) {
         let event = Event::text("agent", "model", "r")
-            .with_state_delta(format!("user:r{rust_keys}"), json!(rust_keys));
+            .with_state_delta(format!("user:r{rust_keys}"), json!(rust_keys))
+            .with_state_delta(format!("app:r{rust_keys}"), json!(rust_keys));
         svc.append_event(&mut r, event).await.unwrap();
         rust_keys += 1;
     }
@@ -552,6 +555,23 @@ async fn user_scope_written_by_both_at_once(py: &Python, svc: &SessionService) {
     }
     for i in 0..rust_keys {
         assert_eq!(user.get(&format!("r{i}")), Some(&json!(i)), "{user:?}");
+    }
+    let state = svc
+        .get_session(
+            APP,
+            USER,
+            "rs2",
+            &GetSessionConfig::default().num_recent_events(0),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .state;
+    for (side, n) in [("p", python_keys), ("r", rust_keys)] {
+        for i in 0..n {
+            let key = format!("app:{side}{i}");
+            assert_eq!(state.get(&key), Some(&json!(i)), "{key}");
+        }
     }
     let answers = py
         .run(json!([{"op": "user_state", "app": APP, "user": USER}]))

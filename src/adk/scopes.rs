@@ -144,6 +144,13 @@ pub(crate) enum Scope {
     User,
 }
 
+/// PostgreSQL: a condition on the user row's upsert in a statement that also upserts the
+/// app's row (CTE `a`), true once that one has run. Unreferenced data-modifying CTEs run in
+/// no set order (PostgreSQL runs them last first), and every writer must lock the app's row
+/// before the user's, as creates and google-adk's own service do, or two writers of one
+/// user deadlock.
+pub(crate) const AFTER_APP: &str = "(SELECT count(*) FROM a) >= 0";
+
 /// PostgreSQL: merges the delta `delta` (a JSON object, top-level keys replaced as
 /// `dict.update` does) into the row of app `app` (and user `user`), creating it if
 /// missing; concurrent writers each keep their keys, the row lock ordering them.

@@ -497,7 +497,13 @@ pub(super) fn append_update(
             scoped += &format!(", a AS ({upsert} RETURNING 1)");
         }
         if let Some(delta) = deltas.user {
-            let upsert = upsert_pg(t, Scope::User, app, user, delta, Some("s"));
+            // The app's row first, as every writer locks them (see `AFTER_APP`).
+            let source = if deltas.app.is_some() {
+                format!("s WHERE {}", super::scopes::AFTER_APP)
+            } else {
+                "s".to_owned()
+            };
+            let upsert = upsert_pg(t, Scope::User, app, user, delta, Some(&source));
             scoped += &format!(", u AS ({upsert} RETURNING 1)");
         }
         let out = if back.version_only {

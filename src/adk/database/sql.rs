@@ -299,12 +299,13 @@ pub(super) fn append_pg(
          a AS (INSERT INTO app_states AS t (app_name, state, update_time) \
          SELECT $1, {app}, now() AT TIME ZONE 'UTC' FROM s WHERE $7::jsonb <> '{{}}'::jsonb \
          ON CONFLICT (app_name) DO UPDATE SET state = {app_merge}, \
-         update_time = EXCLUDED.update_time), \
+         update_time = EXCLUDED.update_time RETURNING 1), \
          u AS (INSERT INTO user_states AS t (app_name, user_id, state, update_time) \
          SELECT $1, $2, {user}, now() AT TIME ZONE 'UTC' FROM s \
-         WHERE $8::jsonb <> '{{}}'::jsonb \
+         WHERE $8::jsonb <> '{{}}'::jsonb AND {after_app} \
          ON CONFLICT (app_name, user_id) DO UPDATE SET state = {user_merge}, \
          update_time = EXCLUDED.update_time)",
+        after_app = crate::adk::scopes::AFTER_APP,
         state = t.sessions.merge("state", &t.sessions.bind(4)),
         app = t.app.bind(7),
         user = t.user.bind(8),
