@@ -368,10 +368,18 @@ impl SessionService {
     /// its `temp:` keys), the session's keys, and the `app:` and `user:` keys are written
     /// atomically, provided the database still holds the version `session` was read at;
     /// then `session` is updated in place. On any error, `session` is unchanged.
-    pub async fn append_event(&self, session: &mut AgentSession, event: Event) -> Result<Event> {
-        let mut out = self.append_events(session, vec![event]).await?;
-        // One event in, one out.
-        Ok(out.remove(0))
+    pub async fn append_event(
+        &self,
+        session: &mut AgentSession,
+        mut event: Event,
+    ) -> Result<Event> {
+        if event.partial == Some(true) {
+            return Ok(event);
+        }
+        let delta = take_delta(&mut event);
+        self.commit_events(session, std::slice::from_mut(&mut event), delta)
+            .await?;
+        Ok(event)
     }
 
     /// Appends `events` to `session` in order, all or none (ADK's `append_events`), and
@@ -400,9 +408,7 @@ impl SessionService {
                 slots.push(Some(event));
                 continue;
             }
-            let own = std::mem::take(&mut event.actions.state_delta);
-            event.actions.state_delta = without_temp(&own);
-            delta.extend(own);
+            delta.extend(take_delta(&mut event));
             stored.push(event);
             slots.push(None);
         }
@@ -410,11 +416,7 @@ impl SessionService {
             return Ok(slots.into_iter().flatten().collect());
         }
         check_distinct_ids(&stored)?;
-        let version = self.write(session, &mut stored, &delta).await?;
-        // In memory, every key applies, `temp:` ones included.
-        session.state.extend(delta);
-        session.last_update_time = version;
-        session.events.extend(stored.iter().cloned());
+        self.commit_events(session, &mut stored, delta).await?;
         let mut stored = stored.into_iter();
         Ok(slots
             .into_iter()
@@ -422,9 +424,25 @@ impl SessionService {
             .collect())
     }
 
-    /// Writes `events` (their deltas without `temp:` keys already) and `delta` (all their
-    /// deltas, in order) at `session`'s version; sets each event's stored timestamp and
-    /// returns the session's new version. `session` itself is left to the caller.
+    /// Stores `events` (their deltas without `temp:` keys already; `delta`, all their
+    /// deltas in order, `temp:` keys included) at `session`'s version; then applies them
+    /// to `session`. On an error `session` is unchanged.
+    async fn commit_events(
+        &self,
+        session: &mut AgentSession,
+        events: &mut [Event],
+        delta: JsonMap,
+    ) -> Result<()> {
+        let version = self.write(session, events, &delta).await?;
+        // In memory, every key applies, `temp:` ones included.
+        session.state.extend(delta);
+        session.last_update_time = version;
+        session.events.extend(events.iter().cloned());
+        Ok(())
+    }
+
+    /// Writes `events` and `delta` as [`commit_events`](SessionService::commit_events) says; sets each
+    /// event's stored timestamp and returns the session's new version.
     async fn write(
         &self,
         session: &AgentSession,
@@ -517,6 +535,13 @@ fn check_distinct_ids(events: &[Event]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Takes `event`'s state delta, leaving it without its `temp:` keys (what is stored).
+fn take_delta(event: &mut Event) -> JsonMap {
+    let delta = std::mem::take(&mut event.actions.state_delta);
+    event.actions.state_delta = without_temp(&delta);
+    delta
 }
 
 fn without_temp(map: &JsonMap) -> JsonMap {
