@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::database::{DatabaseSessionTables, Loaded};
 use super::event::{Event, JsonMap};
-use super::record::stored_time;
+use super::record::{stored_time, truncate_micros};
 use super::scopes;
 use super::store::{AdkStore, Deltas, Scoped, Version};
 use crate::error::Result;
@@ -441,8 +441,8 @@ impl SessionService {
         Ok(())
     }
 
-    /// Writes `events` and `delta` as [`commit_events`](SessionService::commit_events) says; sets each
-    /// event's stored timestamp and returns the session's new version.
+    /// Writes `events` and `delta` as [`commit_events`](SessionService::commit_events)
+    /// says; sets each event's stored timestamp and returns the session's new version.
     async fn write(
         &self,
         session: &AgentSession,
@@ -454,7 +454,7 @@ impl SessionService {
         let store = match &self.backend {
             Backend::Store(store) => store,
             Backend::Tables(tables) => {
-                let times = tables
+                let version = tables
                     .append(
                         &session.app_name,
                         &session.user_id,
@@ -464,11 +464,11 @@ impl SessionService {
                         &split,
                     )
                     .await?;
-                for (event, at) in events.iter_mut().zip(&times) {
-                    event.timestamp = *at;
+                // Each stored at its timestamp to the microsecond.
+                for event in events.iter_mut() {
+                    event.timestamp = truncate_micros(event.timestamp);
                 }
-                // One time per event, and at least one event.
-                return Ok(times[times.len() - 1]);
+                return Ok(version);
             }
         };
         // The session's stored keys with the deltas over them. On SQLSpec 0.42–0.50's

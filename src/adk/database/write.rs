@@ -150,8 +150,8 @@ impl DatabaseSessionTables {
 
     /// Appends `events` in order, all or none (their state deltas already merged into
     /// `split`, `temp:` keys gone), to the session if it is still at `expected`; returns
-    /// each event's stored time, the microsecond its timestamp falls in. The last is the
-    /// session's new update time. An event id the session has already is
+    /// the session's new update time, the last event's timestamp to the microsecond (each
+    /// event is stored at its own, truncated so). An event id the session has already is
     /// [`Error::AlreadyExists`].
     pub(crate) async fn append(
         &self,
@@ -161,7 +161,7 @@ impl DatabaseSessionTables {
         expected: DateTime<Utc>,
         events: &[Event],
         split: &Split,
-    ) -> Result<Vec<DateTime<Utc>>> {
+    ) -> Result<DateTime<Utc>> {
         check_id("app_name", app)?;
         check_id("user_id", user)?;
         check_id("session_id", id)?;
@@ -197,14 +197,11 @@ impl DatabaseSessionTables {
         expected: DateTime<Utc>,
         events: &[Event],
         split: &Split,
-    ) -> Result<Vec<DateTime<Utc>>> {
-        let ats: Vec<_> = events
-            .iter()
-            .map(|e| truncate_micros(e.timestamp))
-            .collect();
+    ) -> Result<DateTime<Utc>> {
+        let at = |event: &Event| truncate_micros(event.timestamp);
         let expected = truncate_micros(expected);
         // Not empty: `append` said so.
-        let last = ats[ats.len() - 1];
+        let last = at(&events[events.len() - 1]);
         let (mut session, postgres, schema) = self.session().await?;
         let epoch = schema.epoch;
         if postgres && 8 + events.len() * schema.append_width() > MAX_BINDS {
@@ -217,10 +214,10 @@ impl DatabaseSessionTables {
         }
         // Each event's own columns: `event_data`, or version 0's one per field.
         let mut columns = Vec::with_capacity(events.len());
-        for (event, at) in events.iter().zip(&ats) {
+        for event in events {
             columns.push(match &schema.legacy {
                 Some(legacy) => legacy.values(event)?,
-                None => vec![Value::Json(event_data::to_json(event, *at))],
+                None => vec![Value::Json(event_data::to_json(event, at(event)))],
             });
         }
         let swapped = if postgres {
@@ -244,11 +241,11 @@ impl DatabaseSessionTables {
                 app_delta.param(),
                 user_delta.param(),
             ];
-            for ((event, at), values) in events.iter().zip(&ats).zip(&columns) {
+            for (event, values) in events.iter().zip(&columns) {
                 params.extend([
                     Param::Text(&event.id),
                     Param::Text(event.invocation_id.as_deref().unwrap_or("")),
-                    Param::Timestamp(*at),
+                    Param::Timestamp(at(event)),
                 ]);
                 params.extend(values.iter().map(AsParam::as_param));
             }
@@ -287,8 +284,8 @@ impl DatabaseSessionTables {
                     if !split.user.is_empty() {
                         merge_sqlite(&mut tx, &[app, user], &split.user, &last_sqlite).await?;
                     }
-                    for ((event, at), values) in events.iter().zip(&ats).zip(&columns) {
-                        let at = SqliteTime::of(*at, epoch);
+                    for (event, values) in events.iter().zip(&columns) {
+                        let at = SqliteTime::of(at(event), epoch);
                         let mut params = vec![
                             Param::Text(&event.id),
                             Param::Text(app),
@@ -313,7 +310,7 @@ impl DatabaseSessionTables {
             }
         };
         if swapped {
-            return Ok(ats);
+            return Ok(last);
         }
         // Not swapped: tell a missing session from a moved one.
         let key = [Param::Text(app), Param::Text(user), Param::Text(id)];
