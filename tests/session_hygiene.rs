@@ -4,7 +4,7 @@
 mod common;
 
 use session_pool::prelude::*;
-use session_pool::{Database, Dialect, FixedSizePool, PoolOptions, SessionOptions};
+use session_pool::{Database, Dialect, Error, FixedSizePool, PoolOptions, SessionOptions, params};
 
 async fn one_session_pool(db: &Database, options: PoolOptions) -> FixedSizePool {
     FixedSizePool::builder()
@@ -129,4 +129,64 @@ async fn the_role_and_statement_timeout_are_applied_again() {
     let row = rs.one().unwrap();
     assert_eq!(row.get::<String>("u").unwrap(), role);
     assert_eq!(row.get::<String>("t").unwrap(), "1500ms");
+}
+
+/// A LISTEN left on a pooled session: the next NOTIFY arrives while a later checkout's
+/// statement runs, which sqlx 0.9.0 reads as a protocol error. That statement fails with
+/// an error saying so, the session is given up (its LISTEN with it), and the pool's next
+/// checkouts work whatever is notified. With reset on release (`UNLISTEN *`) nothing fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_left_on_a_session_fails_one_statement_and_goes() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    if db.transaction_pooler() {
+        return; // the pooler ends LISTEN with the transaction's server connection
+    }
+    let channel = common::unique("hygiene_ch");
+    let select = "SELECT $1::int8 AS n";
+    let notify = async || {
+        let mut other = db.session();
+        other.create().await.unwrap();
+        let sql = format!("NOTIFY {channel}, 'x'");
+        other.execute_update(&sql, &[]).await.unwrap();
+        // Delivered to the idle listener at once; give the bytes time to arrive.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    for reset in [false, true] {
+        let pool = one_session_pool(&db, PoolOptions::default().reset_on_release(reset)).await;
+        {
+            let mut s = pool.session().await.unwrap();
+            s.execute_update(&format!("LISTEN {channel}"), &[])
+                .await
+                .unwrap();
+            // Prepared and cached: the next run is Bind and Execute only.
+            s.execute_sql(select, &params![1i64]).await.unwrap();
+        }
+        notify().await;
+        let run = async |n: i64| {
+            let mut s = pool.session().await.unwrap();
+            s.execute_sql(select, &params![n]).await
+        };
+        match (reset, run(2).await) {
+            (true, Ok(_)) => {}
+            (false, Err(Error::Unsupported(m))) => assert!(m.contains("LISTEN"), "{m}"),
+            other => panic!("reset on release {reset}: {other:?}"),
+        }
+        notify().await;
+        let n = run(3)
+            .await
+            .unwrap()
+            .one()
+            .unwrap()
+            .get::<i64>("n")
+            .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(
+            pool.stats().replaced,
+            u64::from(!reset),
+            "{:?}",
+            pool.stats()
+        );
+    }
 }

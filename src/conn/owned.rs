@@ -219,7 +219,20 @@ impl Conn {
                         t.as_millis().max(1)
                     ));
                 }
-                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *c).await?;
+                match sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                    .execute(&mut *c)
+                    .await
+                {
+                    // A notification for a LISTEN the last checkout left, queued before the
+                    // reset: sqlx 0.9.0 stops reading at it, but the server ran the whole
+                    // reset, UNLISTEN included. Run again (it is idempotent), to its end.
+                    Err(e) if crate::error::classify(&e) == crate::error::Class::Notified => {
+                        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *c).await?;
+                    }
+                    other => {
+                        other?;
+                    }
+                }
                 Ok(())
             }
             // The pooler resets server connections itself; a session holds no state of

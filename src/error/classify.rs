@@ -30,6 +30,11 @@ pub(crate) enum Class {
     /// A pooler in statement mode (PgBouncer's `pool_mode = statement`) refused a
     /// transaction and closed the connection: nothing this client can retry.
     StatementPooling,
+    /// A `NOTIFY` for a channel the session had run `LISTEN` on arrived while a statement
+    /// ran: sqlx 0.9.0 reads it as a protocol error (0.9.1 drops it, but is held off: see
+    /// Cargo.toml), and every later notification would fail another statement. The
+    /// statement may have run. The session is given up, and its `LISTEN` ends with it.
+    Notified,
     /// Anything else: the session is still usable.
     Other,
 }
@@ -57,6 +62,7 @@ pub(crate) fn classify(err: &sqlx::Error) -> Class {
             Class::ConnectionLost
         }
         sqlx::Error::Database(db) => classify_database(db.as_ref()),
+        sqlx::Error::Protocol(m) if m.contains(NOTIFICATION) => Class::Notified,
         _ => Class::Other,
     }
 }
@@ -93,6 +99,10 @@ const STATEMENT_POOLING: [&str; 2] = [
     "not allowed in statement pooling mode",
     "long transactions not allowed",
 ];
+
+/// The message sqlx-postgres 0.9.0 names in a protocol error when a notification arrived
+/// where a statement's answer was expected.
+const NOTIFICATION: &str = "NotificationResponse";
 
 /// PgBouncer's refusals for lack of connections: FATAL, with no SQLSTATE of their own.
 const POOLER_OVERLOAD: [&str; 3] = [
@@ -207,6 +217,13 @@ pub(crate) fn typed(class: Class, err: sqlx::Error) -> std::result::Result<Error
              `pool_mode = transaction` (declare it with `?pgbouncer=true`) or `session` for \
              this database"
         )),
+        Class::Notified => Error::Unsupported(format!(
+            "{message}: a NOTIFY reached this session, which had run LISTEN, while a \
+             statement ran, and the statement may or may not have run. A pooled session \
+             cannot listen (sqlx reads a notification as a protocol error here): the \
+             session was given up, its LISTEN with it. Listen on a connection of its own \
+             (sqlx::postgres::PgListener)"
+        )),
         Class::UndeclaredPooler => Error::UndeclaredPooler {
             code: code.unwrap_or_default(),
             message,
@@ -261,5 +278,19 @@ mod tests {
         let err = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
         assert_eq!(classify(&err), Class::ConnectionLost);
         assert_eq!(classify(&sqlx::Error::RowNotFound), Class::Other);
+    }
+
+    #[test]
+    fn a_notification_read_as_a_statement_answer_is_told_apart() {
+        // sqlx-postgres 0.9.0's two wordings: a first run (prepare) and a cached one.
+        for m in [
+            "Postgres protocol error: expected ParseComplete, got NotificationResponse",
+            "execute: unexpected message: NotificationResponse",
+        ] {
+            assert_eq!(classify(&sqlx::Error::Protocol(m.into())), Class::Notified);
+        }
+        // sqlx-sqlite's protocol errors (malformed parameter names) leave the session be.
+        let other = sqlx::Error::Protocol("invalid parameter name".into());
+        assert_eq!(classify(&other), Class::Other);
     }
 }

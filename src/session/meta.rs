@@ -97,7 +97,10 @@ impl Meta {
         let class = classify(&err);
         if matches!(
             class,
-            Class::ConnectionLost | Class::Overloaded { lost: true } | Class::StatementPooling
+            Class::ConnectionLost
+                | Class::Overloaded { lost: true }
+                | Class::StatementPooling
+                | Class::Notified
         ) {
             self.broken = true;
             tracing::debug!(
