@@ -46,8 +46,7 @@ pub struct PoolOptions {
     /// Without it (the default), all of those survive from one checkout to the next on
     /// the same session; a transaction never does (an abandoned one is rolled back). A
     /// `LISTEN` left that way costs one statement: the next `NOTIFY` arrives while the
-    /// session runs one, which fails ([`Error::Unsupported`]),
-    /// and the session is given up.
+    /// session runs one, which fails ([`Error::Unsupported`]), and the session is given up.
     pub reset_on_release: bool,
     /// Close a session idle this long (asyncpg's `max_inactive_connection_lifetime`); a
     /// pool that fills (fixed, pinging) creates a new one in its place. Checked by the
