@@ -12,7 +12,7 @@
 //!   (`BEGIN`, the statement, `COMMIT`: three round trips), what `run_in_transaction`
 //!   costs there.
 //!
-//! With `PGBOUNCER_CURRENT_SMALL_URL` (the PgBouncer 1.24 `scripts/test` builds), two more
+//! With `PGBOUNCER_CURRENT_SMALL_URL` (the current PgBouncer `scripts/test` builds), two more
 //! through it: `current_inline` (the pooler mode, which an undeclared session goes over
 //! to), and `current_renamed`, named prepared statements that PgBouncer renames on its
 //! server connections (`?pgbouncer=false`: what the direct mode would send there).

@@ -1,5 +1,5 @@
 //! A transaction-mode pooler nobody declared, found by the sessions themselves. Through a
-//! current PgBouncer (1.24.1, which `scripts/test` builds: `max_prepared_statements` on by
+//! current PgBouncer (1.25.2, which `scripts/test` builds: `max_prepared_statements` on by
 //! default) prepared statements work in transaction mode, renamed on the server
 //! connections, so nothing fails to say that a session's transactions run on shared server
 //! connections. Without detection a session's `statement_timeout` and `SET ROLE` landed on

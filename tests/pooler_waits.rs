@@ -1,20 +1,45 @@
 //! A query a transaction pooler cannot give a server connection: PgBouncer ends the client
 //! connection after its `query_wait_timeout`, and the error says what that wait means
 //! (the pool held by other transactions, or the server out of reach), not that this
-//! client opened too many connections. Against the PgBouncer 1.24.1 `scripts/test` builds,
+//! client opened too many connections. Against the PgBouncer 1.25.2 `scripts/test` builds,
 //! its `query_wait_timeout` lowered to 1 s from its admin console for the test's length.
+//! A query that waits less gets a NOTICE in the middle of its statement (1.25's
+//! `query_wait_notify`), and runs once a server connection frees.
 mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use session_pool::prelude::*;
 use session_pool::{Database, Error, ErrorKind};
 
+/// Each test holds every server connection of the pooler's `small` entry: one at a time.
+static SMALL_ENTRY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn set_query_wait_timeout(admin: &mut sqlx::PgConnection, seconds: u32) {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "SET query_wait_timeout = {seconds}"
-    )))
-    .execute(admin)
-    .await
-    .unwrap();
+    set_admin(admin, "query_wait_timeout", seconds).await;
+}
+
+async fn set_admin(admin: &mut sqlx::PgConnection, setting: &str, seconds: u32) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET {setting} = {seconds}")))
+        .execute(admin)
+        .await
+        .unwrap_or_else(|e| panic!("SET {setting} on the pooler's admin console: {e}"));
+}
+
+/// What the test's thread logged.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[tokio::test]
@@ -22,6 +47,7 @@ async fn a_query_that_waited_out_the_pooler_says_why() {
     let Some(url) = common::pgbouncer("PGBOUNCER_CURRENT_SMALL_URL") else {
         return;
     };
+    let _one_at_a_time = SMALL_ENTRY.lock().await;
     let db = Database::open(&url).await.unwrap();
     let mut s = db.session();
     s.create().await.unwrap();
@@ -46,4 +72,64 @@ async fn a_query_that_waited_out_the_pooler_says_why() {
     let mut s = db.session();
     s.create().await.unwrap();
     s.execute_sql("SELECT 1 AS n", &[]).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_query_queued_past_the_poolers_notice_runs_once_a_connection_frees() {
+    let Some(url) = common::pgbouncer("PGBOUNCER_CURRENT_SMALL_URL") else {
+        return;
+    };
+    let _one_at_a_time = SMALL_ENTRY.lock().await;
+    // sqlx logs each NOTICE (target `sqlx::postgres::notice`); the test's runtime runs
+    // every future on this thread, so a thread-local subscriber sees it.
+    let log = Captured::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("sqlx::postgres::notice=info")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+
+    let db = Database::open(&url).await.unwrap();
+    let pool = common::fixed_pool(&db, 1).await;
+    let mut admin = common::pooler_conn(&url.replace("/small", "/pgbouncer")).await;
+    set_admin(&mut admin, "query_wait_notify", 1).await;
+    let held = common::hold_server_connections(&url, 4).await;
+    // Queued for longer than `query_wait_notify` (whole seconds, "more than" 1), then
+    // served.
+    let (res, ()) = tokio::join!(
+        async {
+            let mut s = pool.get(None).await?;
+            s.execute_sql("SELECT 7 AS n", &[])
+                .await?
+                .one()?
+                .get::<i64>("n")
+        },
+        async {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            common::end_held(held).await;
+        }
+    );
+    set_admin(&mut admin, "query_wait_notify", 5).await;
+
+    assert_eq!(res.unwrap(), 7);
+    let logged = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+    assert!(
+        logged.contains("client being queued"),
+        "no NOTICE logged: {logged:?}"
+    );
+    // The session that took the NOTICE stays in the pool and works.
+    let mut s = pool.get(None).await.unwrap();
+    let n: i64 = s
+        .execute_sql("SELECT 8 AS n", &[])
+        .await
+        .unwrap()
+        .one()
+        .unwrap()
+        .get("n")
+        .unwrap();
+    assert_eq!(n, 8);
+    drop(s);
+    assert_eq!(pool.stats().replaced, 0);
 }
