@@ -70,7 +70,7 @@ where
         Err(e) => Err(e),
     };
     match res {
-        Err(e) if e.is_session_not_found() => {
+        Err(e) if e.is_lost_in_passing() => {
             tracing::debug!(target: "session_pool::store", error = %e,
                 "read on a lost session; retrying once on another");
             drop(session);
@@ -93,7 +93,7 @@ where
     F: std::future::Future<Output = Result<T>>,
 {
     match op().await {
-        Err(e) if e.is_session_not_found() => {
+        Err(e) if e.is_lost_in_passing() => {
             tracing::debug!(target: "session_pool::store", error = %e,
                 "idempotent write on a lost session; retrying once on another");
             op().await

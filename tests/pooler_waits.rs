@@ -18,14 +18,7 @@ use session_pool::{Database, Error, ErrorKind};
 static SMALL_ENTRY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn set_query_wait_timeout(admin: &mut sqlx::PgConnection, seconds: u32) {
-    set_admin(admin, "query_wait_timeout", seconds).await;
-}
-
-async fn set_admin(admin: &mut sqlx::PgConnection, setting: &str, seconds: u32) {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET {setting} = {seconds}")))
-        .execute(admin)
-        .await
-        .unwrap_or_else(|e| panic!("SET {setting} on the pooler's admin console: {e}"));
+    common::pooler_set(admin, "query_wait_timeout", seconds).await;
 }
 
 /// What the test's thread logged.
@@ -94,7 +87,7 @@ async fn a_query_queued_past_the_poolers_notice_runs_once_a_connection_frees() {
     let db = Database::open(&url).await.unwrap();
     let pool = common::fixed_pool(&db, 1).await;
     let mut admin = common::pooler_conn(&url.replace("/small", "/pgbouncer")).await;
-    set_admin(&mut admin, "query_wait_notify", 1).await;
+    common::pooler_set(&mut admin, "query_wait_notify", 1).await;
     let held = common::hold_server_connections(&url, 4).await;
     // Queued for longer than `query_wait_notify` (whole seconds, "more than" 1), then
     // served.
@@ -111,7 +104,7 @@ async fn a_query_queued_past_the_poolers_notice_runs_once_a_connection_frees() {
             common::end_held(held).await;
         }
     );
-    set_admin(&mut admin, "query_wait_notify", 5).await;
+    common::pooler_set(&mut admin, "query_wait_notify", 5).await;
 
     assert_eq!(res.unwrap(), 7);
     let logged = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
@@ -121,15 +114,7 @@ async fn a_query_queued_past_the_poolers_notice_runs_once_a_connection_frees() {
     );
     // The session that took the NOTICE stays in the pool and works.
     let mut s = pool.get(None).await.unwrap();
-    let n: i64 = s
-        .execute_sql("SELECT 8 AS n", &[])
-        .await
-        .unwrap()
-        .one()
-        .unwrap()
-        .get("n")
-        .unwrap();
-    assert_eq!(n, 8);
+    assert_eq!(common::scalar::<i64>(&mut *s, "SELECT 8", &[]).await, 8);
     drop(s);
     assert_eq!(pool.stats().replaced, 0);
 }

@@ -104,6 +104,81 @@ const STATEMENT_POOLING: [&str; 2] = [
 /// where a statement's answer was expected.
 const NOTIFICATION: &str = "NotificationResponse";
 
+/// A limit of PgBouncer's that ends a client connection (FATAL `08P01`, its name as the
+/// whole message).
+struct CutOff {
+    /// PgBouncer's message.
+    message: &'static str,
+    /// What happened and what to do.
+    advice: &'static str,
+    /// Whether what was cut off took the limit itself (a statement or transaction too
+    /// long), so that running it again on another session would meet it again.
+    by_duration: bool,
+}
+
+/// PgBouncer's limits that end a client connection, matched on the whole message.
+const POOLER_CUT_OFFS: [CutOff; 5] = [
+    CutOff {
+        message: "query timeout",
+        advice: "a statement ran longer than its `query_timeout`; set \
+                 `DatabaseOptions::statement_timeout` below it, so that the server cancels \
+                 the statement and the session lives on, or raise the pooler's",
+        by_duration: true,
+    },
+    CutOff {
+        message: "query_timeout",
+        advice: "a query waited and ran longer than its `query_timeout`; set \
+                 `DatabaseOptions::statement_timeout` below it, or raise the pooler's",
+        by_duration: true,
+    },
+    CutOff {
+        message: "idle transaction timeout",
+        advice: "a transaction sat between statements longer than its \
+                 `idle_transaction_timeout`; do the work that is not SQL outside the \
+                 transaction, or raise the pooler's",
+        by_duration: true,
+    },
+    CutOff {
+        message: "transaction timeout",
+        advice: "a transaction stayed open longer than its `transaction_timeout`; keep \
+                 transactions shorter, or raise the pooler's",
+        by_duration: true,
+    },
+    CutOff {
+        message: "client_idle_timeout",
+        advice: "the session sat idle longer than its `client_idle_timeout`; close idle \
+                 sessions sooner (`PoolOptions::max_idle_lifetime`) or ping them more often \
+                 (`PingingPool`'s `ping_interval`), or raise the pooler's",
+        by_duration: false,
+    },
+];
+
+/// The pooler's limit that ended the connection, if one did.
+fn cut_off(err: &sqlx::Error) -> Option<&'static CutOff> {
+    let sqlx::Error::Database(db) = err else {
+        return None;
+    };
+    POOLER_CUT_OFFS.iter().find(|c| db.message() == c.message)
+}
+
+/// What [`Error::SessionNotFound`] says happened, for an error that ended the connection:
+/// the driver's words, and for a pooler's limit which one it was and what to do.
+pub(crate) fn lost_reason(err: &sqlx::Error) -> String {
+    match cut_off(err) {
+        Some(c) => format!(
+            "the pooler in front ended the connection with \"{}\": {}",
+            c.message, c.advice
+        ),
+        None => err.to_string(),
+    }
+}
+
+/// True when a pooler ended the connection because what ran on it took too long: another
+/// session would meet the same limit, so the work is not run again there.
+pub(crate) fn cut_off_by_duration(err: &sqlx::Error) -> bool {
+    cut_off(err).is_some_and(|c| c.by_duration)
+}
+
 /// PgBouncer's refusals for lack of connections: FATAL, with no SQLSTATE of their own.
 const POOLER_OVERLOAD: [&str; 3] = [
     "no more connections allowed",

@@ -7,7 +7,8 @@ mod classify;
 use classify::{STALE_PLAN, too_many_advice};
 
 pub(crate) use classify::{
-    Class, classify, database_from, describe, fails_transaction, from_sqlx, typed,
+    Class, classify, cut_off_by_duration, database_from, describe, fails_transaction, from_sqlx,
+    lost_reason, typed,
 };
 
 /// `Result` with this crate's [`Error`].
@@ -34,7 +35,10 @@ pub enum Error {
     },
 
     /// The server no longer has the session: it was killed (`pg_terminate_backend`), timed
-    /// out (`idle_session_timeout`), or the server restarted (Python: `NotFound`).
+    /// out (`idle_session_timeout`), or the server restarted (Python: `NotFound`). Behind
+    /// PgBouncer, also one of its limits that end a client connection (`query_timeout`,
+    /// `idle_transaction_timeout`, `transaction_timeout`, `client_idle_timeout`): `reason`
+    /// names it and what to do.
     #[error(
         "session `{name}` was not found on the server ({reason}); use a new session \
          (a pool replaces it for you)"
@@ -376,6 +380,20 @@ impl Error {
     /// True for [`Error::SessionNotFound`]: the session is gone and must be replaced.
     pub fn is_session_not_found(&self) -> bool {
         matches!(self, Error::SessionNotFound { .. })
+    }
+
+    /// True for a lost session whose work is worth running once more on another: not
+    /// when a pooler ended the connection because that work took longer than it allows
+    /// (`query_timeout`, `transaction_timeout`, …), which another session would meet too.
+    /// (The stores' retries.)
+    #[cfg(any(feature = "adk", feature = "items"))]
+    pub(crate) fn is_lost_in_passing(&self) -> bool {
+        match self {
+            Error::SessionNotFound { source, .. } => {
+                !source.as_ref().is_some_and(cut_off_by_duration)
+            }
+            _ => false,
+        }
     }
 
     /// The SQLSTATE (PostgreSQL) or result code (SQLite) behind this error, if any.

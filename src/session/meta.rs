@@ -75,7 +75,7 @@ pub(crate) struct Meta {
     /// The connection was lost before any COMMIT of the current transaction was sent (in
     /// `BEGIN` or a statement): the server rolls the transaction back, so it may run again
     /// on another session (`Pool::run_in_transaction`). A loss during COMMIT leaves the
-    /// outcome unknown and clears it.
+    /// outcome unknown and clears it; so does a pooler's limit on how long work may take.
     pub(crate) lost_before_commit: bool,
     /// The last abort the database reported on this session (SQLSTATE or result code, and
     /// message), so a retry loop knows an attempt was aborted even when the application's
@@ -138,10 +138,12 @@ impl Meta {
             }
         }
         if class == Class::ConnectionLost {
-            self.lost_before_commit = true;
+            // Not when a pooler's limit on how long work may take ended it: run again on
+            // another session, the transaction would meet the limit again.
+            self.lost_before_commit = !crate::error::cut_off_by_duration(&err);
             return Error::SessionNotFound {
                 name: self.name.clone(),
-                reason: err.to_string(),
+                reason: crate::error::lost_reason(&err),
                 source: Some(err),
             };
         }

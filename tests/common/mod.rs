@@ -469,6 +469,15 @@ pub async fn pooler_conn(url: &str) -> sqlx::PgConnection {
         .unwrap_or_else(|e| panic!("pooler at {url}: {e}"))
 }
 
+/// Sets one of PgBouncer's settings, in seconds, from its admin console (`admin`, a
+/// [`pooler_conn`] to its `pgbouncer` database); it holds for every client until set back.
+pub async fn pooler_set(admin: &mut sqlx::PgConnection, setting: &str, seconds: u32) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET {setting} = {seconds}")))
+        .execute(admin)
+        .await
+        .unwrap_or_else(|e| panic!("SET {setting} on the pooler's admin console: {e}"));
+}
+
 /// `n` transactions held open at once through the pooler at `url`, each on a server
 /// connection of its own; end them with [`end_held`].
 pub async fn hold_server_connections(url: &str, n: usize) -> Vec<sqlx::PgConnection> {

@@ -341,7 +341,7 @@ impl DatabaseSessionTables {
             let postgres = is_postgres(session.database().dialect());
             match self.ensure(&mut *session, postgres).await {
                 Ok(schema) => return Ok((session, postgres, schema)),
-                Err(e) if e.is_session_not_found() && !retried => retried = true,
+                Err(e) if e.is_lost_in_passing() && !retried => retried = true,
                 Err(e) => return Err(e),
             }
         }
