@@ -1,4 +1,4 @@
-//! Lifecycle options: sessions closed after an idle lifetime or a number of uses, a
+//! Lifecycle options: sessions closed after an idle lifetime, a lifetime or a number of uses, a
 //! bursty pool's idle floor, creation in steps, and the in-use high-water mark.
 mod common;
 
@@ -97,6 +97,30 @@ async fn sessions_are_closed_after_their_maximum_uses(db: Database) {
     );
 }
 
+async fn sessions_are_closed_after_their_maximum_lifetime(db: Database) {
+    let pool = FixedSizePool::builder()
+        .size(1)
+        .pool(PoolOptions::default().max_lifetime(Duration::from_millis(300)))
+        .build(&db)
+        .await
+        .unwrap();
+    let first = ids_of(&pool, 1).await;
+    assert_eq!(ids_of(&pool, 1).await, first, "{:?}", pool.stats());
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    // Older than its lifetime: handed out once more, and closed when it comes back.
+    assert_eq!(ids_of(&pool, 1).await, first);
+    let next = ids_of(&pool, 1).await;
+    assert_ne!(next, first);
+    // The new one is young: it stays.
+    assert_eq!(ids_of(&pool, 1).await, next);
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.created, stats.deleted, stats.open),
+        (2, 1, 1),
+        "{stats:?}"
+    );
+}
+
 async fn a_bursty_pool_keeps_its_idle_floor(db: Database) {
     let pool = BurstyPool::builder()
         .target_size(3)
@@ -154,6 +178,7 @@ async fn the_in_use_high_water_mark_is_kept(db: Database) {
 on_both!(
     idle_sessions_are_closed_after_their_idle_lifetime,
     sessions_are_closed_after_their_maximum_uses,
+    sessions_are_closed_after_their_maximum_lifetime,
     a_bursty_pool_keeps_its_idle_floor,
     sessions_are_created_in_steps,
     the_in_use_high_water_mark_is_kept,

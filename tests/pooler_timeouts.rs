@@ -56,7 +56,7 @@ fn assert_names(err: &Error, limit: &str, advice: &str) {
 
 /// After the loss the pool hands out a working session.
 async fn assert_pool_works(pool: &FixedSizePool) {
-    let mut s = pool.get(None).await.unwrap();
+    let mut s = pool.session().await.unwrap();
     assert_eq!(common::scalar::<i64>(&mut *s, "SELECT 1", &[]).await, 1);
 }
 
@@ -69,7 +69,7 @@ async fn a_statement_past_the_query_timeout_names_it() {
     let pool = pool(&url).await;
     let limit = Limit::set(&url, "query_timeout").await;
     let res = async {
-        let mut s = pool.get(None).await?;
+        let mut s = pool.session().await?;
         s.execute_sql("SELECT pg_sleep(3)", &[]).await
     }
     .await;

@@ -93,11 +93,13 @@ async fn a_query_queued_past_the_poolers_notice_runs_once_a_connection_frees() {
     // served.
     let (res, ()) = tokio::join!(
         async {
-            let mut s = pool.get(None).await?;
-            s.execute_sql("SELECT 7 AS n", &[])
+            let mut s = pool.session().await?;
+            let n = s
+                .execute_sql("SELECT 7 AS n", &[])
                 .await?
                 .one()?
-                .get::<i64>("n")
+                .get::<i64>("n")?;
+            Ok::<_, Error>((n, s.session_id().map(str::to_owned)))
         },
         async {
             tokio::time::sleep(Duration::from_secs(4)).await;
@@ -106,15 +108,18 @@ async fn a_query_queued_past_the_poolers_notice_runs_once_a_connection_frees() {
     );
     common::pooler_set(&mut admin, "query_wait_notify", 5).await;
 
-    assert_eq!(res.unwrap(), 7);
+    let (n, queued) = res.unwrap();
+    assert_eq!(n, 7);
     let logged = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
     assert!(
         logged.contains("client being queued"),
         "no NOTICE logged: {logged:?}"
     );
-    // The session that took the NOTICE stays in the pool and works.
-    let mut s = pool.get(None).await.unwrap();
+    // The session that took the NOTICE stays in the pool (of one) and works.
+    let mut s = pool.session().await.unwrap();
+    assert_eq!(s.session_id().map(str::to_owned), queued);
     assert_eq!(common::scalar::<i64>(&mut *s, "SELECT 8", &[]).await, 8);
     drop(s);
-    assert_eq!(pool.stats().replaced, 0);
+    let stats = pool.stats();
+    assert_eq!((stats.created, stats.replaced), (1, 0), "{stats:?}");
 }

@@ -76,6 +76,7 @@ impl<S: Strategy> Pool<S> {
         rules.life.reset_on_release = options.reset_on_release;
         rules.life.max_idle_lifetime = options.max_idle_lifetime;
         rules.life.max_uses = options.max_uses;
+        rules.life.max_lifetime = options.max_lifetime;
         rules.life.create_step = options.create_step;
         let leaks = options
             .leak_threshold

@@ -55,6 +55,16 @@ pub struct PoolOptions {
     /// Close a session once it has been checked out this many times (asyncpg's
     /// `max_queries`, counted in checkouts); the pool creates a new one when it needs it.
     pub max_uses: Option<u64>,
+    /// Close a session that comes back older than this (sqlx's and bb8's `max_lifetime`),
+    /// less up to an eighth, spread per session so that sessions made together are not
+    /// all replaced at once; the pool creates a new one when it needs it. What makes a busy
+    /// pool move over to where new connections now go: a pooler restarted one process at a
+    /// time (PgBouncer's `SHUTDOWN WAIT_FOR_CLIENTS`, what SIGTERM does since 1.23, exits
+    /// only once its clients have reconnected elsewhere), a host name moved to a new
+    /// primary after a failover, a load balancer's new members. Checked when a session
+    /// comes back, so one that stays idle is closed by
+    /// [`max_idle_lifetime`](PoolOptions::max_idle_lifetime) instead.
+    pub max_lifetime: Option<Duration>,
     /// How many sessions are created at once when the pool is built and refilled
     /// (Spanner's `incStep`); 0 (the default) creates all that are missing at once.
     pub create_step: usize,
@@ -103,6 +113,13 @@ impl PoolOptions {
     /// Closes sessions after `uses` checkouts.
     pub fn max_uses(mut self, uses: u64) -> Self {
         self.max_uses = Some(uses);
+        self
+    }
+
+    /// Closes sessions that come back older than about `lifetime` (see
+    /// [`max_lifetime`](PoolOptions::max_lifetime)).
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = Some(lifetime);
         self
     }
 

@@ -106,6 +106,7 @@ impl Session {
                 .pid
                 .map(|pid| crate::database::Backend { host, pid }),
             created_at: now,
+            spread: uuid.as_u64_pair().1 as u16,
             last_used: now,
             touched: coarsetime::Instant::now_without_cache_update(),
             broken: false,

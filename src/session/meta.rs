@@ -27,6 +27,8 @@ pub(crate) struct Meta {
     /// The PostgreSQL backend (host and pid) the session runs on.
     pub(crate) backend: Option<crate::database::Backend>,
     pub(crate) created_at: Instant,
+    /// Random, from the id: where in its last eighth a pool's `max_lifetime` retires it.
+    pub(crate) spread: u16,
     pub(crate) last_used: Instant,
     /// `last_used` on the coarse clock (a few ms resolution, a few ns to read), for the
     /// pools' idle checks on every checkout.

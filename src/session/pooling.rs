@@ -45,6 +45,16 @@ impl Session {
         }
     }
 
+    /// Whether the session is older than `lifetime`, less up to an eighth of it spread by
+    /// its id (sessions a pool made together are then not all replaced together).
+    pub(crate) fn outlived(&self, lifetime: std::time::Duration) -> bool {
+        self.parts.live.as_ref().is_some_and(|l| {
+            // At most an eighth of it, so no overflow whatever `lifetime` is.
+            let spread = (lifetime / 8).mul_f64(f64::from(l.meta.spread) / f64::from(u16::MAX));
+            l.meta.created_at.elapsed() >= lifetime - spread
+        })
+    }
+
     /// Counts one more use by a pool's user; returns the count.
     pub(crate) fn count_use(&mut self) -> u64 {
         self.parts.live.as_mut().map_or(0, |l| {

@@ -142,19 +142,31 @@ impl Core {
         if let Some(max) = life.max_uses
             && session.count_use() >= max
         {
-            // Worn out: closed without awaiting anything; the pool makes a new one when it
-            // needs it.
-            session.count_released();
-            self.counters.add_deleted(1);
             tracing::debug!(target: "session_pool::pool", session = ?session.session_id(),
                 uses = max, "session reached its maximum uses; closing it");
-            self.release_place(Some(session));
+            self.retire_returned(session);
+            return;
+        }
+        if let Some(lifetime) = life.max_lifetime
+            && session.outlived(lifetime)
+        {
+            tracing::debug!(target: "session_pool::pool", session = ?session.session_id(),
+                ?lifetime, "session reached its maximum lifetime; closing it");
+            self.retire_returned(session);
             return;
         }
         if life.reset_on_release {
             session.reset_before_next_use();
         }
         self.checkin_counted(session, true);
+    }
+
+    /// Closes a session that came back worn out (uses, lifetime) without awaiting anything;
+    /// the pool makes a new one when it needs it.
+    fn retire_returned(&self, mut session: Session) {
+        session.count_released();
+        self.counters.add_deleted(1);
+        self.release_place(Some(session));
     }
 
     /// Takes a session that is not one of ours, if there is room, as the Python pools do;

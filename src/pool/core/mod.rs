@@ -79,6 +79,8 @@ pub(crate) struct Lifecycle {
     pub(crate) max_idle_lifetime: Option<Duration>,
     /// A session checked out this many times is closed when it comes back.
     pub(crate) max_uses: Option<u64>,
+    /// A session older than this (less its spread) is closed when it comes back.
+    pub(crate) max_lifetime: Option<Duration>,
     /// How many sessions are created at once when filling (0: all that are missing).
     pub(crate) create_step: usize,
     /// Idle sessions kept ready (a bursty pool's floor).
