@@ -17,7 +17,7 @@ use session_pool::{Database, Error, ErrorKind, FixedSizePool};
 /// The limits are the pooler's, for every client: one test at a time.
 static LIMITS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// A pool through the pooler, with `limit` set to 1 s until [`Limit::lift`].
+/// One of the pooler's limits, set to 1 s from its admin console until [`Limit::lift`].
 struct Limit {
     admin: sqlx::PgConnection,
     name: &'static str,
