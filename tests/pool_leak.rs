@@ -3,32 +3,18 @@
 //! optionally the leaked session is closed.
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use session_pool::prelude::*;
 use session_pool::{Error, FixedSizeOptions, FixedSizePool, PoolOptions};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The log of every test in this file (one subscriber per process); tests tell their
 /// lines apart by session id.
 fn captured() -> String {
-    static LOG: OnceLock<Captured> = OnceLock::new();
+    static LOG: OnceLock<common::Captured> = OnceLock::new();
     let log = LOG.get_or_init(|| {
-        let captured = Captured::default();
+        let captured = common::Captured::default();
         let writer = captured.clone();
         tracing_subscriber::fmt()
             .with_env_filter("session_pool::leak=warn")
@@ -37,7 +23,7 @@ fn captured() -> String {
             .init();
         captured
     });
-    String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned()
+    log.text()
 }
 
 fn lines_about(id: &str) -> Vec<String> {

@@ -7,8 +7,6 @@
 //! `query_wait_notify`), and runs once a server connection frees.
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use session_pool::prelude::*;
@@ -19,20 +17,6 @@ static SMALL_ENTRY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn set_query_wait_timeout(admin: &mut sqlx::PgConnection, seconds: u32) {
     common::pooler_set(admin, "query_wait_timeout", seconds).await;
-}
-
-/// What the test's thread logged.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]
@@ -75,7 +59,7 @@ async fn a_query_queued_past_the_poolers_notice_runs_once_a_connection_frees() {
     let _one_at_a_time = SMALL_ENTRY.lock().await;
     // sqlx logs each NOTICE (target `sqlx::postgres::notice`); the test's runtime runs
     // every future on this thread, so a thread-local subscriber sees it.
-    let log = Captured::default();
+    let log = common::Captured::default();
     let writer = log.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter("sqlx::postgres::notice=info")
@@ -110,7 +94,7 @@ async fn a_query_queued_past_the_poolers_notice_runs_once_a_connection_frees() {
 
     let (n, queued) = res.unwrap();
     assert_eq!(n, 7);
-    let logged = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+    let logged = log.text();
     assert!(
         logged.contains("client being queued"),
         "no NOTICE logged: {logged:?}"

@@ -565,6 +565,27 @@ pub async fn scalar<T: session_pool::FromValue>(
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// A log writer for a `tracing_subscriber::fmt` subscriber, kept for the test to read.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// What was written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A PostgreSQL database whose connections use a fresh schema of their own (`search_path`),
 /// for tables with fixed names (google-adk's `sessions`, `events`, …) that tests running
 /// at the same time must not share. Returns the database, the schema and its URL.
