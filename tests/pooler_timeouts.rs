@@ -5,12 +5,13 @@
 //! than the limit allows is not run again on another session, where it would meet the
 //! limit again; the idle limit is no fault of the work, which is run again. Against the
 //! PgBouncer 1.25.2 `scripts/test` builds, each limit set to 1 s from its admin console
-//! for the test's length.
+//! for the test's length. The server's own limits are `server_timeouts.rs`'s; one of them
+//! is met here through the pooler, which passes the server's error on.
 mod common;
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use common::overrun::{self, Overrun};
 use session_pool::prelude::*;
 use session_pool::{Database, Error, ErrorKind, FixedSizePool};
 
@@ -54,12 +55,6 @@ fn assert_names(err: &Error, limit: &str, advice: &str) {
     assert!(text.contains(advice), "{text}");
 }
 
-/// After the loss the pool hands out a working session.
-async fn assert_pool_works(pool: &FixedSizePool) {
-    let mut s = pool.session().await.unwrap();
-    assert_eq!(common::scalar::<i64>(&mut *s, "SELECT 1", &[]).await, 1);
-}
-
 #[tokio::test]
 async fn a_statement_past_the_query_timeout_names_it() {
     let Some(url) = common::pgbouncer("PGBOUNCER_CURRENT_URL") else {
@@ -80,7 +75,7 @@ async fn a_statement_past_the_query_timeout_names_it() {
         "`query_timeout`",
         "DatabaseOptions::statement_timeout",
     );
-    assert_pool_works(&pool).await;
+    overrun::assert_pool_works(&pool).await;
 }
 
 #[tokio::test]
@@ -91,17 +86,11 @@ async fn a_transaction_past_the_transaction_timeout_is_not_run_again() {
     let _one_at_a_time = LIMITS.lock().await;
     let pool = pool(&url).await;
     let limit = Limit::set(&url, "transaction_timeout").await;
-    let calls = AtomicU32::new(0);
-    // Each statement shorter than the limit, the transaction longer.
-    let res: Result<(), Error> = pool
-        .run_in_transaction(async |tx| {
-            calls.fetch_add(1, Ordering::Relaxed);
-            for _ in 0..4 {
-                tx.execute_sql("SELECT pg_sleep(0.6)", &[]).await?;
-            }
-            Ok(())
-        })
-        .await;
+    let long = Overrun::Long {
+        sql: "SELECT pg_sleep(0.6)",
+        times: 4,
+    };
+    let (res, calls) = overrun::run(&pool, long).await;
     limit.lift().await;
 
     assert_names(
@@ -109,12 +98,8 @@ async fn a_transaction_past_the_transaction_timeout_is_not_run_again() {
         "`transaction_timeout`",
         "keep transactions shorter",
     );
-    assert_eq!(
-        calls.load(Ordering::Relaxed),
-        1,
-        "run again on another session"
-    );
-    assert_pool_works(&pool).await;
+    assert_eq!(calls, 1, "run again on another session");
+    overrun::assert_pool_works(&pool).await;
 }
 
 #[tokio::test]
@@ -125,17 +110,11 @@ async fn a_transaction_idle_past_the_idle_transaction_timeout_is_not_run_again()
     let _one_at_a_time = LIMITS.lock().await;
     let pool = pool(&url).await;
     let limit = Limit::set(&url, "idle_transaction_timeout").await;
-    let calls = AtomicU32::new(0);
-    let res: Result<(), Error> = pool
-        .run_in_transaction(async |tx| {
-            calls.fetch_add(1, Ordering::Relaxed);
-            tx.execute_sql("SELECT 1", &[]).await?;
-            // Work that is not SQL, inside the transaction.
-            tokio::time::sleep(Duration::from_millis(2500)).await;
-            tx.execute_sql("SELECT 2", &[]).await?;
-            Ok(())
-        })
-        .await;
+    let idle = Overrun::Idle {
+        first: "SELECT 1",
+        idle: Duration::from_millis(2500),
+    };
+    let (res, calls) = overrun::run(&pool, idle).await;
     limit.lift().await;
 
     assert_names(
@@ -143,12 +122,35 @@ async fn a_transaction_idle_past_the_idle_transaction_timeout_is_not_run_again()
         "`idle_transaction_timeout`",
         "outside the transaction",
     );
-    assert_eq!(
-        calls.load(Ordering::Relaxed),
-        1,
-        "run again on another session"
+    assert_eq!(calls, 1, "run again on another session");
+    overrun::assert_pool_works(&pool).await;
+}
+
+#[tokio::test]
+async fn a_commit_after_idling_past_the_idle_transaction_timeout_is_a_known_rollback() {
+    let Some(url) = common::pgbouncer("PGBOUNCER_CURRENT_URL") else {
+        return;
+    };
+    let _one_at_a_time = LIMITS.lock().await;
+    let db = Database::open(&url).await.unwrap();
+    let table = common::counter_table(&db, "idle_commit").await;
+    let pool = common::fixed_pool(&db, 2).await;
+    let limit = Limit::set(&url, "idle_transaction_timeout").await;
+    let idle = Overrun::IdleBeforeCommit {
+        table: &table,
+        idle: Duration::from_millis(2500),
+    };
+    let (res, calls) = overrun::run(&pool, idle).await;
+    limit.lift().await;
+
+    // Not `CommitUnknown`: the pooler never passed the COMMIT on.
+    assert_names(
+        &res.unwrap_err(),
+        "`idle_transaction_timeout`",
+        "was rolled back",
     );
-    assert_pool_works(&pool).await;
+    assert_eq!(calls, 1);
+    assert_eq!(overrun::count(&pool, &table).await, 0);
 }
 
 #[tokio::test]
@@ -193,4 +195,27 @@ async fn a_store_read_after_the_pooler_dropped_the_idle_sessions_succeeds() {
 
     // The lost session is no fault of the read, which runs again on another.
     assert_eq!(conversation.get_items(None).await.unwrap(), vec![item]);
+}
+
+#[tokio::test]
+async fn the_servers_own_limit_passed_on_by_the_pooler_is_named_and_not_run_again() {
+    let Some(url) = common::pgbouncer("PGBOUNCER_CURRENT_URL") else {
+        return;
+    };
+    let _one_at_a_time = LIMITS.lock().await;
+    let pool = pool(&url).await;
+    // The server ends its connection; the pooler passes the server's FATAL on first.
+    let idle = Overrun::Idle {
+        first: "SET LOCAL idle_in_transaction_session_timeout = '500ms'",
+        idle: Duration::from_millis(1500),
+    };
+    let (res, calls) = overrun::run(&pool, idle).await;
+
+    let err = res.unwrap_err();
+    assert!(matches!(err, Error::SessionNotFound { .. }), "{err:?}");
+    assert_eq!(err.code(), Some("25P03"), "{err:?}");
+    let named = "the server ended the connection at its `idle_in_transaction_session_timeout`";
+    assert!(err.to_string().contains(named), "{err}");
+    assert_eq!(calls, 1, "run again on another session");
+    overrun::assert_pool_works(&pool).await;
 }

@@ -104,79 +104,148 @@ const STATEMENT_POOLING: [&str; 2] = [
 /// where a statement's answer was expected.
 const NOTIFICATION: &str = "NotificationResponse";
 
-/// A limit of PgBouncer's that ends a client connection (FATAL `08P01`, its name as the
-/// whole message).
+/// A limit that ends a client connection: PgBouncer's (FATAL `08P01`, its name as the
+/// whole message) or the server's own (FATAL, with a SQLSTATE of its own).
 struct CutOff {
-    /// PgBouncer's message.
-    message: &'static str,
+    /// Whose limit it is, and how its error is known.
+    by: By,
     /// What happened and what to do.
     advice: &'static str,
     /// Whether what was cut off took the limit itself (a statement or transaction too
     /// long), so that running it again on another session would meet it again.
     by_duration: bool,
+    /// Whether the limit ends only a transaction waiting for its next statement: a COMMIT
+    /// that meets its error was never run, and the transaction was rolled back.
+    while_idle_in_transaction: bool,
 }
 
-/// PgBouncer's limits that end a client connection, matched on the whole message.
-const POOLER_CUT_OFFS: [CutOff; 5] = [
+/// How a [`CutOff`]'s error is known.
+enum By {
+    /// PgBouncer's limit: its whole message.
+    Pooler(&'static str),
+    /// PostgreSQL's: the SQLSTATE, and the setting's name.
+    Server {
+        code: &'static str,
+        setting: &'static str,
+    },
+}
+
+/// The limits that end a client connection, PgBouncer's and PostgreSQL's.
+const CUT_OFFS: [CutOff; 8] = [
     CutOff {
-        message: "query timeout",
+        by: By::Pooler("query timeout"),
         advice: "a statement ran longer than its `query_timeout`; set \
                  `DatabaseOptions::statement_timeout` below it, so that the server cancels \
                  the statement and the session lives on, or raise the pooler's",
         by_duration: true,
+        while_idle_in_transaction: false,
     },
     CutOff {
-        message: "query_timeout",
+        by: By::Pooler("query_timeout"),
         advice: "a query waited and ran longer than its `query_timeout`; set \
                  `DatabaseOptions::statement_timeout` below it, or raise the pooler's",
         by_duration: true,
+        while_idle_in_transaction: false,
     },
     CutOff {
-        message: "idle transaction timeout",
+        by: By::Pooler("idle transaction timeout"),
         advice: "a transaction sat between statements longer than its \
-                 `idle_transaction_timeout`; do the work that is not SQL outside the \
-                 transaction, or raise the pooler's",
+                 `idle_transaction_timeout`, and was rolled back; do the work that is not SQL \
+                 outside the transaction, or raise the pooler's",
         by_duration: true,
+        while_idle_in_transaction: true,
     },
     CutOff {
-        message: "transaction timeout",
+        by: By::Pooler("transaction timeout"),
         advice: "a transaction stayed open longer than its `transaction_timeout`; keep \
                  transactions shorter, or raise the pooler's",
         by_duration: true,
+        while_idle_in_transaction: false,
     },
     CutOff {
-        message: "client_idle_timeout",
+        by: By::Pooler("client_idle_timeout"),
         advice: "the session sat idle longer than its `client_idle_timeout`; close idle \
                  sessions sooner (`PoolOptions::max_idle_lifetime`) or ping them more often \
                  (`PingingPool`'s `ping_interval`), or raise the pooler's",
         by_duration: false,
+        while_idle_in_transaction: false,
+    },
+    CutOff {
+        by: By::Server {
+            code: "25P03",
+            setting: "idle_in_transaction_session_timeout",
+        },
+        advice: "a transaction sat between statements longer than the setting allows, and \
+                 was rolled back; do the work that is not SQL outside the transaction, or \
+                 raise the setting for this role or database",
+        by_duration: true,
+        while_idle_in_transaction: true,
+    },
+    CutOff {
+        by: By::Server {
+            code: "25P04",
+            setting: "transaction_timeout",
+        },
+        advice: "a transaction (or a statement outside one) stayed open longer than the \
+                 setting allows; keep transactions shorter, or raise the setting for this \
+                 role or database",
+        by_duration: true,
+        while_idle_in_transaction: false,
+    },
+    CutOff {
+        by: By::Server {
+            code: "57P05",
+            setting: "idle_session_timeout",
+        },
+        advice: "the session sat idle longer than the setting allows; close idle sessions \
+                 sooner (`PoolOptions::max_idle_lifetime` below it) or ping them more often \
+                 (`PingingPool`'s `ping_interval`), or raise the setting",
+        by_duration: false,
+        while_idle_in_transaction: false,
     },
 ];
 
-/// The pooler's limit that ended the connection, if one did.
+/// The limit that ended the connection, if one did.
 fn cut_off(err: &sqlx::Error) -> Option<&'static CutOff> {
     let sqlx::Error::Database(db) = err else {
         return None;
     };
-    POOLER_CUT_OFFS.iter().find(|c| db.message() == c.message)
+    CUT_OFFS.iter().find(|c| match c.by {
+        By::Pooler(message) => db.message() == message,
+        By::Server { code, .. } => db.code().as_deref() == Some(code),
+    })
 }
 
 /// What [`Error::SessionNotFound`] says happened, for an error that ended the connection:
-/// the driver's words, and for a pooler's limit which one it was and what to do.
+/// the driver's words, and for a limit which one it was and what to do.
 pub(crate) fn lost_reason(err: &sqlx::Error) -> String {
-    match cut_off(err) {
-        Some(c) => format!(
-            "the pooler in front ended the connection with \"{}\": {}",
-            c.message, c.advice
+    let (Some(c), sqlx::Error::Database(db)) = (cut_off(err), err) else {
+        return err.to_string();
+    };
+    match c.by {
+        By::Pooler(message) => format!(
+            "the pooler in front ended the connection with \"{message}\": {}",
+            c.advice
         ),
-        None => err.to_string(),
+        By::Server { code, setting } => format!(
+            "the server ended the connection at its `{setting}` (\"{}\", SQLSTATE {code}): {}",
+            db.message(),
+            c.advice
+        ),
     }
 }
 
-/// True when a pooler ended the connection because what ran on it took too long: another
+/// True when a limit ended the connection because what ran on it took too long: another
 /// session would meet the same limit, so the work is not run again there.
 pub(crate) fn cut_off_by_duration(err: &sqlx::Error) -> bool {
     cut_off(err).is_some_and(|c| c.by_duration)
+}
+
+/// True when a limit ended the connection while its transaction waited for the next
+/// statement: a COMMIT that meets the error was never run, so the transaction's outcome is
+/// known (rolled back), not unknown.
+pub(crate) fn cut_off_idle_in_transaction(err: &sqlx::Error) -> bool {
+    cut_off(err).is_some_and(|c| c.while_idle_in_transaction)
 }
 
 /// PgBouncer's refusals for lack of connections: FATAL, with no SQLSTATE of their own.
@@ -216,8 +285,9 @@ fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
             "57014" if !lost => Class::Cancelled,
             "0A000" if !lost && pg.message().contains(STALE_PLAN) => Class::StalePlan,
             // admin_shutdown, crash_shutdown, cannot_connect_now, idle_session_timeout,
-            // idle_in_transaction_session_timeout: all end the backend.
-            "57P01" | "57P02" | "57P03" | "57P05" | "25P03" => Class::ConnectionLost,
+            // idle_in_transaction_session_timeout, transaction_timeout (PostgreSQL 17): all
+            // end the backend.
+            "57P01" | "57P02" | "57P03" | "57P05" | "25P03" | "25P04" => Class::ConnectionLost,
             c if c.starts_with("08") && lost => Class::ConnectionLost,
             // protocol_violation at ERROR level: wrong parameter count, and the like.
             c if c.starts_with("08") => Class::InvalidStatement,

@@ -7,8 +7,8 @@ mod classify;
 use classify::{STALE_PLAN, too_many_advice};
 
 pub(crate) use classify::{
-    Class, classify, cut_off_by_duration, database_from, describe, fails_transaction, from_sqlx,
-    lost_reason, typed,
+    Class, classify, cut_off_by_duration, cut_off_idle_in_transaction, database_from, describe,
+    fails_transaction, from_sqlx, lost_reason, typed,
 };
 
 /// `Result` with this crate's [`Error`].
@@ -383,8 +383,9 @@ impl Error {
     }
 
     /// True for a lost session whose work is worth running once more on another: not
-    /// when a pooler ended the connection because that work took longer than it allows
-    /// (`query_timeout`, `transaction_timeout`, …), which another session would meet too.
+    /// when a pooler or the server ended the connection because that work took longer than
+    /// it allows (`query_timeout`, `transaction_timeout`,
+    /// `idle_in_transaction_session_timeout`, …), which another session would meet too.
     /// (The stores' retries.)
     #[cfg(any(feature = "adk", feature = "items"))]
     pub(crate) fn is_lost_in_passing(&self) -> bool {
@@ -404,6 +405,15 @@ impl Error {
             | Error::InvalidStatement { code, .. }
             | Error::RolledBack { code, .. } => code.as_deref(),
             Error::UndeclaredPooler { code, .. } => Some(code),
+            // The server's FATAL that ended the session (`57P01` terminated, `25P03` idle in
+            // a transaction too long, …), when one did.
+            #[cfg(feature = "postgres")]
+            Error::SessionNotFound {
+                source: Some(sqlx::Error::Database(db)),
+                ..
+            } => db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .map(|pg| pg.code()),
             _ => None,
         }
     }

@@ -4,9 +4,10 @@
 //! COMMIT was sent (a failover, a killed backend, a restart) is replaced and the function
 //! run again on another: the server rolled that attempt back, so running it again is as
 //! safe as after an abort. A loss during COMMIT ([`Error::CommitUnknown`]) is not retried,
-//! nor one where a pooler ended the connection because the transaction took longer than it
-//! allows (PgBouncer's `query_timeout`, `idle_transaction_timeout`, `transaction_timeout`):
-//! run again, it would meet the same limit.
+//! nor one where a pooler or the server ended the connection because the transaction took
+//! longer than it allows (PgBouncer's `query_timeout`, `idle_transaction_timeout`,
+//! `transaction_timeout`; PostgreSQL's `idle_in_transaction_session_timeout` and, from 17,
+//! `transaction_timeout`): run again, it would meet the same limit.
 
 use std::time::Instant;
 

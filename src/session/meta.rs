@@ -77,7 +77,8 @@ pub(crate) struct Meta {
     /// The connection was lost before any COMMIT of the current transaction was sent (in
     /// `BEGIN` or a statement): the server rolls the transaction back, so it may run again
     /// on another session (`Pool::run_in_transaction`). A loss during COMMIT leaves the
-    /// outcome unknown and clears it; so does a pooler's limit on how long work may take.
+    /// outcome unknown and clears it; so does a limit on how long work may take (the
+    /// pooler's or the server's).
     pub(crate) lost_before_commit: bool,
     /// The last abort the database reported on this session (SQLSTATE or result code, and
     /// message), so a retry loop knows an attempt was aborted even when the application's
@@ -140,8 +141,8 @@ impl Meta {
             }
         }
         if class == Class::ConnectionLost {
-            // Not when a pooler's limit on how long work may take ended it: run again on
-            // another session, the transaction would meet the limit again.
+            // Not when a limit on how long work may take (the pooler's or the server's)
+            // ended it: run again on another session, the transaction would meet it again.
             self.lost_before_commit = !crate::error::cut_off_by_duration(&err);
             return Error::SessionNotFound {
                 name: self.name.clone(),
@@ -215,9 +216,12 @@ impl Meta {
     }
 
     /// [`fail`](Meta::fail) for a failed COMMIT: a connection lost while it was in flight
-    /// leaves its outcome unknown.
+    /// leaves its outcome unknown, unless a limit on idle transactions ended it before the
+    /// COMMIT was read (rolled back, a lost session).
     pub(crate) fn fail_commit(&mut self, err: sqlx::Error) -> Error {
+        let rolled_back = crate::error::cut_off_idle_in_transaction(&err);
         match self.fail(err.into()) {
+            lost @ Error::SessionNotFound { .. } if rolled_back => lost,
             Error::SessionNotFound { reason, source, .. } => {
                 self.lost_before_commit = false;
                 Error::CommitUnknown {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod adk_tables;
+pub mod overrun;
 pub mod proxy;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -547,6 +548,32 @@ pub fn replica_url() -> Option<String> {
             None
         }
     }
+}
+
+/// The URL of the server of the newest PostgreSQL release that `scripts/test` starts beside
+/// the main one (`SESSION_POOL_PG_NEWEST_URL`), for what only newer releases have; `None`
+/// (test skipped) only outside CI.
+pub fn pg_newest_url() -> Option<String> {
+    match std::env::var("SESSION_POOL_PG_NEWEST_URL") {
+        Ok(url) if url.starts_with("postgres") => Some(url),
+        _ if in_ci() => panic!(
+            "CI=true but SESSION_POOL_PG_NEWEST_URL is not set: run the tests with \
+             scripts/test, which starts a server of the newest PostgreSQL release"
+        ),
+        _ => {
+            eprintln!(
+                "skipping: set SESSION_POOL_PG_NEWEST_URL to a PostgreSQL 17 or later server \
+                 (scripts/test does)"
+            );
+            None
+        }
+    }
+}
+
+/// `url` with a server setting for its connections only, in libpq's `options`.
+pub fn with_server_setting(url: &str, setting: &str, value: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20{setting}%3D{value}")
 }
 
 /// The first column of the one row `sql` returns, on `s` (any session, transaction,
