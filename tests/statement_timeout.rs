@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use session_pool::prelude::*;
-use session_pool::{Database, Error};
+use session_pool::{Database, Error, ErrorKind};
 
 /// A statement that runs far longer than any timeout below.
 fn slow_sql(db: &Database) -> &'static str {
@@ -205,3 +205,47 @@ on_both!(
     a_database_wide_timeout_cancels_every_statement,
     a_stream_is_bounded_too,
 );
+
+/// A role's or database's own `statement_timeout`, which the crate did not set: the error
+/// keeps the server's code, is of the statement-timeout kind, and the session lives on.
+#[tokio::test]
+async fn the_servers_own_statement_timeout_is_of_the_statement_timeout_kind() {
+    let Some(url) = common::pg_url() else {
+        return;
+    };
+    let url = common::with_server_setting(&url, "statement_timeout", "200");
+    let db = Database::open(&url).await.unwrap();
+    let mut s = db.session();
+    s.create().await.unwrap();
+    let err = s.execute_sql(slow_sql(&db), &[]).await.unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::StatementTimeout, "{err:?}");
+    assert_eq!(err.code(), Some("57014"));
+    assert_eq!(common::scalar::<i32>(&mut s, "SELECT 1", &[]).await, 1);
+}
+
+/// A statement cancelled from outside (`pg_cancel_backend`) has the same SQLSTATE, but is
+/// no timeout.
+#[tokio::test]
+async fn a_cancel_from_outside_is_not_a_timeout() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let mut admin = common::pg_admin().await.unwrap();
+    let mut s = db.session();
+    s.create().await.unwrap();
+    let pid = s.backend_pid().unwrap();
+    let cancel = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sql = "SELECT pg_cancel_backend($1::int)";
+        admin
+            .execute_sql(sql, &session_pool::params![pid])
+            .await
+            .unwrap();
+    };
+    let (res, ()) = tokio::join!(s.execute_sql(slow_sql(&db), &[]), cancel);
+    let err = res.unwrap_err();
+
+    assert_eq!(err.code(), Some("57014"), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Database, "{err:?}");
+}

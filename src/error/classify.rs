@@ -90,6 +90,9 @@ pub(super) fn too_many_advice(message: &str) -> &'static str {
     }
 }
 
+/// PostgreSQL's message when its `statement_timeout` cancelled a statement (`57014`).
+pub(super) const SERVER_STATEMENT_TIMEOUT: &str = "canceling statement due to statement timeout";
+
 /// PostgreSQL's message when a prepared statement's result columns changed under it.
 pub(super) const STALE_PLAN: &str = "cached plan must not change result type";
 

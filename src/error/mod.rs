@@ -4,7 +4,7 @@ use std::time::Duration;
 
 mod classify;
 
-use classify::{STALE_PLAN, too_many_advice};
+use classify::{SERVER_STATEMENT_TIMEOUT, STALE_PLAN, too_many_advice};
 
 pub(crate) use classify::{
     Class, classify, cut_off_by_duration, cut_off_idle_in_transaction, database_from, describe,
@@ -367,6 +367,14 @@ impl Error {
             Error::PoolFull { .. } => ErrorKind::PoolFull,
             Error::NotBound => ErrorKind::NotBound,
             Error::Connect { .. } => ErrorKind::Connect,
+            // The server's own `statement_timeout` (a role's or database's setting), which
+            // this crate did not set and so cannot name the length of.
+            Error::Database {
+                code: Some(c),
+                source,
+            } if c == "57014" && source.to_string().contains(SERVER_STATEMENT_TIMEOUT) => {
+                ErrorKind::StatementTimeout
+            }
             Error::Database { .. } => ErrorKind::Database,
             Error::Application(_) => ErrorKind::Application,
         }
@@ -480,7 +488,9 @@ pub enum ErrorKind {
     AlreadyExists,
     /// A compare-and-swap lost to another writer.
     Conflict,
-    /// A statement ran past its timeout and was cancelled.
+    /// A statement ran past its timeout and was cancelled: [`Error::StatementTimeout`], or
+    /// the server's own `statement_timeout` (set for a role or database), which comes as
+    /// [`Error::Database`] with SQLSTATE `57014`.
     StatementTimeout,
     /// The server or a pooler has no connection to spare: lower pool sizes or use a pooler.
     TooManyConnections,
