@@ -133,8 +133,9 @@ enum By {
     },
 }
 
-/// The limits that end a client connection, PgBouncer's and PostgreSQL's.
-const CUT_OFFS: [CutOff; 8] = [
+/// The limits that end a client connection, PgBouncer's and PostgreSQL's (the server's
+/// matched only at FATAL level).
+const CUT_OFFS: [CutOff; 9] = [
     CutOff {
         by: By::Pooler("query timeout"),
         advice: "a statement ran longer than its `query_timeout`; set \
@@ -206,6 +207,20 @@ const CUT_OFFS: [CutOff; 8] = [
         by_duration: false,
         while_idle_in_transaction: false,
     },
+    CutOff {
+        // At ERROR level the same code is a retryable abort: server limits match FATAL only.
+        by: By::Server {
+            code: "40001",
+            setting: "max_standby_streaming_delay",
+        },
+        advice: "a hot standby ended the session, whose transaction, idle between \
+                 statements, held back the replay of the primary's changes longer than the \
+                 standby's setting allows, and was rolled back; keep read transactions on \
+                 replicas short, or raise the setting or turn on `hot_standby_feedback` on \
+                 the standby",
+        by_duration: false,
+        while_idle_in_transaction: true,
+    },
 ];
 
 /// The limit that ended the connection, if one did.
@@ -215,8 +230,19 @@ fn cut_off(err: &sqlx::Error) -> Option<&'static CutOff> {
     };
     CUT_OFFS.iter().find(|c| match c.by {
         By::Pooler(message) => db.message() == message,
-        By::Server { code, .. } => db.code().as_deref() == Some(code),
+        By::Server { code, .. } => db.code().as_deref() == Some(code) && is_fatal(db.as_ref()),
     })
+}
+
+/// A PostgreSQL error that ended its backend (FATAL or PANIC).
+fn is_fatal(db: &dyn sqlx::error::DatabaseError) -> bool {
+    #[cfg(feature = "postgres")]
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        use sqlx::postgres::PgSeverity;
+        return matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic);
+    }
+    let _ = db;
+    false
 }
 
 /// What [`Error::SessionNotFound`] says happened, for an error that ended the connection:
@@ -261,10 +287,9 @@ const POOLER_OVERLOAD: [&str; 3] = [
 fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
     #[cfg(feature = "postgres")]
     if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-        use sqlx::postgres::PgSeverity;
         // FATAL and PANIC end the backend; at ERROR level the connection lives on, whatever
         // the SQLSTATE says.
-        let lost = matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic);
+        let lost = is_fatal(db);
         let code = pg.code();
         if code == "53300" || POOLER_OVERLOAD.iter().any(|m| pg.message().contains(m)) {
             return Class::Overloaded { lost };
@@ -273,8 +298,9 @@ fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
             return Class::StatementPooling;
         }
         return match code {
-            // serialization_failure, deadlock_detected
-            "40001" | "40P01" => Class::Aborted,
+            // serialization_failure, deadlock_detected; FATAL, a standby's recovery
+            // conflict ended the session (below, a lost connection).
+            "40001" | "40P01" if !lost => Class::Aborted,
             // invalid_sql_statement_name, duplicate_prepared_statement, on a name sqlx
             // gives its statements: nothing else makes those fail on a live connection.
             "26000" | "42P05" if !lost && pg.message().contains(SQLX_STATEMENT) => {

@@ -118,23 +118,34 @@ impl Session {
     }
 
     /// [`run_in_read_only_transaction`](Session::run_in_read_only_transaction), routed as
-    /// [`read_at`](Session::read_at) routes reads.
+    /// [`read_at`](Session::read_at) routes reads. If the replica ends its connection
+    /// meanwhile (a restart, or a hot standby's recovery conflict), `f`, being read-only,
+    /// runs once more on a new route: another replica fresh enough, or this session.
     pub async fn run_in_read_only_transaction_at<T, E, F>(
         &mut self,
         bound: Staleness,
-        f: F,
+        mut f: F,
     ) -> std::result::Result<T, E>
     where
         F: AsyncFnMut(&mut Snapshot<'_>) -> std::result::Result<T, E>,
         E: From<Error> + 'static,
     {
-        match self.route(bound).await.map_err(E::from)? {
-            Some(_) => {
-                let live = self.parts.live.as_mut().expect("routed, so created");
-                let link = live.replica.as_mut().expect("routed to it");
-                link.session.run_in_read_only_transaction(f).await
+        let mut rerouted = false;
+        loop {
+            let Some(replica) = self.route(bound).await.map_err(E::from)? else {
+                return self.run_in_read_only_transaction(&mut f).await;
+            };
+            let live = self.parts.live.as_mut().expect("routed, so created");
+            let link = live.replica.as_mut().expect("routed to it");
+            let res = link.session.run_in_read_only_transaction(&mut f).await;
+            if res.is_err() && link.session.is_broken() && !rerouted {
+                rerouted = true;
+                tracing::debug!(target: "session_pool::replica", replica,
+                    "the replica ended its connection during a read-only transaction; \
+                     running it again on a new route");
+                continue;
             }
-            None => self.run_in_read_only_transaction(f).await,
+            return res;
         }
     }
 

@@ -11,7 +11,9 @@ impl Session {
     /// Runs `f` in a read-only [`Snapshot`] (PostgreSQL `REPEATABLE READ READ ONLY`, which a
     /// hot standby accepts; SQLite a deferred transaction), retrying when the database
     /// aborts it (a standby cancels queries that conflict with replay, 40001), with the
-    /// default [`TransactionOptions`]. As with
+    /// default [`TransactionOptions`]. A standby that ends the session instead (FATAL
+    /// 40001, its transaction idle while replay waited) is [`Error::SessionNotFound`],
+    /// not retried on this session. As with
     /// [`run_in_transaction`](Session::run_in_transaction), `f` may run several times and
     /// returns its own error type.
     ///
