@@ -298,8 +298,8 @@ fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Class {
             return Class::StatementPooling;
         }
         return match code {
-            // serialization_failure, deadlock_detected; FATAL, a standby's recovery
-            // conflict ended the session (below, a lost connection).
+            // serialization_failure, deadlock_detected. At FATAL level, 40001 is a standby's
+            // recovery conflict that ended the session: a lost connection, below.
             "40001" | "40P01" if !lost => Class::Aborted,
             // invalid_sql_statement_name, duplicate_prepared_statement, on a name sqlx
             // gives its statements: nothing else makes those fail on a live connection.

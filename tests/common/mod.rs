@@ -623,9 +623,7 @@ pub async fn postgres_in_schema(prefix: &str) -> Option<(Database, String, Strin
         .execute_update(&format!("CREATE SCHEMA {schema}"), &[])
         .await
         .expect("create schema");
-    let base = pg_url()?;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let url = with_server_setting(&pg_url()?, "search_path", &schema);
     let db = Database::open(&url)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}"));
