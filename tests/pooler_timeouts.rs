@@ -37,6 +37,20 @@ impl Limit {
     }
 }
 
+/// Runs `overrun` on `pool` with the pooler's `limit` set to 1 s: the result, and how many
+/// times the function ran.
+async fn overrun_past(
+    url: &str,
+    limit: &'static str,
+    pool: &FixedSizePool,
+    overrun: Overrun<'_>,
+) -> (Result<(), Error>, u32) {
+    let limit = Limit::set(url, limit).await;
+    let out = overrun::run(pool, overrun).await;
+    limit.lift().await;
+    out
+}
+
 async fn pool(url: &str) -> FixedSizePool {
     let db = Database::open(url).await.unwrap();
     common::fixed_pool(&db, 2).await
@@ -85,13 +99,11 @@ async fn a_transaction_past_the_transaction_timeout_is_not_run_again() {
     };
     let _one_at_a_time = LIMITS.lock().await;
     let pool = pool(&url).await;
-    let limit = Limit::set(&url, "transaction_timeout").await;
     let long = Overrun::Long {
         sql: "SELECT pg_sleep(0.6)",
         times: 4,
     };
-    let (res, calls) = overrun::run(&pool, long).await;
-    limit.lift().await;
+    let (res, calls) = overrun_past(&url, "transaction_timeout", &pool, long).await;
 
     assert_names(
         &res.unwrap_err(),
@@ -109,13 +121,11 @@ async fn a_transaction_idle_past_the_idle_transaction_timeout_is_not_run_again()
     };
     let _one_at_a_time = LIMITS.lock().await;
     let pool = pool(&url).await;
-    let limit = Limit::set(&url, "idle_transaction_timeout").await;
     let idle = Overrun::Idle {
         first: "SELECT 1",
         idle: Duration::from_millis(2500),
     };
-    let (res, calls) = overrun::run(&pool, idle).await;
-    limit.lift().await;
+    let (res, calls) = overrun_past(&url, "idle_transaction_timeout", &pool, idle).await;
 
     assert_names(
         &res.unwrap_err(),
@@ -135,13 +145,11 @@ async fn a_commit_after_idling_past_the_idle_transaction_timeout_is_a_known_roll
     let db = Database::open(&url).await.unwrap();
     let table = common::counter_table(&db, "idle_commit").await;
     let pool = common::fixed_pool(&db, 2).await;
-    let limit = Limit::set(&url, "idle_transaction_timeout").await;
     let idle = Overrun::IdleBeforeCommit {
         table: &table,
         idle: Duration::from_millis(2500),
     };
-    let (res, calls) = overrun::run(&pool, idle).await;
-    limit.lift().await;
+    let (res, calls) = overrun_past(&url, "idle_transaction_timeout", &pool, idle).await;
 
     // Not `CommitUnknown`: the pooler never passed the COMMIT on.
     assert_names(
